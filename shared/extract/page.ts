@@ -1,0 +1,270 @@
+import { type Cheerio, type CheerioAPI, load } from 'cheerio/slim';
+import type { AnyNode, Element } from 'domhandler';
+import { describeError, NonRetryableError } from '../errors.js';
+import type { FieldSpec, FollowRule, Job, PageContext, Template } from '../job/schema.js';
+import { hostOf, normaliseUrl } from '../url.js';
+import { collapseWhitespace, convertText, convertValue, resolveHttpUrl } from './values.js';
+
+/** A problem with one field of one item. */
+export interface FieldProblem {
+  readonly field: string;
+  readonly message: string;
+}
+
+/** One item as extracted: typed values plus the problems that make it invalid, if any. */
+export interface ExtractedItem {
+  /** The item key as a string (`undefined` when the key field is missing: then the item is invalid). */
+  readonly key: string | undefined;
+  readonly data: Record<string, unknown>;
+  readonly problems: readonly FieldProblem[];
+}
+
+/** A link to follow, normalised, with the template of the page it leads to. */
+export interface DiscoveredLink {
+  readonly url: string;
+  readonly template: string | undefined;
+}
+
+/** What one page yielded. */
+export interface PageExtraction {
+  readonly items: ExtractedItem[];
+  readonly links: DiscoveredLink[];
+}
+
+/** Where the page came from and how its links are scoped. */
+export interface PageSource {
+  readonly url: string;
+  readonly finalUrl: string;
+  /** Template the page was fetched for; `undefined` for pages crawled only for links. */
+  readonly template: string | undefined;
+  /** Hosts links may lead to. */
+  readonly hosts: readonly string[];
+}
+
+/** The page could not be extracted (an extractor threw, or returned something that is not a list of items). */
+export class ExtractionError extends NonRetryableError {
+  override readonly name = 'ExtractionError';
+  constructor(message: string, cause?: unknown) {
+    super(message, 'extractor-error', cause);
+  }
+}
+
+function readMatch($: CheerioAPI, element: Cheerio<AnyNode>, field: FieldSpec): string | undefined {
+  switch (field.extract) {
+    case 'text':
+      return element.text();
+    case 'html':
+      return element.html() ?? undefined;
+    case 'attr':
+      return element.attr(field.attr ?? '') ?? undefined;
+    case 'exists':
+      return undefined;
+  }
+  void $;
+}
+
+function isEmpty(value: unknown): boolean {
+  return value === undefined || value === '' || (Array.isArray(value) && value.length === 0);
+}
+
+/** Applies a field's pattern and trimming to raw text; `undefined` means "no value". */
+function cleanText(raw: string | undefined, field: FieldSpec, pattern: RegExp | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  let text = field.trim ? collapseWhitespace(raw) : raw;
+  if (pattern) {
+    const match = pattern.exec(text);
+    if (!match) return undefined;
+    text = match[1] ?? match[0];
+  }
+  return text === '' ? undefined : text;
+}
+
+function extractField(
+  $: CheerioAPI,
+  root: Cheerio<AnyNode> | undefined,
+  name: string,
+  field: FieldSpec,
+  page: PageSource,
+  patterns: Map<string, RegExp>,
+  problems: FieldProblem[],
+): unknown {
+  if (field.from === 'url') {
+    const converted = convertText(page.url, field, page.finalUrl);
+    if (!converted.ok) problems.push({ field: name, message: converted.message });
+    return converted.ok ? converted.value : undefined;
+  }
+  const selector = field.selector ?? '';
+  const matches = root ? root.find(selector) : $(selector);
+  if (field.extract === 'exists') return matches.length > 0;
+  const pattern = field.pattern === undefined ? undefined : patterns.get(field.pattern);
+  const convert = (element: Cheerio<AnyNode>): unknown => {
+    const text = cleanText(readMatch($, element, field), field, pattern);
+    if (text === undefined) return undefined;
+    let converted: ReturnType<typeof convertText>;
+    if (field.map) {
+      converted = Object.hasOwn(field.map, text)
+        ? convertValue(field.map[text], field, page.finalUrl)
+        : { ok: false, message: `no entry in map for ${JSON.stringify(text.slice(0, 60))}` };
+    } else {
+      converted = convertText(text, field, page.finalUrl);
+    }
+    if (!converted.ok) {
+      problems.push({ field: name, message: converted.message });
+      return undefined;
+    }
+    return converted.value;
+  };
+  if (field.many) {
+    const values: unknown[] = [];
+    for (let index = 0; index < matches.length; index++) {
+      const value = convert(matches.eq(index));
+      if (value !== undefined) values.push(value);
+    }
+    return values;
+  }
+  return matches.length === 0 ? undefined : convert(matches.first());
+}
+
+function finishItem(template: Template, data: Record<string, unknown>, problems: FieldProblem[]): ExtractedItem {
+  for (const [name, field] of Object.entries(template.fields)) {
+    if (isEmpty(data[name]) && field.default !== undefined) data[name] = field.default;
+    if (isEmpty(data[name])) {
+      delete data[name];
+      if (field.required || name === template.key) problems.push({ field: name, message: 'required field is missing' });
+    }
+  }
+  const keyValue = data[template.key];
+  const key = keyValue === undefined || keyValue === null ? undefined : String(keyValue);
+  return { key, data, problems };
+}
+
+function compilePatterns(template: Template): Map<string, RegExp> {
+  const patterns = new Map<string, RegExp>();
+  for (const field of Object.values(template.fields)) {
+    if (field.pattern !== undefined && !patterns.has(field.pattern)) patterns.set(field.pattern, new RegExp(field.pattern));
+  }
+  return patterns;
+}
+
+function declarativeItems($: CheerioAPI, template: Template, page: PageSource): ExtractedItem[] {
+  const patterns = compilePatterns(template);
+  const roots: (Cheerio<AnyNode> | undefined)[] = [];
+  if (template.items === undefined) roots.push(undefined);
+  else {
+    const matches = $(template.items);
+    for (let index = 0; index < matches.length; index++) roots.push(matches.eq(index));
+  }
+  return roots.map((root) => {
+    const problems: FieldProblem[] = [];
+    const data: Record<string, unknown> = {};
+    for (const [name, field] of Object.entries(template.fields)) {
+      data[name] = extractField($, root, name, field, page, patterns, problems);
+    }
+    return finishItem(template, data, problems);
+  });
+}
+
+async function codeItems($: CheerioAPI, template: Template, templateName: string, page: PageSource): Promise<ExtractedItem[]> {
+  const extractor = template.extractor;
+  if (!extractor) return [];
+  const context: PageContext = {
+    url: page.url,
+    finalUrl: page.finalUrl,
+    $,
+    template: templateName,
+    resolve: (href) => resolveHttpUrl(href, page.finalUrl),
+  };
+  let output: unknown;
+  try {
+    output = await extractor(context);
+  } catch (error) {
+    throw new ExtractionError(`extractor of template "${templateName}" threw: ${describeError(error)}`, error);
+  }
+  if (!Array.isArray(output)) {
+    throw new ExtractionError(`extractor of template "${templateName}" returned ${typeof output}, expected an array of items`);
+  }
+  return output.map((raw, index) => {
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+      throw new ExtractionError(`extractor of template "${templateName}" returned a non-object item at index ${index}`);
+    }
+    const problems: FieldProblem[] = [];
+    const data: Record<string, unknown> = { ...(raw as Record<string, unknown>) };
+    for (const [name, field] of Object.entries(template.fields)) {
+      const value = data[name];
+      if (value === undefined || value === null || value === '') continue;
+      const values = Array.isArray(value) ? value : [value];
+      const converted = values.map((one) => convertValue(one, field, page.finalUrl));
+      const failed = converted.find((result) => !result.ok);
+      if (failed && !failed.ok) {
+        problems.push({ field: name, message: failed.message });
+        delete data[name];
+      } else {
+        const typed = converted.map((result) => (result.ok ? result.value : undefined));
+        data[name] = Array.isArray(value) ? typed : typed[0];
+      }
+    }
+    return finishItem(template, data, problems);
+  });
+}
+
+function linkElements($: CheerioAPI, selector: string | undefined): Element[] {
+  if (selector === undefined) return $('a[href]').toArray();
+  const out: Element[] = [];
+  for (const node of $(selector).toArray()) {
+    if (node.type !== 'tag' && node.type !== 'script' && node.type !== 'style') continue;
+    const element = node as Element;
+    if ((element.name === 'a' || element.name === 'area') && element.attribs.href !== undefined) out.push(element);
+    else out.push(...$(element).find('a[href]').toArray());
+  }
+  return out;
+}
+
+function ruleApplies(rule: FollowRule, template: string | undefined): boolean {
+  return rule.from === undefined || rule.from.includes(template ?? 'start');
+}
+
+function discoverLinks($: CheerioAPI, job: Job, page: PageSource, base: string): DiscoveredLink[] {
+  const seen = new Map<string, DiscoveredLink>();
+  for (const rule of job.follow) {
+    if (!ruleApplies(rule, page.template)) continue;
+    const pattern = rule.pattern === undefined ? undefined : new RegExp(rule.pattern);
+    for (const element of linkElements($, rule.selector)) {
+      const href = element.attribs.href;
+      if (href === undefined) continue;
+      const normalised = normaliseUrl(href, base);
+      if (!normalised.ok || seen.has(normalised.url)) continue;
+      if (pattern && !pattern.test(normalised.url)) continue;
+      if (!page.hosts.includes(hostOf(normalised.url))) continue;
+      seen.set(normalised.url, { url: normalised.url, template: rule.template });
+    }
+  }
+  return [...seen.values()];
+}
+
+/** The base URL for relative links: `<base href>` when present and valid, else the final URL. */
+function baseUrl($: CheerioAPI, finalUrl: string): string {
+  const href = $('base[href]').first().attr('href');
+  return href === undefined ? finalUrl : (resolveHttpUrl(href, finalUrl) ?? finalUrl);
+}
+
+/**
+ * Extracts the items of a page with its template (declarative fields, or the template's code extractor) and
+ * the links its follow rules select. Pure: no I/O.
+ *
+ * @throws {ExtractionError} when a code extractor throws or returns something other than items
+ */
+export async function extractPage(html: string, job: Job, page: PageSource): Promise<PageExtraction> {
+  const $ = load(html, { baseURI: page.finalUrl });
+  const template = page.template === undefined ? undefined : job.templates[page.template];
+  let items: ExtractedItem[] = [];
+  if (template && page.template !== undefined) {
+    items = template.extractor ? await codeItems($, template, page.template, page) : declarativeItems($, template, page);
+  }
+  const links = discoverLinks($, job, page, baseUrl($, page.finalUrl));
+  return { items, links };
+}
+
+/** Loads a page for extraction: exported for `scrapeline extract` previews and benchmarks. */
+export function loadHtml(html: string, url: string): CheerioAPI {
+  return load(html, { baseURI: url });
+}

@@ -1,0 +1,226 @@
+import { Readable } from 'node:stream';
+import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
+import { Agent, type Dispatcher, request } from 'undici';
+import { ScrapelineError } from '../errors.js';
+import {
+  ContentTypeError,
+  DecodingError,
+  httpStatusError,
+  NetworkError,
+  parseRetryAfter,
+  RedirectError,
+  ResponseTooLargeError,
+} from './errors.js';
+
+/** Per-request limits and identity, from the job's `fetch` and `politeness` sections. */
+export interface RequestOptions {
+  /** Deadline for connecting, headers and the whole body. */
+  readonly timeoutMs: number;
+  /** Largest body accepted, on the wire and after decompression. */
+  readonly maxBytes: number;
+  readonly maxRedirects: number;
+  readonly userAgent: string;
+}
+
+/** A page as fetched: the body decompressed, headers lowercased. */
+export interface FetchedPage {
+  readonly url: string;
+  readonly finalUrl: string;
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: Buffer;
+  /** Bytes received on the wire (before decompression). */
+  readonly wireBytes: number;
+  readonly redirects: readonly string[];
+  readonly startedAt: number;
+  readonly durationMs: number;
+}
+
+/** The HTTP port: fetches one URL with the limits given. */
+export interface HttpClient {
+  fetchPage(url: string, options: RequestOptions): Promise<FetchedPage>;
+  close(): Promise<void>;
+}
+
+/** Options of {@link UndiciHttpClient}. */
+export interface UndiciHttpClientOptions {
+  /** Dispatcher to use (tests inject one with a custom DNS lookup). @default a keep-alive Agent */
+  readonly dispatcher?: Dispatcher;
+  /** Connections kept per origin. @default 16 */
+  readonly connectionsPerOrigin?: number;
+  /** Connect timeout. @default 10000 */
+  readonly connectTimeoutMs?: number;
+}
+
+const DOCUMENT_TYPES = /^(text\/html|application\/xhtml\+xml|application\/xml|text\/xml|application\/[a-z.+-]*\+xml)$/;
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+
+function lowerHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    out[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return out;
+}
+
+function decompressor(encoding: string | undefined): NodeJS.ReadWriteStream | undefined {
+  switch ((encoding ?? '').trim().toLowerCase()) {
+    case '':
+    case 'identity':
+      return undefined;
+    case 'gzip':
+    case 'x-gzip':
+      return createGunzip();
+    case 'deflate':
+      return createInflate();
+    case 'br':
+      return createBrotliDecompress();
+    default:
+      throw new DecodingError(`unsupported content-encoding "${encoding}"`);
+  }
+}
+
+/** Reads a stream into one buffer, failing as soon as it passes `limit` bytes. */
+async function readLimited(stream: AsyncIterable<Uint8Array>, limit: number, url: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    size += chunk.byteLength;
+    if (size > limit) throw new ResponseTooLargeError(url, limit);
+    chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+  }
+  return Buffer.concat(chunks, size);
+}
+
+function classifyNetworkError(error: unknown, url: string): Error {
+  if (error instanceof ScrapelineError) return error;
+  const code = (error as { code?: string }).code ?? (error as Error).name ?? 'error';
+  const timeout = /TIMEOUT|AbortError|TimeoutError/i.test(code);
+  return new NetworkError(
+    `${timeout ? 'timed out' : 'network error'} fetching ${url}: ${(error as Error).message}`,
+    timeout ? 'timeout' : `network-${code}`,
+    { cause: error },
+  );
+}
+
+/** The HTTP port over undici: manual redirects (each hop checked), streaming size limits, decompression. */
+export class UndiciHttpClient implements HttpClient {
+  readonly #dispatcher: Dispatcher;
+  readonly #ownsDispatcher: boolean;
+
+  constructor(options: UndiciHttpClientOptions = {}) {
+    this.#ownsDispatcher = options.dispatcher === undefined;
+    this.#dispatcher =
+      options.dispatcher ??
+      new Agent({
+        connections: options.connectionsPerOrigin ?? 16,
+        connect: { timeout: options.connectTimeoutMs ?? 10_000 },
+        keepAliveTimeout: 10_000,
+      });
+  }
+
+  async fetchPage(url: string, options: RequestOptions): Promise<FetchedPage> {
+    const startedAt = Date.now();
+    const signal = AbortSignal.timeout(options.timeoutMs);
+    const redirects: string[] = [];
+    let current = url;
+    for (;;) {
+      let response: Dispatcher.ResponseData;
+      try {
+        response = await request(current, {
+          dispatcher: this.#dispatcher,
+          method: 'GET',
+          headers: {
+            'user-agent': options.userAgent,
+            accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.5',
+            'accept-encoding': 'gzip, deflate, br',
+          },
+          headersTimeout: options.timeoutMs,
+          bodyTimeout: options.timeoutMs,
+          signal,
+        });
+      } catch (error) {
+        throw classifyNetworkError(error, current);
+      }
+      const headers = lowerHeaders(response.headers);
+      if (REDIRECTS.has(response.statusCode)) {
+        await response.body.dump().catch(() => undefined);
+        const location = headers.location;
+        if (location === undefined) throw new RedirectError(`redirect without Location from ${current}`, 'bad-redirect');
+        let next: string;
+        try {
+          next = new URL(location, current).href;
+        } catch {
+          throw new RedirectError(`invalid redirect Location "${location}" from ${current}`, 'bad-redirect');
+        }
+        if (!/^https?:$/.test(new URL(next).protocol)) {
+          throw new RedirectError(`redirect to a non-http URL from ${current}`, 'bad-redirect');
+        }
+        if (next === url || redirects.includes(next)) {
+          throw new RedirectError(`redirect loop at ${next} (from ${url})`, 'redirect-loop');
+        }
+        if (redirects.length >= options.maxRedirects) {
+          throw new RedirectError(`more than ${options.maxRedirects} redirects from ${url}`, 'too-many-redirects');
+        }
+        redirects.push(next);
+        current = next;
+        continue;
+      }
+      if (response.statusCode < 200 || response.statusCode >= 300) {
+        await response.body.dump().catch(() => undefined);
+        throw httpStatusError(response.statusCode, current, parseRetryAfter(headers['retry-after'], Date.now()));
+      }
+      const mediaType = (headers['content-type'] ?? 'text/html').split(';')[0]?.trim().toLowerCase() ?? '';
+      if (!DOCUMENT_TYPES.test(mediaType)) {
+        await response.body.dump().catch(() => undefined);
+        throw new ContentTypeError(current, mediaType);
+      }
+      const declared = Number(headers['content-length']);
+      if (Number.isFinite(declared) && declared > options.maxBytes) {
+        response.body.destroy();
+        throw new ResponseTooLargeError(current, options.maxBytes);
+      }
+      let wireBytes = 0;
+      const counted = (async function* () {
+        for await (const chunk of response.body as AsyncIterable<Buffer>) {
+          wireBytes += chunk.byteLength;
+          yield chunk;
+        }
+      })();
+      let body: Buffer;
+      try {
+        const inflate = decompressor(headers['content-encoding']);
+        let source: AsyncIterable<Uint8Array> = counted;
+        if (inflate) {
+          const wire = Readable.from(counted);
+          wire.on('error', (error) => (inflate as unknown as Readable).destroy(error));
+          source = wire.pipe(inflate) as unknown as AsyncIterable<Uint8Array>;
+        }
+        body = await readLimited(source, options.maxBytes, current);
+      } catch (error) {
+        response.body.destroy();
+        if (error instanceof ScrapelineError) throw error;
+        if ((error as { code?: string }).code?.startsWith('Z_')) {
+          throw new DecodingError(`cannot decompress the body from ${current}: ${(error as Error).message}`, error);
+        }
+        throw classifyNetworkError(error, current);
+      }
+      return {
+        url,
+        finalUrl: current,
+        status: response.statusCode,
+        headers,
+        body,
+        wireBytes,
+        redirects,
+        startedAt,
+        durationMs: Date.now() - startedAt,
+      };
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#ownsDispatcher) await this.#dispatcher.close();
+  }
+}

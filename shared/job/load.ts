@@ -1,0 +1,187 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { basename, extname, join, relative, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { type JobProblem, JobValidationError } from './errors.js';
+import { type Job, type JobInput, jobSchema } from './schema.js';
+import { selectorProblems } from './selectors.js';
+
+/** File endings read as jobs, in `jobs/`. */
+export const JOB_FILE_EXTENSIONS = ['.ts', '.mts', '.js', '.mjs', '.yaml', '.yml', '.json'] as const;
+
+/**
+ * Types a TypeScript job. Validation happens when the job is loaded (CLI, `cdk synth`, run time), where the
+ * file name is known and every problem of the file can be reported at once.
+ *
+ * @example
+ * export default defineJob({ name: 'books', start: { urls: ['https://shop.example/'] }, templates: {} });
+ */
+export function defineJob(job: JobInput): JobInput {
+  return job;
+}
+
+/** Renders a zod issue path the way users write it: `follow[0].template`, `templates.product.fields.price`. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const part of path) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else out += out === '' ? String(part) : `.${String(part)}`;
+  }
+  return out;
+}
+
+function describeValue(values: readonly unknown[]): string {
+  return values.map((value) => JSON.stringify(value)).join(', ');
+}
+
+/** Turns zod issues into problems a person can act on. A union reports only its most relevant branch. */
+function toProblems(issues: readonly z.core.$ZodIssue[], base: readonly PropertyKey[] = []): JobProblem[] {
+  const problems: JobProblem[] = [];
+  for (const issue of issues) {
+    const path = [...base, ...issue.path];
+    switch (issue.code) {
+      case 'invalid_union': {
+        // A field is "selector string | object": the object branch says what is actually wrong with an object.
+        const branches = issue.errors.filter(
+          (branch) => !branch.some((inner) => inner.code === 'invalid_type' && inner.path.length === 0),
+        );
+        const chosen = branches[0] ?? issue.errors[issue.errors.length - 1] ?? [];
+        problems.push(...toProblems(chosen, path));
+        break;
+      }
+      case 'unrecognized_keys':
+        for (const key of issue.keys) problems.push({ path: formatPath([...path, key]), message: 'unknown key' });
+        break;
+      case 'invalid_value':
+        problems.push({ path: formatPath(path), message: `expected one of ${describeValue(issue.values)}` });
+        break;
+      case 'invalid_type':
+        problems.push({
+          path: formatPath(path),
+          message: issue.message.includes('received undefined')
+            ? `required (${issue.expected})`
+            : issue.message.replace(/^Invalid input: /, ''),
+        });
+        break;
+      case 'invalid_key':
+        problems.push({
+          path: formatPath(path),
+          message: `invalid name: ${issue.issues.map((inner) => inner.message).join('; ')}`,
+        });
+        break;
+      default:
+        problems.push({ path: formatPath(path), message: issue.message.replace(/^Invalid input: /, '') });
+    }
+  }
+  return problems;
+}
+
+/**
+ * Validates a job definition and applies its defaults.
+ *
+ * @param input what the job file produced (parsed YAML/JSON or the TypeScript default export)
+ * @param source the file, named in every error
+ * @throws {JobValidationError} listing every problem found, each with its path
+ */
+export function parseJob(input: unknown, source: string): Job {
+  const result = jobSchema.safeParse(input);
+  if (!result.success) throw new JobValidationError(source, toProblems(result.error.issues));
+  const problems = selectorProblems(result.data);
+  if (problems.length > 0) throw new JobValidationError(source, problems);
+  return result.data;
+}
+
+async function readJobInput(file: string, source: string): Promise<unknown> {
+  const extension = extname(file);
+  if (extension === '.yaml' || extension === '.yml') {
+    const document = parseDocument(await readFile(file, 'utf8'), { prettyErrors: true, uniqueKeys: true });
+    if (document.errors.length > 0) {
+      throw new JobValidationError(
+        source,
+        document.errors.map((error) => ({ path: `line ${error.linePos?.[0]?.line ?? '?'}`, message: error.message })),
+      );
+    }
+    return document.toJS();
+  }
+  if (extension === '.json') {
+    try {
+      return JSON.parse(await readFile(file, 'utf8'));
+    } catch (error) {
+      throw new JobValidationError(source, [{ path: '(file)', message: (error as Error).message }]);
+    }
+  }
+  let module: { default?: unknown };
+  try {
+    module = (await import(pathToFileURL(resolve(file)).href)) as { default?: unknown };
+  } catch (error) {
+    throw new JobValidationError(source, [{ path: '(module)', message: `cannot be loaded: ${(error as Error).message}` }]);
+  }
+  if (module.default === undefined) {
+    throw new JobValidationError(source, [
+      { path: '(module)', message: 'has no default export: export default defineJob({...})' },
+    ]);
+  }
+  return module.default;
+}
+
+/** Reads and validates one job file (YAML, JSON, or a TypeScript/JavaScript module exporting `defineJob(...)`). */
+export async function loadJobFile(file: string, cwd = process.cwd()): Promise<Job> {
+  const source = relative(cwd, resolve(file)) || basename(file);
+  const job = parseJob(await readJobInput(file, source), source);
+  return job;
+}
+
+/** A job file and what came of loading it. */
+export type LoadedJobFile = { file: string; job: Job } | { file: string; error: JobValidationError };
+
+/** Loads every job file in a folder, reporting each file's problems instead of stopping at the first file. */
+export async function loadJobDirectory(dir: string, cwd = process.cwd()): Promise<LoadedJobFile[]> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  const files = entries
+    .filter((entry) => entry.isFile() && (JOB_FILE_EXTENSIONS as readonly string[]).includes(extname(entry.name)))
+    .filter((entry) => !entry.name.endsWith('.d.ts') && !entry.name.startsWith('_') && !entry.name.includes('.test.'))
+    .map((entry) => join(dir, entry.name))
+    .sort();
+  const loaded: LoadedJobFile[] = [];
+  for (const file of files) {
+    try {
+      loaded.push({ file, job: await loadJobFile(file, cwd) });
+    } catch (error) {
+      if (!(error instanceof JobValidationError)) throw error;
+      loaded.push({ file, error });
+    }
+  }
+  const byName = new Map<string, string>();
+  for (const [index, entry] of loaded.entries()) {
+    if (!('job' in entry)) continue;
+    const first = byName.get(entry.job.name);
+    if (first) {
+      loaded[index] = {
+        file: entry.file,
+        error: new JobValidationError(relative(cwd, entry.file), [
+          { path: 'name', message: `"${entry.job.name}" is already the name of ${relative(cwd, first)}` },
+        ]),
+      };
+    } else {
+      byName.set(entry.job.name, entry.file);
+    }
+  }
+  return loaded;
+}
+
+/** Loads every job of a folder; throws one error naming every invalid file's problems. */
+export async function loadJobs(dir: string, cwd = process.cwd()): Promise<Job[]> {
+  const loaded = await loadJobDirectory(dir, cwd);
+  const errors = loaded.flatMap((entry) => ('error' in entry ? [entry.error] : []));
+  if (errors.length > 0) throw new AggregateJobError(errors);
+  return loaded.flatMap((entry) => ('job' in entry ? [entry.job] : []));
+}
+
+/** Several job files are invalid; the message lists them all. */
+export class AggregateJobError extends Error {
+  override readonly name = 'AggregateJobError';
+  constructor(readonly errors: readonly JobValidationError[]) {
+    super(errors.map((error) => error.message).join('\n'));
+  }
+}

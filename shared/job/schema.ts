@@ -1,0 +1,306 @@
+import { z } from 'zod';
+
+/**
+ * The job model: what a user writes in `jobs/` (TypeScript through `defineJob`, or YAML/JSON).
+ *
+ * Every object is strict (unknown keys are errors) and every default is applied here, in one place,
+ * so the rest of the pipeline works with a fully resolved {@link Job}.
+ */
+
+const JOB_NAME = /^[a-z0-9][a-z0-9-]{0,47}$/;
+const FIELD_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+
+const RATE_UNITS = ['minute', 'minutes', 'hour', 'hours', 'day', 'days'] as const;
+
+/** Validates an EventBridge Scheduler expression: `rate(N unit)` or `cron(min hour dom month dow year)`. */
+export function scheduleProblem(expression: string): string | undefined {
+  const rate = /^rate\((\d+) ([a-z]+)\)$/.exec(expression);
+  if (rate) {
+    const value = Number(rate[1]);
+    const unit = rate[2] ?? '';
+    if (!(RATE_UNITS as readonly string[]).includes(unit)) {
+      return `rate unit must be one of ${RATE_UNITS.join(', ')}, got "${unit}"`;
+    }
+    if (value < 1) return 'rate value must be a positive integer';
+    if (value === 1 && unit.endsWith('s')) return `use the singular unit for a value of 1: "rate(1 ${unit.slice(0, -1)})"`;
+    if (value > 1 && !unit.endsWith('s')) return `use the plural unit for a value above 1: "rate(${value} ${unit}s)"`;
+    return undefined;
+  }
+  const cron = /^cron\((.*)\)$/.exec(expression);
+  if (cron) {
+    const parts = (cron[1] ?? '').trim().split(/\s+/);
+    if (parts.length !== 6) {
+      return `cron expressions have 6 fields (minutes hours day-of-month month day-of-week year), got ${parts.length}`;
+    }
+    const [, , dayOfMonth, , dayOfWeek] = parts;
+    if ((dayOfMonth === '?') === (dayOfWeek === '?')) {
+      return 'cron: exactly one of day-of-month and day-of-week must be "?"';
+    }
+    const token = /^[0-9A-Za-z*?,/#LW-]+$/;
+    const bad = parts.find((part) => !token.test(part));
+    if (bad !== undefined) return `cron: invalid field "${bad}"`;
+    return undefined;
+  }
+  return 'expected "rate(<value> <unit>)" or "cron(<minutes> <hours> <day-of-month> <month> <day-of-week> <year>)"';
+}
+
+const regexString = z.string().superRefine((value, ctx) => {
+  try {
+    new RegExp(value);
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: `invalid regular expression: ${(error as Error).message}` });
+  }
+});
+
+const httpUrl = z.string().superRefine((value, ctx) => {
+  let parsed: URL;
+  try {
+    parsed = new URL(value);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: `not an absolute URL: "${value}"` });
+    return;
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    ctx.addIssue({ code: 'custom', message: `only http and https URLs can be fetched, got "${parsed.protocol}"` });
+  }
+  if (parsed.username || parsed.password) {
+    ctx.addIssue({ code: 'custom', message: 'URLs with credentials are refused' });
+  }
+});
+
+export const FIELD_TYPES = ['string', 'number', 'integer', 'boolean', 'url', 'date'] as const;
+export type FieldType = (typeof FIELD_TYPES)[number];
+
+export const EXTRACT_KINDS = ['text', 'html', 'attr', 'exists'] as const;
+export type ExtractKind = (typeof EXTRACT_KINDS)[number];
+
+const fieldObject = z
+  .strictObject({
+    /** CSS selector, relative to the item root. Required unless `from: 'url'`. */
+    selector: z.string().min(1).optional(),
+    /** Where the value comes from: a selector match (default) or the page URL. */
+    from: z.enum(['selector', 'url']).default('selector'),
+    /** What to read from the match. @default 'text' ('attr' when `attr` is set) */
+    extract: z.enum(EXTRACT_KINDS).optional(),
+    /** Attribute name, for `extract: 'attr'`. */
+    attr: z.string().min(1).optional(),
+    /** Collect every match as an array instead of the first. @default false */
+    many: z.boolean().default(false),
+    /** Value type after parsing. @default 'string' */
+    type: z.enum(FIELD_TYPES).default('string'),
+    /** Collapse runs of white space and trim. @default true */
+    trim: z.boolean().default(true),
+    /** Regular expression applied to the raw text; the first capture group (or the whole match) is kept. */
+    pattern: regexString.optional(),
+    /** Replaces the text (after `pattern`) by a value, e.g. `{ One: 1, Two: 2 }`; text without an entry is a problem. */
+    map: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
+    /** Decimal separator for numbers. @default '.' */
+    decimal: z.enum(['.', ',']).default('.'),
+    /** Value used when nothing matched. */
+    default: z.unknown().optional(),
+    /** An item without this field is invalid (quarantined). @default false */
+    required: z.boolean().default(false),
+  })
+  .superRefine((field, ctx) => {
+    if (field.from === 'selector' && field.selector === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['selector'], message: 'required unless from is "url"' });
+    }
+    if (field.from === 'url' && field.selector !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['selector'], message: 'not allowed with from: "url"' });
+    }
+    if (field.extract === 'attr' && field.attr === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['attr'], message: 'required with extract: "attr"' });
+    }
+    if (field.attr !== undefined && field.extract !== undefined && field.extract !== 'attr') {
+      ctx.addIssue({ code: 'custom', path: ['extract'], message: `must be "attr" (or omitted) when attr is set` });
+    }
+    if (field.extract === 'exists' && field.type !== 'boolean') {
+      ctx.addIssue({ code: 'custom', path: ['type'], message: 'extract: "exists" yields a boolean: set type: "boolean"' });
+    }
+  })
+  .transform((field) => ({
+    ...field,
+    extract: field.extract ?? (field.attr !== undefined ? ('attr' as const) : ('text' as const)),
+  }));
+
+/** A field: a CSS selector string (text, string type) or a full field definition. */
+const fieldSchema = z.union([z.string().min(1), fieldObject]).transform((field) =>
+  typeof field === 'string'
+    ? {
+        selector: field,
+        from: 'selector' as const,
+        extract: 'text' as const,
+        many: false,
+        type: 'string' as const,
+        trim: true,
+        decimal: '.' as const,
+        required: false,
+        attr: undefined,
+        pattern: undefined,
+        map: undefined,
+        default: undefined,
+      }
+    : field,
+);
+
+/** A code extractor: gets the page, returns items (plain objects). */
+export type CodeExtractor = (page: PageContext) => Record<string, unknown>[] | Promise<Record<string, unknown>[]>;
+
+/** What a code extractor sees of a page. `$` is a cheerio root loaded with the page. */
+export interface PageContext {
+  /** The URL that was requested. */
+  readonly url: string;
+  /** The URL after redirects; relative links resolve against it. */
+  readonly finalUrl: string;
+  /** The cheerio API over the page (from `cheerio/slim`). */
+  readonly $: import('cheerio').CheerioAPI;
+  /** The template this page was fetched for. */
+  readonly template: string;
+  /** Resolves a (relative) link against the page. */
+  resolve(href: string): string | undefined;
+}
+
+const templateSchema = z
+  .strictObject({
+    /** Name of the field that identifies an item across pages and runs. */
+    key: z.string().regex(FIELD_NAME, 'must be a field name'),
+    /** Selector whose every match is one item; without it the whole page is one item. */
+    items: z.string().min(1).optional(),
+    fields: z.record(z.string().regex(FIELD_NAME, 'field names are letters, digits and _'), fieldSchema),
+    /** Code extractor replacing the declarative fields (fields still type and validate its items). */
+    extractor: z
+      .custom<CodeExtractor>((value) => typeof value === 'function', { message: 'must be a function (page) => items' })
+      .optional(),
+  })
+  .superRefine((template, ctx) => {
+    if (Object.keys(template.fields).length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['fields'], message: 'a template needs at least one field' });
+    }
+    if (!(template.key in template.fields)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['key'],
+        message: `"${template.key}" is not one of the template's fields (${Object.keys(template.fields).join(', ') || 'none'})`,
+      });
+    }
+  });
+
+const followSchema = z
+  .strictObject({
+    /** Links inside matches of this selector are followed (`a[href]` matches themselves or their descendants). */
+    selector: z.string().min(1).optional(),
+    /** Only absolute URLs matching this regular expression are followed. */
+    pattern: regexString.optional(),
+    /** Template applied to the pages reached; none means the pages are only crawled for links. */
+    template: z.string().optional(),
+    /** Only follow from pages of these templates (`"start"` names pages without a template). @default every page */
+    from: z.array(z.string()).min(1).optional(),
+  })
+  .superRefine((rule, ctx) => {
+    if (rule.selector === undefined && rule.pattern === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'a follow rule needs a selector, a pattern or both' });
+    }
+  });
+
+const startSchema = z.strictObject({
+  urls: z.array(httpUrl).default([]),
+  /** Template for the start pages. @default none (start pages are only crawled for links) */
+  template: z.string().optional(),
+});
+
+const limitsSchema = z.strictObject({
+  /** URLs fetched per run at most; later URLs end as skipped (budget). @default 10000 */
+  maxPages: z.number().int().positive().default(10_000),
+  /** Link depth from the start URLs (start pages are depth 0). @default 10 */
+  maxDepth: z.number().int().nonnegative().default(10),
+});
+
+const politenessSchema = z.strictObject({
+  /** Requests in flight per host at once. @default 4 */
+  perHostConcurrency: z.number().int().min(1).max(64).default(4),
+  /** Minimum time between two requests to one host. @default 0 */
+  minDelayMs: z.number().int().nonnegative().max(600_000).default(0),
+  /** User-Agent header. @default 'scrapeline/0.1 (+https://github.com/scrapeline/scrapeline)' */
+  userAgent: z.string().min(1).default('scrapeline/0.1 (+https://github.com/scrapeline/scrapeline)'),
+  /** robots.txt handling. @default 'respect' */
+  robotsTxt: z.enum(['respect', 'ignore']).default('respect'),
+});
+
+const fetchSchema = z.strictObject({
+  /** Deadline for one request, headers and body. @default 15000 */
+  timeoutMs: z.number().int().min(100).max(120_000).default(15_000),
+  /** Largest accepted body after decompression. @default 5 MiB */
+  maxBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .max(100 * 1024 * 1024)
+    .default(5 * 1024 * 1024),
+  /** Redirects followed per request. @default 5 */
+  maxRedirects: z.number().int().min(0).max(20).default(5),
+  /** Retries after the first attempt for network errors, 5xx and 429. @default 3 */
+  retries: z.number().int().min(0).max(10).default(3),
+  /** Hosts links may lead to. @default the hosts of the start URLs */
+  allowedHosts: z.array(z.string().min(1)).optional(),
+});
+
+/** Defaults of the optional sections, spelled out so that `{}` resolves through each section's own defaults. */
+export const jobSchema = z
+  .strictObject({
+    name: z.string().regex(JOB_NAME, 'lowercase letters, digits and "-", starting with a letter or digit, at most 48'),
+    description: z.string().optional(),
+    /** EventBridge Scheduler expression; no schedule means the job only runs on demand. */
+    schedule: z
+      .string()
+      .superRefine((value, ctx) => {
+        const problem = scheduleProblem(value);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      })
+      .optional(),
+    start: startSchema,
+    follow: z.array(followSchema).default([]),
+    templates: z.record(z.string().regex(FIELD_NAME, 'template names are letters, digits and _'), templateSchema).default({}),
+    limits: limitsSchema.default(limitsSchema.parse({})),
+    politeness: politenessSchema.default(politenessSchema.parse({})),
+    fetch: fetchSchema.default(fetchSchema.parse({})),
+  })
+  .superRefine((job, ctx) => {
+    const templates = Object.keys(job.templates);
+    const known = (name: string | undefined) => name === undefined || templates.includes(name);
+    if (job.start.urls.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['start', 'urls'], message: 'at least one start URL is needed' });
+    }
+    if (!known(job.start.template)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['start', 'template'],
+        message: `unknown template "${job.start.template}" (templates: ${templates.join(', ') || 'none'})`,
+      });
+    }
+    job.follow.forEach((rule, index) => {
+      if (!known(rule.template)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['follow', index, 'template'],
+          message: `unknown template "${rule.template}" (templates: ${templates.join(', ') || 'none'})`,
+        });
+      }
+      rule.from?.forEach((name, fromIndex) => {
+        if (name !== 'start' && !templates.includes(name)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['follow', index, 'from', fromIndex],
+            message: `unknown template "${name}" (use "start" for pages without a template)`,
+          });
+        }
+      });
+    });
+  });
+
+/** What a user writes: every default optional. */
+export type JobInput = z.input<typeof jobSchema>;
+/** A validated job with every default applied. */
+export type Job = z.output<typeof jobSchema>;
+export type Template = Job['templates'][string];
+export type FieldSpec = Template['fields'][string];
+export type FollowRule = Job['follow'][number];

@@ -1,0 +1,44 @@
+/**
+ * The storage layout, the same in S3 and on local disk. Keys derive only from the job name (validated to
+ * `[a-z0-9-]`), run ids and batch ids made here, never from URLs, so no key can escape its prefix.
+ */
+
+const SAFE_SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+function segment(value: string, what: string): string {
+  if (!SAFE_SEGMENT.test(value) || value.includes('..')) throw new Error(`unsafe ${what} in a storage key: "${value}"`);
+  return value;
+}
+
+/** `YYYY-MM-DD` (UTC) of an epoch-millisecond time: the `dt` partition. */
+export function partitionDate(epochMs: number): string {
+  return new Date(epochMs).toISOString().slice(0, 10);
+}
+
+export const layout = {
+  /** Raw responses of one fetch batch (WARC 1.1, one gzip member per record). */
+  raw: (job: string, runId: string, batchId: string) =>
+    `raw/${segment(job, 'job')}/${segment(runId, 'run id')}/${segment(batchId, 'batch id')}.warc.gz`,
+  /** Parser output for one parse batch; its creation triggers post-processing. */
+  records: (job: string, runId: string, batchId: string) =>
+    `records/${segment(job, 'job')}/${segment(runId, 'run id')}/${segment(batchId, 'batch id')}.ndjson.gz`,
+  recordsPrefix: 'records/',
+  /** Curated, valid, deduplicated items (Athena table with partition projection on dt). */
+  dataset: (job: string, dt: string, runId: string, batchId: string) =>
+    `datasets/${segment(job, 'job')}/dt=${segment(dt, 'date')}/${segment(runId, 'run id')}-${segment(batchId, 'batch id')}.ndjson.gz`,
+  datasetPrefix: (job: string, dt?: string) => `datasets/${segment(job, 'job')}/${dt ? `dt=${segment(dt, 'date')}/` : ''}`,
+  /** Items that failed validation, with reasons. */
+  quarantine: (job: string, runId: string, batchId: string) =>
+    `quarantine/${segment(job, 'job')}/${segment(runId, 'run id')}/${segment(batchId, 'batch id')}.ndjson.gz`,
+  /** Every URL of a run that did not end as parsed or unchanged, with its reason (written with the manifest). */
+  failures: (job: string, runId: string) => `runs/${segment(job, 'job')}/${segment(runId, 'run id')}/failures.ndjson`,
+  manifest: (job: string, runId: string) => `runs/${segment(job, 'job')}/${segment(runId, 'run id')}/manifest.json`,
+  runsPrefix: (job: string) => `runs/${segment(job, 'job')}/`,
+} as const;
+
+/** Splits a records key back into its parts; `undefined` for any other key. */
+export function parseRecordsKey(key: string): { job: string; runId: string; batchId: string } | undefined {
+  const match = /^records\/([a-z0-9-]+)\/([A-Za-z0-9._-]+)\/([A-Za-z0-9._-]+)\.ndjson\.gz$/.exec(key);
+  if (!match) return undefined;
+  return { job: match[1] ?? '', runId: match[2] ?? '', batchId: match[3] ?? '' };
+}

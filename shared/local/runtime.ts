@@ -1,0 +1,298 @@
+import { join, resolve } from 'node:path';
+import type { SQSEvent, SQSRecord } from 'aws-lambda';
+import { z } from 'zod';
+import { type HttpClient, UndiciHttpClient } from '../fetch/http.js';
+import { createFetcherHandler, createParserHandler, createPostProcessorHandler, type SqsHandler } from '../handlers.js';
+import type { Job } from '../job/schema.js';
+import { layout } from '../layout.js';
+import { createContext, jobRegistry, type PipelineContext, type PipelineSettings } from '../pipeline/context.js';
+import type { RunManifest } from '../pipeline/finalize.js';
+import type { RunMeta } from '../pipeline/ledger.js';
+import type { StartRunMessage } from '../pipeline/messages.js';
+import { InProcessHostGate } from '../pipeline/politeness.js';
+import { runIdFor } from '../pipeline/start.js';
+import { type Clock, type Log, silentLog, systemClock } from '../ports.js';
+import { FileSystemObjectStore } from './object-store.js';
+import { LocalQueue, type ReceivedMessage } from './queue.js';
+import { EmbeddedStateStore } from './state.js';
+
+const positive = z.number().int().positive();
+
+/** Options of the local runtime, validated once. */
+export const localRuntimeOptions = z.strictObject({
+  /** Folder for objects (`store/`) and state (`state.journal`). @default '.scrapeline' */
+  dataDir: z.string().min(1).default('.scrapeline'),
+  /** Handler invocations in flight per stage (each takes a batch of up to `batchSize`). */
+  concurrency: z
+    .strictObject({ fetch: positive.default(4), parse: positive.default(2), postprocess: positive.default(1) })
+    .default({ fetch: 4, parse: 2, postprocess: 1 }),
+  /** Messages per handler invocation, as the event source mapping's batch size (SQS: at most 10). @default 10 */
+  batchSize: z.number().int().min(1).max(10).default(10),
+  /** Visibility timeout of the local queues. @default 30000 */
+  visibilityTimeoutMs: positive.default(30_000),
+  /** Receives before a message moves to its dead-letter queue. @default 3 */
+  maxReceiveCount: positive.default(3),
+});
+export type LocalRuntimeOptions = z.input<typeof localRuntimeOptions>;
+
+/** What the runtime is given besides its options: the jobs and, optionally, replacements for its ports. */
+export interface LocalRuntimeParts {
+  readonly jobs: readonly Job[];
+  readonly http?: HttpClient;
+  readonly clock?: Clock;
+  readonly log?: Log;
+  readonly settings?: Partial<PipelineSettings>;
+}
+
+/** A snapshot for progress displays. */
+export interface RunProgress {
+  readonly meta: RunMeta;
+  readonly queues: { readonly fetch: number; readonly parse: number; readonly postprocess: number; readonly deadLetters: number };
+}
+
+/** How waiting for a run ended. */
+export type RunOutcome =
+  | { readonly kind: 'finished'; readonly manifest: RunManifest }
+  /** Nothing left to do but the run is not complete: messages sit in dead-letter queues. */
+  | { readonly kind: 'stalled'; readonly meta: RunMeta; readonly deadLetters: number };
+
+function sqsRecord(queue: string, message: ReceivedMessage): SQSRecord {
+  return {
+    messageId: message.messageId,
+    receiptHandle: message.receiptHandle,
+    body: message.body,
+    attributes: {
+      ApproximateReceiveCount: String(message.receiveCount),
+      SentTimestamp: String(message.sentAt),
+      SenderId: 'local',
+      ApproximateFirstReceiveTimestamp: String(message.sentAt),
+    },
+    messageAttributes: {},
+    md5OfBody: '',
+    eventSource: 'aws:sqs',
+    eventSourceARN: `arn:aws:sqs:local:000000000000:${queue}`,
+    awsRegion: 'local',
+  };
+}
+
+/** The S3 event notification S3 would send for a created object. */
+export function objectCreatedNotification(bucket: string, key: string, size: number, now: number): string {
+  return JSON.stringify({
+    Records: [
+      {
+        eventVersion: '2.1',
+        eventSource: 'aws:s3',
+        awsRegion: 'local',
+        eventTime: new Date(now).toISOString(),
+        eventName: 'ObjectCreated:Put',
+        s3: {
+          s3SchemaVersion: '1.0',
+          bucket: { name: bucket, arn: `arn:aws:s3:::${bucket}` },
+          object: { key: encodeURIComponent(key).replace(/%2F/g, '/').replace(/%20/g, '+'), size },
+        },
+      },
+    ],
+  });
+}
+
+/** Feeds one queue's messages to a handler in batches, like a Lambda event source mapping with partial batch responses. */
+class Poller {
+  #running = true;
+  readonly #loops: Promise<void>[] = [];
+  #busy = 0;
+
+  constructor(
+    private readonly queue: LocalQueue,
+    private readonly handler: SqsHandler,
+    private readonly log: Log,
+    concurrency: number,
+    batchSize: number,
+  ) {
+    for (let index = 0; index < concurrency; index++) this.#loops.push(this.#loop(batchSize));
+  }
+
+  get busy(): boolean {
+    return this.#busy > 0;
+  }
+
+  async #loop(batchSize: number): Promise<void> {
+    while (this.#running) {
+      const messages = await this.queue.receive(batchSize, 200);
+      if (messages.length === 0) continue;
+      this.#busy++;
+      try {
+        const event: SQSEvent = { Records: messages.map((message) => sqsRecord(this.queue.name, message)) };
+        let failed: Set<string>;
+        try {
+          const response = await this.handler(event);
+          failed = new Set(response.batchItemFailures.map((failure) => failure.itemIdentifier));
+        } catch (error) {
+          // A handler that throws fails its whole batch, as in Lambda.
+          this.log.error(`${this.queue.name}: handler threw`, { error: (error as Error).message });
+          failed = new Set(messages.map((message) => message.messageId));
+        }
+        await this.queue.deleteBatch(messages.filter((message) => !failed.has(message.messageId)).map((m) => m.receiptHandle));
+      } finally {
+        this.#busy--;
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#running = false;
+    await Promise.all(this.#loops);
+  }
+}
+
+/**
+ * The pipeline on one machine with embedded defaults: a file-system object store, in-process queues with SQS
+ * semantics and an embedded state store, wired like the cloud (records objects notify the post-processing queue)
+ * and running the same handlers concurrently.
+ */
+export class LocalRuntime {
+  readonly options: z.output<typeof localRuntimeOptions>;
+  readonly store: FileSystemObjectStore;
+  readonly state: EmbeddedStateStore;
+  readonly queues: {
+    readonly fetch: LocalQueue;
+    readonly parse: LocalQueue;
+    readonly postprocess: LocalQueue;
+    readonly deadLetters: { readonly fetch: LocalQueue; readonly parse: LocalQueue; readonly postprocess: LocalQueue };
+  };
+  readonly pipeline: PipelineContext;
+  readonly #http: HttpClient;
+  readonly #ownsHttp: boolean;
+  readonly #pollers: Poller[];
+
+  constructor(parts: LocalRuntimeParts, options: LocalRuntimeOptions = {}) {
+    this.options = localRuntimeOptions.parse(options);
+    const dataDir = resolve(this.options.dataDir);
+    const clock = parts.clock ?? systemClock;
+    const log = parts.log ?? silentLog;
+    this.store = new FileSystemObjectStore({ root: join(dataDir, 'store') });
+    this.state = new EmbeddedStateStore({ file: join(dataDir, 'state.journal') });
+    const queue = (name: string) => {
+      const deadLetterQueue = new LocalQueue({ name: `${name}-dlq`, clock });
+      const main = new LocalQueue({
+        name,
+        clock,
+        visibilityTimeoutMs: this.options.visibilityTimeoutMs,
+        maxReceiveCount: this.options.maxReceiveCount,
+        deadLetterQueue,
+      });
+      return { main, deadLetterQueue };
+    };
+    const fetch = queue('fetch');
+    const parse = queue('parse');
+    const postprocess = queue('postprocess');
+    this.queues = {
+      fetch: fetch.main,
+      parse: parse.main,
+      postprocess: postprocess.main,
+      deadLetters: { fetch: fetch.deadLetterQueue, parse: parse.deadLetterQueue, postprocess: postprocess.deadLetterQueue },
+    };
+    this.store.onObjectCreated(async (key, size) => {
+      if (!key.startsWith(layout.recordsPrefix)) return;
+      await postprocess.main.send([{ body: objectCreatedNotification('local', key, size, clock.now()) }]);
+    });
+    this.#ownsHttp = parts.http === undefined;
+    this.#http = parts.http ?? new UndiciHttpClient();
+    this.pipeline = createContext({
+      jobs: jobRegistry(parts.jobs),
+      store: this.store,
+      state: this.state,
+      fetchQueue: fetch.main,
+      parseQueue: parse.main,
+      http: this.#http,
+      hosts: new InProcessHostGate(() => clock.now()),
+      clock,
+      log,
+      settings: parts.settings,
+    });
+    const { concurrency, batchSize } = this.options;
+    this.#pollers = [
+      new Poller(fetch.main, createFetcherHandler(this.pipeline), log, concurrency.fetch, batchSize),
+      new Poller(parse.main, createParserHandler(this.pipeline), log, concurrency.parse, batchSize),
+      new Poller(postprocess.main, createPostProcessorHandler(this.pipeline), log, concurrency.postprocess, batchSize),
+    ];
+  }
+
+  /** Starts a run of a job; returns its run id. */
+  async startRun(job: string, options: { runId?: string; startUrls?: string[] } = {}): Promise<string> {
+    this.pipeline.jobs.get(job);
+    const runId = options.runId ?? runIdFor(this.pipeline.clock.now(), `${job}:${Math.random()}`);
+    const message: StartRunMessage = {
+      type: 'start-run',
+      job,
+      runId,
+      ...(options.startUrls ? { startUrls: options.startUrls } : {}),
+    };
+    await this.queues.fetch.send([{ body: JSON.stringify(message) }]);
+    return runId;
+  }
+
+  #deadLetters(): number {
+    const { fetch, parse, postprocess } = this.queues.deadLetters;
+    return fetch.size + parse.size + postprocess.size;
+  }
+
+  /** Queue depths and the run's counters. */
+  async progress(job: string, runId: string): Promise<RunProgress | undefined> {
+    const meta = await this.pipeline.ledger.getRun(job, runId);
+    if (!meta) return undefined;
+    return {
+      meta,
+      queues: {
+        fetch: this.queues.fetch.size,
+        parse: this.queues.parse.size,
+        postprocess: this.queues.postprocess.size,
+        deadLetters: this.#deadLetters(),
+      },
+    };
+  }
+
+  /**
+   * Waits until the run is finished (manifest written), or until nothing is left to do while messages sit in
+   * dead-letter queues (stalled).
+   */
+  async waitForRun(
+    job: string,
+    runId: string,
+    options: { onProgress?: (progress: RunProgress) => void; intervalMs?: number } = {},
+  ): Promise<RunOutcome> {
+    const interval = options.intervalMs ?? 100;
+    let idleSince: number | undefined;
+    for (;;) {
+      const progress = await this.progress(job, runId);
+      if (progress) options.onProgress?.(progress);
+      if (progress && progress.meta.state !== 'running') {
+        const body = await this.store.get(layout.manifest(job, runId));
+        if (body) return { kind: 'finished', manifest: JSON.parse(Buffer.from(body).toString('utf8')) as RunManifest };
+      }
+      const idle =
+        this.queues.fetch.size + this.queues.parse.size + this.queues.postprocess.size === 0 &&
+        !this.#pollers.some((poller) => poller.busy);
+      if (idle && progress && this.#deadLetters() > 0) {
+        idleSince ??= Date.now();
+        if (Date.now() - idleSince > 500) return { kind: 'stalled', meta: progress.meta, deadLetters: this.#deadLetters() };
+      } else {
+        idleSince = undefined;
+      }
+      await new Promise((resolve) => setTimeout(resolve, interval));
+    }
+  }
+
+  /** Starts a run and waits for it. */
+  async run(job: string, options: { runId?: string; startUrls?: string[]; onProgress?: (progress: RunProgress) => void } = {}) {
+    const runId = await this.startRun(job, options);
+    return { runId, outcome: await this.waitForRun(job, runId, options) };
+  }
+
+  /** Stops the pollers and releases files and connections. */
+  async close(): Promise<void> {
+    for (const queue of [this.queues.fetch, this.queues.parse, this.queues.postprocess]) queue.close();
+    await Promise.all(this.#pollers.map((poller) => poller.stop()));
+    if (this.#ownsHttp) await this.#http.close();
+    this.state.close();
+  }
+}

@@ -1,0 +1,82 @@
+import type { HttpClient } from '../fetch/http.js';
+import { UnknownJobError } from '../job/errors.js';
+import type { Job } from '../job/schema.js';
+import type { Clock, Log, ObjectStore, Queue, StateStore } from '../ports.js';
+import { RunLedger } from './ledger.js';
+import type { HostGate } from './politeness.js';
+
+/** The jobs a runtime knows, by name. */
+export interface JobRegistry {
+  get(name: string): Job;
+  names(): string[];
+}
+
+/** A registry over a list of validated jobs. */
+export function jobRegistry(jobs: readonly Job[]): JobRegistry {
+  const byName = new Map(jobs.map((job) => [job.name, job]));
+  return {
+    get(name) {
+      const job = byName.get(name);
+      if (!job) throw new UnknownJobError(name, [...byName.keys()]);
+      return job;
+    },
+    names: () => [...byName.keys()],
+  };
+}
+
+/** Tunables of the pipeline that are the runtime's, not the job's. */
+export interface PipelineSettings {
+  /** Retries whose backoff is at most this long wait in process; longer ones go back to the queue with a delay. @default 2000 */
+  readonly inlineRetryMaxMs: number;
+  /** First retry delay; doubles per attempt, with jitter. @default 500 */
+  readonly retryBaseMs: number;
+  /** Longest delay honoured from `Retry-After` before the URL fails. @default 900000 (the SQS maximum delay) */
+  readonly maxRetryAfterMs: number;
+}
+
+export const defaultSettings: PipelineSettings = {
+  inlineRetryMaxMs: 2000,
+  retryBaseMs: 500,
+  maxRetryAfterMs: 900_000,
+};
+
+/** Everything a pipeline stage needs: ports, the job registry and settings. */
+export interface PipelineContext {
+  readonly jobs: JobRegistry;
+  readonly store: ObjectStore;
+  readonly state: StateStore;
+  readonly ledger: RunLedger;
+  readonly fetchQueue: Queue;
+  readonly parseQueue: Queue;
+  readonly http: HttpClient;
+  readonly hosts: HostGate;
+  readonly clock: Clock;
+  readonly log: Log;
+  readonly settings: PipelineSettings;
+  /** Random source for ids and jitter (injectable for determinism). @default Math.random */
+  readonly random: () => number;
+}
+
+/** Builds a context, applying defaults. */
+export function createContext(
+  parts: Omit<PipelineContext, 'ledger' | 'settings' | 'random'> & {
+    settings?: Partial<PipelineSettings>;
+    random?: () => number;
+    ledger?: RunLedger;
+  },
+): PipelineContext {
+  return {
+    ...parts,
+    ledger: parts.ledger ?? new RunLedger(parts.state),
+    settings: { ...defaultSettings, ...parts.settings },
+    random: parts.random ?? Math.random,
+  };
+}
+
+/** A short, time-ordered id for batches and runs: `<time base36>-<random>`. */
+export function newId(clock: Clock, random: () => number): string {
+  const suffix = Math.floor(random() * 36 ** 6)
+    .toString(36)
+    .padStart(6, '0');
+  return `${clock.now().toString(36)}-${suffix}`;
+}

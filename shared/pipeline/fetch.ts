@@ -1,0 +1,141 @@
+import { WarcBatch } from '../archive/warc.js';
+import { describeError, RetryableError, type ScrapelineError } from '../errors.js';
+import type { FetchedPage } from '../fetch/http.js';
+import { layout } from '../layout.js';
+import { hostOf } from '../url.js';
+import { newId, type PipelineContext } from './context.js';
+import { finalizeIfComplete } from './finalize.js';
+import type { FetchTask, ParseTask } from './messages.js';
+
+/** What fetching one task came to. */
+export type FetchOutcome =
+  /** Fetched: archive it and hand it to the parser. */
+  | { readonly kind: 'fetched'; readonly task: FetchTask; readonly page: FetchedPage }
+  /** Try again later: the task goes back to the fetch queue with a delay. */
+  | { readonly kind: 'retry-later'; readonly task: FetchTask; readonly delayMs: number; readonly error: ScrapelineError }
+  /** The URL reached a terminal state here (failed), or already had one (a redelivery). */
+  | { readonly kind: 'done' };
+
+function asScrapelineError(error: unknown): ScrapelineError {
+  if (error && typeof error === 'object' && 'retryable' in error && 'reason' in error) return error as ScrapelineError;
+  return new RetryableError(`unexpected error: ${describeError(error)}`, 'internal', { cause: error });
+}
+
+/** Exponential backoff with jitter: base·2^attempt, scaled by a random factor in [0.5, 1). */
+export function backoffMs(attempt: number, baseMs: number, random: () => number): number {
+  return Math.round(baseMs * 2 ** attempt * (0.5 + random() / 2));
+}
+
+/**
+ * Fetches one URL of a run, politely and with retries. Short backoffs wait in process; long ones (a big
+ * `Retry-After`) come back as `retry-later` so that no function sleeps for minutes. A URL whose retries are
+ * used up, or whose error is not retryable, ends as `failed` with the error's reason.
+ */
+export async function fetchTask(context: PipelineContext, task: FetchTask): Promise<FetchOutcome> {
+  const job = context.jobs.get(task.job);
+  const entry = await context.ledger.getUrl(task.job, task.runId, task.url);
+  if (entry && entry.status !== 'accepted') return { kind: 'done' };
+  let attempt = task.attempt;
+  for (;;) {
+    let error: ScrapelineError;
+    const release = await context.hosts.acquire(hostOf(task.url), {
+      concurrency: job.politeness.perHostConcurrency,
+      minDelayMs: job.politeness.minDelayMs,
+    });
+    try {
+      const page = await context.http.fetchPage(task.url, {
+        timeoutMs: job.fetch.timeoutMs,
+        maxBytes: job.fetch.maxBytes,
+        maxRedirects: job.fetch.maxRedirects,
+        userAgent: job.politeness.userAgent,
+      });
+      return { kind: 'fetched', task: { ...task, attempt }, page };
+    } catch (caught) {
+      error = asScrapelineError(caught);
+    } finally {
+      release();
+    }
+    const attributes = { url: task.url, runId: task.runId, job: task.job, attempt, reason: error.reason };
+    if (!error.retryable || attempt >= job.fetch.retries) {
+      context.log.warn('fetch failed', { ...attributes, error: error.message });
+      await failUrl(context, task, error.reason, error.message);
+      return { kind: 'done' };
+    }
+    const retryAfterMs = 'retryAfterMs' in error ? (error as RetryableError).retryAfterMs : undefined;
+    if (retryAfterMs !== undefined && retryAfterMs > context.settings.maxRetryAfterMs) {
+      const message = `${error.message}; Retry-After of ${Math.round(retryAfterMs / 1000)} s is beyond the limit`;
+      await failUrl(context, task, error.reason, message);
+      return { kind: 'done' };
+    }
+    const delayMs = Math.max(retryAfterMs ?? 0, backoffMs(attempt, context.settings.retryBaseMs, context.random));
+    attempt++;
+    context.log.debug('fetch retry', { ...attributes, delayMs });
+    if (delayMs > context.settings.inlineRetryMaxMs) {
+      return { kind: 'retry-later', task: { ...task, attempt }, delayMs, error };
+    }
+    await context.clock.sleep(delayMs);
+  }
+}
+
+/** Records a URL's failure and finishes the run if it was the last URL pending. */
+export async function failUrl(context: PipelineContext, task: FetchTask, reason: string, message: string): Promise<void> {
+  await context.ledger.complete(task.job, task.runId, [{ url: task.url, state: 'failed', reason, message }]);
+  await finalizeIfComplete(context, task.job, task.runId);
+}
+
+/**
+ * Archives fetched pages as one WARC object per run and enqueues one parse task per page pointing at its
+ * response record. Tasks to retry later go back to the fetch queue with their delay.
+ */
+export async function dispatchFetched(context: PipelineContext, outcomes: readonly FetchOutcome[]): Promise<void> {
+  const byRun = new Map<string, Extract<FetchOutcome, { kind: 'fetched' }>[]>();
+  const later: Extract<FetchOutcome, { kind: 'retry-later' }>[] = [];
+  for (const outcome of outcomes) {
+    if (outcome.kind === 'retry-later') later.push(outcome);
+    if (outcome.kind !== 'fetched') continue;
+    const runKey = `${outcome.task.job}/${outcome.task.runId}`;
+    const list = byRun.get(runKey) ?? [];
+    list.push(outcome);
+    byRun.set(runKey, list);
+  }
+  for (const fetched of byRun.values()) {
+    const first = fetched[0];
+    if (!first) continue;
+    const key = layout.raw(first.task.job, first.task.runId, newId(context.clock, context.random));
+    const batch = new WarcBatch();
+    const tasks: ParseTask[] = fetched.map(({ task, page }) => {
+      const range = batch.add({
+        targetUri: page.finalUrl,
+        date: new Date(page.startedAt),
+        status: page.status,
+        responseHeaders: page.headers,
+        body: page.body,
+        requestHeaders: { 'User-Agent': context.jobs.get(task.job).politeness.userAgent },
+        extensions: {
+          'Requested-URI': task.url,
+          Depth: String(task.depth),
+          ...(task.template === undefined ? {} : { Template: task.template }),
+          'Wire-Bytes': String(page.wireBytes),
+          'Fetch-Ms': String(page.durationMs),
+        },
+      });
+      return {
+        type: 'parse',
+        job: task.job,
+        runId: task.runId,
+        url: task.url,
+        depth: task.depth,
+        template: task.template,
+        hosts: task.hosts,
+        raw: { key, offset: range.offset, length: range.length },
+      };
+    });
+    await context.store.put(key, batch.toBuffer(), { contentType: 'application/warc' });
+    await context.parseQueue.send(tasks.map((task) => ({ body: JSON.stringify(task) })));
+  }
+  if (later.length > 0) {
+    await context.fetchQueue.send(
+      later.map(({ task, delayMs }) => ({ body: JSON.stringify(task), delaySeconds: Math.min(900, Math.ceil(delayMs / 1000)) })),
+    );
+  }
+}

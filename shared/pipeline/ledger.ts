@@ -1,0 +1,284 @@
+import type { StateItem, StateStore, StateWrite } from '../ports.js';
+import { urlId } from '../url.js';
+
+/**
+ * The run ledger in the state store: one meta item per run with counters, and one item per URL accepted into
+ * the run. Every URL is accepted exactly once (conditional write) and moves from `accepted` to exactly one
+ * terminal state (conditional write), each together with its counter in one transaction, so the counters
+ * stay exact under at-least-once delivery and crashes: the run is complete when the terminal counters add up
+ * to `accepted`. A page's links are accepted before the page itself becomes terminal, so "complete" cannot be
+ * seen while work is still in flight.
+ */
+
+export const TERMINAL_STATES = ['parsed', 'unchanged', 'skipped', 'failed'] as const;
+export type TerminalState = (typeof TERMINAL_STATES)[number];
+export type RunState = 'running' | 'succeeded' | 'partial' | 'failed';
+
+/** Counters kept on the run's meta item. */
+export const RUN_COUNTERS = [
+  'accepted',
+  'admitted',
+  'parsed',
+  'unchanged',
+  'skipped',
+  'failed',
+  'items',
+  'invalidItems',
+  'duplicateItems',
+  'wireBytes',
+  'bodyBytes',
+  'fetchMs',
+] as const;
+export type RunCounter = (typeof RUN_COUNTERS)[number];
+
+/** The run's meta item, typed. */
+export interface RunMeta {
+  readonly job: string;
+  readonly runId: string;
+  readonly state: RunState;
+  readonly startedAt: number;
+  readonly finishedAt: number | undefined;
+  readonly hosts: readonly string[];
+  readonly counters: Readonly<Record<RunCounter, number>>;
+}
+
+/** The record of one URL in a run. */
+export interface UrlEntry {
+  readonly url: string;
+  readonly status: 'accepted' | TerminalState;
+  readonly depth: number;
+  readonly template: string | undefined;
+  /** Id of the page that discovered it, or `seed`. */
+  readonly parent: string;
+  readonly reason: string | undefined;
+  readonly message: string | undefined;
+  /** The records object whose post-processing made the URL terminal, when one did. */
+  readonly batch: string | undefined;
+}
+
+/** What became of a URL offered to the run. */
+export type AcceptOutcome =
+  /** New in this run: fetch it. */
+  | 'accepted'
+  /** Accepted before by the same parent and not finished: a redelivered parent re-enqueues it. */
+  | 'pending'
+  /** Already in the run. */
+  | 'duplicate'
+  /** Over the page budget: recorded as skipped. */
+  | 'over-budget';
+
+/** A URL's move to its terminal state. */
+export interface Completion {
+  readonly url: string;
+  readonly state: TerminalState;
+  readonly reason?: string;
+  readonly message?: string;
+  /** Run counters to add with this completion (items written, bytes...). */
+  readonly add?: Partial<Record<RunCounter, number>>;
+  /** The records object this completion comes from (lets a redelivered object rewrite its dataset whole). */
+  readonly batch?: string;
+}
+
+const META = 'meta';
+
+/** Partition key of a run's items. */
+export function runKey(job: string, runId: string): string {
+  return `run#${job}#${runId}`;
+}
+
+function urlKey(url: string): string {
+  return `url#${urlId(url)}`;
+}
+
+function toMeta(job: string, runId: string, item: StateItem): RunMeta {
+  const counters = Object.fromEntries(RUN_COUNTERS.map((name) => [name, Number(item[name] ?? 0)])) as Record<RunCounter, number>;
+  return {
+    job,
+    runId,
+    state: (item.state as RunState | undefined) ?? 'running',
+    startedAt: Number(item.startedAt ?? 0),
+    finishedAt: item.finishedAt === undefined || item.finishedAt === null ? undefined : Number(item.finishedAt),
+    hosts: JSON.parse(String(item.hosts ?? '[]')) as string[],
+    counters,
+  };
+}
+
+function toUrlEntry(item: StateItem): UrlEntry {
+  return {
+    url: String(item.url),
+    status: item.status as UrlEntry['status'],
+    depth: Number(item.depth ?? 0),
+    template: item.template === null || item.template === undefined ? undefined : String(item.template),
+    parent: String(item.parent ?? 'seed'),
+    reason: item.reason === null || item.reason === undefined ? undefined : String(item.reason),
+    message: item.message === null || item.message === undefined ? undefined : String(item.message),
+    batch: item.batch === null || item.batch === undefined ? undefined : String(item.batch),
+  };
+}
+
+/** Terminal counters summed: when equal to `accepted`, the run is complete. */
+export function terminalCount(meta: RunMeta): number {
+  return TERMINAL_STATES.reduce((sum, state) => sum + meta.counters[state], 0);
+}
+
+/** Typed access to a run's state items. */
+export class RunLedger {
+  readonly #state: StateStore;
+  /** Seconds run items are kept after their run started. @default 30 days */
+  readonly #ttlSeconds: number;
+
+  constructor(state: StateStore, options: { ttlSeconds?: number } = {}) {
+    this.#state = state;
+    this.#ttlSeconds = options.ttlSeconds ?? 30 * 24 * 3600;
+  }
+
+  #expiry(now: number): number {
+    return Math.floor(now / 1000) + this.#ttlSeconds;
+  }
+
+  /** Creates the run's meta item; `false` when it exists already (a redelivered start). */
+  async createRun(job: string, runId: string, hosts: readonly string[], now: number): Promise<boolean> {
+    const set: Record<string, string | number> = { job, runId, state: 'running', startedAt: now, hosts: JSON.stringify(hosts) };
+    const created = await this.#state.write({
+      pk: runKey(job, runId),
+      sk: META,
+      set,
+      add: Object.fromEntries(RUN_COUNTERS.map((name) => [name, 0])),
+      condition: { kind: 'absent' },
+      expiresAt: this.#expiry(now),
+    });
+    return created !== undefined;
+  }
+
+  async getRun(job: string, runId: string): Promise<RunMeta | undefined> {
+    const item = await this.#state.get(runKey(job, runId), META);
+    return item ? toMeta(job, runId, item) : undefined;
+  }
+
+  async getUrl(job: string, runId: string, url: string): Promise<UrlEntry | undefined> {
+    const item = await this.#state.get(runKey(job, runId), urlKey(url));
+    return item ? toUrlEntry(item) : undefined;
+  }
+
+  /**
+   * Offers a URL to the run. Within the page budget it is accepted for fetching; past it, it is recorded as
+   * skipped (reason `budget:maxPages`) so that it is still accounted for.
+   */
+  async accept(
+    job: string,
+    runId: string,
+    link: { url: string; depth: number; template: string | undefined; parent: string },
+    maxPages: number,
+    now: number,
+  ): Promise<AcceptOutcome> {
+    const pk = runKey(job, runId);
+    const sk = urlKey(link.url);
+    const entry = { url: link.url, depth: link.depth, template: link.template ?? null, parent: link.parent };
+    const expiresAt = this.#expiry(now);
+    const admitted = await this.#state.transact([
+      { pk, sk, set: { ...entry, status: 'accepted' }, condition: { kind: 'absent' }, expiresAt },
+      {
+        pk,
+        sk: META,
+        add: { accepted: 1, admitted: 1 },
+        condition: { kind: 'lessThan', attribute: 'admitted', value: maxPages },
+      },
+    ]);
+    if (admitted.ok) return 'accepted';
+    if (admitted.failed.includes(0)) {
+      const existing = await this.getUrl(job, runId, link.url);
+      return existing?.status === 'accepted' && existing.parent === link.parent ? 'pending' : 'duplicate';
+    }
+    const skipped = await this.#state.transact([
+      {
+        pk,
+        sk,
+        set: { ...entry, status: 'skipped', reason: 'budget:maxPages', message: `over the budget of ${maxPages} pages` },
+        condition: { kind: 'absent' },
+        expiresAt,
+      },
+      { pk, sk: META, add: { accepted: 1, skipped: 1 } },
+    ]);
+    return skipped.ok ? 'over-budget' : 'duplicate';
+  }
+
+  /**
+   * Moves URLs from `accepted` to their terminal state, adding their counters. URLs already terminal
+   * (a redelivered message) are left as they are. Returns the URLs this call moved.
+   */
+  async complete(job: string, runId: string, completions: readonly Completion[]): Promise<Set<string>> {
+    const pk = runKey(job, runId);
+    const writesFor = (completion: Completion): StateWrite[] => [
+      {
+        pk,
+        sk: urlKey(completion.url),
+        set: {
+          status: completion.state,
+          reason: completion.reason ?? null,
+          message: completion.message ?? null,
+          batch: completion.batch ?? null,
+        },
+        condition: { kind: 'equals', attribute: 'status', value: 'accepted' },
+      },
+    ];
+    const counterWrite = (batch: readonly Completion[]): StateWrite => {
+      const add: Record<string, number> = {};
+      for (const completion of batch) {
+        add[completion.state] = (add[completion.state] ?? 0) + 1;
+        for (const [name, value] of Object.entries(completion.add ?? {})) add[name] = (add[name] ?? 0) + value;
+      }
+      return { pk, sk: META, add };
+    };
+    const moved = new Set<string>();
+    // One transaction per chunk in the common case; a chunk with a URL already terminal falls back to one by one.
+    for (let start = 0; start < completions.length; start += 50) {
+      const chunk = completions.slice(start, start + 50);
+      const result = await this.#state.transact([...chunk.flatMap(writesFor), counterWrite(chunk)]);
+      if (result.ok) {
+        for (const completion of chunk) moved.add(completion.url);
+        continue;
+      }
+      for (const completion of chunk) {
+        const single = await this.#state.transact([...writesFor(completion), counterWrite([completion])]);
+        if (single.ok) moved.add(completion.url);
+      }
+    }
+    return moved;
+  }
+
+  /** Sets the final state of a run, once. Returns `false` when another finisher got there first. */
+  async finish(job: string, runId: string, state: Exclude<RunState, 'running'>, now: number): Promise<boolean> {
+    const result = await this.#state.write({
+      pk: runKey(job, runId),
+      sk: META,
+      set: { state, finishedAt: now },
+      condition: { kind: 'equals', attribute: 'state', value: 'running' },
+    });
+    return result !== undefined;
+  }
+
+  /** Every URL of the run. */
+  async *urls(job: string, runId: string): AsyncIterable<UrlEntry> {
+    for await (const item of this.#state.query(runKey(job, runId), 'url#')) yield toUrlEntry(item);
+  }
+
+  /**
+   * Claims an item key for a page, for dedup within the run: the first page to claim a key owns it, and the same
+   * page claiming again (a redelivery) still owns it. Returns whether `page` owns the key.
+   */
+  async claimItem(job: string, runId: string, key: string, page: string, now: number): Promise<boolean> {
+    const pk = runKey(job, runId);
+    const sk = `item#${urlId(key)}`;
+    const owner = urlId(page);
+    const created = await this.#state.write({
+      pk,
+      sk,
+      set: { owner },
+      condition: { kind: 'absent' },
+      expiresAt: this.#expiry(now),
+    });
+    if (created) return true;
+    const existing = await this.#state.get(pk, sk);
+    return existing?.owner === owner;
+  }
+}

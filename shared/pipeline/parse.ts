@@ -1,0 +1,108 @@
+import { gzipSync } from 'node:zlib';
+import { readArchivedResponse } from '../archive/warc.js';
+import { describeError, ScrapelineError } from '../errors.js';
+import { extractPage } from '../extract/page.js';
+import { decodeDocument } from '../fetch/charset.js';
+import { layout } from '../layout.js';
+import { urlId } from '../url.js';
+import { newId, type PipelineContext } from './context.js';
+import type { FetchTask, PageRecord, ParseTask } from './messages.js';
+import { enqueueFetches } from './start.js';
+
+/** A page record plus what post-processing adds to the run's counters for it. */
+export interface ParsedPage {
+  readonly task: ParseTask;
+  readonly record: PageRecord;
+}
+
+/**
+ * Parses one archived page: reads its response record, decodes it, extracts items with the template, and
+ * accepts the links the follow rules select (enqueueing their fetches) before the page's record is written,
+ * so the run cannot look complete while those links are pending. An extraction failure becomes a `failed`
+ * page record (non-retryable); storage and queue errors propagate so the message is retried.
+ */
+export async function parseTask(context: PipelineContext, task: ParseTask): Promise<ParsedPage> {
+  const job = context.jobs.get(task.job);
+  const member = await context.store.getRange(task.raw.key, task.raw.offset, task.raw.length);
+  const response = readArchivedResponse(member);
+  const finalUrl = response.targetUri || task.url;
+  const fetchedAt = response.date;
+  const { text } = decodeDocument(response.body, response.headers['content-type']);
+  const counters = {
+    wireBytes: Number(response.extensions['Wire-Bytes'] ?? response.body.byteLength),
+    bodyBytes: response.body.byteLength,
+    fetchMs: Number(response.extensions['Fetch-Ms'] ?? 0),
+  };
+  let extraction: Awaited<ReturnType<typeof extractPage>>;
+  try {
+    extraction = await extractPage(text, job, { url: task.url, finalUrl, template: task.template, hosts: task.hosts });
+  } catch (error) {
+    if (!(error instanceof ScrapelineError) || error.retryable) throw error;
+    context.log.warn('extraction failed', { url: task.url, runId: task.runId, job: task.job, error: describeError(error) });
+    return {
+      task,
+      record: { status: 'failed', url: task.url, depth: task.depth, reason: error.reason, message: error.message, ...counters },
+    };
+  }
+  const depth = task.depth + 1;
+  const tasks: FetchTask[] = [];
+  if (depth <= job.limits.maxDepth) {
+    const parent = urlId(task.url);
+    const now = context.clock.now();
+    for (const link of extraction.links) {
+      const outcome = await context.ledger.accept(
+        task.job,
+        task.runId,
+        { url: link.url, depth, template: link.template, parent },
+        job.limits.maxPages,
+        now,
+      );
+      if (outcome === 'accepted' || outcome === 'pending') {
+        tasks.push({
+          type: 'fetch',
+          job: task.job,
+          runId: task.runId,
+          url: link.url,
+          depth,
+          template: link.template,
+          attempt: 0,
+          hosts: task.hosts,
+        });
+      }
+    }
+  }
+  await enqueueFetches(context, tasks);
+  return {
+    task,
+    record: {
+      status: 'parsed',
+      url: task.url,
+      finalUrl,
+      depth: task.depth,
+      template: task.template ?? null,
+      fetchedAt,
+      items: extraction.items.map((item) => ({ key: item.key ?? null, data: item.data, problems: [...item.problems] })),
+      links: extraction.links.length,
+      ...counters,
+    },
+  };
+}
+
+/** Writes the page records of a parse batch, one NDJSON.gz object per run; each object triggers post-processing. */
+export async function writePageRecords(context: PipelineContext, pages: readonly ParsedPage[]): Promise<void> {
+  const byRun = new Map<string, ParsedPage[]>();
+  for (const page of pages) {
+    const key = `${page.task.job}/${page.task.runId}`;
+    const list = byRun.get(key) ?? [];
+    list.push(page);
+    byRun.set(key, list);
+  }
+  for (const list of byRun.values()) {
+    const first = list[0];
+    if (!first) continue;
+    const body = gzipSync(`${list.map((page) => JSON.stringify(page.record)).join('\n')}\n`);
+    await context.store.put(layout.records(first.task.job, first.task.runId, newId(context.clock, context.random)), body, {
+      contentType: 'application/x-ndjson',
+    });
+  }
+}
