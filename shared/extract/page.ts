@@ -129,8 +129,9 @@ function finishItem(template: Template, data: Record<string, unknown>, problems:
   for (const [name, field] of Object.entries(template.fields)) {
     if (isEmpty(data[name]) && field.default !== undefined) data[name] = field.default;
     if (isEmpty(data[name])) {
-      delete data[name];
       if (field.required || name === template.key) problems.push({ field: name, message: 'required field is missing' });
+      // A list field that matched nothing is an empty list, not a missing value.
+      if (!(field.many && Array.isArray(data[name]))) delete data[name];
     }
   }
   const keyValue = data[template.key];

@@ -1,0 +1,143 @@
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { describeError } from '../shared/errors.js';
+import { loadJobDirectory } from '../shared/job/load.js';
+import type { Job } from '../shared/job/schema.js';
+import { LocalRuntime, type RunOutcome, type RunProgress } from '../shared/local/runtime.js';
+import type { RunManifest } from '../shared/pipeline/finalize.js';
+import { terminalCount } from '../shared/pipeline/ledger.js';
+import type { Log } from '../shared/ports.js';
+import type { Output } from './format.js';
+
+/** Exit codes scripts can rely on. */
+export const EXIT = {
+  ok: 0,
+  error: 1,
+  usage: 2,
+  partial: 3,
+  runFailed: 4,
+  stalled: 5,
+} as const;
+
+/** A mistake in how the CLI was called or configured: exit code 2 with the message. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+/** The CLI's configuration from the environment, validated once. */
+export const environment = z.object({
+  SCRAPELINE_DATA_DIR: z.string().min(1).default('.scrapeline'),
+  SCRAPELINE_JOBS_DIR: z.string().min(1).default('jobs'),
+});
+
+/** Where the CLI writes; tests capture it. */
+export interface CliIo {
+  readonly stdout: Output;
+  readonly stderr: Output;
+  /** Whether stderr is a terminal (live progress line). */
+  readonly interactive: boolean;
+  readonly env: Readonly<Record<string, string | undefined>>;
+}
+
+/** Loads one job by name; other invalid job files don't stand in its way. */
+export async function loadJob(jobsDir: string, name: string): Promise<Job> {
+  let loaded: Awaited<ReturnType<typeof loadJobDirectory>>;
+  try {
+    loaded = await loadJobDirectory(jobsDir);
+  } catch (error) {
+    throw new UsageError(`cannot read the jobs folder ${jobsDir}: ${describeError(error)}`);
+  }
+  const found = loaded.find((entry) => ('job' in entry ? entry.job.name === name : false));
+  if (found && 'job' in found) return found.job;
+  const broken = loaded.flatMap((entry) => ('error' in entry ? [entry.error] : []));
+  const known = loaded.flatMap((entry) => ('job' in entry ? [entry.job.name] : []));
+  const hint =
+    broken.length > 0 ? `\ninvalid job files (one may be "${name}"):\n${broken.map((error) => error.message).join('\n')}` : '';
+  throw new UsageError(`no job named "${name}" in ${jobsDir} (jobs: ${known.join(', ') || 'none'})${hint}`);
+}
+
+/** A log that appends JSON lines to a file, and echoes to stderr when verbose. */
+export function fileLog(file: string, io: CliIo, verbose: boolean): Log {
+  mkdirSync(join(file, '..'), { recursive: true });
+  const write = (level: string) => (message: string, attributes?: Record<string, unknown>) => {
+    const line = JSON.stringify({ time: new Date().toISOString(), level, message, ...attributes });
+    appendFileSync(file, `${line}\n`);
+    if (verbose || level === 'ERROR') io.stderr.write(`${line}\n`);
+  };
+  return { debug: () => {}, info: write('INFO'), warn: write('WARN'), error: write('ERROR') };
+}
+
+export function seconds(ms: number | null): string {
+  return ms === null ? '?' : `${(ms / 1000).toFixed(1)} s`;
+}
+
+/** The summary printed after a run. */
+export function formatSummary(manifest: RunManifest, dataDir: string): string {
+  const { urls, items } = manifest;
+  const reasons = Object.entries(manifest.reasons)
+    .sort(([, a], [, b]) => b - a)
+    .map(([reason, count]) => `${reason} ×${count}`)
+    .join(', ');
+  const lines = [
+    `Run ${manifest.runId} of ${manifest.job}: ${manifest.state} in ${seconds(manifest.durationMs)} (${manifest.pagesPerSecond ?? '?'} pages/s)`,
+    `  URLs      ${urls.accepted} accepted: ${urls.parsed} parsed, ${urls.unchanged} unchanged, ${urls.skipped} skipped, ${urls.failed} failed`,
+    `  Items     ${items.written} written, ${items.invalid} invalid (quarantined), ${items.duplicates} duplicates`,
+    `  Fetched   ${(manifest.bytes.wire / 1e6).toFixed(1)} MB on the wire, ${(manifest.bytes.body / 1e6).toFixed(1)} MB of pages`,
+  ];
+  if (reasons) lines.push(`  Not done  ${reasons}  (details: ${join(dataDir, 'store', manifest.failuresKey ?? '')})`);
+  lines.push(`  Manifest  ${join(dataDir, 'store', 'runs', manifest.job, manifest.runId, 'manifest.json')}`);
+  return `${lines.join('\n')}\n`;
+}
+
+export function progressLine(progress: RunProgress, startedAt: number): string {
+  const { counters } = progress.meta;
+  const elapsed = (Date.now() - startedAt) / 1000;
+  const done = counters.parsed + counters.unchanged + counters.failed;
+  const rate = elapsed > 0 ? (done / elapsed).toFixed(0) : '0';
+  const pending = counters.accepted - terminalCount(progress.meta);
+  return `fetched+parsed ${counters.parsed} | pending ${pending} | failed ${counters.failed} | skipped ${counters.skipped} | items ${counters.items} | ${rate} pages/s | ${elapsed.toFixed(0)} s`;
+}
+
+export function exitCodeOf(outcome: RunOutcome): number {
+  if (outcome.kind === 'stalled') return EXIT.stalled;
+  const { state } = outcome.manifest;
+  return state === 'succeeded' ? EXIT.ok : state === 'partial' ? EXIT.partial : EXIT.runFailed;
+}
+
+export async function runLocally(
+  io: CliIo,
+  job: Job,
+  dataDir: string,
+  options: { startUrls?: string[]; runId?: string; verbose: boolean },
+): Promise<{ outcome: RunOutcome; runId: string }> {
+  const runtime = new LocalRuntime(
+    { jobs: [job], log: fileLog(join(dataDir, 'logs', `${job.name}.log`), io, options.verbose) },
+    { dataDir },
+  );
+  const startedAt = Date.now();
+  try {
+    const { runId, outcome } = await runtime.run(job.name, {
+      ...(options.startUrls ? { startUrls: options.startUrls } : {}),
+      ...(options.runId ? { runId: options.runId } : {}),
+      onProgress: (progress) => {
+        if (io.interactive) io.stderr.write(`\r\u001b[2K${progressLine(progress, startedAt)}`);
+      },
+    });
+    if (io.interactive) io.stderr.write('\r\u001b[2K');
+    return { outcome, runId };
+  } finally {
+    await runtime.close();
+  }
+}
+
+export function reportOutcome(io: CliIo, outcome: RunOutcome, dataDir: string): number {
+  if (outcome.kind === 'stalled') {
+    io.stderr.write(
+      `Run ${outcome.meta.runId} stalled: ${outcome.deadLetters} message(s) are in dead-letter queues and ${outcome.meta.counters.accepted - terminalCount(outcome.meta)} URL(s) are not finished. See ${join(dataDir, 'logs')}.\n`,
+    );
+  } else {
+    io.stdout.write(formatSummary(outcome.manifest, dataDir));
+  }
+  return exitCodeOf(outcome);
+}

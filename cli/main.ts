@@ -1,0 +1,358 @@
+import { readFile } from 'node:fs/promises';
+import { join, relative, resolve } from 'node:path';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { describeError } from '../shared/errors.js';
+import { extractPage } from '../shared/extract/page.js';
+import { decodeDocument } from '../shared/fetch/charset.js';
+import { UndiciHttpClient } from '../shared/fetch/http.js';
+import { JobValidationError } from '../shared/job/errors.js';
+import { loadJobDirectory } from '../shared/job/load.js';
+import { FileSystemObjectStore } from '../shared/local/object-store.js';
+import type { ObjectStore } from '../shared/ports.js';
+import { latestFinishedRun, listManifests, parseCondition, queryRows, readManifest, runRows } from '../shared/query.js';
+import { hostOf } from '../shared/url.js';
+import { type CliIo, EXIT, environment, loadJob, reportOutcome, runLocally, seconds, UsageError } from './common.js';
+import { runDemo } from './demo.js';
+import { FORMATS, type Format, writeRows } from './format.js';
+
+const HELP = `scrapeline: scrape the web on a schedule, locally or on AWS.
+
+Usage: scrapeline <command> [options]
+
+Commands:
+  run <job>          run a job now with the local runtime (live progress, then a summary)
+  query <job>        print a run's items (latest run by default)
+  runs <job>         list a job's runs and their state
+  extract <job>      preview a template on one page (--url or --file)
+  validate           check every job in the jobs folder
+  demo               serve the sample bookstore on 127.0.0.1 and scrape it end to end
+
+Common options:
+  --jobs <dir>       jobs folder (default: jobs, or SCRAPELINE_JOBS_DIR)
+  --data-dir <dir>   local data folder (default: .scrapeline, or SCRAPELINE_DATA_DIR)
+  -h, --help         help for a command
+
+Exit codes: 0 ok, 1 error, 2 usage or invalid job, 3 run partial, 4 run failed, 5 run stalled.`;
+
+const COMMAND_HELP: Record<string, string> = {
+  run: `Usage: scrapeline run <job> [--start-url <url>]... [--run-id <id>] [--verbose]
+
+Runs the job with the local runtime: fetch, parse and post-processing run concurrently over embedded queues.
+  --start-url <url>  replace the job's start URLs for this run (repeatable)
+  --run-id <id>      choose the run id (default: time-based)
+  --verbose          print the pipeline's log to stderr (always written to <data-dir>/logs/)`,
+  query: `Usage: scrapeline query <job> [--run <id>] [--where <cond>]... [--fields a,b] [--format table|json|ndjson|csv] [--limit N]
+
+Streams the items of a run (default: the latest finished run).
+  --where <cond>     field=value, field!=value, field>N, field>=N, field<N, field<=N, field~text (repeatable, all must hold)
+  --fields <list>    comma-separated fields to print, in order
+  --format <fmt>     table (default; limited to 50 rows unless --limit), json, ndjson, csv
+  --limit <n>        rows at most`,
+  runs: `Usage: scrapeline runs <job> [--format table|json]
+
+Lists the job's runs from their manifests, oldest first.`,
+  extract: `Usage: scrapeline extract <job> (--url <url> | --file <path>) [--template <name>] [--base-url <url>]
+
+Applies a template to one page and prints the items (with any problems) and the links the follow rules select.
+  --template <name>  template to apply (default: the job's only template, or its start template)
+  --base-url <url>   URL the file is treated as coming from (default: the job's first start URL)`,
+  validate: `Usage: scrapeline validate [--jobs <dir>]
+
+Validates every job file; prints each problem as <file>: <path>: <message>. Exit code 2 when any job is invalid.`,
+  demo: `Usage: scrapeline demo [--port <port>] [--books <n>]
+
+Serves the sample bookstore on 127.0.0.1 (port 8321 by default), runs the books job through the whole local
+pipeline, prints the run summary and a sample query.`,
+};
+
+const COMMON_OPTIONS = {
+  jobs: { type: 'string' },
+  'data-dir': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsConfig['options'];
+
+function parse<T extends ParseArgsConfig['options']>(args: string[], options: T) {
+  try {
+    return parseArgs({ args, options: { ...COMMON_OPTIONS, ...options }, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError(describeError(error));
+  }
+}
+
+interface Paths {
+  readonly jobsDir: string;
+  readonly dataDir: string;
+}
+
+function paths(values: { jobs?: string | boolean; 'data-dir'?: string | boolean }, io: CliIo): Paths {
+  const env = environment.parse(io.env);
+  return {
+    jobsDir: typeof values.jobs === 'string' ? values.jobs : env.SCRAPELINE_JOBS_DIR,
+    dataDir: typeof values['data-dir'] === 'string' ? values['data-dir'] : env.SCRAPELINE_DATA_DIR,
+  };
+}
+
+function jobArgument(positionals: string[], command: string): string {
+  const [name, ...extra] = positionals;
+  if (!name) throw new UsageError(`${command}: which job? (scrapeline ${command} <job>)`);
+  if (extra.length > 0) throw new UsageError(`${command}: unexpected arguments: ${extra.join(' ')}`);
+  return name;
+}
+
+async function commandRun(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parse(args, {
+    'start-url': { type: 'string', multiple: true },
+    'run-id': { type: 'string' },
+    verbose: { type: 'boolean' },
+  });
+  if (values.help) return help(io, 'run');
+  const { jobsDir, dataDir } = paths(values, io);
+  const job = await loadJob(jobsDir, jobArgument(positionals, 'run'));
+  const { outcome } = await runLocally(io, job, dataDir, {
+    ...(values['start-url'] ? { startUrls: values['start-url'] } : {}),
+    ...(values['run-id'] ? { runId: values['run-id'] } : {}),
+    verbose: values.verbose ?? false,
+  });
+  return reportOutcome(io, outcome, dataDir);
+}
+
+function localStore(dataDir: string): ObjectStore {
+  return new FileSystemObjectStore({ root: join(dataDir, 'store') });
+}
+
+function parseFormat(value: string | undefined, allowed: readonly Format[] = FORMATS): Format {
+  const format = (value ?? 'table') as Format;
+  if (!allowed.includes(format)) throw new UsageError(`--format must be one of ${allowed.join(', ')}, got "${value}"`);
+  return format;
+}
+
+async function commandQuery(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parse(args, {
+    run: { type: 'string' },
+    where: { type: 'string', multiple: true },
+    fields: { type: 'string' },
+    format: { type: 'string' },
+    limit: { type: 'string' },
+  });
+  if (values.help) return help(io, 'query');
+  const { dataDir } = paths(values, io);
+  const job = jobArgument(positionals, 'query');
+  const format = parseFormat(values.format);
+  const where = (values.where ?? []).map((expression) => {
+    try {
+      return parseCondition(expression);
+    } catch (error) {
+      throw new UsageError(describeError(error));
+    }
+  });
+  const fields = values.fields
+    ?.split(',')
+    .map((field) => field.trim())
+    .filter(Boolean);
+  let limit: number | undefined;
+  if (values.limit !== undefined) {
+    limit = Number(values.limit);
+    if (!Number.isInteger(limit) || limit < 0) throw new UsageError(`--limit must be a whole number, got "${values.limit}"`);
+  } else if (format === 'table') {
+    limit = 50;
+  }
+  const store = localStore(dataDir);
+  const manifest = values.run ? await readManifest(store, job, values.run) : await latestFinishedRun(store, job);
+  if (!manifest) {
+    io.stderr.write(
+      values.run ? `no run "${values.run}" of job ${job}\n` : `job ${job} has no finished run yet: scrapeline run ${job}\n`,
+    );
+    return EXIT.error;
+  }
+  const rows = queryRows(runRows(store, manifest), {
+    where,
+    ...(fields ? { fields } : {}),
+    ...(limit !== undefined ? { limit } : {}),
+  });
+  const count = await writeRows(rows, format, io.stdout, fields);
+  if (format === 'table') io.stderr.write(`${count} row(s) from run ${manifest.runId} (${manifest.state})\n`);
+  return EXIT.ok;
+}
+
+async function commandRuns(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parse(args, { format: { type: 'string' } });
+  if (values.help) return help(io, 'runs');
+  const { dataDir } = paths(values, io);
+  const job = jobArgument(positionals, 'runs');
+  const format = parseFormat(values.format, ['table', 'json', 'ndjson']);
+  async function* rows() {
+    for await (const manifest of listManifests(localStore(dataDir), job)) {
+      yield {
+        runId: manifest.runId,
+        state: manifest.state,
+        startedAt: manifest.startedAt,
+        duration: seconds(manifest.durationMs),
+        accepted: manifest.urls.accepted,
+        parsed: manifest.urls.parsed,
+        unchanged: manifest.urls.unchanged,
+        skipped: manifest.urls.skipped,
+        failed: manifest.urls.failed,
+        items: manifest.items.written,
+      };
+    }
+  }
+  const count = await writeRows(rows(), format, io.stdout);
+  if (count === 0) io.stderr.write(`job ${job} has no runs in ${dataDir}\n`);
+  return EXIT.ok;
+}
+
+async function commandExtract(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parse(args, {
+    url: { type: 'string' },
+    file: { type: 'string' },
+    template: { type: 'string' },
+    'base-url': { type: 'string' },
+  });
+  if (values.help) return help(io, 'extract');
+  const { jobsDir } = paths(values, io);
+  const job = await loadJob(jobsDir, jobArgument(positionals, 'extract'));
+  if ((values.url === undefined) === (values.file === undefined))
+    throw new UsageError('extract: give exactly one of --url and --file');
+  const names = Object.keys(job.templates);
+  const template = values.template ?? (names.length === 1 ? names[0] : job.start.template);
+  if (template !== undefined && !names.includes(template)) {
+    throw new UsageError(`extract: job ${job.name} has no template "${template}" (templates: ${names.join(', ') || 'none'})`);
+  }
+  let html: string;
+  let url: string;
+  let finalUrl: string;
+  if (values.url !== undefined) {
+    const http = new UndiciHttpClient();
+    try {
+      const page = await http.fetchPage(values.url, {
+        timeoutMs: job.fetch.timeoutMs,
+        maxBytes: job.fetch.maxBytes,
+        maxRedirects: job.fetch.maxRedirects,
+        userAgent: job.politeness.userAgent,
+      });
+      html = decodeDocument(page.body, page.headers['content-type']).text;
+      url = page.url;
+      finalUrl = page.finalUrl;
+    } finally {
+      await http.close();
+    }
+  } else {
+    const file = values.file ?? '';
+    html = decodeDocument(await readFile(file), undefined).text;
+    url = values['base-url'] ?? job.start.urls[0] ?? `file://${resolve(file)}`;
+    finalUrl = url;
+  }
+  const hosts = job.fetch.allowedHosts ?? [...job.start.urls.map(hostOf), ...(url.startsWith('http') ? [hostOf(url)] : [])];
+  const extraction = await extractPage(html, job, { url, finalUrl, template, hosts });
+  io.stdout.write(
+    `${JSON.stringify({ url: finalUrl, template: template ?? null, items: extraction.items, links: extraction.links }, null, 2)}\n`,
+  );
+  const problems = extraction.items.reduce((sum, item) => sum + item.problems.length, 0);
+  io.stderr.write(`${extraction.items.length} item(s), ${problems} problem(s), ${extraction.links.length} link(s) to follow\n`);
+  return EXIT.ok;
+}
+
+async function commandValidate(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parse(args, {});
+  if (values.help) return help(io, 'validate');
+  if (positionals.length > 0) throw new UsageError(`validate: unexpected arguments: ${positionals.join(' ')}`);
+  const { jobsDir } = paths(values, io);
+  const loaded = await loadJobDirectory(jobsDir);
+  let invalid = 0;
+  for (const entry of loaded) {
+    if ('error' in entry) {
+      invalid++;
+      io.stderr.write(`${entry.error.message}\n`);
+    } else {
+      const schedule = entry.job.schedule ? `, schedule ${entry.job.schedule}` : ', no schedule';
+      io.stdout.write(`ok  ${relative(process.cwd(), entry.file)}: job ${entry.job.name}${schedule}\n`);
+    }
+  }
+  if (loaded.length === 0) io.stderr.write(`no job files in ${jobsDir}\n`);
+  io.stdout.write(`${loaded.length - invalid} valid, ${invalid} invalid\n`);
+  return invalid > 0 ? EXIT.usage : EXIT.ok;
+}
+
+async function commandDemo(args: string[], io: CliIo): Promise<number> {
+  const { values } = parse(args, { port: { type: 'string' }, books: { type: 'string' } });
+  if (values.help) return help(io, 'demo');
+  const { jobsDir, dataDir } = paths(values, io);
+  const port = Number(values.port ?? 8321);
+  const books = Number(values.books ?? 1000);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new UsageError(`--port must be a port number, got "${values.port}"`);
+  if (!Number.isInteger(books) || books < 1)
+    throw new UsageError(`--books must be a positive whole number, got "${values.books}"`);
+  const code = await runDemo(io, { jobsDir, dataDir, port, books });
+  if (code !== EXIT.ok) return code;
+  io.stdout.write(
+    '\nA sample query: the five best-rated books under £20\n$ scrapeline query books --where "price<20" --where "rating>=4" --fields title,price,rating,stock --limit 5\n',
+  );
+  await commandQuery(
+    [
+      'books',
+      '--data-dir',
+      dataDir,
+      '--where',
+      'price<20',
+      '--where',
+      'rating>=4',
+      '--fields',
+      'title,price,rating,stock',
+      '--limit',
+      '5',
+    ],
+    io,
+  );
+  io.stdout.write(`\nNext: scrapeline runs books, scrapeline query books --format csv > books.csv (data in ${dataDir}/)\n`);
+  return code;
+}
+
+function help(io: CliIo, command?: string): number {
+  io.stdout.write(`${command ? (COMMAND_HELP[command] ?? HELP) : HELP}\n`);
+  return EXIT.ok;
+}
+
+const COMMANDS: Record<string, (args: string[], io: CliIo) => Promise<number>> = {
+  run: commandRun,
+  query: commandQuery,
+  runs: commandRuns,
+  extract: commandExtract,
+  validate: commandValidate,
+  demo: commandDemo,
+};
+
+/** Runs the CLI; returns the exit code. */
+export async function main(argv: readonly string[], io: CliIo): Promise<number> {
+  const [command, ...args] = argv;
+  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+    return help(io, args[0]);
+  }
+  const run = COMMANDS[command];
+  if (!run) {
+    io.stderr.write(`unknown command "${command}"\n\n${HELP}\n`);
+    return EXIT.usage;
+  }
+  try {
+    return await run(args, io);
+  } catch (error) {
+    if (error instanceof UsageError || error instanceof JobValidationError) {
+      io.stderr.write(`${error.message}\n`);
+      return EXIT.usage;
+    }
+    io.stderr.write(`error: ${describeError(error)}\n`);
+    return EXIT.error;
+  }
+}
+
+/** The process's standard streams and environment. */
+export const processIo: CliIo = {
+  stdout: { write: (text) => process.stdout.write(text) },
+  stderr: { write: (text) => process.stderr.write(text) },
+  interactive: process.stderr.isTTY === true,
+  env: process.env,
+};
+
+if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/cli/main.ts')) {
+  process.exitCode = await main(process.argv.slice(2), processIo);
+}

@@ -1,0 +1,133 @@
+import { createInterface } from 'node:readline';
+import { Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { InvalidInputError } from './errors.js';
+import { layout, partitionDate } from './layout.js';
+import type { RunManifest } from './pipeline/finalize.js';
+import type { ObjectStore } from './ports.js';
+
+/** A dataset row: the item's fields plus `_key`, `_url`, `_runId`, `_fetchedAt`. */
+export type Row = Record<string, unknown>;
+
+/** Every manifest of a job, oldest first (run ids sort by start time). */
+export async function* listManifests(store: ObjectStore, job: string): AsyncIterable<RunManifest> {
+  for await (const object of store.list(layout.runsPrefix(job))) {
+    if (!object.key.endsWith('/manifest.json')) continue;
+    const body = await store.get(object.key);
+    if (body) yield JSON.parse(Buffer.from(body).toString('utf8')) as RunManifest;
+  }
+}
+
+/** The manifest of one run, or `undefined`. */
+export async function readManifest(store: ObjectStore, job: string, runId: string): Promise<RunManifest | undefined> {
+  const body = await store.get(layout.manifest(job, runId));
+  return body ? (JSON.parse(Buffer.from(body).toString('utf8')) as RunManifest) : undefined;
+}
+
+/** The most recent finished run (any final state), or `undefined` when the job has none. */
+export async function latestFinishedRun(store: ObjectStore, job: string): Promise<RunManifest | undefined> {
+  let latest: RunManifest | undefined;
+  for await (const manifest of listManifests(store, job)) if (manifest.state !== 'running') latest = manifest;
+  return latest;
+}
+
+/** Streams the lines of a gzip-compressed NDJSON object as parsed rows. */
+export async function* readNdjsonGzip(store: ObjectStore, key: string): AsyncIterable<Row> {
+  const stream = await store.getStream(key);
+  if (!stream) return;
+  const lines = createInterface({ input: Readable.from(stream).pipe(createGunzip()), crlfDelay: Number.POSITIVE_INFINITY });
+  let number = 0;
+  for await (const line of lines) {
+    number++;
+    if (line.trim() === '') continue;
+    try {
+      yield JSON.parse(line) as Row;
+    } catch (error) {
+      throw new InvalidInputError(`${key}: line ${number} is not JSON`, error);
+    }
+  }
+}
+
+/** Streams the dataset rows of one run, batch by batch, without holding the dataset in memory. */
+export async function* runRows(store: ObjectStore, manifest: RunManifest): AsyncIterable<Row> {
+  const dt = partitionDate(Date.parse(manifest.startedAt));
+  const prefix = `${layout.datasetPrefix(manifest.job, dt)}${manifest.runId}-`;
+  for await (const object of store.list(prefix)) yield* readNdjsonGzip(store, object.key);
+}
+
+/** A `--where` condition. */
+export interface Condition {
+  readonly field: string;
+  readonly operator: '=' | '!=' | '>' | '>=' | '<' | '<=' | '~';
+  readonly value: string;
+}
+
+/**
+ * Parses `field=value`, `field!=value`, `field>10`, `field>=10`, `field<10`, `field<=10`, `field~text`
+ * (contains, case-insensitive).
+ */
+export function parseCondition(expression: string): Condition {
+  const match = /^([A-Za-z_][A-Za-z0-9_.]*)\s*(!=|>=|<=|=|>|<|~)\s*(.*)$/s.exec(expression);
+  if (!match) {
+    throw new InvalidInputError(`--where "${expression}": expected <field><op><value> with op one of = != > >= < <= ~`);
+  }
+  return { field: match[1] ?? '', operator: match[2] as Condition['operator'], value: match[3] ?? '' };
+}
+
+function fieldValue(row: Row, path: string): unknown {
+  let value: unknown = row;
+  for (const part of path.split('.')) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<string, unknown>)[part];
+  }
+  return value;
+}
+
+function compare(value: unknown, condition: Condition): boolean {
+  if (Array.isArray(value)) return value.some((element) => compare(element, condition));
+  const text = value === undefined || value === null ? '' : typeof value === 'object' ? JSON.stringify(value) : String(value);
+  const number = Number(condition.value);
+  const numeric = typeof value === 'number' && condition.value.trim() !== '' && Number.isFinite(number);
+  switch (condition.operator) {
+    case '=':
+      return numeric ? value === number : text === condition.value;
+    case '!=':
+      return numeric ? value !== number : text !== condition.value;
+    case '~':
+      return text.toLowerCase().includes(condition.value.toLowerCase());
+    default: {
+      const left = numeric ? (value as number) : text;
+      const right = numeric ? number : condition.value;
+      if (condition.operator === '>') return left > right;
+      if (condition.operator === '>=') return left >= right;
+      if (condition.operator === '<') return left < right;
+      return left <= right;
+    }
+  }
+}
+
+/** Whether a row meets every condition (arrays match when any element does). */
+export function matches(row: Row, conditions: readonly Condition[]): boolean {
+  return conditions.every((condition) => compare(fieldValue(row, condition.field), condition));
+}
+
+/** Options of {@link queryRows}. */
+export interface QueryOptions {
+  readonly where?: readonly Condition[];
+  /** Fields to keep, in order. @default every field */
+  readonly fields?: readonly string[];
+  /** Rows to return at most. @default no limit */
+  readonly limit?: number;
+}
+
+/** Filters, projects and limits rows as they stream by. */
+export async function* queryRows(rows: AsyncIterable<Row>, options: QueryOptions = {}): AsyncIterable<Row> {
+  let count = 0;
+  const limit = options.limit ?? Number.POSITIVE_INFINITY;
+  if (limit <= 0) return;
+  for await (const row of rows) {
+    if (!matches(row, options.where ?? [])) continue;
+    yield options.fields ? Object.fromEntries(options.fields.map((field) => [field, fieldValue(row, field)])) : row;
+    if (++count >= limit) return;
+  }
+}

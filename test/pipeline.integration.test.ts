@@ -1,0 +1,96 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type DemoServer, startDemoServer } from '../demo/server.js';
+import { generateSite, type Site } from '../demo/site.js';
+import { loadJobFile } from '../shared/job/load.js';
+import type { Job } from '../shared/job/schema.js';
+import type { RunManifest } from '../shared/pipeline/finalize.js';
+import type { Row } from '../shared/query.js';
+import { tempRuntime } from './support/local-run.js';
+import { expectManifestInvariant } from './support/manifest.js';
+
+describe('Local pipeline on the demo site', () => {
+  let site: Site;
+  let server: DemoServer;
+  let job: Job;
+  let local: Awaited<ReturnType<typeof tempRuntime>>;
+  let first: RunManifest;
+  let rows: Row[];
+
+  beforeAll(async () => {
+    site = generateSite();
+    server = await startDemoServer({ site });
+    job = await loadJobFile('jobs/books.ts');
+    local = await tempRuntime([job]);
+    first = await local.run('books', [`${server.url}/catalogue/page-1.html`]);
+    rows = await local.rows(first);
+  });
+
+  afterAll(async () => {
+    await local?.dispose();
+    await server?.close();
+  });
+
+  it('accounts for every URL: listing and detail pages parsed, broken links failed with their reasons', () => {
+    const listingPages = site.listingPaths.length;
+    expect(first.urls).toEqual({
+      accepted: listingPages + site.books.length + site.broken.length,
+      parsed: listingPages + site.books.length,
+      unchanged: 0,
+      skipped: 0,
+      failed: site.broken.length,
+    });
+    expect(first.reasons).toEqual({ 'http-404': 5, 'http-500': 2 });
+    expect(first.state).toBe('partial');
+    expectManifestInvariant(first);
+  });
+
+  it('lists each broken URL in the failures file with its reason', async () => {
+    const text = await readFile(join(local.dataDir, 'store', first.failuresKey ?? 'missing'), 'utf8');
+    const failures = text
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { url: string; reason: string; state: string });
+    const expected = site.broken.map((broken) => ({ path: broken.path, reason: `http-${broken.status}` }));
+    expect(
+      failures
+        .map((failure) => ({ path: new URL(failure.url).pathname, reason: failure.reason }))
+        .sort((a, b) => a.path.localeCompare(b.path)),
+    ).toEqual(expected.sort((a, b) => a.path.localeCompare(b.path)));
+    expect(failures.every((failure) => failure.state === 'failed')).toBe(true);
+  });
+
+  it('extracts exactly the ground truth: one item per book, every field equal', () => {
+    expect(first.items).toEqual({ written: site.books.length, invalid: 0, duplicates: 0 });
+    expect(rows).toHaveLength(site.books.length);
+    const byKey = new Map(rows.map((row) => [row._key, row]));
+    expect(byKey.size).toBe(site.books.length);
+    for (const book of site.books) {
+      const row = byKey.get(book.upc);
+      expect(row, `book ${book.upc}`).toBeDefined();
+      const { _key, _url, _runId, _fetchedAt, url, ...fields } = row as Row;
+      const { url: path, ...truth } = book;
+      expect(fields, `book ${book.upc}`).toEqual(truth);
+      expect(new URL(String(url)).pathname).toBe(path);
+      expect(new URL(String(_url)).pathname).toBe(path);
+      expect(_runId).toBe(first.runId);
+    }
+  });
+
+  it('runs the same job again as a new, equally complete run', async () => {
+    const second = await local.run('books', [`${server.url}/catalogue/page-1.html`]);
+    expect(second.runId).not.toBe(first.runId);
+    expectManifestInvariant(second);
+    expect(second.urls).toEqual(first.urls);
+    const secondRows = await local.rows(second);
+    const strip = (row: Row) => {
+      const { _runId, _fetchedAt, ...rest } = row;
+      return rest;
+    };
+    const sortKey = (row: Row) => String(row._key);
+    expect(secondRows.map(strip).sort((a, b) => sortKey(a).localeCompare(sortKey(b)))).toEqual(
+      rows.map(strip).sort((a, b) => sortKey(a).localeCompare(sortKey(b))),
+    );
+  });
+});
