@@ -1,6 +1,6 @@
 import { gzipSync } from 'node:zlib';
 import { readArchivedResponse } from '../archive/warc.js';
-import { describeError, ScrapelineError } from '../errors.js';
+import { describeError, NonRetryableError, ScrapelineError } from '../errors.js';
 import { extractPage } from '../extract/page.js';
 import { decodeDocument } from '../fetch/charset.js';
 import { layout } from '../layout.js';
@@ -8,6 +8,21 @@ import { urlId } from '../url.js';
 import { newId, type PipelineContext } from './context.js';
 import type { FetchTask, PageRecord, ParseTask } from './messages.js';
 import { enqueueFetches } from './start.js';
+
+/**
+ * Whether a body is binary rather than text, by the WHATWG MIME sniffing rule: a "binary data byte" (a control
+ * character other than tab, newline, form feed, carriage return and escape) in the first 512 bytes. UTF-16 and
+ * UTF-8 byte-order marks mark text.
+ */
+export function looksBinary(body: Uint8Array): boolean {
+  if ((body[0] === 0xfe && body[1] === 0xff) || (body[0] === 0xff && body[1] === 0xfe)) return false;
+  const end = Math.min(body.byteLength, 512);
+  for (let index = 0; index < end; index++) {
+    const byte = body[index] ?? 0;
+    if (byte <= 0x08 || byte === 0x0b || (byte >= 0x0e && byte <= 0x1a) || (byte >= 0x1c && byte <= 0x1f)) return true;
+  }
+  return false;
+}
 
 /** A page record plus what post-processing adds to the run's counters for it. */
 export interface ParsedPage {
@@ -27,7 +42,6 @@ export async function parseTask(context: PipelineContext, task: ParseTask): Prom
   const response = readArchivedResponse(member);
   const finalUrl = response.targetUri || task.url;
   const fetchedAt = response.date;
-  const { text } = decodeDocument(response.body, response.headers['content-type']);
   const counters = {
     wireBytes: Number(response.extensions['Wire-Bytes'] ?? response.body.byteLength),
     bodyBytes: response.body.byteLength,
@@ -35,6 +49,10 @@ export async function parseTask(context: PipelineContext, task: ParseTask): Prom
   };
   let extraction: Awaited<ReturnType<typeof extractPage>>;
   try {
+    if (looksBinary(response.body)) {
+      throw new NonRetryableError(`${task.url} is binary data, not a document`, 'unparseable');
+    }
+    const { text } = decodeDocument(response.body, response.headers['content-type']);
     extraction = await extractPage(text, job, { url: task.url, finalUrl, template: task.template, hosts: task.hosts });
   } catch (error) {
     if (!(error instanceof ScrapelineError) || error.retryable) throw error;

@@ -1,0 +1,142 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { gzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseJob } from '../shared/job/load.js';
+import type { RunManifest } from '../shared/pipeline/finalize.js';
+import { tempRuntime } from './support/local-run.js';
+import { expectManifestInvariant } from './support/manifest.js';
+
+const page = (body: string) => `<!doctype html><html><head><title>t</title></head><body>${body}</body></html>`;
+
+/** A site whose pages each break the pipeline in one way. */
+function hostileSite(): Server {
+  return createServer((request, response) => {
+    const path = request.url ?? '/';
+    const html = (status: number, body: string) => {
+      response.writeHead(status, { 'content-type': 'text/html; charset=utf-8' });
+      response.end(body);
+    };
+    switch (path) {
+      case '/':
+        return html(
+          200,
+          page(
+            ['ok', 'throws', 'huge', 'loop-a', 'binary', 'bomb', 'image', 'missing']
+              .map((name) => `<a href="/${name}">${name}</a>`)
+              .join(''),
+          ),
+        );
+      case '/ok':
+        return html(200, page('<h1 id="title">Fine</h1>'));
+      case '/throws':
+        return html(200, page('<h1 id="title">Boom</h1><div id="boom"></div>'));
+      case '/huge': {
+        // 50 MB streamed without Content-Length; the fetcher must stop at its limit.
+        response.writeHead(200, { 'content-type': 'text/html' });
+        const chunk = Buffer.alloc(1024 * 1024, 'a');
+        let sent = 0;
+        const pump = () => {
+          while (sent < 50) {
+            sent++;
+            if (!response.write(chunk)) return response.once('drain', pump);
+          }
+          response.end();
+        };
+        response.on('error', () => {});
+        return pump();
+      }
+      case '/loop-a':
+        response.writeHead(302, { location: '/loop-b' });
+        return response.end();
+      case '/loop-b':
+        response.writeHead(302, { location: '/loop-a' });
+        return response.end();
+      case '/binary':
+        response.writeHead(200, { 'content-type': 'text/html' });
+        return response.end(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x01, 0x02]));
+      case '/bomb':
+        // 100 MB of zeros in a gzip of about 100 KB.
+        response.writeHead(200, { 'content-type': 'text/html', 'content-encoding': 'gzip' });
+        return response.end(gzipSync(Buffer.alloc(100 * 1024 * 1024)));
+      case '/image':
+        response.writeHead(200, { 'content-type': 'image/png' });
+        return response.end(Buffer.alloc(100));
+      default:
+        return html(404, page('not found'));
+    }
+  });
+}
+
+describe('Local pipeline on hostile input', () => {
+  let server: Server;
+  let base: string;
+  let local: Awaited<ReturnType<typeof tempRuntime>>;
+  let manifest: RunManifest;
+  let failures: Map<string, { reason: string; message: string }>;
+
+  beforeAll(async () => {
+    server = hostileSite();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const job = parseJob(
+      {
+        name: 'hostile',
+        start: { urls: [`${base}/`] },
+        follow: [{ selector: 'a', template: 'page' }],
+        templates: {
+          page: {
+            key: 'title',
+            fields: { title: { selector: '#title', required: true } },
+            extractor: (context: { $: (selector: string) => { length: number; text(): string } }) => {
+              if (context.$('#boom').length > 0) throw new Error('the extractor met #boom');
+              return [{ title: context.$('#title').text() }];
+            },
+          },
+        },
+        fetch: { maxBytes: 5 * 1024 * 1024, retries: 1 },
+      },
+      'hostile.ts',
+    );
+    local = await tempRuntime([job]);
+    manifest = await local.run('hostile');
+    const { readFile } = await import('node:fs/promises');
+    const text = await readFile(`${local.dataDir}/store/${manifest.failuresKey}`, 'utf8');
+    failures = new Map(
+      text
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as { url: string; reason: string; message: string })
+        .map((failure) => [new URL(failure.url).pathname, failure]),
+    );
+  });
+
+  afterAll(async () => {
+    await local?.dispose();
+    await new Promise((resolve) => server?.close(resolve));
+  });
+
+  it('finishes the run with every URL accounted for', () => {
+    expect(manifest.urls).toEqual({ accepted: 9, parsed: 2, unchanged: 0, skipped: 0, failed: 7 });
+    expectManifestInvariant(manifest);
+  });
+
+  it.each([
+    ['/throws', 'extractor-error', /the extractor met #boom/],
+    ['/huge', 'too-large', /larger than 5242880 bytes/],
+    ['/loop-a', 'redirect-loop', /redirect loop/],
+    ['/binary', 'unparseable', /binary data/],
+    ['/bomb', 'too-large', /larger than/],
+    ['/image', 'content-type', /image\/png/],
+    ['/missing', 'http-404', /HTTP 404/],
+  ])('records %s as failed with reason %s', (path, reason, message) => {
+    const failure = failures.get(path);
+    expect(failure?.reason).toBe(reason);
+    expect(failure?.message).toMatch(message);
+  });
+
+  it('keeps the good page', async () => {
+    const rows = await local.rows(manifest);
+    expect(rows.map((row) => row.title)).toEqual(['Fine']);
+  });
+});
