@@ -1,0 +1,300 @@
+import {
+  type AttributeValue,
+  type CancellationReason,
+  type DynamoDBClient,
+  GetItemCommand,
+  QueryCommand,
+  TransactWriteItemsCommand,
+  type Update,
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb';
+import {
+  type Clock,
+  type StateCondition,
+  type StateItem,
+  type StateStore,
+  type StateValue,
+  type StateWrite,
+  systemClock,
+  type TransactResult,
+} from '../ports.js';
+import { StateWriteError, TransactionConflictError } from './errors.js';
+
+/** Name of the partition key attribute. */
+export const PARTITION_KEY = 'pk';
+/** Name of the sort key attribute. */
+export const SORT_KEY = 'sk';
+/** Name of the TTL attribute (epoch seconds). */
+export const TTL_ATTRIBUTE = 'expiresAt';
+
+/** Writes per transaction (the DynamoDB limit). */
+export const MAX_TRANSACT_WRITES = 100;
+
+/** Options of {@link DynamoStateStore}. */
+export interface DynamoStateStoreOptions {
+  readonly client: DynamoDBClient;
+  /** Table with partition key `pk` (S), sort key `sk` (S) and TTL attribute `expiresAt`. */
+  readonly tableName: string;
+  /** Items per Query page. @default undefined (DynamoDB's 1 MB pages) */
+  readonly queryPageSize?: number;
+  /** Attempts of a transaction cancelled by conflicting transactions (a hot counter item). @default 8 */
+  readonly maxTransactAttempts?: number;
+  /** First delay before retrying a conflicting transaction; doubles per attempt, with full jitter. @default 25 */
+  readonly conflictBaseMs?: number;
+  readonly clock?: Clock;
+  /** Random source for jitter. @default Math.random */
+  readonly random?: () => number;
+}
+
+/** The parts of an update: the expression and its placeholders. */
+export interface UpdateExpression {
+  readonly Key: Record<string, AttributeValue>;
+  readonly UpdateExpression: string | undefined;
+  readonly ConditionExpression: string | undefined;
+  readonly ExpressionAttributeNames: Record<string, string> | undefined;
+  readonly ExpressionAttributeValues: Record<string, AttributeValue> | undefined;
+}
+
+/** A state value as a DynamoDB attribute value. */
+export function toAttributeValue(value: StateValue, what: string): AttributeValue {
+  if (value === null) return { NULL: true };
+  switch (typeof value) {
+    case 'string':
+      return { S: value };
+    case 'number':
+      if (!Number.isFinite(value)) throw new StateWriteError(`${what} is ${value}: DynamoDB numbers must be finite`);
+      return { N: String(value) };
+    case 'boolean':
+      return { BOOL: value };
+    default:
+      throw new StateWriteError(`${what} is a ${typeof value}: state values are strings, numbers, booleans or null`);
+  }
+}
+
+/** A DynamoDB attribute value as a state value; other types (lists, maps, sets, binary) are refused. */
+export function fromAttributeValue(value: AttributeValue, what: string): StateValue {
+  if (value.S !== undefined) return value.S;
+  if (value.N !== undefined) return Number(value.N);
+  if (value.BOOL !== undefined) return value.BOOL;
+  if (value.NULL !== undefined) return null;
+  throw new StateWriteError(`${what} has the DynamoDB type ${Object.keys(value).join(',')}, which is not a state value`);
+}
+
+/** A DynamoDB item as a state item (its key attributes `pk` and `sk` included). */
+export function fromItem(item: Record<string, AttributeValue>): StateItem {
+  const out: Record<string, StateValue> = {};
+  for (const [name, value] of Object.entries(item)) out[name] = fromAttributeValue(value, `attribute ${name}`);
+  return out;
+}
+
+/**
+ * Builds the UpdateItem parts of a write: `SET` for `set` and `expiresAt`, `ADD` for counters, the condition,
+ * with every attribute name and value behind a placeholder (no user data is ever spliced into an expression).
+ */
+export function buildUpdate(write: StateWrite): UpdateExpression {
+  const names: Record<string, string> = {};
+  const values: Record<string, AttributeValue> = {};
+  const name = (attribute: string) => {
+    const existing = Object.entries(names).find(([, value]) => value === attribute)?.[0];
+    if (existing) return existing;
+    const placeholder = `#n${Object.keys(names).length}`;
+    names[placeholder] = attribute;
+    return placeholder;
+  };
+  const value = (attributeValue: AttributeValue) => {
+    const placeholder = `:v${Object.keys(values).length}`;
+    values[placeholder] = attributeValue;
+    return placeholder;
+  };
+  const where = `write to ${write.pk} / ${write.sk}`;
+  const touched = new Set<string>();
+  const touch = (attribute: string) => {
+    if (attribute === PARTITION_KEY || attribute === SORT_KEY) {
+      throw new StateWriteError(`${where}: "${attribute}" is part of the key and cannot be written`);
+    }
+    if (touched.has(attribute)) throw new StateWriteError(`${where}: "${attribute}" is written twice`);
+    touched.add(attribute);
+  };
+
+  const sets: string[] = [];
+  for (const [attribute, attributeValue] of Object.entries(write.set ?? {})) {
+    touch(attribute);
+    sets.push(`${name(attribute)} = ${value(toAttributeValue(attributeValue, `${where}: ${attribute}`))}`);
+  }
+  if (write.expiresAt !== undefined) {
+    touch(TTL_ATTRIBUTE);
+    sets.push(`${name(TTL_ATTRIBUTE)} = ${value(toAttributeValue(write.expiresAt, `${where}: ${TTL_ATTRIBUTE}`))}`);
+  }
+  const adds: string[] = [];
+  for (const [attribute, amount] of Object.entries(write.add ?? {})) {
+    touch(attribute);
+    if (typeof amount !== 'number') throw new StateWriteError(`${where}: counter ${attribute} must be added a number`);
+    adds.push(`${name(attribute)} ${value(toAttributeValue(amount, `${where}: ${attribute}`))}`);
+  }
+  const clauses = [sets.length > 0 ? `SET ${sets.join(', ')}` : '', adds.length > 0 ? `ADD ${adds.join(', ')}` : ''];
+  const updateExpression = clauses.filter((clause) => clause !== '').join(' ') || undefined;
+  const conditionExpression = write.condition ? conditionOf(write.condition, name, value) : undefined;
+  return {
+    Key: { [PARTITION_KEY]: { S: write.pk }, [SORT_KEY]: { S: write.sk } },
+    UpdateExpression: updateExpression,
+    ConditionExpression: conditionExpression,
+    ExpressionAttributeNames: Object.keys(names).length > 0 ? names : undefined,
+    ExpressionAttributeValues: Object.keys(values).length > 0 ? values : undefined,
+  };
+}
+
+function conditionOf(
+  condition: StateCondition,
+  name: (attribute: string) => string,
+  value: (attributeValue: AttributeValue) => string,
+): string {
+  switch (condition.kind) {
+    case 'absent':
+      return `attribute_not_exists(${name(PARTITION_KEY)})`;
+    case 'exists':
+      return `attribute_exists(${name(PARTITION_KEY)})`;
+    case 'equals':
+      // `= NULL` is not a comparison DynamoDB makes: a null attribute is one of type NULL.
+      if (condition.value === null) return `attribute_type(${name(condition.attribute)}, ${value({ S: 'NULL' })})`;
+      return `${name(condition.attribute)} = ${value(toAttributeValue(condition.value, `condition on ${condition.attribute}`))}`;
+    case 'lessThan':
+      return `${name(condition.attribute)} < ${value(toAttributeValue(condition.value, `condition on ${condition.attribute}`))}`;
+  }
+}
+
+function errorName(error: unknown): string | undefined {
+  return (error as { name?: string } | undefined)?.name;
+}
+
+/**
+ * The state store over one DynamoDB table. Reads are strongly consistent; writes are UpdateItem calls (upserts);
+ * transactions are TransactWriteItems of updates, retried with jittered backoff when conflicting transactions
+ * cancel them.
+ */
+export class DynamoStateStore implements StateStore {
+  readonly #client: DynamoDBClient;
+  readonly #tableName: string;
+  readonly #queryPageSize: number | undefined;
+  readonly #maxTransactAttempts: number;
+  readonly #conflictBaseMs: number;
+  readonly #clock: Clock;
+  readonly #random: () => number;
+
+  constructor(options: DynamoStateStoreOptions) {
+    const problems: string[] = [];
+    if (options.tableName === '') problems.push('tableName must not be empty');
+    for (const key of ['queryPageSize', 'maxTransactAttempts'] as const) {
+      const value = options[key];
+      if (value !== undefined && (!Number.isInteger(value) || value < 1))
+        problems.push(`${key} must be a positive integer, got ${value}`);
+    }
+    if (options.conflictBaseMs !== undefined && !(options.conflictBaseMs >= 0)) {
+      problems.push(`conflictBaseMs must be >= 0, got ${options.conflictBaseMs}`);
+    }
+    if (problems.length > 0) throw new RangeError(`invalid DynamoStateStore options: ${problems.join('; ')}`);
+    this.#client = options.client;
+    this.#tableName = options.tableName;
+    this.#queryPageSize = options.queryPageSize;
+    this.#maxTransactAttempts = options.maxTransactAttempts ?? 8;
+    this.#conflictBaseMs = options.conflictBaseMs ?? 25;
+    this.#clock = options.clock ?? systemClock;
+    this.#random = options.random ?? Math.random;
+  }
+
+  get tableName(): string {
+    return this.#tableName;
+  }
+
+  async get(pk: string, sk: string): Promise<StateItem | undefined> {
+    const output = await this.#client.send(
+      new GetItemCommand({
+        TableName: this.#tableName,
+        Key: { [PARTITION_KEY]: { S: pk }, [SORT_KEY]: { S: sk } },
+        ConsistentRead: true,
+      }),
+    );
+    return output.Item ? fromItem(output.Item) : undefined;
+  }
+
+  async *query(pk: string, skPrefix: string): AsyncIterable<StateItem & { readonly sk: string }> {
+    // An empty string is not a valid key value: without a prefix, the whole partition.
+    const keyCondition = skPrefix === '' ? '#pk = :pk' : '#pk = :pk AND begins_with(#sk, :prefix)';
+    let startKey: Record<string, AttributeValue> | undefined;
+    do {
+      const output = await this.#client.send(
+        new QueryCommand({
+          TableName: this.#tableName,
+          KeyConditionExpression: keyCondition,
+          ExpressionAttributeNames: skPrefix === '' ? { '#pk': PARTITION_KEY } : { '#pk': PARTITION_KEY, '#sk': SORT_KEY },
+          ExpressionAttributeValues: skPrefix === '' ? { ':pk': { S: pk } } : { ':pk': { S: pk }, ':prefix': { S: skPrefix } },
+          ConsistentRead: true,
+          ScanIndexForward: true,
+          ...(this.#queryPageSize === undefined ? {} : { Limit: this.#queryPageSize }),
+          ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }),
+        }),
+      );
+      for (const item of output.Items ?? []) {
+        const state = fromItem(item);
+        yield { ...state, sk: String(state[SORT_KEY]) };
+      }
+      startKey = output.LastEvaluatedKey;
+    } while (startKey !== undefined);
+  }
+
+  async write(write: StateWrite): Promise<StateItem | undefined> {
+    const update = buildUpdate(write);
+    try {
+      const output = await this.#client.send(
+        new UpdateItemCommand({
+          TableName: this.#tableName,
+          ...update,
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return fromItem(output.Attributes ?? update.Key);
+    } catch (error) {
+      if (errorName(error) === 'ConditionalCheckFailedException') return undefined;
+      throw error;
+    }
+  }
+
+  async transact(writes: readonly StateWrite[]): Promise<TransactResult> {
+    if (writes.length === 0) return { ok: true };
+    if (writes.length > MAX_TRANSACT_WRITES) {
+      throw new StateWriteError(`a transaction holds at most ${MAX_TRANSACT_WRITES} writes, got ${writes.length}`);
+    }
+    const seen = new Map<string, number>();
+    const items = writes.map((write, index): { Update: Update } => {
+      const id = JSON.stringify([write.pk, write.sk]);
+      const first = seen.get(id);
+      if (first !== undefined) {
+        throw new StateWriteError(`writes ${first} and ${index} of a transaction touch the same item ${write.pk} / ${write.sk}`);
+      }
+      seen.set(id, index);
+      const update = buildUpdate(write);
+      if (update.UpdateExpression === undefined) {
+        throw new StateWriteError(`write ${index} of a transaction (${write.pk} / ${write.sk}) sets and adds nothing`);
+      }
+      return { Update: { TableName: this.#tableName, ...update, UpdateExpression: update.UpdateExpression } };
+    });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#client.send(new TransactWriteItemsCommand({ TransactItems: items }));
+        return { ok: true };
+      } catch (error) {
+        if (errorName(error) !== 'TransactionCanceledException') throw error;
+        const reasons: CancellationReason[] = (error as { CancellationReasons?: CancellationReason[] }).CancellationReasons ?? [];
+        const failed = reasons.flatMap((reason, index) => (reason.Code === 'ConditionalCheckFailed' ? [index] : []));
+        if (failed.length > 0) return { ok: false, failed };
+        const conflicted = reasons.some((reason) => reason.Code === 'TransactionConflict');
+        const other = reasons.some(
+          (reason) => reason.Code !== undefined && !['None', 'TransactionConflict'].includes(reason.Code),
+        );
+        if (!conflicted || other) throw error;
+        if (attempt >= this.#maxTransactAttempts) throw new TransactionConflictError(attempt, error);
+        // Full jitter: conflicting writers spread out instead of colliding again in step.
+        await this.#clock.sleep(Math.round(this.#random() * this.#conflictBaseMs * 2 ** (attempt - 1)));
+      }
+    }
+  }
+}
