@@ -181,7 +181,8 @@ describe('Function: classifyAddress', () => {
     ['64:ff9b:1::a00:1', 'nat64-local'],
     ['2001:10::1', 'orchid'],
     ['4000::1', 'reserved'],
-    ['::2:1', 'reserved'],
+    ['0:0:0:1::', 'reserved'],
+    ['5f00::1', 'reserved'],
   ])('blocks IPv6 %s as %s', (address, range) => {
     // Act & Assess
     expect(classifyAddress(address)).toEqual({ blocked: true, range });
