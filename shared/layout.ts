@@ -27,6 +27,10 @@ export const layout = {
   dataset: (job: string, dt: string, runId: string, batchId: string) =>
     `datasets/${segment(job, 'job')}/dt=${segment(dt, 'date')}/${segment(runId, 'run id')}-${segment(batchId, 'batch id')}.ndjson.gz`,
   datasetPrefix: (job: string, dt?: string) => `datasets/${segment(job, 'job')}/${dt ? `dt=${segment(dt, 'date')}/` : ''}`,
+  /** New, changed and removed items of a run (`removed` when the run finishes). */
+  changes: (job: string, dt: string, runId: string, batchId: string) =>
+    `changes/${segment(job, 'job')}/dt=${segment(dt, 'date')}/${segment(runId, 'run id')}-${segment(batchId, 'batch id')}.ndjson.gz`,
+  changesPrefix: (job: string, dt?: string) => `changes/${segment(job, 'job')}/${dt ? `dt=${segment(dt, 'date')}/` : ''}`,
   /** Items that failed validation, with reasons. */
   quarantine: (job: string, runId: string, batchId: string) =>
     `quarantine/${segment(job, 'job')}/${segment(runId, 'run id')}/${segment(batchId, 'batch id')}.ndjson.gz`,

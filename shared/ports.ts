@@ -99,6 +99,22 @@ export interface Log {
   error(message: string, attributes?: Record<string, unknown>): void;
 }
 
+/** Operational metrics (Powertools Metrics in Lambda, nothing locally). Names are CloudWatch metric names. */
+export interface Metrics {
+  count(name: string, value?: number): void;
+}
+
+/** Metrics that go nowhere. */
+export const noMetrics: Metrics = { count() {} };
+
+/** Announces finished runs (an EventBridge event or SNS message in the cloud, nothing locally). */
+export interface RunEvents {
+  runFinished(manifest: import('./pipeline/finalize.js').RunManifest): Promise<void>;
+}
+
+/** Run events that go nowhere. */
+export const noRunEvents: RunEvents = { runFinished: async () => {} };
+
 /** The system clock. */
 export const systemClock: Clock = {
   now: () => Date.now(),

@@ -62,7 +62,8 @@ describe('Local pipeline on the demo site', () => {
   });
 
   it('extracts exactly the ground truth: one item per book, every field equal', () => {
-    expect(first.items).toEqual({ written: site.books.length, invalid: 0, duplicates: 0 });
+    expect(first.items).toEqual({ written: site.books.length, invalid: 0, duplicates: 0, onUnchangedPages: 0 });
+    expect(first.changes).toEqual({ new: site.books.length, changed: 0, removed: 0, removalsInferred: true });
     expect(rows).toHaveLength(site.books.length);
     const byKey = new Map(rows.map((row) => [row._key, row]));
     expect(byKey.size).toBe(site.books.length);
@@ -78,19 +79,18 @@ describe('Local pipeline on the demo site', () => {
     }
   });
 
-  it('runs the same job again as a new, equally complete run', async () => {
+  it('runs the same job again with conditional GETs: every page unchanged, nothing parsed, no changes', async () => {
+    const requestsBefore = server.requests.length;
     const second = await local.run('books', [`${server.url}/catalogue/page-1.html`]);
     expect(second.runId).not.toBe(first.runId);
     expectManifestInvariant(second);
-    expect(second.urls).toEqual(first.urls);
-    const secondRows = await local.rows(second);
-    const strip = (row: Row) => {
-      const { _runId, _fetchedAt, ...rest } = row;
-      return rest;
-    };
-    const sortKey = (row: Row) => String(row._key);
-    expect(secondRows.map(strip).sort((a, b) => sortKey(a).localeCompare(sortKey(b)))).toEqual(
-      rows.map(strip).sort((a, b) => sortKey(a).localeCompare(sortKey(b))),
-    );
+    expect(second.urls).toEqual({ ...first.urls, parsed: 0, unchanged: first.urls.parsed });
+    expect(second.items).toEqual({ written: 0, invalid: 0, duplicates: 0, onUnchangedPages: site.books.length });
+    expect(second.changes).toEqual({ new: 0, changed: 0, removed: 0, removalsInferred: true });
+    expect(await local.rows(second)).toEqual([]);
+    const conditional = server.requests.slice(requestsBefore).filter((request) => request.headers['if-none-match'] !== undefined);
+    expect(conditional).toHaveLength(first.urls.parsed);
+    expect(second.state).toBe('partial');
+    expect(second.quality?.problems).toEqual([]);
   });
 });

@@ -36,7 +36,8 @@ function recordId(...parts: string[]): string {
   return `<urn:uuid:${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20, 32)}>`;
 }
 
-function sha256Digest(bytes: Uint8Array): string {
+/** `sha256:<hex>` of some bytes: the payload digest, and the content hash pages are compared by. */
+export function sha256Digest(bytes: Uint8Array): string {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 }
 
@@ -147,6 +148,8 @@ export interface ArchivedResponse {
   /** Lowercased names. */
   readonly headers: Readonly<Record<string, string>>;
   readonly body: Buffer;
+  /** `WARC-Payload-Digest` (`sha256:<hex>` as written here). */
+  readonly payloadDigest: string;
   readonly extensions: Readonly<Record<string, string>>;
 }
 
@@ -199,6 +202,7 @@ export function readArchivedResponse(member: Uint8Array): ArchivedResponse {
     status,
     headers,
     body: rest,
+    payloadDigest: record.fields['WARC-Payload-Digest'] ?? sha256Digest(rest),
     extensions,
   };
 }

@@ -20,9 +20,11 @@ export interface RequestOptions {
   readonly maxBytes: number;
   readonly maxRedirects: number;
   readonly userAgent: string;
+  /** Validators from the last successful fetch: sent as `If-None-Match` / `If-Modified-Since`. */
+  readonly validators?: { readonly etag?: string | undefined; readonly lastModified?: string | undefined };
 }
 
-/** A page as fetched: the body decompressed, headers lowercased. */
+/** A page as fetched: the body decompressed, headers lowercased. Status 304 (empty body) only when validators were sent. */
 export interface FetchedPage {
   readonly url: string;
   readonly finalUrl: string;
@@ -133,6 +135,8 @@ export class UndiciHttpClient implements HttpClient {
           method: 'GET',
           headers: {
             'user-agent': options.userAgent,
+            ...(options.validators?.etag ? { 'if-none-match': options.validators.etag } : {}),
+            ...(options.validators?.lastModified ? { 'if-modified-since': options.validators.lastModified } : {}),
             accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.5',
             'accept-encoding': 'gzip, deflate, br',
           },
@@ -166,6 +170,20 @@ export class UndiciHttpClient implements HttpClient {
         redirects.push(next);
         current = next;
         continue;
+      }
+      if (response.statusCode === 304 && options.validators) {
+        await response.body.dump().catch(() => undefined);
+        return {
+          url,
+          finalUrl: current,
+          status: 304,
+          headers,
+          body: Buffer.alloc(0),
+          wireBytes: 0,
+          redirects,
+          startedAt,
+          durationMs: Date.now() - startedAt,
+        };
       }
       if (response.statusCode < 200 || response.statusCode >= 300) {
         await response.body.dump().catch(() => undefined);

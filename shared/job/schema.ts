@@ -213,6 +213,10 @@ const limitsSchema = z.strictObject({
   maxPages: z.number().int().positive().default(10_000),
   /** Link depth from the start URLs (start pages are depth 0). @default 10 */
   maxDepth: z.number().int().nonnegative().default(10),
+  /** No new URLs are accepted once the run is this old; in-flight work finishes. @default none */
+  maxDurationMinutes: z.number().positive().optional(),
+  /** No new URLs are accepted once the run's estimated AWS cost reaches this. @default none */
+  maxCostUsd: z.number().positive().optional(),
 });
 
 const politenessSchema = z.strictObject({
@@ -244,6 +248,15 @@ const fetchSchema = z.strictObject({
   allowedHosts: z.array(z.string().min(1)).optional(),
 });
 
+const qualitySchema = z.strictObject({
+  /** A field whose fill rate falls by more than this many points (0–1) from the baseline run marks the run degraded. @default 0.2 */
+  maxFillRateDrop: z.number().min(0).max(1).default(0.2),
+  /** A run with fewer items than this share of the baseline run's is degraded. @default 0.5 */
+  minItemRatio: z.number().min(0).max(1).default(0.5),
+  /** Fill rates are compared only when both runs extracted at least this many items. @default 20 */
+  minItemsForFillRates: z.number().int().min(1).default(20),
+});
+
 /** Defaults of the optional sections, spelled out so that `{}` resolves through each section's own defaults. */
 export const jobSchema = z
   .strictObject({
@@ -263,6 +276,7 @@ export const jobSchema = z
     limits: limitsSchema.default(limitsSchema.parse({})),
     politeness: politenessSchema.default(politenessSchema.parse({})),
     fetch: fetchSchema.default(fetchSchema.parse({})),
+    quality: qualitySchema.default(qualitySchema.parse({})),
   })
   .superRefine((job, ctx) => {
     const templates = Object.keys(job.templates);

@@ -1,8 +1,20 @@
 import type { HttpClient } from '../fetch/http.js';
 import { UnknownJobError } from '../job/errors.js';
 import type { Job } from '../job/schema.js';
-import type { Clock, Log, ObjectStore, Queue, StateStore } from '../ports.js';
+import {
+  type Clock,
+  type Log,
+  type Metrics,
+  noMetrics,
+  noRunEvents,
+  type ObjectStore,
+  type Queue,
+  type RunEvents,
+  type StateStore,
+} from '../ports.js';
+import { ItemMemory } from './changes.js';
 import { RunLedger } from './ledger.js';
+import { PageMemoryStore } from './pages.js';
 import type { HostGate } from './politeness.js';
 
 /** The jobs a runtime knows, by name. */
@@ -46,12 +58,16 @@ export interface PipelineContext {
   readonly store: ObjectStore;
   readonly state: StateStore;
   readonly ledger: RunLedger;
+  readonly pages: PageMemoryStore;
+  readonly items: ItemMemory;
   readonly fetchQueue: Queue;
   readonly parseQueue: Queue;
   readonly http: HttpClient;
   readonly hosts: HostGate;
   readonly clock: Clock;
   readonly log: Log;
+  readonly metrics: Metrics;
+  readonly events: RunEvents;
   readonly settings: PipelineSettings;
   /** Random source for ids and jitter (injectable for determinism). @default Math.random */
   readonly random: () => number;
@@ -59,7 +75,9 @@ export interface PipelineContext {
 
 /** Builds a context, applying defaults. */
 export function createContext(
-  parts: Omit<PipelineContext, 'ledger' | 'settings' | 'random'> & {
+  parts: Omit<PipelineContext, 'ledger' | 'pages' | 'items' | 'settings' | 'random' | 'metrics' | 'events'> & {
+    metrics?: Metrics;
+    events?: RunEvents;
     settings?: Partial<PipelineSettings>;
     random?: () => number;
     ledger?: RunLedger;
@@ -68,7 +86,11 @@ export function createContext(
   return {
     ...parts,
     ledger: parts.ledger ?? new RunLedger(parts.state),
+    pages: new PageMemoryStore(parts.state),
+    items: new ItemMemory(parts.state),
     settings: { ...defaultSettings, ...parts.settings },
+    metrics: parts.metrics ?? noMetrics,
+    events: parts.events ?? noRunEvents,
     random: parts.random ?? Math.random,
   };
 }

@@ -1,11 +1,13 @@
-import { WarcBatch } from '../archive/warc.js';
+import { sha256Digest, WarcBatch } from '../archive/warc.js';
 import { describeError, RetryableError, type ScrapelineError } from '../errors.js';
 import type { FetchedPage } from '../fetch/http.js';
 import { layout } from '../layout.js';
 import { hostOf } from '../url.js';
 import { newId, type PipelineContext } from './context.js';
 import { finalizeIfComplete } from './finalize.js';
+import { followLinks } from './links.js';
 import type { FetchTask, ParseTask } from './messages.js';
+import type { PageMemory } from './pages.js';
 
 /** What fetching one task came to. */
 export type FetchOutcome =
@@ -35,6 +37,7 @@ export async function fetchTask(context: PipelineContext, task: FetchTask): Prom
   const job = context.jobs.get(task.job);
   const entry = await context.ledger.getUrl(task.job, task.runId, task.url);
   if (entry && entry.status !== 'accepted') return { kind: 'done' };
+  const memory = await context.pages.get(task.job, task.url);
   let attempt = task.attempt;
   for (;;) {
     let error: ScrapelineError;
@@ -48,7 +51,12 @@ export async function fetchTask(context: PipelineContext, task: FetchTask): Prom
         maxBytes: job.fetch.maxBytes,
         maxRedirects: job.fetch.maxRedirects,
         userAgent: job.politeness.userAgent,
+        ...(memory ? { validators: { etag: memory.etag, lastModified: memory.lastModified } } : {}),
       });
+      if (memory && (page.status === 304 || sha256Digest(page.body) === memory.hash)) {
+        await completeUnchanged(context, task, memory, page);
+        return { kind: 'done' };
+      }
       return { kind: 'fetched', task: { ...task, attempt }, page };
     } catch (caught) {
       error = asScrapelineError(caught);
@@ -75,6 +83,28 @@ export async function fetchTask(context: PipelineContext, task: FetchTask): Prom
     }
     await context.clock.sleep(delayMs);
   }
+}
+
+/**
+ * Ends a page that has not changed since the last run (304, or the same body hash) without parsing it: its links
+ * from last time are followed again, then it is marked `unchanged`.
+ */
+async function completeUnchanged(
+  context: PipelineContext,
+  task: FetchTask,
+  memory: PageMemory,
+  page: FetchedPage,
+): Promise<void> {
+  await followLinks(context, task, memory.links);
+  await context.ledger.complete(task.job, task.runId, [
+    {
+      url: task.url,
+      state: 'unchanged',
+      reason: page.status === 304 ? 'not-modified' : 'same-content',
+      add: { wireBytes: page.wireBytes, fetchMs: page.durationMs, unchangedItems: memory.items },
+    },
+  ]);
+  await finalizeIfComplete(context, task.job, task.runId);
 }
 
 /** Records a URL's failure and finishes the run if it was the last URL pending. */

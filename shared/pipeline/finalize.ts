@@ -1,6 +1,26 @@
-import { layout } from '../layout.js';
+import { gzipSync } from 'node:zlib';
+import type { Job } from '../job/schema.js';
+import { layout, partitionDate } from '../layout.js';
+import type { ChangeRecord, ItemState } from './changes.js';
 import type { PipelineContext } from './context.js';
-import { type RunMeta, type RunState, TERMINAL_STATES, type TerminalState, terminalCount } from './ledger.js';
+import { type RunMeta, type RunState, TERMINAL_STATES, type TerminalState, terminalCount, type UrlEntry } from './ledger.js';
+
+/** Field fill rates and item counts of a run, compared with the baseline (the last good run). */
+export interface QualityReport {
+  /** Valid items the run saw: written now plus those on unchanged pages. */
+  readonly items: number;
+  /** Items extracted in this run, valid or not (duplicates aside): the base of the fill rates. */
+  readonly extracted: number;
+  /** Share of extracted items with a value, per field (0–1). */
+  readonly fillRates: Readonly<Record<string, number>>;
+  readonly baseline: {
+    readonly runId: string;
+    readonly items: number;
+    readonly fillRates: Readonly<Record<string, number>>;
+  } | null;
+  /** Why the run is degraded; empty when it is not. */
+  readonly problems: readonly string[];
+}
 
 /** The run manifest (`runs/<job>/<runId>/manifest.json`). */
 export interface RunManifest {
@@ -12,18 +32,49 @@ export interface RunManifest {
   readonly durationMs: number | null;
   /** URLs accepted into the run, and how each ended. `parsed + unchanged + skipped + failed = accepted`. */
   readonly urls: { readonly accepted: number } & Readonly<Record<TerminalState, number>>;
-  readonly items: { readonly written: number; readonly invalid: number; readonly duplicates: number };
+  readonly items: {
+    readonly written: number;
+    readonly invalid: number;
+    readonly duplicates: number;
+    readonly onUnchangedPages: number;
+  };
+  readonly changes: {
+    readonly new: number;
+    readonly changed: number;
+    readonly removed: number;
+    readonly removalsInferred: boolean;
+  };
   readonly bytes: { readonly wire: number; readonly body: number };
   readonly pagesPerSecond: number | null;
-  /** Terminal reasons counted, e.g. `{ "http-404": 5, "budget:maxPages": 2 }`. */
+  /** Terminal reasons of failed and skipped URLs counted, e.g. `{ "http-404": 5, "budget:maxPages": 2 }`. */
   readonly reasons: Readonly<Record<string, number>>;
+  /** The budget that stopped the run accepting URLs, if one did. */
+  readonly budgetExhausted: string | null;
+  readonly quality: QualityReport | null;
   /** Key of the NDJSON file listing every failed or skipped URL with its reason. */
   readonly failuresKey: string | null;
 }
 
+const GONE = new Set(['http-404', 'http-410']);
+
+function budgetOf(reasons: Record<string, number>): string | null {
+  const reason = Object.keys(reasons).find((name) => name.startsWith('budget:'));
+  return reason ? reason.slice('budget:'.length) : null;
+}
+
 /** The manifest of a run as the ledger sees it now (a running run gets a provisional one). */
-export function manifestOf(meta: RunMeta, reasons: Record<string, number>, failuresKey: string | null): RunManifest {
+export function manifestOf(
+  meta: RunMeta,
+  details: {
+    reasons?: Record<string, number>;
+    failuresKey?: string | null;
+    quality?: QualityReport | null;
+    removed?: number;
+    removalsInferred?: boolean;
+  } = {},
+): RunManifest {
   const counts = meta.counters;
+  const reasons = details.reasons ?? {};
   const durationMs = meta.finishedAt === undefined ? null : meta.finishedAt - meta.startedAt;
   const fetched = counts.parsed + counts.unchanged + counts.failed;
   return {
@@ -37,42 +88,135 @@ export function manifestOf(meta: RunMeta, reasons: Record<string, number>, failu
       accepted: counts.accepted,
       ...(Object.fromEntries(TERMINAL_STATES.map((state) => [state, counts[state]])) as Record<TerminalState, number>),
     },
-    items: { written: counts.items, invalid: counts.invalidItems, duplicates: counts.duplicateItems },
+    items: {
+      written: counts.items,
+      invalid: counts.invalidItems,
+      duplicates: counts.duplicateItems,
+      onUnchangedPages: counts.unchangedItems,
+    },
+    changes: {
+      new: counts.newItems,
+      changed: counts.changedItems,
+      removed: details.removed ?? 0,
+      removalsInferred: details.removalsInferred ?? false,
+    },
     bytes: { wire: counts.wireBytes, body: counts.bodyBytes },
     pagesPerSecond: durationMs && durationMs > 0 ? Math.round((fetched / durationMs) * 1000 * 10) / 10 : null,
     reasons,
-    failuresKey,
+    budgetExhausted: budgetOf(reasons),
+    quality: details.quality ?? null,
+    failuresKey: details.failuresKey ?? null,
   };
 }
 
 /** The final state a complete run deserves. */
-export function finalState(meta: RunMeta, reasons: Record<string, number>): Exclude<RunState, 'running'> {
+export function finalState(
+  meta: RunMeta,
+  reasons: Record<string, number>,
+  quality: QualityReport | null,
+): Exclude<RunState, 'running'> {
   const { parsed, unchanged, failed } = meta.counters;
   if (failed > 0 && parsed + unchanged === 0) return 'failed';
-  const overBudget = Object.keys(reasons).some((reason) => reason.startsWith('budget:'));
-  return failed > 0 || overBudget ? 'partial' : 'succeeded';
+  if (quality && quality.problems.length > 0) return 'degraded';
+  return failed > 0 || budgetOf(reasons) !== null ? 'partial' : 'succeeded';
 }
 
 /** Writes the provisional manifest of a run that just started. */
 export async function writeRunningManifest(context: PipelineContext, meta: RunMeta): Promise<void> {
-  await context.store.put(layout.manifest(meta.job, meta.runId), JSON.stringify(manifestOf(meta, {}, null), null, 2), {
+  await context.store.put(layout.manifest(meta.job, meta.runId), JSON.stringify(manifestOf(meta), null, 2), {
     contentType: 'application/json',
   });
 }
 
+const BASELINE = 'baseline';
+
+function jobKey(job: string): string {
+  return `job#${job}`;
+}
+
+/** Compares this run's items and fill rates with the baseline run's. */
+export function assessQuality(job: Job, meta: RunMeta, baseline: QualityReport['baseline']): QualityReport {
+  const extracted = meta.counters.items + meta.counters.invalidItems;
+  const items = meta.counters.items + meta.counters.unchangedItems;
+  const allFields = new Set(Object.values(job.templates).flatMap((template) => Object.keys(template.fields)));
+  const fillRates: Record<string, number> = {};
+  if (extracted > 0) {
+    for (const field of allFields) fillRates[field] = Math.round(((meta.fill[field] ?? 0) / extracted) * 1000) / 1000;
+  }
+  const problems: string[] = [];
+  const { maxFillRateDrop, minItemRatio, minItemsForFillRates } = job.quality;
+  if (baseline && baseline.items > 0 && items < baseline.items * minItemRatio) {
+    problems.push(
+      `item count fell from ${baseline.items} to ${items} (below ${Math.round(minItemRatio * 100)}% of run ${baseline.runId})`,
+    );
+  }
+  const baselineExtracted = baseline ? Object.keys(baseline.fillRates).length > 0 : false;
+  if (baseline && baselineExtracted && extracted >= minItemsForFillRates) {
+    for (const [field, before] of Object.entries(baseline.fillRates)) {
+      const after = fillRates[field] ?? 0;
+      if (before - after > maxFillRateDrop) {
+        problems.push(
+          `field "${field}": fill rate fell from ${Math.round(before * 100)}% to ${Math.round(after * 100)}% (more than ${Math.round(maxFillRateDrop * 100)} points below run ${baseline.runId})`,
+        );
+      }
+    }
+  }
+  return { items, extracted, fillRates, baseline, problems };
+}
+
 /**
- * Finishes the run when every accepted URL is terminal: writes the failures file and the manifest, then marks the
- * run finished. Safe to call from any stage at any time and more than once: it does nothing while work is pending
- * or once the run is finished, and concurrent finishers write the same content.
+ * Decides which remembered items are gone, from evidence only: the item's page was parsed without it, or answered
+ * 404/410, or was not reached although nothing failed transiently. A page that failed transiently or was skipped
+ * keeps its items. Runs cut by a budget infer no removals at all.
+ */
+async function inferRemovals(
+  context: PipelineContext,
+  meta: RunMeta,
+  entries: ReadonlyMap<string, UrlEntry>,
+  transientFailures: boolean,
+  dt: string,
+): Promise<number> {
+  const removed: ChangeRecord[] = [];
+  const gone: ItemState[] = [];
+  for await (const item of context.items.all(meta.job)) {
+    const entry = entries.get(item.page);
+    let present: boolean;
+    if (!entry) present = transientFailures;
+    else if (entry.status === 'parsed') present = entry.keys.includes(item.keyId.slice('k#'.length));
+    else if (entry.status === 'failed') present = !GONE.has(entry.reason ?? '');
+    else present = true;
+    if (present) continue;
+    gone.push(item);
+    removed.push({ type: 'removed', key: item.key, runId: meta.runId, url: item.pageUrl, data: item.data });
+  }
+  if (removed.length > 0) {
+    const body = gzipSync(`${removed.map((change) => JSON.stringify(change)).join('\n')}\n`);
+    await context.store.put(layout.changes(meta.job, dt, meta.runId, 'removed'), body, { contentType: 'application/x-ndjson' });
+    const now = context.clock.now();
+    for (const item of gone) await context.items.remove(meta.job, item, meta.runId, now);
+  }
+  return removed.length;
+}
+
+/**
+ * Finishes the run when every accepted URL is terminal: writes the failures file, infers removed items, assesses
+ * quality against the baseline, writes the manifest, then marks the run finished. Safe to call from any stage at
+ * any time and more than once: it does nothing while work is pending or once the run is finished, and concurrent
+ * finishers write the same content.
  */
 export async function finalizeIfComplete(context: PipelineContext, job: string, runId: string): Promise<RunManifest | undefined> {
   const meta = await context.ledger.getRun(job, runId);
   if (meta?.state !== 'running' || terminalCount(meta) < meta.counters.accepted) return undefined;
+  const definition = context.jobs.get(job);
   const reasons: Record<string, number> = {};
   const lines: string[] = [];
+  const entries = new Map<string, UrlEntry>();
+  let transientFailures = false;
   for await (const entry of context.ledger.urls(job, runId)) {
+    entries.set(entry.id, entry);
     if (entry.status !== 'failed' && entry.status !== 'skipped') continue;
     const reason = entry.reason ?? 'unknown';
+    if (entry.status === 'failed' && !GONE.has(reason)) transientFailures = true;
     reasons[reason] = (reasons[reason] ?? 0) + 1;
     lines.push(
       JSON.stringify({ url: entry.url, state: entry.status, reason, message: entry.message ?? null, depth: entry.depth }),
@@ -80,11 +224,54 @@ export async function finalizeIfComplete(context: PipelineContext, job: string, 
   }
   const failuresKey = lines.length > 0 ? layout.failures(job, runId) : null;
   if (failuresKey) await context.store.put(failuresKey, `${lines.join('\n')}\n`, { contentType: 'application/x-ndjson' });
+
+  const baselineItem = await context.state.get(jobKey(job), BASELINE);
+  const baseline = baselineItem
+    ? {
+        runId: String(baselineItem.runId),
+        items: Number(baselineItem.items ?? 0),
+        fillRates: JSON.parse(String(baselineItem.fillRates ?? '{}')) as Record<string, number>,
+      }
+    : null;
+  const quality = assessQuality(definition, meta, baseline);
+  // A budget-cut run did not look everywhere, and a degraded one cannot be trusted to have seen what it looked at.
+  const removalsInferred =
+    budgetOf(reasons) === null && quality.problems.length === 0 && meta.counters.parsed + meta.counters.unchanged > 0;
+  const dt = partitionDate(meta.startedAt);
+  const removed = removalsInferred ? await inferRemovals(context, meta, entries, transientFailures, dt) : 0;
+
   const now = context.clock.now();
-  const state = finalState(meta, reasons);
-  const manifest = manifestOf({ ...meta, state, finishedAt: now }, reasons, failuresKey);
+  const state = finalState(meta, reasons, quality);
+  const manifest = manifestOf({ ...meta, state, finishedAt: now }, { reasons, failuresKey, quality, removed, removalsInferred });
   await context.store.put(layout.manifest(job, runId), JSON.stringify(manifest, null, 2), { contentType: 'application/json' });
+  // A degraded, failed or budget-cut run is no baseline: the next run is compared with the last good one.
+  if (state === 'succeeded' || state === 'partial') {
+    const fillRates =
+      quality.extracted >= definition.quality.minItemsForFillRates ? quality.fillRates : (baseline?.fillRates ?? {});
+    if (budgetOf(reasons) === null) {
+      await context.state.write({
+        pk: jobKey(job),
+        sk: BASELINE,
+        set: { runId, items: quality.items, fillRates: JSON.stringify(fillRates) },
+      });
+    }
+  }
   const finished = await context.ledger.finish(job, runId, state, now);
-  if (finished) context.log.info('run finished', { job, runId, state, urls: manifest.urls, items: manifest.items });
+  if (finished) {
+    context.log.info('run finished', {
+      job,
+      runId,
+      state,
+      urls: manifest.urls,
+      items: manifest.items,
+      changes: manifest.changes,
+    });
+    if (state === 'failed') context.metrics.count('RunsFailed');
+    if (state === 'degraded') {
+      context.metrics.count('RunsDegraded');
+      context.log.warn('run degraded', { job, runId, problems: quality.problems });
+    }
+    await context.events.runFinished(manifest);
+  }
   return manifest;
 }

@@ -12,7 +12,7 @@ import { urlId } from '../url.js';
 
 export const TERMINAL_STATES = ['parsed', 'unchanged', 'skipped', 'failed'] as const;
 export type TerminalState = (typeof TERMINAL_STATES)[number];
-export type RunState = 'running' | 'succeeded' | 'partial' | 'failed';
+export type RunState = 'running' | 'succeeded' | 'partial' | 'degraded' | 'failed';
 
 /** Counters kept on the run's meta item. */
 export const RUN_COUNTERS = [
@@ -25,6 +25,9 @@ export const RUN_COUNTERS = [
   'items',
   'invalidItems',
   'duplicateItems',
+  'unchangedItems',
+  'newItems',
+  'changedItems',
   'wireBytes',
   'bodyBytes',
   'fetchMs',
@@ -40,10 +43,14 @@ export interface RunMeta {
   readonly finishedAt: number | undefined;
   readonly hosts: readonly string[];
   readonly counters: Readonly<Record<RunCounter, number>>;
+  /** Items with a value per field (`fill:<field>` counters), for fill rates. */
+  readonly fill: Readonly<Record<string, number>>;
 }
 
 /** The record of one URL in a run. */
 export interface UrlEntry {
+  /** The URL's id in the run (`urlId`). */
+  readonly id: string;
   readonly url: string;
   readonly status: 'accepted' | TerminalState;
   readonly depth: number;
@@ -54,6 +61,8 @@ export interface UrlEntry {
   readonly message: string | undefined;
   /** The records object whose post-processing made the URL terminal, when one did. */
   readonly batch: string | undefined;
+  /** Ids of the item keys a parsed page yielded. */
+  readonly keys: readonly string[];
 }
 
 /** What became of a URL offered to the run. */
@@ -73,8 +82,10 @@ export interface Completion {
   readonly state: TerminalState;
   readonly reason?: string;
   readonly message?: string;
-  /** Run counters to add with this completion (items written, bytes...). */
-  readonly add?: Partial<Record<RunCounter, number>>;
+  /** Run counters to add with this completion (items written, bytes, `fill:<field>`...). */
+  readonly add?: Partial<Record<RunCounter, number>> & Readonly<Record<string, number>>;
+  /** Ids of the item keys a parsed page yielded (removal detection). */
+  readonly keys?: readonly string[];
   /** The records object this completion comes from (lets a redelivered object rewrite its dataset whole). */
   readonly batch?: string;
 }
@@ -100,11 +111,17 @@ function toMeta(job: string, runId: string, item: StateItem): RunMeta {
     finishedAt: item.finishedAt === undefined || item.finishedAt === null ? undefined : Number(item.finishedAt),
     hosts: JSON.parse(String(item.hosts ?? '[]')) as string[],
     counters,
+    fill: Object.fromEntries(
+      Object.entries(item)
+        .filter(([name]) => name.startsWith('fill:'))
+        .map(([name, value]) => [name.slice('fill:'.length), Number(value)]),
+    ),
   };
 }
 
 function toUrlEntry(item: StateItem): UrlEntry {
   return {
+    id: urlId(String(item.url)),
     url: String(item.url),
     status: item.status as UrlEntry['status'],
     depth: Number(item.depth ?? 0),
@@ -113,6 +130,7 @@ function toUrlEntry(item: StateItem): UrlEntry {
     reason: item.reason === null || item.reason === undefined ? undefined : String(item.reason),
     message: item.message === null || item.message === undefined ? undefined : String(item.message),
     batch: item.batch === null || item.batch === undefined ? undefined : String(item.batch),
+    keys: typeof item.keys === 'string' ? (JSON.parse(item.keys) as string[]) : [],
   };
 }
 
@@ -217,6 +235,7 @@ export class RunLedger {
           reason: completion.reason ?? null,
           message: completion.message ?? null,
           batch: completion.batch ?? null,
+          keys: completion.keys ? JSON.stringify(completion.keys) : null,
         },
         condition: { kind: 'equals', attribute: 'status', value: 'accepted' },
       },

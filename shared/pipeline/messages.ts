@@ -85,7 +85,12 @@ export const pageRecordSchema = z.discriminatedUnion('status', [
         problems: z.array(z.strictObject({ field: z.string(), message: z.string() })),
       }),
     ),
-    links: z.number().int().nonnegative(),
+    /** Links followed from the page: `[url, template]`. */
+    links: z.array(z.tuple([z.string(), z.string().nullable()])),
+    etag: z.string().nullable(),
+    lastModified: z.string().nullable(),
+    /** `sha256:<hex>` of the body. */
+    hash: z.string(),
     ...pageCounters,
   }),
   z.strictObject({

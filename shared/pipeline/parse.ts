@@ -4,10 +4,9 @@ import { describeError, NonRetryableError, ScrapelineError } from '../errors.js'
 import { extractPage } from '../extract/page.js';
 import { decodeDocument } from '../fetch/charset.js';
 import { layout } from '../layout.js';
-import { urlId } from '../url.js';
 import { newId, type PipelineContext } from './context.js';
-import type { FetchTask, PageRecord, ParseTask } from './messages.js';
-import { enqueueFetches } from './start.js';
+import { followLinks } from './links.js';
+import type { PageRecord, ParseTask } from './messages.js';
 
 /**
  * Whether a body is binary rather than text, by the WHATWG MIME sniffing rule: a "binary data byte" (a control
@@ -62,34 +61,7 @@ export async function parseTask(context: PipelineContext, task: ParseTask): Prom
       record: { status: 'failed', url: task.url, depth: task.depth, reason: error.reason, message: error.message, ...counters },
     };
   }
-  const depth = task.depth + 1;
-  const tasks: FetchTask[] = [];
-  if (depth <= job.limits.maxDepth) {
-    const parent = urlId(task.url);
-    const now = context.clock.now();
-    for (const link of extraction.links) {
-      const outcome = await context.ledger.accept(
-        task.job,
-        task.runId,
-        { url: link.url, depth, template: link.template, parent },
-        job.limits.maxPages,
-        now,
-      );
-      if (outcome === 'accepted' || outcome === 'pending') {
-        tasks.push({
-          type: 'fetch',
-          job: task.job,
-          runId: task.runId,
-          url: link.url,
-          depth,
-          template: link.template,
-          attempt: 0,
-          hosts: task.hosts,
-        });
-      }
-    }
-  }
-  await enqueueFetches(context, tasks);
+  await followLinks(context, task, extraction.links);
   return {
     task,
     record: {
@@ -100,7 +72,10 @@ export async function parseTask(context: PipelineContext, task: ParseTask): Prom
       template: task.template ?? null,
       fetchedAt,
       items: extraction.items.map((item) => ({ key: item.key ?? null, data: item.data, problems: [...item.problems] })),
-      links: extraction.links.length,
+      links: extraction.links.map((link) => [link.url, link.template ?? null]),
+      etag: response.headers.etag ?? null,
+      lastModified: response.headers['last-modified'] ?? null,
+      hash: response.payloadDigest,
       ...counters,
     },
   };

@@ -1,10 +1,13 @@
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { InvalidInputError, ObjectNotFoundError } from '../errors.js';
 import { layout, parseRecordsKey, partitionDate } from '../layout.js';
+import { urlId } from '../url.js';
+import type { ChangeRecord } from './changes.js';
 import type { PipelineContext } from './context.js';
 import { finalizeIfComplete } from './finalize.js';
 import type { Completion } from './ledger.js';
 import { type PageRecord, pageRecordSchema } from './messages.js';
+import type { PageMemory } from './pages.js';
 
 /** Counts of what post-processing one records object did. */
 export interface PostProcessResult {
@@ -73,9 +76,12 @@ export async function postProcessRecords(context: PipelineContext, key: string):
   const meta = await context.ledger.getRun(job, runId);
   if (!meta) throw new InvalidInputError(`${key}: run ${runId} of job ${job} is not in the state store`);
 
+  const dt = partitionDate(meta.startedAt);
   const rows: (Record<string, unknown> & RowMetadata)[] = [];
   const quarantined: unknown[] = [];
+  const changes: ChangeRecord[] = [];
   const completions: Completion[] = [];
+  const remembered: PageMemory[] = [];
   let skippedPages = 0;
   let duplicates = 0;
   const now = context.clock.now();
@@ -98,43 +104,74 @@ export async function postProcessRecords(context: PipelineContext, key: string):
       });
       continue;
     }
-    let items = 0;
-    let invalid = 0;
-    let pageDuplicates = 0;
+    const add: Record<string, number> = {
+      ...counters,
+      items: 0,
+      invalidItems: 0,
+      duplicateItems: 0,
+      newItems: 0,
+      changedItems: 0,
+    };
+    const keys: string[] = [];
     for (const item of page.items) {
+      // Fill rates count every extracted item, valid or not: a broken selector shows as the field emptying out.
+      for (const [field, value] of Object.entries(item.data)) {
+        if (!isEmptyValue(value)) add[`fill:${field}`] = (add[`fill:${field}`] ?? 0) + 1;
+      }
+      // A quarantined item with a key was still seen on the page: it is not removed.
+      if (item.key !== null) keys.push(urlId(item.key));
       if (item.problems.length > 0 || item.key === null) {
-        invalid++;
+        add.invalidItems = (add.invalidItems ?? 0) + 1;
         quarantined.push({ url: page.url, runId, key: item.key, problems: item.problems, data: item.data });
         continue;
       }
       if (!(await context.ledger.claimItem(job, runId, item.key, page.url, now))) {
-        pageDuplicates++;
+        add.duplicateItems = (add.duplicateItems ?? 0) + 1;
         continue;
       }
-      items++;
+      add.items = (add.items ?? 0) + 1;
       rows.push({ ...item.data, _key: item.key, _url: page.finalUrl, _runId: runId, _fetchedAt: page.fetchedAt });
+      const change = await context.items.observe(job, runId, batchId, { key: item.key, data: item.data, pageUrl: page.finalUrl });
+      if (change) {
+        changes.push(change);
+        add[change.type === 'new' ? 'newItems' : 'changedItems'] =
+          (add[change.type === 'new' ? 'newItems' : 'changedItems'] ?? 0) + 1;
+      }
     }
-    duplicates += pageDuplicates;
-    completions.push({
+    duplicates += add.duplicateItems ?? 0;
+    completions.push({ url: page.url, state: 'parsed', add, batch: batchId, keys });
+    remembered.push({
       url: page.url,
-      state: 'parsed',
-      add: { ...counters, items, invalidItems: invalid, duplicateItems: pageDuplicates },
-      batch: batchId,
+      etag: page.etag ?? undefined,
+      lastModified: page.lastModified ?? undefined,
+      hash: page.hash,
+      links: page.links.map(([url, template]) => ({ url, template: template ?? undefined })),
+      items: add.items ?? 0,
+      runId,
     });
   }
 
   if (rows.length > 0) {
-    await context.store.put(layout.dataset(job, partitionDate(meta.startedAt), runId, batchId), ndjsonGzip(rows), {
-      contentType: 'application/x-ndjson',
-    });
+    await context.store.put(layout.dataset(job, dt, runId, batchId), ndjsonGzip(rows), { contentType: 'application/x-ndjson' });
   }
   if (quarantined.length > 0) {
     await context.store.put(layout.quarantine(job, runId, batchId), ndjsonGzip(quarantined), {
       contentType: 'application/x-ndjson',
     });
   }
-  const pendingCompletions = completions.filter((completion) => completion.url !== undefined);
-  await context.ledger.complete(job, runId, pendingCompletions);
+  if (changes.length > 0) {
+    await context.store.put(layout.changes(job, dt, runId, batchId), ndjsonGzip(changes), {
+      contentType: 'application/x-ndjson',
+    });
+  }
+  // Pages are remembered before they are completed: a crash in between re-parses them, never the reverse.
+  for (const memory of remembered) await context.pages.put(job, memory);
+  await context.ledger.complete(job, runId, completions);
   await finalizeIfComplete(context, job, runId);
   return { pages: pages.length, skippedPages, items: rows.length, invalid: quarantined.length, duplicates };
+}
+
+/** Whether a field value counts as filled for fill rates. */
+export function isEmptyValue(value: unknown): boolean {
+  return value === undefined || value === null || value === '' || (Array.isArray(value) && value.length === 0);
 }

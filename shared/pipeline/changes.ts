@@ -1,0 +1,160 @@
+import { createHash } from 'node:crypto';
+import type { StateItem, StateStore } from '../ports.js';
+import { urlId } from '../url.js';
+
+/** A change of one item between runs, as written under `changes/`. */
+export interface ChangeRecord {
+  readonly type: 'new' | 'changed' | 'removed';
+  readonly key: string;
+  readonly runId: string;
+  /** Page the item was seen on (for `removed`: where it was last seen). */
+  readonly url: string;
+  /** The item now (`new`, `changed`) or as last seen (`removed`). */
+  readonly data: Record<string, unknown>;
+  /** Field-level diff of a `changed` item: `{ field: { before, after } }` (a field absent on one side is `null`). */
+  readonly diff?: Readonly<Record<string, { readonly before: unknown; readonly after: unknown }>>;
+}
+
+/** An item as remembered between runs of a job. */
+export interface ItemState {
+  readonly key: string;
+  readonly keyId: string;
+  readonly hash: string;
+  readonly data: Record<string, unknown>;
+  /** `urlId` of the page it was last seen on. */
+  readonly page: string;
+  readonly pageUrl: string;
+}
+
+function stable(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(stable);
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.keys(value as Record<string, unknown>)
+        .sort()
+        .map((key) => [key, stable((value as Record<string, unknown>)[key])]),
+    );
+  }
+  return value;
+}
+
+/** Hash of an item's fields, independent of key order. */
+export function itemHash(data: Record<string, unknown>): string {
+  return createHash('sha256')
+    .update(JSON.stringify(stable(data)))
+    .digest('base64url')
+    .slice(0, 22);
+}
+
+/** Fields whose values differ, each with its value before and after. */
+export function fieldDiff(
+  before: Record<string, unknown>,
+  after: Record<string, unknown>,
+): Record<string, { before: unknown; after: unknown }> {
+  const diff: Record<string, { before: unknown; after: unknown }> = {};
+  for (const field of new Set([...Object.keys(before), ...Object.keys(after)])) {
+    const a = before[field] ?? null;
+    const b = after[field] ?? null;
+    if (JSON.stringify(stable(a)) !== JSON.stringify(stable(b))) diff[field] = { before: a, after: b };
+  }
+  return diff;
+}
+
+function itemsKey(job: string): string {
+  return `items#${job}`;
+}
+
+function toItemState(item: StateItem & { readonly sk: string }): ItemState | undefined {
+  if (typeof item.hash !== 'string') return undefined;
+  return {
+    key: String(item.key),
+    keyId: item.sk,
+    hash: item.hash,
+    data: JSON.parse(String(item.data ?? '{}')) as Record<string, unknown>,
+    page: String(item.page ?? ''),
+    pageUrl: String(item.pageUrl ?? ''),
+  };
+}
+
+/**
+ * Remembers the latest version of every item of a job (hash and fields) and turns each sighting into a change.
+ * A sighting is recorded with the records batch it came from, so a redelivered batch reports the same changes.
+ */
+export class ItemMemory {
+  readonly #state: StateStore;
+
+  constructor(state: StateStore) {
+    this.#state = state;
+  }
+
+  /**
+   * Records that an item was seen on a page in a run; returns the change it represents, if any.
+   * An item seen before with the same hash is no change (its page is updated if it moved).
+   */
+  async observe(
+    job: string,
+    runId: string,
+    batchId: string,
+    item: { key: string; data: Record<string, unknown>; pageUrl: string },
+  ): Promise<ChangeRecord | undefined> {
+    const pk = itemsKey(job);
+    const sk = `k#${urlId(item.key)}`;
+    const hash = itemHash(item.data);
+    const page = urlId(item.pageUrl);
+    const existing = await this.#state.get(pk, sk);
+    const known = existing && typeof existing.hash === 'string' ? existing : undefined;
+    if (known && known.changeRun === runId && known.changeBatch === batchId) {
+      // A redelivered batch: report what this batch reported the first time.
+      const diff = known.diff ? (JSON.parse(String(known.diff)) as ChangeRecord['diff']) : undefined;
+      return {
+        type: known.change as 'new' | 'changed',
+        key: item.key,
+        runId,
+        url: item.pageUrl,
+        data: item.data,
+        ...(diff ? { diff } : {}),
+      };
+    }
+    if (known && known.hash === hash) {
+      if (known.page !== page) await this.#state.write({ pk, sk, set: { page, pageUrl: item.pageUrl } });
+      return undefined;
+    }
+    const diff = known ? fieldDiff(JSON.parse(String(known.data ?? '{}')) as Record<string, unknown>, item.data) : undefined;
+    const change = known ? 'changed' : 'new';
+    await this.#state.write({
+      pk,
+      sk,
+      set: {
+        key: item.key,
+        hash,
+        data: JSON.stringify(item.data),
+        page,
+        pageUrl: item.pageUrl,
+        change,
+        changeRun: runId,
+        changeBatch: batchId,
+        diff: diff ? JSON.stringify(diff) : null,
+        removedRun: null,
+      },
+    });
+    return { type: change, key: item.key, runId, url: item.pageUrl, data: item.data, ...(diff ? { diff } : {}) };
+  }
+
+  /** Every item currently remembered (not removed). */
+  async *all(job: string): AsyncIterable<ItemState> {
+    for await (const item of this.#state.query(itemsKey(job), 'k#')) {
+      const state = toItemState(item);
+      if (state) yield state;
+    }
+  }
+
+  /** Marks an item removed; it comes back as `new` if seen again. Removed items expire after `ttlSeconds`. */
+  async remove(job: string, item: ItemState, runId: string, now: number, ttlSeconds = 30 * 24 * 3600): Promise<void> {
+    await this.#state.write({
+      pk: itemsKey(job),
+      sk: item.keyId,
+      set: { hash: null, removedRun: runId },
+      expiresAt: Math.floor(now / 1000) + ttlSeconds,
+    });
+  }
+}
