@@ -115,6 +115,15 @@ describe('Function: extractPage (declarative fields)', () => {
     expect(item.data.tags).toEqual(['poetry', 'kids']);
   });
 
+  it('gives an empty list for a many field that matched nothing', async () => {
+    // Act
+    const item = await extractOne({ upc: 'td', badges: { selector: 'li.badge', many: true } });
+
+    // Assess
+    expect(item.data.badges).toEqual([]);
+    expect(item.problems).toEqual([]);
+  });
+
   it('converts every match of a many field and reports the ones that fail', async () => {
     // Prepare
     const html = '<ul><li>1</li><li>two</li><li>3.5</li></ul><b>k</b>';

@@ -36,7 +36,7 @@ describe('Function: parseJob', () => {
     const job = parseJob({ name: 'shop', start: { urls: ['https://shop.example/'] } }, 'shop.yaml');
 
     // Assess
-    expect(job).toEqual({
+    expect(job).toMatchObject({
       name: 'shop',
       start: { urls: ['https://shop.example/'] },
       follow: [],
@@ -49,7 +49,11 @@ describe('Function: parseJob', () => {
         robotsTxt: 'respect',
       },
       fetch: { timeoutMs: 15_000, maxBytes: 5 * 1024 * 1024, maxRedirects: 5, retries: 3 },
+      quality: { maxFillRateDrop: 0.2, minItemRatio: 0.5, minItemsForFillRates: 20 },
     });
+    expect(job.schedule).toBeUndefined();
+    expect(job.description).toBeUndefined();
+    expect(job.fetch.allowedHosts).toBeUndefined();
   });
 
   it('fills the defaults of a partly given section', () => {
