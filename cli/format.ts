@@ -68,7 +68,7 @@ export async function writeRows(
       const held: Row[] = [];
       for await (const row of rows) held.push(row);
       const names = columns ?? [...new Set(held.flatMap((row) => Object.keys(row)))];
-      const maxWidth = Math.max(12, Math.floor(160 / Math.max(1, names.length)));
+      const maxWidth = Math.max(24, Math.floor(200 / Math.max(1, names.length)));
       const texts = held.map((row) => names.map((name) => clip(cell(row[name]), maxWidth)));
       const widths = names.map((name, index) => Math.max(name.length, ...texts.map((line) => line[index]?.length ?? 0)));
       const line = (values: readonly string[]) =>

@@ -8,8 +8,20 @@ import { UndiciHttpClient } from '../shared/fetch/http.js';
 import { JobValidationError } from '../shared/job/errors.js';
 import { loadJobDirectory } from '../shared/job/load.js';
 import { FileSystemObjectStore } from '../shared/local/object-store.js';
+import type { RunManifest } from '../shared/pipeline/finalize.js';
 import type { ObjectStore } from '../shared/ports.js';
-import { latestFinishedRun, listManifests, parseCondition, queryRows, readManifest, runRows } from '../shared/query.js';
+import {
+  currentRows,
+  latestFinishedRun,
+  listManifests,
+  parseCondition,
+  queryRows,
+  type Row,
+  readManifest,
+  readSnapshot,
+  runChanges,
+  runRows,
+} from '../shared/query.js';
 import { hostOf } from '../shared/url.js';
 import { type CliIo, EXIT, environment, loadJob, reportOutcome, runLocally, seconds, UsageError } from './common.js';
 import { runDemo } from './demo.js';
@@ -21,8 +33,9 @@ Usage: scrapeline <command> [options]
 
 Commands:
   run <job>          run a job now with the local runtime (live progress, then a summary)
-  query <job>        print a run's items (latest run by default)
+  query <job>        print the current state of every item, or one run's items (--run)
   runs <job>         list a job's runs and their state
+  changes <job>      what changed in a run: new, changed (with field diffs) and removed items
   extract <job>      preview a template on one page (--url or --file)
   validate           check every job in the jobs folder
   demo               serve the sample bookstore on 127.0.0.1 and scrape it end to end
@@ -43,11 +56,16 @@ Runs the job with the local runtime: fetch, parse and post-processing run concur
   --verbose          print the pipeline's log to stderr (always written to <data-dir>/logs/)`,
   query: `Usage: scrapeline query <job> [--run <id>] [--where <cond>]... [--fields a,b] [--format table|json|ndjson|csv] [--limit N]
 
-Streams the items of a run (default: the latest finished run).
+Streams the current state of every item (latest value per key across runs; removed items left out), or the
+items one run wrote with --run <id> (--run latest: the latest finished run).
   --where <cond>     field=value, field!=value, field>N, field>=N, field<N, field<=N, field~text (repeatable, all must hold)
   --fields <list>    comma-separated fields to print, in order
   --format <fmt>     table (default; limited to 50 rows unless --limit), json, ndjson, csv
   --limit <n>        rows at most`,
+  changes: `Usage: scrapeline changes <job> [--run <id>] [--type new,changed,removed] [--format table|json|ndjson|csv] [--limit N]
+
+Shows what a run found changed (default: the latest finished run): new items, changed items with a field-level
+diff, and removed items (inferred only from runs not cut by a budget and not degraded).`,
   runs: `Usage: scrapeline runs <job> [--format table|json]
 
 Lists the job's runs from their manifests, oldest first.`,
@@ -120,6 +138,14 @@ function localStore(dataDir: string): ObjectStore {
   return new FileSystemObjectStore({ root: join(dataDir, 'store') });
 }
 
+/** `--limit`, defaulting to 50 rows for tables (which hold what they print) and no limit otherwise. */
+function parseLimit(value: string | undefined, format: Format): number | undefined {
+  if (value === undefined) return format === 'table' ? 50 : undefined;
+  const limit = Number(value);
+  if (!Number.isInteger(limit) || limit < 0) throw new UsageError(`--limit must be a whole number, got "${value}"`);
+  return limit;
+}
+
 function parseFormat(value: string | undefined, allowed: readonly Format[] = FORMATS): Format {
   const format = (value ?? 'table') as Format;
   if (!allowed.includes(format)) throw new UsageError(`--format must be one of ${allowed.join(', ')}, got "${value}"`);
@@ -149,28 +175,82 @@ async function commandQuery(args: string[], io: CliIo): Promise<number> {
     ?.split(',')
     .map((field) => field.trim())
     .filter(Boolean);
-  let limit: number | undefined;
-  if (values.limit !== undefined) {
-    limit = Number(values.limit);
-    if (!Number.isInteger(limit) || limit < 0) throw new UsageError(`--limit must be a whole number, got "${values.limit}"`);
-  } else if (format === 'table') {
-    limit = 50;
+  const limit = parseLimit(values.limit, format);
+  const store = localStore(dataDir);
+  let source: AsyncIterable<Row>;
+  let described: string;
+  if (values.run === undefined) {
+    const snapshot = await readSnapshot(store, job);
+    if (!snapshot) {
+      io.stderr.write(`job ${job} has no finished run yet: scrapeline run ${job}\n`);
+      return EXIT.error;
+    }
+    source = currentRows(store, snapshot);
+    described = `the current state of ${snapshot.items} item(s), as of run ${snapshot.runId}`;
+  } else {
+    const manifest = values.run === 'latest' ? await latestFinishedRun(store, job) : await readManifest(store, job, values.run);
+    if (!manifest) {
+      io.stderr.write(
+        values.run === 'latest' ? `job ${job} has no finished run yet\n` : `no run "${values.run}" of job ${job}\n`,
+      );
+      return EXIT.error;
+    }
+    source = runRows(store, manifest);
+    described = `run ${manifest.runId} (${manifest.state})`;
+  }
+  const rows = queryRows(source, { where, ...(fields ? { fields } : {}), ...(limit !== undefined ? { limit } : {}) });
+  const count = await writeRows(rows, format, io.stdout, fields);
+  if (format === 'table') io.stderr.write(`${count} row(s) from ${described}\n`);
+  return EXIT.ok;
+}
+
+async function commandChanges(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parse(args, {
+    run: { type: 'string' },
+    format: { type: 'string' },
+    type: { type: 'string' },
+    limit: { type: 'string' },
+  });
+  if (values.help) return help(io, 'changes');
+  const { dataDir } = paths(values, io);
+  const job = jobArgument(positionals, 'changes');
+  const format = parseFormat(values.format);
+  const wanted = values.type?.split(',').map((type) => type.trim());
+  if (wanted?.some((type) => !['new', 'changed', 'removed'].includes(type))) {
+    throw new UsageError(`--type takes new, changed and removed, got "${values.type}"`);
   }
   const store = localStore(dataDir);
-  const manifest = values.run ? await readManifest(store, job, values.run) : await latestFinishedRun(store, job);
+  const manifest = values.run === undefined ? await latestFinishedRun(store, job) : await readManifest(store, job, values.run);
   if (!manifest) {
-    io.stderr.write(
-      values.run ? `no run "${values.run}" of job ${job}\n` : `job ${job} has no finished run yet: scrapeline run ${job}\n`,
-    );
+    io.stderr.write(values.run === undefined ? `job ${job} has no finished run yet\n` : `no run "${values.run}" of job ${job}\n`);
     return EXIT.error;
   }
-  const rows = queryRows(runRows(store, manifest), {
-    where,
-    ...(fields ? { fields } : {}),
-    ...(limit !== undefined ? { limit } : {}),
-  });
-  const count = await writeRows(rows, format, io.stdout, fields);
-  if (format === 'table') io.stderr.write(`${count} row(s) from run ${manifest.runId} (${manifest.state})\n`);
+  async function* rows(): AsyncIterable<Row> {
+    for await (const change of runChanges(store, manifest as RunManifest)) {
+      if (wanted && !wanted.includes(String(change.type))) continue;
+      if (format !== 'table') {
+        yield change;
+        continue;
+      }
+      const diff = change.diff as Record<string, { before: unknown; after: unknown }> | undefined;
+      const data = change.data as Record<string, unknown> | undefined;
+      yield {
+        type: change.type,
+        key: change.key,
+        what: diff
+          ? Object.entries(diff)
+              .map(([field, { before, after }]) => `${field}: ${JSON.stringify(before)} → ${JSON.stringify(after)}`)
+              .join('; ')
+          : JSON.stringify(data).slice(0, 120),
+      };
+    }
+  }
+  const limit = parseLimit(values.limit, format);
+  const count = await writeRows(queryRows(rows(), limit === undefined ? {} : { limit }), format, io.stdout);
+  const { changes } = manifest;
+  io.stderr.write(
+    `run ${manifest.runId} (${manifest.state}): ${changes.new} new, ${changes.changed} changed, ${changes.removed} removed${changes.removalsInferred ? '' : ' (removals not inferred: the run was cut by a budget or degraded)'}; ${count} shown\n`,
+  );
   return EXIT.ok;
 }
 
@@ -317,6 +397,7 @@ const COMMANDS: Record<string, (args: string[], io: CliIo) => Promise<number>> =
   run: commandRun,
   query: commandQuery,
   runs: commandRuns,
+  changes: commandChanges,
   extract: commandExtract,
   validate: commandValidate,
   demo: commandDemo,

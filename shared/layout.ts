@@ -31,6 +31,11 @@ export const layout = {
   changes: (job: string, dt: string, runId: string, batchId: string) =>
     `changes/${segment(job, 'job')}/dt=${segment(dt, 'date')}/${segment(runId, 'run id')}-${segment(batchId, 'batch id')}.ndjson.gz`,
   changesPrefix: (job: string, dt?: string) => `changes/${segment(job, 'job')}/${dt ? `dt=${segment(dt, 'date')}/` : ''}`,
+  /** The current state of every item of a job (latest value per key) as of a run, in parts. */
+  currentPart: (job: string, runId: string, part: number) =>
+    `current/${segment(job, 'job')}/${segment(runId, 'run id')}/part-${String(part).padStart(5, '0')}.ndjson.gz`,
+  /** Points at the newest current-state snapshot of a job. */
+  currentPointer: (job: string) => `current/${segment(job, 'job')}/latest.json`,
   /** Items that failed validation, with reasons. */
   quarantine: (job: string, runId: string, batchId: string) =>
     `quarantine/${segment(job, 'job')}/${segment(runId, 'run id')}/${segment(batchId, 'batch id')}.ndjson.gz`,

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { InvalidInputError } from './errors.js';
 import { layout, partitionDate } from './layout.js';
-import type { RunManifest } from './pipeline/finalize.js';
+import type { CurrentSnapshot, RunManifest } from './pipeline/finalize.js';
 import type { ObjectStore } from './ports.js';
 
 /** A dataset row: the item's fields plus `_key`, `_url`, `_runId`, `_fetchedAt`. */
@@ -53,6 +53,25 @@ export async function* runRows(store: ObjectStore, manifest: RunManifest): Async
   const dt = partitionDate(Date.parse(manifest.startedAt));
   const prefix = `${layout.datasetPrefix(manifest.job, dt)}${manifest.runId}-`;
   for await (const object of store.list(prefix)) yield* readNdjsonGzip(store, object.key);
+}
+
+/** The pointer to a job's newest current-state snapshot, or `undefined` before the first finished run. */
+export async function readSnapshot(store: ObjectStore, job: string): Promise<CurrentSnapshot | undefined> {
+  const body = await store.get(layout.currentPointer(job));
+  return body ? (JSON.parse(Buffer.from(body).toString('utf8')) as CurrentSnapshot) : undefined;
+}
+
+/** Streams the current state of every item (latest value per key across runs, removed items left out). */
+export async function* currentRows(store: ObjectStore, snapshot: CurrentSnapshot): AsyncIterable<Row> {
+  for (const key of snapshot.parts) yield* readNdjsonGzip(store, key);
+}
+
+/** Streams the change records (new, changed, removed) of one run. */
+export async function* runChanges(store: ObjectStore, manifest: RunManifest): AsyncIterable<Row> {
+  const dt = partitionDate(Date.parse(manifest.startedAt));
+  for await (const object of store.list(`${layout.changesPrefix(manifest.job, dt)}${manifest.runId}-`)) {
+    yield* readNdjsonGzip(store, object.key);
+  }
 }
 
 /** A `--where` condition. */

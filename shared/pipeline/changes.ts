@@ -24,6 +24,8 @@ export interface ItemState {
   /** `urlId` of the page it was last seen on. */
   readonly page: string;
   readonly pageUrl: string;
+  /** The run in which the item last changed (or appeared). */
+  readonly changedIn: string;
 }
 
 function stable(value: unknown): unknown {
@@ -73,6 +75,7 @@ function toItemState(item: StateItem & { readonly sk: string }): ItemState | und
     data: JSON.parse(String(item.data ?? '{}')) as Record<string, unknown>,
     page: String(item.page ?? ''),
     pageUrl: String(item.pageUrl ?? ''),
+    changedIn: String(item.changeRun ?? ''),
   };
 }
 

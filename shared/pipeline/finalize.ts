@@ -198,6 +198,45 @@ async function inferRemovals(
   return removed.length;
 }
 
+/** Items per current-state part object. */
+const SNAPSHOT_PART_ITEMS = 50_000;
+
+/** The pointer to a job's newest current-state snapshot. */
+export interface CurrentSnapshot {
+  readonly job: string;
+  readonly runId: string;
+  readonly items: number;
+  readonly parts: readonly string[];
+  readonly writtenAt: string;
+}
+
+/**
+ * Writes the current state of every item of the job (latest value per key, removed items gone) as gzip NDJSON
+ * parts, then points `current/<job>/latest.json` at them, so that queries of the current state stream from the
+ * object store (local or S3) with bounded memory.
+ */
+async function writeSnapshot(context: PipelineContext, job: string, runId: string): Promise<CurrentSnapshot> {
+  const parts: string[] = [];
+  let rows: string[] = [];
+  let items = 0;
+  const flush = async () => {
+    if (rows.length === 0) return;
+    const key = layout.currentPart(job, runId, parts.length);
+    await context.store.put(key, gzipSync(`${rows.join('\n')}\n`), { contentType: 'application/x-ndjson' });
+    parts.push(key);
+    rows = [];
+  };
+  for await (const item of context.items.all(job)) {
+    rows.push(JSON.stringify({ ...item.data, _key: item.key, _url: item.pageUrl, _changedIn: item.changedIn }));
+    items++;
+    if (rows.length >= SNAPSHOT_PART_ITEMS) await flush();
+  }
+  await flush();
+  const snapshot: CurrentSnapshot = { job, runId, items, parts, writtenAt: new Date(context.clock.now()).toISOString() };
+  await context.store.put(layout.currentPointer(job), JSON.stringify(snapshot, null, 2), { contentType: 'application/json' });
+  return snapshot;
+}
+
 /**
  * Finishes the run when every accepted URL is terminal: writes the failures file, infers removed items, assesses
  * quality against the baseline, writes the manifest, then marks the run finished. Safe to call from any stage at
@@ -240,6 +279,7 @@ export async function finalizeIfComplete(context: PipelineContext, job: string, 
   const dt = partitionDate(meta.startedAt);
   const removed = removalsInferred ? await inferRemovals(context, meta, entries, transientFailures, dt) : 0;
 
+  await writeSnapshot(context, job, runId);
   const now = context.clock.now();
   const state = finalState(meta, reasons, quality);
   const manifest = manifestOf({ ...meta, state, finishedAt: now }, { reasons, failuresKey, quality, removed, removalsInferred });
