@@ -20,9 +20,6 @@ export const SITEMAP_MAX_BYTES = 52_428_800;
 /** Default longest chain of sitemaps, the first one included (see {@link extendSitemapChain}). */
 export const SITEMAP_MAX_DEPTH = 3;
 
-/** The sitemaps.org namespace (entries in other namespaces, such as `image:loc`, are extensions and skipped). */
-export const SITEMAP_NAMESPACE = 'http://www.sitemaps.org/schemas/sitemap/0.9';
-
 /** Why a sitemap was refused. */
 export type SitemapErrorReason =
   | 'sitemap-too-large'
