@@ -2,12 +2,14 @@ import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-p
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { z } from 'zod';
 import { describeError } from './errors.js';
-import type { PipelineContext } from './pipeline/context.js';
+import { parseRecordsKey } from './layout.js';
+import { type PipelineContext, withMeter } from './pipeline/context.js';
 import { dispatchFetched, type FetchOutcome, fetchTask } from './pipeline/fetch.js';
 import { fetchQueueMessage, parseMessage, parseTaskMessage } from './pipeline/messages.js';
+import { RequestMeter } from './pipeline/metering.js';
 import { type ParsedPage, parseTask, writePageRecords } from './pipeline/parse.js';
 import { postProcessRecords } from './pipeline/postprocess.js';
-import { startRun } from './pipeline/start.js';
+import { runIdFor, startRun } from './pipeline/start.js';
 
 /**
  * Handler factories: the SQS consumers of the three stages. Lambda entry points in `functions/` build them with
@@ -43,6 +45,59 @@ async function processRecords(
   return processPartialResponse(event, recordHandler, processor, options);
 }
 
+/**
+ * Per-invocation request metering: each run touched by a batch gets its own metered context, and when the batch
+ * is done its counts (plus its share of the invocation, its SQS receive and delete, and GB-seconds) are added to
+ * the run, so manifests carry request counts and cost. A failure to record them is logged, never fatal.
+ */
+class InvocationMeters {
+  readonly #runs = new Map<
+    string,
+    { job: string; runId: string; meter: RequestMeter; context: PipelineContext; records: number }
+  >();
+  readonly #startedAt: number;
+
+  constructor(private readonly pipeline: PipelineContext) {
+    this.#startedAt = pipeline.clock.now();
+  }
+
+  /** The context to use for a record of this run. */
+  for(job: string, runId: string, records = 1): PipelineContext {
+    const id = `${job}/${runId}`;
+    let entry = this.#runs.get(id);
+    if (!entry) {
+      const meter = new RequestMeter();
+      entry = { job, runId, meter, context: withMeter(this.pipeline, meter), records: 0 };
+      this.#runs.set(id, entry);
+    }
+    entry.records += records;
+    return entry.context;
+  }
+
+  async flush(): Promise<void> {
+    const total = [...this.#runs.values()].reduce((sum, entry) => sum + entry.records, 0);
+    const gbSeconds = ((this.pipeline.clock.now() - this.#startedAt) / 1000) * (this.pipeline.settings.memoryMb / 1024);
+    for (const entry of this.#runs.values()) {
+      const share = total > 0 ? entry.records / total : 0;
+      entry.meter.add('lambda:Invoke', share);
+      entry.meter.add('lambda:MilliGbSeconds', gbSeconds * 1000 * share);
+      entry.meter.add('sqs:ReceiveMessage', share);
+      entry.meter.add('sqs:DeleteMessageBatch', share);
+      entry.meter.add('dynamodb:UpdateItem', 1);
+      entry.meter.add('dynamodb:WriteUnits', 1);
+      try {
+        await this.pipeline.ledger.addRequests(entry.job, entry.runId, entry.meter.counts);
+      } catch (error) {
+        this.pipeline.log.warn('could not record request counts', {
+          job: entry.job,
+          runId: entry.runId,
+          error: describeError(error),
+        });
+      }
+    }
+  }
+}
+
 /** Adds messages to a partial batch response (after a batch-level step failed for them). */
 function withFailures(response: SQSBatchResponse, messageIds: Iterable<string>): SQSBatchResponse {
   const failed = new Set(response.batchItemFailures.map((failure) => failure.itemIdentifier));
@@ -53,42 +108,54 @@ function withFailures(response: SQSBatchResponse, messageIds: Iterable<string>):
 /** The fetch queue consumer: starts runs and fetches pages, then archives the batch and enqueues parse tasks. */
 export function createFetcherHandler(pipeline: PipelineContext): SqsHandler {
   return async (event, lambdaContext) => {
-    const outcomes = new Map<string, FetchOutcome>();
+    const meters = new InvocationMeters(pipeline);
+    const outcomes = new Map<string, { outcome: FetchOutcome; context: PipelineContext }>();
     const response = await processRecords(event, lambdaContext, pipeline, 'fetcher', async (record) => {
       const message = parseMessage(fetchQueueMessage, record.body, `fetch queue message ${record.messageId}`);
       if (message.type === 'start-run') {
         const sentAt = Number(record.attributes.SentTimestamp) || pipeline.clock.now();
-        await startRun(pipeline, message, record.messageId, sentAt);
+        const runId = message.runId ?? runIdFor(sentAt, record.messageId);
+        await startRun(meters.for(message.job, runId), { ...message, runId }, record.messageId, sentAt);
         return;
       }
-      outcomes.set(record.messageId, await fetchTask(pipeline, message));
+      const context = meters.for(message.job, message.runId);
+      outcomes.set(record.messageId, { outcome: await fetchTask(context, message), context });
     });
+    let undelivered: string[] = [];
     try {
-      await dispatchFetched(pipeline, [...outcomes.values()]);
+      const byContext = new Map<PipelineContext, FetchOutcome[]>();
+      for (const { outcome, context } of outcomes.values()) byContext.set(context, [...(byContext.get(context) ?? []), outcome]);
+      for (const [context, list] of byContext) await dispatchFetched(context, list);
     } catch (error) {
       pipeline.log.error('fetcher: archiving or enqueueing the batch failed', { error: describeError(error) });
-      const undelivered = [...outcomes].filter(([, outcome]) => outcome.kind !== 'done').map(([id]) => id);
-      return withFailures(response, undelivered);
+      undelivered = [...outcomes].filter(([, { outcome }]) => outcome.kind !== 'done').map(([id]) => id);
     }
-    return response;
+    await meters.flush();
+    return undelivered.length > 0 ? withFailures(response, undelivered) : response;
   };
 }
 
 /** The parse queue consumer: extracts pages and follows links, then writes the batch's page records. */
 export function createParserHandler(pipeline: PipelineContext): SqsHandler {
   return async (event, lambdaContext) => {
-    const parsed = new Map<string, ParsedPage>();
+    const meters = new InvocationMeters(pipeline);
+    const parsed = new Map<string, { page: ParsedPage; context: PipelineContext }>();
     const response = await processRecords(event, lambdaContext, pipeline, 'parser', async (record) => {
       const task = parseMessage(parseTaskMessage, record.body, `parse queue message ${record.messageId}`);
-      parsed.set(record.messageId, await parseTask(pipeline, task));
+      const context = meters.for(task.job, task.runId);
+      parsed.set(record.messageId, { page: await parseTask(context, task), context });
     });
+    let unwritten: string[] = [];
     try {
-      await writePageRecords(pipeline, [...parsed.values()]);
+      const byContext = new Map<PipelineContext, ParsedPage[]>();
+      for (const { page, context } of parsed.values()) byContext.set(context, [...(byContext.get(context) ?? []), page]);
+      for (const [context, pages] of byContext) await writePageRecords(context, pages);
     } catch (error) {
       pipeline.log.error('parser: writing page records failed', { error: describeError(error) });
-      return withFailures(response, parsed.keys());
+      unwritten = [...parsed.keys()];
     }
-    return response;
+    await meters.flush();
+    return unwritten.length > 0 ? withFailures(response, unwritten) : response;
   };
 }
 
@@ -112,13 +179,19 @@ export function decodeS3Key(key: string): string {
 
 /** The post-processing queue consumer: one S3 notification per message, each naming records objects. */
 export function createPostProcessorHandler(pipeline: PipelineContext): SqsHandler {
-  return (event, lambdaContext) =>
-    processRecords(event, lambdaContext, pipeline, 'post-processor', async (record) => {
+  return async (event, lambdaContext) => {
+    const meters = new InvocationMeters(pipeline);
+    const response = await processRecords(event, lambdaContext, pipeline, 'post-processor', async (record) => {
       const notification = parseMessage(s3Notification, record.body, `post-processing message ${record.messageId}`);
       if ('Event' in notification) return;
       for (const s3Record of notification.Records) {
         if (!s3Record.eventName.startsWith('ObjectCreated')) continue;
-        await postProcessRecords(pipeline, decodeS3Key(s3Record.s3.object.key));
+        const key = decodeS3Key(s3Record.s3.object.key);
+        const parts = parseRecordsKey(key);
+        await postProcessRecords(parts ? meters.for(parts.job, parts.runId) : pipeline, key);
       }
     });
+    await meters.flush();
+    return response;
+  };
 }

@@ -14,6 +14,7 @@ import {
 } from '../ports.js';
 import { ItemMemory } from './changes.js';
 import { RunLedger } from './ledger.js';
+import { meteredQueue, meteredState, meteredStore, type RequestMeter } from './metering.js';
 import { PageMemoryStore } from './pages.js';
 import type { HostGate } from './politeness.js';
 
@@ -44,12 +45,15 @@ export interface PipelineSettings {
   readonly retryBaseMs: number;
   /** Longest delay honoured from `Retry-After` before the URL fails. @default 900000 (the SQS maximum delay) */
   readonly maxRetryAfterMs: number;
+  /** Memory of the function running a stage, for the GB-seconds of the cost estimate. @default 1024 */
+  readonly memoryMb: number;
 }
 
 export const defaultSettings: PipelineSettings = {
   inlineRetryMaxMs: 2000,
   retryBaseMs: 500,
   maxRetryAfterMs: 900_000,
+  memoryMb: 1024,
 };
 
 /** Everything a pipeline stage needs: ports, the job registry and settings. */
@@ -92,6 +96,21 @@ export function createContext(
     metrics: parts.metrics ?? noMetrics,
     events: parts.events ?? noRunEvents,
     random: parts.random ?? Math.random,
+  };
+}
+
+/** The same context with every port call counted by `meter` (request counts and cost per run). */
+export function withMeter(context: PipelineContext, meter: RequestMeter): PipelineContext {
+  const state = meteredState(context.state, meter);
+  return {
+    ...context,
+    store: meteredStore(context.store, meter),
+    state,
+    fetchQueue: meteredQueue(context.fetchQueue, meter),
+    parseQueue: meteredQueue(context.parseQueue, meter),
+    ledger: new RunLedger(state),
+    pages: new PageMemoryStore(state),
+    items: new ItemMemory(state),
   };
 }
 

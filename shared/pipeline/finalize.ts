@@ -4,6 +4,7 @@ import { layout, partitionDate } from '../layout.js';
 import type { ChangeRecord, ItemState } from './changes.js';
 import type { PipelineContext } from './context.js';
 import { type RunMeta, type RunState, TERMINAL_STATES, type TerminalState, terminalCount, type UrlEntry } from './ledger.js';
+import { estimateCost } from './metering.js';
 
 /** Field fill rates and item counts of a run, compared with the baseline (the last good run). */
 export interface QualityReport {
@@ -51,6 +52,14 @@ export interface RunManifest {
   /** The budget that stopped the run accepting URLs, if one did. */
   readonly budgetExhausted: string | null;
   readonly quality: QualityReport | null;
+  /** AWS requests (and DynamoDB capacity units) the run's port calls stand for, per `service:operation`. */
+  readonly requests: Readonly<Record<string, number>>;
+  /** Estimated cost at AWS list prices, from `requests` (data transfer excluded). */
+  readonly estimatedCostUsd: {
+    readonly total: number;
+    readonly byService: Readonly<Record<string, number>>;
+    readonly perMillionPages: number | null;
+  };
   /** Key of the NDJSON file listing every failed or skipped URL with its reason. */
   readonly failuresKey: string | null;
 }
@@ -105,7 +114,22 @@ export function manifestOf(
     reasons,
     budgetExhausted: budgetOf(reasons),
     quality: details.quality ?? null,
+    requests: Object.fromEntries(Object.entries(meta.requests).map(([name, value]) => [name, Math.round(value * 100) / 100])),
+    estimatedCostUsd: costOf(meta.requests, fetched),
     failuresKey: details.failuresKey ?? null,
+  };
+}
+
+function round(value: number): number {
+  return Math.round(value * 1e6) / 1e6;
+}
+
+function costOf(requests: Readonly<Record<string, number>>, pages: number): RunManifest['estimatedCostUsd'] {
+  const { total, byService } = estimateCost(requests);
+  return {
+    total: round(total),
+    byService: Object.fromEntries(Object.entries(byService).map(([service, value]) => [service, round(value)])),
+    perMillionPages: pages > 0 ? Math.round((total / pages) * 1e6 * 100) / 100 : null,
   };
 }
 

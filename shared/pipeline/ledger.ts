@@ -45,6 +45,8 @@ export interface RunMeta {
   readonly counters: Readonly<Record<RunCounter, number>>;
   /** Items with a value per field (`fill:<field>` counters), for fill rates. */
   readonly fill: Readonly<Record<string, number>>;
+  /** AWS requests and capacity units the run used (`req:<service>:<operation>` counters). */
+  readonly requests: Readonly<Record<string, number>>;
 }
 
 /** The record of one URL in a run. */
@@ -115,6 +117,11 @@ function toMeta(job: string, runId: string, item: StateItem): RunMeta {
       Object.entries(item)
         .filter(([name]) => name.startsWith('fill:'))
         .map(([name, value]) => [name.slice('fill:'.length), Number(value)]),
+    ),
+    requests: Object.fromEntries(
+      Object.entries(item)
+        .filter(([name]) => name.startsWith('req:'))
+        .map(([name, value]) => [name.slice('req:'.length), Number(value)]),
     ),
   };
 }
@@ -263,6 +270,43 @@ export class RunLedger {
       }
     }
     return moved;
+  }
+
+  /** Adds request counts to a run (after a handler invocation). */
+  async addRequests(job: string, runId: string, counts: Readonly<Record<string, number>>): Promise<void> {
+    const add = Object.fromEntries(Object.entries(counts).map(([name, value]) => [`req:${name}`, value]));
+    await this.#state.write({ pk: runKey(job, runId), sk: META, add, condition: { kind: 'exists' } });
+  }
+
+  /** Records a URL as skipped without fetching it (a budget ran out), so it is still accounted for. */
+  async skip(
+    job: string,
+    runId: string,
+    link: { url: string; depth: number; template: string | undefined; parent: string },
+    reason: string,
+    message: string,
+    now: number,
+  ): Promise<boolean> {
+    const pk = runKey(job, runId);
+    const result = await this.#state.transact([
+      {
+        pk,
+        sk: urlKey(link.url),
+        set: {
+          url: link.url,
+          depth: link.depth,
+          template: link.template ?? null,
+          parent: link.parent,
+          status: 'skipped',
+          reason,
+          message,
+        },
+        condition: { kind: 'absent' },
+        expiresAt: this.#expiry(now),
+      },
+      { pk, sk: META, add: { accepted: 1, skipped: 1 } },
+    ]);
+    return result.ok;
   }
 
   /** Sets the final state of a run, once. Returns `false` when another finisher got there first. */

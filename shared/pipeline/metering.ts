@@ -1,0 +1,146 @@
+import type { ObjectStore, OutgoingMessage, Queue, StateItem, StateStore, StateWrite } from '../ports.js';
+
+/**
+ * Counts the AWS requests (and DynamoDB capacity units) the pipeline's port calls stand for, so every run's
+ * manifest can state its request counts per service and its estimated cost at list prices, locally as in the cloud.
+ * Counter names are `<service>:<operation>` (e.g. `s3:PutObject`, `dynamodb:WriteUnits`).
+ */
+export type RequestCounts = Record<string, number>;
+
+/** AWS list prices, us-east-1 (see docs/deploy.md#cost; check before quoting). */
+export const PRICES_USD = {
+  s3PutPer1000: 0.005,
+  s3GetPer1000: 0.0004,
+  sqsPerMillion: 0.4,
+  lambdaPerMillion: 0.2,
+  lambdaPerGbSecondArm: 0.0000133334,
+  dynamoWritePerMillion: 0.625,
+  dynamoReadPerMillion: 0.125,
+} as const;
+
+/** Estimated USD of a set of request counts, with the breakdown per service. */
+export function estimateCost(counts: Readonly<RequestCounts>): { total: number; byService: Record<string, number> } {
+  const n = (name: string) => counts[name] ?? 0;
+  const byService = {
+    s3:
+      ((n('s3:PutObject') + n('s3:ListObjectsV2')) / 1000) * PRICES_USD.s3PutPer1000 +
+      (n('s3:GetObject') / 1000) * PRICES_USD.s3GetPer1000,
+    sqs:
+      ((n('sqs:SendMessageBatch') + n('sqs:ReceiveMessage') + n('sqs:DeleteMessageBatch') + n('sqs:S3Notification')) / 1e6) *
+      PRICES_USD.sqsPerMillion,
+    lambda:
+      (n('lambda:Invoke') / 1e6) * PRICES_USD.lambdaPerMillion +
+      (n('lambda:MilliGbSeconds') / 1000) * PRICES_USD.lambdaPerGbSecondArm,
+    dynamodb:
+      (n('dynamodb:WriteUnits') / 1e6) * PRICES_USD.dynamoWritePerMillion +
+      (n('dynamodb:ReadUnits') / 1e6) * PRICES_USD.dynamoReadPerMillion,
+  };
+  const total = Object.values(byService).reduce((sum, value) => sum + value, 0);
+  return { total, byService };
+}
+
+/** Accumulates counts. */
+export class RequestMeter {
+  readonly counts: RequestCounts = {};
+
+  add(name: string, value = 1): void {
+    this.counts[name] = (this.counts[name] ?? 0) + value;
+  }
+
+  /** Whether anything was counted. */
+  get isEmpty(): boolean {
+    return Object.keys(this.counts).length === 0;
+  }
+}
+
+function itemBytes(item: StateItem | Readonly<Record<string, unknown>> | undefined): number {
+  if (!item) return 0;
+  let size = 0;
+  for (const [name, value] of Object.entries(item))
+    size += name.length + (typeof value === 'string' ? Buffer.byteLength(value) : 8);
+  return size;
+}
+
+/** Write units of an upsert: 1 per KB of the item (DynamoDB counts the larger of before and after). */
+function writeUnits(write: StateWrite): number {
+  return Math.max(1, Math.ceil((itemBytes(write.set) + 64) / 1024));
+}
+
+/** Counts S3 requests of an object store. */
+export function meteredStore(store: ObjectStore, meter: RequestMeter): ObjectStore {
+  return {
+    put: (key, body, options) => {
+      meter.add('s3:PutObject');
+      if (key.startsWith('records/')) meter.add('sqs:S3Notification');
+      return store.put(key, body, options);
+    },
+    get: (key) => {
+      meter.add('s3:GetObject');
+      return store.get(key);
+    },
+    getRange: (key, offset, length) => {
+      meter.add('s3:GetObject');
+      return store.getRange(key, offset, length);
+    },
+    getStream: (key) => {
+      meter.add('s3:GetObject');
+      return store.getStream(key);
+    },
+    async *list(prefix) {
+      let listed = 0;
+      meter.add('s3:ListObjectsV2');
+      for await (const object of store.list(prefix)) {
+        if (++listed % 1000 === 0) meter.add('s3:ListObjectsV2');
+        yield object;
+      }
+    },
+  };
+}
+
+/** Counts SQS requests of a queue: one per batch of 10, and one per 64 KB of a batch's payload. */
+export function meteredQueue(queue: Queue, meter: RequestMeter): Queue {
+  return {
+    send: (messages: readonly OutgoingMessage[]) => {
+      for (let start = 0; start < messages.length; start += 10) {
+        const bytes = messages.slice(start, start + 10).reduce((sum, message) => sum + Buffer.byteLength(message.body), 0);
+        meter.add('sqs:SendMessageBatch', Math.max(1, Math.ceil(bytes / 65_536)));
+      }
+      return queue.send(messages);
+    },
+  };
+}
+
+/** Counts DynamoDB requests and capacity units of a state store. */
+export function meteredState(state: StateStore, meter: RequestMeter): StateStore {
+  return {
+    get: async (pk, sk) => {
+      const item = await state.get(pk, sk);
+      meter.add('dynamodb:GetItem');
+      meter.add('dynamodb:ReadUnits', Math.max(1, Math.ceil(itemBytes(item) / 4096)));
+      return item;
+    },
+    async *query(pk, prefix) {
+      let bytes = 0;
+      meter.add('dynamodb:Query');
+      for await (const item of state.query(pk, prefix)) {
+        bytes += itemBytes(item);
+        yield item;
+      }
+      meter.add('dynamodb:ReadUnits', Math.max(1, Math.ceil(bytes / 4096)));
+      meter.add('dynamodb:Query', Math.floor(bytes / 1_048_576));
+    },
+    transact: (writes) => {
+      meter.add('dynamodb:TransactWriteItems');
+      meter.add(
+        'dynamodb:WriteUnits',
+        writes.reduce((sum, write) => sum + 2 * writeUnits(write), 0),
+      );
+      return state.transact(writes);
+    },
+    write: (write) => {
+      meter.add('dynamodb:UpdateItem');
+      meter.add('dynamodb:WriteUnits', writeUnits(write));
+      return state.write(write);
+    },
+  };
+}
