@@ -1,0 +1,264 @@
+import { Aws, Duration } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { PropsValidator } from './validation.js';
+
+/** A queue, named for alarms and graphs. */
+export interface MonitoredQueue {
+  readonly label: string;
+  readonly queue: sqs.IQueue;
+}
+
+/** A function, named for alarms and graphs. */
+export interface MonitoredFunction {
+  readonly label: string;
+  readonly function: lambda.IFunction;
+}
+
+/** Properties of {@link ScrapelineMonitoring}. */
+export interface ScrapelineMonitoringProps {
+  /** Work queues: depth and age of the oldest message are graphed. */
+  readonly queues: readonly MonitoredQueue[];
+  /** Dead-letter queues: each gets an alarm when it holds any message. */
+  readonly deadLetterQueues: readonly MonitoredQueue[];
+  /** Functions: each gets an alarm on errors (crashes and timeouts; failed records are not errors). */
+  readonly functions: readonly MonitoredFunction[];
+  /** Namespace of the pipeline's custom metrics. @default 'Scrapeline' */
+  readonly metricsNamespace?: string;
+  /**
+   * The dimension sets the functions publish custom metrics with, one per stage (Powertools Metrics: `service`, plus
+   * the default dimensions of each function). Pipeline-wide graphs and alarms sum a metric over them.
+   * @default [{}] (metrics without dimensions)
+   */
+  readonly stageDimensions?: readonly Readonly<Record<string, string>>[];
+  /** Custom metric counting runs that ended failed (from whichever stage finished the run); any raises an alarm. @default 'RunsFailed' */
+  readonly runsFailedMetricName?: string;
+  /** Other run-level custom metrics graphed next to failed runs (summed over the stages). @default none */
+  readonly runMetricNames?: readonly string[];
+  /** Custom metrics graphed per stage (e.g. records processed and failed). @default none */
+  readonly stageMetricNames?: readonly string[];
+  /** Period of every alarm. @default Duration.minutes(5) */
+  readonly alarmPeriod?: Duration;
+  /** Topic notified when an alarm fires and when it clears. @default no notification (alarms show in the console and on the dashboard) */
+  readonly alarmTopic?: sns.ITopic;
+}
+
+/**
+ * Alarms (a dead-letter queue holds messages, a function errs, a run failed) and one dashboard: work-queue depth
+ * and age, dead-letter depth, function invocations, errors, duration and throttles, failed runs, alarm status.
+ */
+export class ScrapelineMonitoring extends Construct {
+  /** The dashboard. */
+  readonly dashboard: cloudwatch.Dashboard;
+  /** Alarms on dead-letter queues holding messages, by label. */
+  readonly deadLetterAlarms: ReadonlyMap<string, cloudwatch.Alarm>;
+  /** Alarms on function errors, by label. */
+  readonly functionErrorAlarms: ReadonlyMap<string, cloudwatch.Alarm>;
+  /** Alarm on failed runs. */
+  readonly runsFailedAlarm: cloudwatch.Alarm;
+  /** The console URL of the dashboard. */
+  readonly dashboardUrl: string;
+
+  constructor(scope: Construct, id: string, props: ScrapelineMonitoringProps) {
+    super(scope, id);
+    const period = props.alarmPeriod ?? Duration.minutes(5);
+    const namespace = props.metricsNamespace ?? 'Scrapeline';
+    const validator = new PropsValidator(`ScrapelineMonitoring (${id})`);
+    for (const [kind, items] of [
+      ['queues', props.queues],
+      ['deadLetterQueues', props.deadLetterQueues],
+      ['functions', props.functions],
+    ] as const) {
+      const labels = items.map((item) => item.label);
+      for (const [index, label] of labels.entries()) {
+        validator.check(
+          /^[A-Za-z0-9][A-Za-z0-9 _-]{0,63}$/.test(label),
+          `${kind}[${index}].label must be a short name, got "${label}"`,
+        );
+        validator.check(labels.indexOf(label) === index, `${kind}[${index}].label "${label}" is not unique`);
+      }
+    }
+    validator.check(props.functions.length > 0, 'functions must name at least one function');
+    validator.check(
+      props.stageDimensions === undefined || (props.stageDimensions.length >= 1 && props.stageDimensions.length <= 10),
+      `stageDimensions must hold 1 to 10 dimension sets, got ${props.stageDimensions?.length}`,
+    );
+    validator.check(
+      /^[A-Za-z0-9_./#:-]{1,255}$/.test(namespace),
+      `metricsNamespace must be a CloudWatch namespace, got "${namespace}"`,
+    );
+    validator.duration('alarmPeriod', props.alarmPeriod, 60, 86_400);
+    validator.check(
+      props.alarmPeriod === undefined || period.toSeconds() % 60 === 0,
+      `alarmPeriod must be a whole number of minutes, got ${period.toSeconds()} s`,
+    );
+    validator.throwIfInvalid();
+
+    const action = props.alarmTopic ? new SnsAction(props.alarmTopic) : undefined;
+    const withActions = (alarm: cloudwatch.Alarm) => {
+      if (action) {
+        alarm.addAlarmAction(action);
+        alarm.addOkAction(action);
+      }
+      return alarm;
+    };
+
+    const deadLetterAlarms = new Map<string, cloudwatch.Alarm>();
+    for (const { label, queue } of props.deadLetterQueues) {
+      const alarm = new cloudwatch.Alarm(this, `${label}DeadLetters`, {
+        alarmDescription: `${label} dead-letter queue holds messages: inspect them, fix the cause, then redrive (docs/deploy.md).`,
+        metric: queue.metricApproximateNumberOfMessagesVisible({ period, statistic: cloudwatch.Stats.MAXIMUM }),
+        threshold: 0,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+      deadLetterAlarms.set(label, withActions(alarm));
+    }
+
+    const functionErrorAlarms = new Map<string, cloudwatch.Alarm>();
+    for (const { label, function: fn } of props.functions) {
+      const alarm = new cloudwatch.Alarm(this, `${label}Errors`, {
+        alarmDescription: `The ${label} function failed invocations (crash or timeout): read its log group.`,
+        metric: fn.metricErrors({ period, statistic: cloudwatch.Stats.SUM }),
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+      functionErrorAlarms.set(label, withActions(alarm));
+    }
+
+    const stageDimensions = props.stageDimensions ?? [{}];
+    /** A custom metric summed over every stage's dimension set. */
+    const acrossStages = (metricName: string, label: string, metricPeriod: Duration): cloudwatch.IMetric => {
+      const metrics = stageDimensions.map(
+        (dimensionsMap) =>
+          new cloudwatch.Metric({
+            namespace,
+            metricName,
+            dimensionsMap: { ...dimensionsMap },
+            period: metricPeriod,
+            statistic: cloudwatch.Stats.SUM,
+          }),
+      );
+      const [only] = metrics;
+      if (metrics.length === 1 && only) return only.with({ label });
+      // Ids are unique per metric name: one graph may sum several metrics.
+      const prefix =
+        metricName
+          .replace(/[^A-Za-z0-9]/g, '')
+          .replace(/^[^A-Za-z]*/, '')
+          .replace(/^./, (c) => c.toLowerCase()) || 'metric';
+      const usingMetrics = Object.fromEntries(metrics.map((metric, index) => [`${prefix}${index}`, metric]));
+      return new cloudwatch.MathExpression({
+        expression: Object.keys(usingMetrics)
+          .map((id) => `FILL(${id}, 0)`)
+          .join(' + '),
+        usingMetrics,
+        period: metricPeriod,
+        label,
+      });
+    };
+    const runsFailedName = props.runsFailedMetricName ?? 'RunsFailed';
+    const runsFailed = acrossStages(runsFailedName, 'Runs failed', period);
+    this.runsFailedAlarm = withActions(
+      new cloudwatch.Alarm(this, 'RunsFailed', {
+        alarmDescription: 'A run ended failed: read its manifest (runs/<job>/<runId>/manifest.json) and failures file.',
+        metric: runsFailed,
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    );
+    this.deadLetterAlarms = deadLetterAlarms;
+    this.functionErrorAlarms = functionErrorAlarms;
+
+    const graphPeriod = Duration.minutes(1);
+    const maximum = { period: graphPeriod, statistic: cloudwatch.Stats.MAXIMUM };
+    const sum = { period: graphPeriod, statistic: cloudwatch.Stats.SUM };
+    const depth = (items: readonly MonitoredQueue[]) =>
+      items.map(({ label, queue }) => queue.metricApproximateNumberOfMessagesVisible({ ...maximum, label }));
+    const perFunction = (pick: (fn: lambda.IFunction, label: string) => cloudwatch.IMetric) =>
+      props.functions.map(({ function: fn, label }) => pick(fn, label));
+
+    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      defaultInterval: Duration.hours(3),
+    });
+    this.dashboard.addWidgets(
+      new cloudwatch.GraphWidget({ title: 'Queue depth (visible messages)', width: 12, left: depth(props.queues) }),
+      new cloudwatch.GraphWidget({
+        title: 'Age of oldest message (s)',
+        width: 12,
+        left: props.queues.map(({ label, queue }) => queue.metricApproximateAgeOfOldestMessage({ ...maximum, label })),
+      }),
+    );
+    this.dashboard.addWidgets(
+      new cloudwatch.GraphWidget({ title: 'Dead-letter queue depth', width: 12, left: depth(props.deadLetterQueues) }),
+      new cloudwatch.GraphWidget({
+        title: 'Runs',
+        width: 12,
+        left: [runsFailedName, ...(props.runMetricNames ?? [])].map((name) => acrossStages(name, name, graphPeriod)),
+      }),
+    );
+    this.dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Invocations',
+        width: 8,
+        left: perFunction((fn, label) => fn.metricInvocations({ ...sum, label })),
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Errors (left) and throttles (right)',
+        width: 8,
+        left: perFunction((fn, label) => fn.metricErrors({ ...sum, label: `${label} errors` })),
+        right: perFunction((fn, label) => fn.metricThrottles({ ...sum, label: `${label} throttles` })),
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Duration p50 (left) and p99 (right), ms',
+        width: 8,
+        left: perFunction((fn, label) =>
+          fn.metricDuration({ period: graphPeriod, statistic: cloudwatch.Stats.p(50), label: `${label} p50` }),
+        ),
+        right: perFunction((fn, label) =>
+          fn.metricDuration({ period: graphPeriod, statistic: cloudwatch.Stats.p(99), label: `${label} p99` }),
+        ),
+      }),
+    );
+    const stageMetricNames = props.stageMetricNames ?? [];
+    if (stageMetricNames.length > 0) {
+      this.dashboard.addWidgets(
+        ...stageMetricNames.map(
+          (metricName) =>
+            new cloudwatch.GraphWidget({
+              title: metricName,
+              width: Math.max(6, Math.floor(24 / stageMetricNames.length)),
+              left: stageDimensions.map(
+                (dimensionsMap) =>
+                  new cloudwatch.Metric({
+                    namespace,
+                    metricName,
+                    dimensionsMap: { ...dimensionsMap },
+                    ...sum,
+                    label: Object.values(dimensionsMap).join(' ') || metricName,
+                  }),
+              ),
+            }),
+        ),
+      );
+    }
+    this.dashboard.addWidgets(
+      new cloudwatch.AlarmStatusWidget({
+        title: 'Alarms',
+        width: 24,
+        alarms: [...deadLetterAlarms.values(), ...functionErrorAlarms.values(), this.runsFailedAlarm],
+      }),
+    );
+
+    this.dashboardUrl = `https://${Aws.REGION}.console.aws.amazon.com/cloudwatch/home?region=${Aws.REGION}#dashboards:name=${this.dashboard.dashboardName}`;
+  }
+}

@@ -1,0 +1,146 @@
+import { Duration } from 'aws-cdk-lib';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { PropsValidator, secondsOf } from './validation.js';
+
+/** AWS's guidance for SQS event sources: a visibility timeout of at least six times the function timeout. */
+export const VISIBILITY_TIMEOUT_FACTOR = 6;
+
+/** Properties of {@link WorkQueue}. */
+export interface WorkQueueProps {
+  /**
+   * Timeout of the function that will consume the queue: the visibility timeout derives from it, and
+   * {@link WorkQueue.addConsumer} refuses a function with a longer one.
+   */
+  readonly consumerTimeout: Duration;
+  /** How long a received message stays invisible; at least 6 × `consumerTimeout`, at most 12 hours. @default 6 × consumerTimeout */
+  readonly visibilityTimeout?: Duration;
+  /** Receives before a message moves to the dead-letter queue. @default 5 */
+  readonly maxReceiveCount?: number;
+  /** How long an unconsumed message is kept. @default Duration.days(4) */
+  readonly retentionPeriod?: Duration;
+  /**
+   * How long a dead letter is kept. Longer than `retentionPeriod`: a standard queue's dead letters keep the age they
+   * had in the source queue.
+   * @default Duration.days(14)
+   */
+  readonly deadLetterRetentionPeriod?: Duration;
+}
+
+/** A function that consumes a {@link WorkQueue}: its timeout is checked against the visibility timeout. */
+export interface WorkQueueConsumer {
+  readonly function: lambda.IFunction;
+  readonly timeout: Duration;
+}
+
+/** How a consumer receives messages. */
+export interface WorkQueueConsumerOptions {
+  /** Messages per invocation (up to 10; up to 10,000 with a batching window). @default 10 */
+  readonly batchSize?: number;
+  /** How long Lambda gathers messages before invoking with a partial batch (0–300 s). @default no window */
+  readonly maxBatchingWindow?: Duration;
+  /** Concurrent invocations this event source may start (2–1,000). @default 2 */
+  readonly maxConcurrency?: number;
+}
+
+/**
+ * An SQS queue with its dead-letter queue: server-side encryption with SQS-managed keys (S3 event notifications
+ * and EventBridge Scheduler can send to it without a key policy), TLS-only access, a redrive policy, and a
+ * visibility timeout derived from the consumer's timeout. Consumers get partial batch responses.
+ */
+export class WorkQueue extends Construct {
+  /** The queue. */
+  readonly queue: sqs.Queue;
+  /** Where messages go after `maxReceiveCount` receives. */
+  readonly deadLetterQueue: sqs.Queue;
+  /** The visibility timeout of {@link queue}. */
+  readonly visibilityTimeout: Duration;
+  /** Event sources added by {@link addConsumer}. */
+  readonly eventSources: SqsEventSource[] = [];
+  readonly #consumerTimeout: Duration;
+
+  constructor(scope: Construct, id: string, props: WorkQueueProps) {
+    super(scope, id);
+    const consumerSeconds = secondsOf(props.consumerTimeout);
+    const visibilityTimeout =
+      props.visibilityTimeout ?? Duration.seconds(Math.ceil((consumerSeconds ?? 0) * VISIBILITY_TIMEOUT_FACTOR));
+    const retentionPeriod = props.retentionPeriod ?? Duration.days(4);
+    const deadLetterRetentionPeriod = props.deadLetterRetentionPeriod ?? Duration.days(14);
+
+    const validator = new PropsValidator(`WorkQueue (${id})`);
+    validator.duration('consumerTimeout', props.consumerTimeout, 1, 900);
+    validator.duration('visibilityTimeout', visibilityTimeout, 0, 43_200);
+    const visibilitySeconds = secondsOf(visibilityTimeout);
+    if (consumerSeconds !== undefined && visibilitySeconds !== undefined) {
+      validator.check(
+        visibilitySeconds >= consumerSeconds * VISIBILITY_TIMEOUT_FACTOR,
+        `visibilityTimeout must be at least ${VISIBILITY_TIMEOUT_FACTOR} × consumerTimeout (${consumerSeconds * VISIBILITY_TIMEOUT_FACTOR} s), got ${visibilitySeconds} s`,
+      );
+    }
+    validator.integer('maxReceiveCount', props.maxReceiveCount, 1, 1000);
+    validator.duration('retentionPeriod', retentionPeriod, 60, 1_209_600);
+    validator.duration('deadLetterRetentionPeriod', deadLetterRetentionPeriod, 60, 1_209_600);
+    const retentionSeconds = secondsOf(retentionPeriod);
+    const deadLetterSeconds = secondsOf(deadLetterRetentionPeriod);
+    if (retentionSeconds !== undefined && deadLetterSeconds !== undefined) {
+      validator.check(
+        deadLetterSeconds > retentionSeconds,
+        `deadLetterRetentionPeriod must be longer than retentionPeriod (${retentionSeconds} s), got ${deadLetterSeconds} s`,
+      );
+    }
+    validator.throwIfInvalid();
+
+    this.#consumerTimeout = props.consumerTimeout;
+    this.visibilityTimeout = visibilityTimeout;
+    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: deadLetterRetentionPeriod,
+    });
+    this.queue = new sqs.Queue(this, 'Queue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      visibilityTimeout,
+      retentionPeriod,
+      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: props.maxReceiveCount ?? 5 },
+    });
+  }
+
+  /**
+   * Makes `consumer` consume the queue with partial batch responses (`reportBatchItemFailures`), which also grants it
+   * the right to receive, delete and change the visibility of messages.
+   *
+   * @throws {PropsValidationError} listing every problem with the options or the consumer's timeout
+   */
+  addConsumer(consumer: WorkQueueConsumer, options: WorkQueueConsumerOptions = {}): SqsEventSource {
+    const batchSize = options.batchSize ?? 10;
+    const maxConcurrency = options.maxConcurrency ?? 2;
+    const validator = new PropsValidator(`WorkQueue (${this.node.id}) consumer ${consumer.function.node.path}`);
+    const windowSeconds = options.maxBatchingWindow ? secondsOf(options.maxBatchingWindow) : 0;
+    validator.integer('batchSize', batchSize, 1, windowSeconds ? 10_000 : 10);
+    validator.duration('maxBatchingWindow', options.maxBatchingWindow, 0, 300);
+    validator.integer('maxConcurrency', maxConcurrency, 2, 1000);
+    const consumerSeconds = secondsOf(consumer.timeout);
+    const allowedSeconds = secondsOf(this.#consumerTimeout);
+    const visibilitySeconds = secondsOf(this.visibilityTimeout);
+    if (consumerSeconds !== undefined && allowedSeconds !== undefined && visibilitySeconds !== undefined) {
+      validator.check(
+        consumerSeconds <= allowedSeconds && consumerSeconds * VISIBILITY_TIMEOUT_FACTOR <= visibilitySeconds,
+        `the consumer's timeout (${consumerSeconds} s) must be at most consumerTimeout (${allowedSeconds} s) and ${VISIBILITY_TIMEOUT_FACTOR} × it at most the visibility timeout (${visibilitySeconds} s)`,
+      );
+    }
+    validator.throwIfInvalid();
+
+    const source = new SqsEventSource(this.queue, {
+      batchSize,
+      maxBatchingWindow: options.maxBatchingWindow,
+      maxConcurrency,
+      reportBatchItemFailures: true,
+    });
+    consumer.function.addEventSource(source);
+    this.eventSources.push(source);
+    return source;
+  }
+}
