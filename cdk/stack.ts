@@ -1,0 +1,263 @@
+import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as logs from 'aws-cdk-lib/aws-logs';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import type { Construct } from 'constructs';
+import type { Stage } from '../functions/commons/context.js';
+import type { Job } from '../shared/job/schema.js';
+import { layout } from '../shared/layout.js';
+import { type FunctionLogLevel, ScrapelineFunction } from './constructs/function.js';
+import { ScrapelineMonitoring } from './constructs/monitoring.js';
+import { JobSchedules } from './constructs/schedules.js';
+import { StateTable } from './constructs/state.js';
+import { ScrapelineStorage } from './constructs/storage.js';
+import { WorkQueue } from './constructs/work-queue.js';
+
+/** Namespace of the pipeline's custom metrics (Powertools `POWERTOOLS_METRICS_NAMESPACE`). */
+export const METRICS_NAMESPACE = 'Scrapeline';
+
+/**
+ * The stages, as the functions name them in the `stage` dimension of their metrics (functions/commons/context.ts):
+ * every custom metric is published with `service` and `stage`.
+ */
+export const STAGES = ['fetcher', 'parser', 'postprocessor'] as const satisfies readonly Stage[];
+
+/** Custom metrics the functions publish (functions/commons/context.ts and shared/pipeline/finalize.ts). */
+export const PIPELINE_METRICS = {
+  runsFailed: 'RunsFailed',
+  runsDegraded: 'RunsDegraded',
+  recordsProcessed: 'RecordsProcessed',
+  recordsFailed: 'RecordsFailed',
+} as const;
+
+/** Sizing of one pipeline stage: its function and how it consumes its queue. */
+export interface StageSettings {
+  /** Memory of the function in MB. */
+  readonly memorySize?: number;
+  /** Timeout of the function; the queue's visibility timeout is 6 × this. */
+  readonly timeout?: Duration;
+  /** Messages per invocation. @default 10 */
+  readonly batchSize?: number;
+  /** How long Lambda gathers messages to fill a batch. */
+  readonly maxBatchingWindow?: Duration;
+  /** Concurrent invocations the queue may start (2–1,000). */
+  readonly maxConcurrency?: number;
+}
+
+/** The defaults of each stage. Batches of 10 fill one raw archive object and one records object per invocation. */
+export const STAGE_DEFAULTS = {
+  fetcher: {
+    memorySize: 512,
+    timeout: Duration.minutes(2),
+    batchSize: 10,
+    maxBatchingWindow: Duration.seconds(5),
+    maxConcurrency: 10,
+  },
+  parser: {
+    memorySize: 1024,
+    timeout: Duration.minutes(1),
+    batchSize: 10,
+    maxBatchingWindow: Duration.seconds(5),
+    maxConcurrency: 10,
+  },
+  postprocessor: {
+    memorySize: 512,
+    timeout: Duration.minutes(2),
+    batchSize: 10,
+    maxBatchingWindow: Duration.seconds(10),
+    maxConcurrency: 5,
+  },
+} as const satisfies Record<string, Required<StageSettings>>;
+
+/** Properties of {@link ScrapelineStack}. */
+export interface ScrapelineStackProps extends StackProps {
+  /** The validated jobs (from `loadJobs('jobs')`); each job with a `schedule` gets an EventBridge schedule. */
+  readonly jobs: readonly Job[];
+  /** `POWERTOOLS_SERVICE_NAME` of the functions: the `service` of log lines and metrics. @default the stack name */
+  readonly serviceName?: string;
+  /** `LOG_LEVEL` of the functions. @default 'INFO' */
+  readonly logLevel?: FunctionLogLevel;
+  /** Retention of the functions' log groups. @default logs.RetentionDays.ONE_MONTH */
+  readonly logRetention?: logs.RetentionDays;
+  /** Days the raw archive (`raw/`) is kept. @default 30 */
+  readonly rawRetentionDays?: number;
+  /** Receives of a message before it is dead-lettered, on every queue. @default 5 */
+  readonly maxReceiveCount?: number;
+  /** Fetcher sizing. @default STAGE_DEFAULTS.fetcher */
+  readonly fetcher?: StageSettings;
+  /** Parser sizing. @default STAGE_DEFAULTS.parser */
+  readonly parser?: StageSettings;
+  /** Post-processor sizing. @default STAGE_DEFAULTS.postprocessor */
+  readonly postprocessor?: StageSettings;
+  /**
+   * ARN of an SNS topic the alarms notify (it must let CloudWatch publish; an encrypted topic needs a customer
+   * managed key that CloudWatch may use). @default no notification
+   */
+  readonly alarmTopicArn?: string;
+  /** Folder holding `functions/`, `package.json` and `package-lock.json`. @default the repository root */
+  readonly projectRoot?: string;
+}
+
+/**
+ * Scrapeline on AWS: the pipeline bucket, the state table, the fetch, parse and post-processing queues with their
+ * dead-letter queues, the three functions, one schedule per scheduled job, alarms and a dashboard.
+ */
+export class ScrapelineStack extends Stack {
+  readonly storage: ScrapelineStorage;
+  readonly state: StateTable;
+  readonly fetchQueue: WorkQueue;
+  readonly parseQueue: WorkQueue;
+  readonly postprocessQueue: WorkQueue;
+  readonly fetcher: ScrapelineFunction;
+  readonly parser: ScrapelineFunction;
+  readonly postprocessor: ScrapelineFunction;
+  readonly schedules: JobSchedules;
+  readonly monitoring: ScrapelineMonitoring;
+
+  constructor(scope: Construct, id: string, props: ScrapelineStackProps) {
+    super(scope, id, props);
+    const serviceName = props.serviceName ?? this.stackName;
+    const stages = {
+      fetcher: { ...STAGE_DEFAULTS.fetcher, ...props.fetcher },
+      parser: { ...STAGE_DEFAULTS.parser, ...props.parser },
+      postprocessor: { ...STAGE_DEFAULTS.postprocessor, ...props.postprocessor },
+    };
+
+    this.fetchQueue = new WorkQueue(this, 'FetchQueue', {
+      consumerTimeout: stages.fetcher.timeout,
+      maxReceiveCount: props.maxReceiveCount,
+    });
+    this.parseQueue = new WorkQueue(this, 'ParseQueue', {
+      consumerTimeout: stages.parser.timeout,
+      maxReceiveCount: props.maxReceiveCount,
+    });
+    this.postprocessQueue = new WorkQueue(this, 'PostprocessQueue', {
+      consumerTimeout: stages.postprocessor.timeout,
+      maxReceiveCount: props.maxReceiveCount,
+    });
+    this.storage = new ScrapelineStorage(this, 'Storage', {
+      recordsQueue: this.postprocessQueue.queue,
+      recordsPrefix: layout.recordsPrefix,
+      rawPrefix: 'raw/',
+      rawRetentionDays: props.rawRetentionDays,
+    });
+    this.state = new StateTable(this, 'State');
+    const { bucket } = this.storage;
+    const { table } = this.state;
+
+    const common = {
+      serviceName,
+      metricsNamespace: METRICS_NAMESPACE,
+      logLevel: props.logLevel,
+      logRetention: props.logRetention,
+      projectRoot: props.projectRoot,
+    };
+    const environment = { BUCKET_NAME: bucket.bucketName, STATE_TABLE_NAME: table.tableName };
+
+    this.fetcher = new ScrapelineFunction(this, 'Fetcher', {
+      ...common,
+      entry: 'functions/fetcher.ts',
+      description: 'Scrapeline fetcher: starts runs, fetches pages, archives them (raw/) and enqueues parse tasks',
+      memorySize: stages.fetcher.memorySize,
+      timeout: stages.fetcher.timeout,
+      // fetch → parse → fetch of discovered links is a Lambda–SQS loop by design, bounded by the job's limits.
+      recursiveLoop: lambda.RecursiveLoop.ALLOW,
+      environment: {
+        ...environment,
+        FETCH_QUEUE_URL: this.fetchQueue.queue.queueUrl,
+        PARSE_QUEUE_URL: this.parseQueue.queue.queueUrl,
+      },
+    });
+    this.parser = new ScrapelineFunction(this, 'Parser', {
+      ...common,
+      entry: 'functions/parser.ts',
+      description: 'Scrapeline parser: extracts items from archived pages (records/) and enqueues followed links',
+      memorySize: stages.parser.memorySize,
+      timeout: stages.parser.timeout,
+      recursiveLoop: lambda.RecursiveLoop.ALLOW,
+      environment: { ...environment, FETCH_QUEUE_URL: this.fetchQueue.queue.queueUrl },
+    });
+    this.postprocessor = new ScrapelineFunction(this, 'Postprocessor', {
+      ...common,
+      entry: 'functions/postprocessor.ts',
+      description: 'Scrapeline post-processor: validates and deduplicates items (datasets/), writes run manifests',
+      memorySize: stages.postprocessor.memorySize,
+      timeout: stages.postprocessor.timeout,
+      environment,
+    });
+
+    // Each function gets exactly what it touches. Consuming its queue is granted by the event source.
+    const fetcher = this.fetcher.function;
+    this.fetchQueue.addConsumer(this.fetcher, stages.fetcher);
+    this.fetchQueue.queue.grants.sendMessages(fetcher);
+    this.parseQueue.queue.grants.sendMessages(fetcher);
+    this.storage.grantObjects(fetcher, 'raw/', 's3:PutObject');
+    this.storage.grantObjects(fetcher, 'runs/', 's3:PutObject');
+    table.grants.readWriteData(fetcher);
+
+    const parser = this.parser.function;
+    this.parseQueue.addConsumer(this.parser, stages.parser);
+    this.fetchQueue.queue.grants.sendMessages(parser);
+    this.storage.grantObjects(parser, 'raw/', 's3:GetObject');
+    this.storage.grantObjects(parser, layout.recordsPrefix, 's3:PutObject');
+    table.grants.readWriteData(parser);
+
+    const postprocessor = this.postprocessor.function;
+    this.postprocessQueue.addConsumer(this.postprocessor, stages.postprocessor);
+    this.storage.grantObjects(postprocessor, layout.recordsPrefix, 's3:GetObject');
+    for (const prefix of ['datasets/', 'quarantine/', 'runs/']) this.storage.grantObjects(postprocessor, prefix, 's3:PutObject');
+    table.grants.readWriteData(postprocessor);
+
+    this.schedules = new JobSchedules(this, 'Schedules', { jobs: props.jobs, queue: this.fetchQueue.queue });
+
+    const deadLetterQueues = [
+      { label: 'Fetch', queue: this.fetchQueue.deadLetterQueue },
+      { label: 'Parse', queue: this.parseQueue.deadLetterQueue },
+      { label: 'Postprocess', queue: this.postprocessQueue.deadLetterQueue },
+      ...(this.schedules.deadLetterQueue ? [{ label: 'Schedule', queue: this.schedules.deadLetterQueue }] : []),
+    ];
+    this.monitoring = new ScrapelineMonitoring(this, 'Monitoring', {
+      queues: [
+        { label: 'Fetch', queue: this.fetchQueue.queue },
+        { label: 'Parse', queue: this.parseQueue.queue },
+        { label: 'Postprocess', queue: this.postprocessQueue.queue },
+      ],
+      deadLetterQueues,
+      functions: [
+        { label: 'Fetcher', function: fetcher },
+        { label: 'Parser', function: parser },
+        { label: 'Postprocessor', function: postprocessor },
+      ],
+      metricsNamespace: METRICS_NAMESPACE,
+      stageDimensions: STAGES.map((stage) => ({ service: serviceName, stage })),
+      runsFailedMetricName: PIPELINE_METRICS.runsFailed,
+      runMetricNames: [PIPELINE_METRICS.runsDegraded],
+      stageMetricNames: [PIPELINE_METRICS.recordsProcessed, PIPELINE_METRICS.recordsFailed],
+      alarmTopic: props.alarmTopicArn ? sns.Topic.fromTopicArn(this, 'AlarmTopic', props.alarmTopicArn) : undefined,
+    });
+
+    // Output keys are read by `scrapeline query --stack NAME` and documented in docs/deploy.md: keep them stable.
+    const output = (key: string, value: string, description: string) => new CfnOutput(this, key, { value, description });
+    output('BucketName', bucket.bucketName, 'Pipeline bucket (raw/, records/, datasets/, quarantine/, runs/)');
+    output('StateTableName', table.tableName, 'State table');
+    output(
+      'FetchQueueUrl',
+      this.fetchQueue.queue.queueUrl,
+      'Fetch queue (send {"type":"start-run","job":"<name>"} to start a run)',
+    );
+    output('ParseQueueUrl', this.parseQueue.queue.queueUrl, 'Parse queue');
+    output('PostprocessQueueUrl', this.postprocessQueue.queue.queueUrl, 'Post-processing queue');
+    output('FetchDeadLetterQueueUrl', this.fetchQueue.deadLetterQueue.queueUrl, 'Fetch dead-letter queue');
+    output('ParseDeadLetterQueueUrl', this.parseQueue.deadLetterQueue.queueUrl, 'Parse dead-letter queue');
+    output('PostprocessDeadLetterQueueUrl', this.postprocessQueue.deadLetterQueue.queueUrl, 'Post-processing dead-letter queue');
+    if (this.schedules.deadLetterQueue) {
+      output(
+        'ScheduleDeadLetterQueueUrl',
+        this.schedules.deadLetterQueue.queueUrl,
+        'Start messages the schedules could not send',
+      );
+    }
+    output('DashboardName', this.monitoring.dashboard.dashboardName, 'CloudWatch dashboard');
+    output('DashboardUrl', this.monitoring.dashboardUrl, 'CloudWatch dashboard in the console');
+  }
+}
