@@ -1,0 +1,56 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { Template } from 'aws-cdk-lib/assertions';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ESM_REQUIRE_BANNER } from '../../cdk/constructs/function.js';
+import { ScrapelineStack } from '../../cdk/stack.js';
+import { cleanUp, defined, logicalId, testApp, twoJobs } from './support.js';
+
+afterAll(cleanUp);
+
+/** The one test that bundles for real: the three functions, with the local esbuild (no Docker). */
+describe('Bundling', () => {
+  const bundles = new Map<string, { code: string; dir: string }>();
+
+  beforeAll(async () => {
+    // Prepare
+    const app = testApp({ bundle: true });
+    const stack = new ScrapelineStack(app, 'Bundled', { jobs: await twoJobs() });
+
+    // Act
+    const template = Template.fromStack(stack);
+
+    // Assess (collect)
+    const functions = template.findResources('AWS::Lambda::Function');
+    for (const [name, fn] of [
+      ['fetcher', stack.fetcher],
+      ['parser', stack.parser],
+      ['postprocessor', stack.postprocessor],
+    ] as const) {
+      const key = defined(functions[logicalId(fn.function)], `the ${name} function`).Properties.Code.S3Key as string;
+      const dir = join(app.outdir, `asset.${key.replace(/\.zip$/, '')}`);
+      bundles.set(name, { dir, code: readFileSync(join(dir, 'index.mjs'), 'utf8') });
+    }
+  }, 120_000);
+
+  it('builds each function into an ESM module that starts with the require banner and exports the handler', () => {
+    // Assess
+    expect([...bundles.keys()]).toEqual(['fetcher', 'parser', 'postprocessor']);
+    for (const { code } of bundles.values()) {
+      expect(code.startsWith(ESM_REQUIRE_BANNER)).toBe(true);
+      expect(code).toMatch(/export\s*\{[^}]*\bas handler\s*\}/);
+      expect(code).not.toMatch(/\bmodule\.exports\s*=/);
+    }
+  });
+
+  it('links a source map and leaves the SDK v3 to the runtime', () => {
+    // Assess
+    for (const { code, dir } of bundles.values()) {
+      expect(existsSync(join(dir, 'index.mjs.map'))).toBe(true);
+      expect(code).toMatch(/\/\/# sourceMappingURL=index\.mjs\.map\s*$/);
+      expect(code).toMatch(/from\s*"@aws-sdk\/client-s3"/);
+      expect(code).not.toContain('class S3Client');
+      expect(statSync(join(dir, 'index.mjs')).size).toBeLessThan(3 * 1024 * 1024);
+    }
+  });
+});

@@ -1,0 +1,520 @@
+import { Duration } from 'aws-cdk-lib';
+import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ScrapelineFunction } from '../../cdk/constructs/function.js';
+import { PIPELINE_METRICS, type ScrapelineStack, STAGES } from '../../cdk/stack.js';
+import type { Job } from '../../shared/job/schema.js';
+import { cleanUp, defined, logicalId, resourcesFor, type Statement, statementsOfRole, synthStack, twoJobs } from './support.js';
+
+let jobs: Job[];
+let stack: ScrapelineStack;
+let template: Template;
+
+beforeAll(async () => {
+  // Prepare
+  jobs = await twoJobs();
+  ({ stack, template } = synthStack({ jobs }));
+});
+afterAll(cleanUp);
+
+const getAtt = (id: string, attribute = 'Arn') => ({ 'Fn::GetAtt': [id, attribute] });
+
+describe('Class: ScrapelineStack', () => {
+  describe('Functions', () => {
+    it('run on Node.js 24 on arm64, with their own log group kept a month', () => {
+      // Assess
+      for (const fn of [stack.fetcher, stack.parser, stack.postprocessor]) {
+        template.hasResourceProperties('AWS::Lambda::Function', {
+          FunctionName: Match.absent(),
+          Runtime: 'nodejs24.x',
+          Architectures: ['arm64'],
+          Handler: 'index.handler',
+          LoggingConfig: { LogGroup: { Ref: logicalId(fn.logGroup) } },
+          Role: getAtt(logicalId(fn.role)),
+        });
+        template.hasResource('AWS::Logs::LogGroup', {
+          Properties: { RetentionInDays: 30, LogGroupName: Match.absent() },
+          DeletionPolicy: 'Retain',
+        });
+      }
+    });
+
+    it('get the environment variables their handlers validate at cold start, and no others', () => {
+      // Prepare
+      const common = ['BUCKET_NAME', 'STATE_TABLE_NAME', 'POWERTOOLS_SERVICE_NAME', 'POWERTOOLS_METRICS_NAMESPACE', 'LOG_LEVEL'];
+      const expected: [ScrapelineFunction, string[]][] = [
+        [stack.fetcher, [...common, 'FETCH_QUEUE_URL', 'PARSE_QUEUE_URL']],
+        [stack.parser, [...common, 'FETCH_QUEUE_URL']],
+        [stack.postprocessor, common],
+      ];
+      const functions = template.findResources('AWS::Lambda::Function');
+
+      // Assess
+      for (const [fn, names] of expected) {
+        const variables = functions[logicalId(fn.function)]?.Properties.Environment.Variables as Record<string, unknown>;
+        expect(Object.keys(variables).sort()).toEqual([...names, 'NODE_OPTIONS'].sort());
+        expect(variables).toMatchObject({
+          BUCKET_NAME: { Ref: logicalId(stack.storage.bucket) },
+          STATE_TABLE_NAME: { Ref: logicalId(stack.state.table) },
+          POWERTOOLS_METRICS_NAMESPACE: 'Scrapeline',
+          POWERTOOLS_SERVICE_NAME: 'Test',
+          LOG_LEVEL: 'INFO',
+          NODE_OPTIONS: '--enable-source-maps',
+        });
+      }
+      const fetcherVariables = functions[logicalId(stack.fetcher.function)]?.Properties.Environment.Variables;
+      expect(fetcherVariables).toMatchObject({
+        FETCH_QUEUE_URL: { Ref: logicalId(stack.fetchQueue.queue) },
+        PARSE_QUEUE_URL: { Ref: logicalId(stack.parseQueue.queue) },
+      });
+    });
+
+    it('let the crawl loop through SQS (fetcher and parser) but not the post-processor', () => {
+      // Assess
+      const functions = template.findResources('AWS::Lambda::Function');
+      expect(functions[logicalId(stack.fetcher.function)]?.Properties.RecursiveLoop).toBe('Allow');
+      expect(functions[logicalId(stack.parser.function)]?.Properties.RecursiveLoop).toBe('Allow');
+      expect(functions[logicalId(stack.postprocessor.function)]?.Properties.RecursiveLoop).toBe('Terminate');
+    });
+  });
+
+  describe('Queues', () => {
+    const stages = () =>
+      [
+        [stack.fetchQueue, stack.fetcher, 10],
+        [stack.parseQueue, stack.parser, 10],
+        [stack.postprocessQueue, stack.postprocessor, 5],
+      ] as const;
+
+    it('feed each function in batches of 10 with partial batch responses and bounded concurrency', () => {
+      // Assess
+      for (const [queue, fn, concurrency] of stages()) {
+        template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+          EventSourceArn: getAtt(logicalId(queue.queue)),
+          FunctionName: { Ref: logicalId(fn.function) },
+          BatchSize: 10,
+          FunctionResponseTypes: ['ReportBatchItemFailures'],
+          MaximumBatchingWindowInSeconds: Match.anyValue(),
+          ScalingConfig: { MaximumConcurrency: concurrency },
+        });
+      }
+      template.resourceCountIs('AWS::Lambda::EventSourceMapping', 3);
+    });
+
+    it('hide a received message for at least 6 times the timeout of the function consuming it', () => {
+      // Prepare
+      const queues = template.findResources('AWS::SQS::Queue');
+      const functions = template.findResources('AWS::Lambda::Function');
+
+      // Assess
+      for (const [queue, fn] of stages()) {
+        const visibility = queues[logicalId(queue.queue)]?.Properties.VisibilityTimeout as number;
+        const timeout = functions[logicalId(fn.function)]?.Properties.Timeout as number;
+        expect(timeout).toBeGreaterThan(0);
+        expect(visibility).toBeGreaterThanOrEqual(6 * timeout);
+      }
+    });
+
+    it('dead-letter a message after 5 receives, into an encrypted queue kept 14 days', () => {
+      // Assess
+      for (const [queue] of stages()) {
+        template.hasResourceProperties('AWS::SQS::Queue', {
+          QueueName: Match.absent(),
+          SqsManagedSseEnabled: true,
+          RedrivePolicy: { deadLetterTargetArn: getAtt(logicalId(queue.deadLetterQueue)), maxReceiveCount: 5 },
+        });
+      }
+      const queues = template.findResources('AWS::SQS::Queue');
+      for (const [queue] of stages()) {
+        expect(queues[logicalId(queue.deadLetterQueue)]?.Properties).toMatchObject({
+          SqsManagedSseEnabled: true,
+          MessageRetentionPeriod: 14 * 24 * 3600,
+        });
+      }
+    });
+
+    it('take maxReceiveCount and stage sizing from the stack props', () => {
+      // Act
+      const custom = synthStack({
+        jobs,
+        maxReceiveCount: 3,
+        parser: { timeout: Duration.seconds(90), maxConcurrency: 4, batchSize: 5 },
+      });
+
+      // Assess
+      custom.template.hasResourceProperties('AWS::SQS::Queue', {
+        VisibilityTimeout: 540,
+        RedrivePolicy: { maxReceiveCount: 3, deadLetterTargetArn: Match.anyValue() },
+      });
+      custom.template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+        EventSourceArn: getAtt(logicalId(custom.stack.parseQueue.queue)),
+        BatchSize: 5,
+        ScalingConfig: { MaximumConcurrency: 4 },
+      });
+    });
+
+    it('refuse requests without TLS', () => {
+      // Assess
+      template.resourcePropertiesCountIs(
+        'AWS::SQS::QueuePolicy',
+        {
+          PolicyDocument: {
+            Statement: Match.arrayWith([
+              Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+            ]),
+          },
+        },
+        7,
+      );
+    });
+  });
+
+  describe('Storage', () => {
+    it('notifies the post-processing queue of objects created under records/ only', () => {
+      // Assess
+      template.hasResourceProperties('Custom::S3BucketNotifications', {
+        BucketName: { Ref: logicalId(stack.storage.bucket) },
+        NotificationConfiguration: {
+          QueueConfigurations: [
+            {
+              Events: ['s3:ObjectCreated:*'],
+              Filter: { Key: { FilterRules: [{ Name: 'prefix', Value: 'records/' }] } },
+              QueueArn: getAtt(logicalId(stack.postprocessQueue.queue)),
+            },
+          ],
+        },
+      });
+    });
+
+    it('keeps the bucket private, encrypted, versioned, logged, and expires raw/ after 30 days', () => {
+      // Assess
+      template.hasResource('AWS::S3::Bucket', {
+        DeletionPolicy: 'Retain',
+        UpdateReplacePolicy: 'Retain',
+        Properties: {
+          BucketName: Match.absent(),
+          BucketEncryption: {
+            ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+          },
+          PublicAccessBlockConfiguration: {
+            BlockPublicAcls: true,
+            BlockPublicPolicy: true,
+            IgnorePublicAcls: true,
+            RestrictPublicBuckets: true,
+          },
+          VersioningConfiguration: { Status: 'Enabled' },
+          LoggingConfiguration: { DestinationBucketName: { Ref: logicalId(stack.storage.accessLogsBucket) } },
+          LifecycleConfiguration: {
+            Rules: Match.arrayWith([Match.objectLike({ Prefix: 'raw/', ExpirationInDays: 30, Status: 'Enabled' })]),
+          },
+        },
+      });
+      template.hasResourceProperties('AWS::S3::BucketPolicy', {
+        Bucket: { Ref: logicalId(stack.storage.bucket) },
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          ]),
+        },
+      });
+    });
+
+    it('keeps the raw archive as many days as rawRetentionDays says', () => {
+      // Act
+      const { template: custom } = synthStack({ jobs, rawRetentionDays: 7 });
+
+      // Assess
+      custom.hasResourceProperties('AWS::S3::Bucket', {
+        LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ Prefix: 'raw/', ExpirationInDays: 7 })]) },
+      });
+    });
+
+    it('keeps the state in an on-demand pk/sk table with TTL, point-in-time recovery and encryption, retained', () => {
+      // Assess
+      template.hasResource('AWS::DynamoDB::Table', {
+        DeletionPolicy: 'Retain',
+        Properties: {
+          TableName: Match.absent(),
+          KeySchema: [
+            { AttributeName: 'pk', KeyType: 'HASH' },
+            { AttributeName: 'sk', KeyType: 'RANGE' },
+          ],
+          AttributeDefinitions: [
+            { AttributeName: 'pk', AttributeType: 'S' },
+            { AttributeName: 'sk', AttributeType: 'S' },
+          ],
+          BillingMode: 'PAY_PER_REQUEST',
+          TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+          PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+          SSESpecification: { SSEEnabled: true },
+        },
+      });
+    });
+  });
+
+  describe('Schedules', () => {
+    it('start each scheduled job on the fetch queue, and no other job', () => {
+      // Assess
+      template.resourceCountIs('AWS::Scheduler::Schedule', 1);
+      template.hasResourceProperties('AWS::Scheduler::Schedule', {
+        Name: Match.absent(),
+        ScheduleExpression: 'rate(6 hours)',
+        FlexibleTimeWindow: { Mode: 'OFF' },
+        Target: {
+          Arn: getAtt(logicalId(stack.fetchQueue.queue)),
+          Input: JSON.stringify({ type: 'start-run', job: 'alpha' }),
+          DeadLetterConfig: {
+            Arn: getAtt(logicalId(defined(stack.schedules.deadLetterQueue, 'the schedule dead-letter queue'))),
+          },
+          RoleArn: Match.anyValue(),
+        },
+      });
+      expect([...stack.schedules.schedules.keys()]).toEqual(['alpha']);
+    });
+
+    it('send with a role that may only send to the fetch queue and the schedule dead-letter queue', () => {
+      // Prepare
+      const schedule = Object.values(template.findResources('AWS::Scheduler::Schedule'))[0];
+      const roleId = schedule?.Properties.Target.RoleArn['Fn::GetAtt'][0] as string;
+      const statements = statementsOfRole(template, roleId);
+
+      // Assess
+      expect(statements.flatMap((s) => s.actions)).toEqual(['sqs:SendMessage']);
+      expect(resourcesFor(statements, 'sqs:SendMessage').sort()).toEqual(
+        [
+          JSON.stringify(getAtt(logicalId(stack.fetchQueue.queue))),
+          JSON.stringify(getAtt(logicalId(defined(stack.schedules.deadLetterQueue, 'the schedule dead-letter queue')))),
+        ].sort(),
+      );
+      template.hasResourceProperties('AWS::IAM::Role', {
+        AssumeRolePolicyDocument: {
+          Statement: [Match.objectLike({ Principal: { Service: 'scheduler.amazonaws.com' }, Condition: Match.anyValue() })],
+        },
+      });
+    });
+
+    it('are not created for jobs without a schedule', async () => {
+      // Act
+      const unscheduled = jobs.filter((job) => job.schedule === undefined);
+      const { stack: bare, template: bareTemplate } = synthStack({ jobs: unscheduled });
+
+      // Assess
+      bareTemplate.resourceCountIs('AWS::Scheduler::Schedule', 0);
+      expect(bare.schedules.deadLetterQueue).toBeUndefined();
+      expect(Object.keys(bareTemplate.findOutputs('*'))).not.toContain('ScheduleDeadLetterQueueUrl');
+    });
+  });
+
+  describe('IAM', () => {
+    const statementsOf = (fn: ScrapelineFunction) => statementsOfRole(template, logicalId(fn.role));
+    const arn = (construct: Parameters<typeof logicalId>[0]) => JSON.stringify(getAtt(logicalId(construct)));
+    const s3Writes = (statements: readonly Statement[]) =>
+      statements.filter((s) => s.actions.some((action) => /^s3:(Put|Delete|Abort|\*)/.test(action) || action === '*'));
+    const objects = (prefix: string) =>
+      JSON.stringify({ 'Fn::Join': ['', [getAtt(logicalId(stack.storage.bucket)), `/${prefix}/*`]] });
+
+    it('gives no function a wildcard action or a "*" resource', () => {
+      // Assess
+      for (const fn of [stack.fetcher, stack.parser, stack.postprocessor]) {
+        for (const statement of statementsOf(fn)) {
+          expect(statement.actions.filter((action) => action.includes('*'))).toEqual([]);
+          expect(statement.resources).not.toContain('"*"');
+        }
+      }
+    });
+
+    it('lets the fetcher write raw/ and runs/ only, and send to the fetch and parse queues', () => {
+      // Prepare
+      const statements = statementsOf(stack.fetcher);
+
+      // Assess
+      const writes = s3Writes(statements);
+      expect(writes.flatMap((s) => s.actions)).toEqual(['s3:PutObject']);
+      expect(writes.flatMap((s) => s.resources).sort()).toEqual([objects('raw'), objects('runs')].sort());
+      expect(resourcesFor(statements, 's3:GetObject')).toEqual([]);
+      expect(resourcesFor(statements, 'sqs:SendMessage').sort()).toEqual(
+        [arn(stack.fetchQueue.queue), arn(stack.parseQueue.queue)].sort(),
+      );
+      expect(resourcesFor(statements, 'sqs:ReceiveMessage')).toEqual([arn(stack.fetchQueue.queue)]);
+      expect(resourcesFor(statements, 'dynamodb:UpdateItem')).toEqual([arn(stack.state.table)]);
+    });
+
+    it('lets the parser read raw/, write records/ only, and send to the fetch queue', () => {
+      // Prepare
+      const statements = statementsOf(stack.parser);
+
+      // Assess
+      const writes = s3Writes(statements);
+      expect(writes.flatMap((s) => s.actions)).toEqual(['s3:PutObject']);
+      expect(writes.flatMap((s) => s.resources)).toEqual([objects('records')]);
+      expect(resourcesFor(statements, 's3:GetObject')).toEqual([objects('raw')]);
+      expect(resourcesFor(statements, 'sqs:SendMessage')).toEqual([arn(stack.fetchQueue.queue)]);
+      expect(resourcesFor(statements, 'sqs:ReceiveMessage')).toEqual([arn(stack.parseQueue.queue)]);
+      expect(resourcesFor(statements, 'dynamodb:PutItem')).toEqual([arn(stack.state.table)]);
+    });
+
+    it('lets the post-processor read records/, write datasets/, quarantine/ and runs/, and send to no queue', () => {
+      // Prepare
+      const statements = statementsOf(stack.postprocessor);
+
+      // Assess
+      expect(resourcesFor(statements, 'sqs:SendMessage')).toEqual([]);
+      expect(resourcesFor(statements, 'sqs:ReceiveMessage')).toEqual([arn(stack.postprocessQueue.queue)]);
+      expect(resourcesFor(statements, 's3:GetObject')).toEqual([objects('records')]);
+      const writes = s3Writes(statements);
+      expect(writes.flatMap((s) => s.actions)).toEqual(['s3:PutObject']);
+      expect(writes.flatMap((s) => s.resources).sort()).toEqual(['datasets', 'quarantine', 'runs'].map(objects).sort());
+      expect(resourcesFor(statements, 'dynamodb:Query')).toEqual([arn(stack.state.table)]);
+    });
+
+    it('lets each function write only to its own log group', () => {
+      // Assess
+      for (const fn of [stack.fetcher, stack.parser, stack.postprocessor]) {
+        expect(resourcesFor(statementsOf(fn), 'logs:PutLogEvents')).toEqual([arn(fn.logGroup)]);
+      }
+      template.resourcePropertiesCountIs(
+        'AWS::IAM::Role',
+        { ManagedPolicyArns: Match.anyValue(), AssumeRolePolicyDocument: Match.objectLike({}) },
+        1, // the CDK-owned bucket notifications handler only
+      );
+    });
+  });
+
+  describe('Monitoring', () => {
+    it('raises an alarm when any dead-letter queue holds a message', () => {
+      // Prepare
+      const deadLetterQueues = [
+        stack.fetchQueue.deadLetterQueue,
+        stack.parseQueue.deadLetterQueue,
+        stack.postprocessQueue.deadLetterQueue,
+        defined(stack.schedules.deadLetterQueue, 'the schedule dead-letter queue'),
+      ];
+
+      // Assess
+      for (const queue of deadLetterQueues) {
+        template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+          Namespace: 'AWS/SQS',
+          MetricName: 'ApproximateNumberOfMessagesVisible',
+          Dimensions: [{ Name: 'QueueName', Value: getAtt(logicalId(queue), 'QueueName') }],
+          ComparisonOperator: 'GreaterThanThreshold',
+          Threshold: 0,
+          TreatMissingData: 'notBreaching',
+        });
+      }
+    });
+
+    it('raises an alarm when a function errs', () => {
+      // Assess
+      for (const fn of [stack.fetcher, stack.parser, stack.postprocessor]) {
+        template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+          Namespace: 'AWS/Lambda',
+          MetricName: 'Errors',
+          Dimensions: [{ Name: 'FunctionName', Value: { Ref: logicalId(fn.function) } }],
+          ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+          Threshold: 1,
+        });
+      }
+    });
+
+    it('raises an alarm when a run fails, whichever stage finished it (RunsFailed summed over the stages)', () => {
+      // Prepare
+      const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')).filter((alarm) =>
+        JSON.stringify(alarm).includes('"RunsFailed"'),
+      );
+      const properties = defined(alarms[0], 'a RunsFailed alarm').Properties;
+      const queries = properties.Metrics as { Id: string; Expression?: string; MetricStat?: Record<string, unknown> }[];
+
+      // Assess
+      expect(alarms).toHaveLength(1);
+      expect(properties).toMatchObject({
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        Threshold: 1,
+        EvaluationPeriods: 1,
+        TreatMissingData: 'notBreaching',
+      });
+      const stats = queries.filter((query) => query.MetricStat);
+      expect(stats.map((query) => query.MetricStat)).toEqual(
+        STAGES.map((stage) => ({
+          Metric: {
+            Namespace: 'Scrapeline',
+            MetricName: 'RunsFailed',
+            Dimensions: [
+              { Name: 'service', Value: 'Test' },
+              { Name: 'stage', Value: stage },
+            ],
+          },
+          Period: 300,
+          Stat: 'Sum',
+        })),
+      );
+      const expression = defined(
+        queries.find((query) => query.Expression),
+        'the sum',
+      ).Expression;
+      for (const query of stats) expect(expression).toContain(`FILL(${query.Id}, 0)`);
+      template.resourceCountIs('AWS::CloudWatch::Alarm', 8);
+    });
+
+    it('watches the metric names and stage dimensions the functions publish', async () => {
+      // Prepare
+      const { METRIC_NAMES } = await import('../../functions/commons/context.js');
+
+      // Assess
+      expect(PIPELINE_METRICS.recordsProcessed).toBe(METRIC_NAMES.processed);
+      expect(PIPELINE_METRICS.recordsFailed).toBe(METRIC_NAMES.failed);
+    });
+
+    it('graphs queues, dead letters, functions and failed runs on one dashboard', () => {
+      // Prepare
+      const dashboard = Object.values(template.findResources('AWS::CloudWatch::Dashboard'))[0];
+      const body = JSON.stringify(dashboard?.Properties.DashboardBody);
+
+      // Assess
+      expect(dashboard?.Properties.DashboardName).toBeUndefined();
+      for (const metric of [
+        'ApproximateNumberOfMessagesVisible',
+        'ApproximateAgeOfOldestMessage',
+        'Errors',
+        'Duration',
+        'RunsFailed',
+      ]) {
+        expect(body).toContain(metric);
+      }
+    });
+
+    it('notifies an alarm topic when one is given', () => {
+      // Act
+      const topicArn = 'arn:aws:sns:us-east-1:123456789012:alarms';
+      const { template: notified } = synthStack({ jobs, alarmTopicArn: topicArn });
+
+      // Assess
+      notified.resourcePropertiesCountIs('AWS::CloudWatch::Alarm', { AlarmActions: [topicArn], OKActions: [topicArn] }, 8);
+    });
+  });
+
+  describe('Outputs', () => {
+    it('name the bucket, table, queues, dead-letter queues and dashboard', () => {
+      // Assess
+      expect(Object.keys(template.findOutputs('*')).sort()).toEqual(
+        [
+          'BucketName',
+          'StateTableName',
+          'FetchQueueUrl',
+          'ParseQueueUrl',
+          'PostprocessQueueUrl',
+          'FetchDeadLetterQueueUrl',
+          'ParseDeadLetterQueueUrl',
+          'PostprocessDeadLetterQueueUrl',
+          'ScheduleDeadLetterQueueUrl',
+          'DashboardName',
+          'DashboardUrl',
+        ].sort(),
+      );
+      template.hasOutput('BucketName', { Value: { Ref: logicalId(stack.storage.bucket) } });
+      template.hasOutput('StateTableName', { Value: { Ref: logicalId(stack.state.table) } });
+      template.hasOutput('FetchQueueUrl', { Value: { Ref: logicalId(stack.fetchQueue.queue) } });
+      template.hasOutput('PostprocessDeadLetterQueueUrl', { Value: { Ref: logicalId(stack.postprocessQueue.deadLetterQueue) } });
+      template.hasOutput('DashboardName', { Value: { Ref: logicalId(stack.monitoring.dashboard) } });
+    });
+  });
+});
