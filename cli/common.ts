@@ -2,6 +2,7 @@ import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { describeError } from '../shared/errors.js';
+import type { SsrfPolicy } from '../shared/fetch/ssrf.js';
 import { loadJobDirectory } from '../shared/job/load.js';
 import type { Job } from '../shared/job/schema.js';
 import { LocalRuntime, type RunOutcome, type RunProgress } from '../shared/local/runtime.js';
@@ -29,6 +30,16 @@ export class UsageError extends Error {
 export const environment = z.object({
   SCRAPELINE_DATA_DIR: z.string().min(1).default('.scrapeline'),
   SCRAPELINE_JOBS_DIR: z.string().min(1).default('jobs'),
+  /** Addresses or CIDRs the SSRF guard lets through, comma-separated (e.g. `127.0.0.1` for a site on this machine). */
+  SCRAPELINE_ALLOW_ADDRESSES: z
+    .string()
+    .optional()
+    .transform((value) =>
+      (value ?? '')
+        .split(',')
+        .map((entry) => entry.trim())
+        .filter(Boolean),
+    ),
 });
 
 /** Where the CLI writes; tests capture it. */
@@ -109,10 +120,14 @@ export async function runLocally(
   io: CliIo,
   job: Job,
   dataDir: string,
-  options: { startUrls?: string[]; runId?: string; verbose: boolean },
+  options: { startUrls?: string[]; runId?: string; verbose: boolean; ssrf?: SsrfPolicy },
 ): Promise<{ outcome: RunOutcome; runId: string }> {
   const runtime = new LocalRuntime(
-    { jobs: [job], log: fileLog(join(dataDir, 'logs', `${job.name}.log`), io, options.verbose) },
+    {
+      jobs: [job],
+      log: fileLog(join(dataDir, 'logs', `${job.name}.log`), io, options.verbose),
+      ...(options.ssrf ? { ssrf: options.ssrf } : {}),
+    },
     { dataDir },
   );
   const startedAt = Date.now();

@@ -33,6 +33,7 @@ export async function runDemo(
     const { outcome } = await runLocally(io, job, options.dataDir, {
       ...(moved ? { startUrls: [`${server.url}/catalogue/page-1.html`] } : {}),
       verbose: false,
+      ssrf: { allow: ['127.0.0.1'] },
     });
     const code = reportOutcome(io, outcome, options.dataDir);
     if (outcome.kind === 'finished' && outcome.manifest.state === 'partial') {

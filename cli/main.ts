@@ -5,6 +5,7 @@ import { describeError } from '../shared/errors.js';
 import { extractPage } from '../shared/extract/page.js';
 import { decodeDocument } from '../shared/fetch/charset.js';
 import { UndiciHttpClient } from '../shared/fetch/http.js';
+import type { SsrfPolicy } from '../shared/fetch/ssrf.js';
 import { JobValidationError } from '../shared/job/errors.js';
 import { loadJobDirectory } from '../shared/job/load.js';
 import { FileSystemObjectStore } from '../shared/local/object-store.js';
@@ -53,6 +54,9 @@ const COMMAND_HELP: Record<string, string> = {
 Runs the job with the local runtime: fetch, parse and post-processing run concurrently over embedded queues.
   --start-url <url>  replace the job's start URLs for this run (repeatable)
   --run-id <id>      choose the run id (default: time-based)
+  --allow-address <ip|cidr>
+                     let the SSRF guard through to this address (repeatable; also SCRAPELINE_ALLOW_ADDRESSES).
+                     The guard refuses loopback, private, link-local and similar addresses by default.
   --verbose          print the pipeline's log to stderr (always written to <data-dir>/logs/)`,
   query: `Usage: scrapeline query <job> [--run <id>] [--where <cond>]... [--fields a,b] [--format table|json|ndjson|csv] [--limit N]
 
@@ -122,6 +126,7 @@ async function commandRun(args: string[], io: CliIo): Promise<number> {
     'start-url': { type: 'string', multiple: true },
     'run-id': { type: 'string' },
     verbose: { type: 'boolean' },
+    'allow-address': { type: 'string', multiple: true },
   });
   if (values.help) return help(io, 'run');
   const { jobsDir, dataDir } = paths(values, io);
@@ -130,6 +135,7 @@ async function commandRun(args: string[], io: CliIo): Promise<number> {
     ...(values['start-url'] ? { startUrls: values['start-url'] } : {}),
     ...(values['run-id'] ? { runId: values['run-id'] } : {}),
     verbose: values.verbose ?? false,
+    ssrf: ssrfPolicy(values['allow-address'], io),
   });
   return reportOutcome(io, outcome, dataDir);
 }
@@ -144,6 +150,12 @@ function parseLimit(value: string | undefined, format: Format): number | undefin
   const limit = Number(value);
   if (!Number.isInteger(limit) || limit < 0) throw new UsageError(`--limit must be a whole number, got "${value}"`);
   return limit;
+}
+
+/** The SSRF guard's allow-list from `--allow-address` and `SCRAPELINE_ALLOW_ADDRESSES`; the guard is always on. */
+function ssrfPolicy(flags: string[] | undefined, io: CliIo): SsrfPolicy {
+  const allow = [...environment.parse(io.env).SCRAPELINE_ALLOW_ADDRESSES, ...(flags ?? [])];
+  return allow.length > 0 ? { allow } : {};
 }
 
 function parseFormat(value: string | undefined, allowed: readonly Format[] = FORMATS): Format {
@@ -287,6 +299,7 @@ async function commandExtract(args: string[], io: CliIo): Promise<number> {
     file: { type: 'string' },
     template: { type: 'string' },
     'base-url': { type: 'string' },
+    'allow-address': { type: 'string', multiple: true },
   });
   if (values.help) return help(io, 'extract');
   const { jobsDir } = paths(values, io);
@@ -302,7 +315,7 @@ async function commandExtract(args: string[], io: CliIo): Promise<number> {
   let url: string;
   let finalUrl: string;
   if (values.url !== undefined) {
-    const http = new UndiciHttpClient();
+    const http = new UndiciHttpClient({ ssrf: ssrfPolicy(values['allow-address'], io) });
     try {
       const page = await http.fetchPage(values.url, {
         timeoutMs: job.fetch.timeoutMs,

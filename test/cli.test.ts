@@ -61,11 +61,9 @@ describe('Function: main (the scrapeline CLI)', () => {
 
   it('runs a job, then answers runs, query and changes from the local store', async () => {
     const run = capture();
-    const code = await main(
-      ['run', 'books', '--data-dir', dataDir, '--start-url', `${server.url}/catalogue/page-1.html`],
-      run.io,
-    );
-    expect(code).toBe(EXIT.partial);
+    const runArgs = ['run', 'books', '--data-dir', dataDir, '--start-url', `${server.url}/catalogue/page-1.html`];
+    const code = await main([...runArgs, '--allow-address', '127.0.0.1'], run.io);
+    expect(code, run.stdout() + run.stderr()).toBe(EXIT.partial);
     expect(run.stdout()).toMatch(/Run \S+ of books: partial/);
     expect(run.stdout()).toContain('40 written');
     expect(run.stdout()).toContain('http-404 ×1');
@@ -101,6 +99,16 @@ describe('Function: main (the scrapeline CLI)', () => {
     expect(await main(['changes', 'books', '--data-dir', dataDir, '--format', 'ndjson'], changes.io)).toBe(EXIT.ok);
     expect(changes.stdout().trim().split('\n')).toHaveLength(40);
     expect(changes.stderr()).toContain('40 new, 0 changed, 0 removed');
+  });
+
+  it('keeps the SSRF guard on unless an address is allowed: a run against 127.0.0.1 fails with ssrf-blocked', async () => {
+    const blocked = capture();
+    const code = await main(
+      ['run', 'books', '--data-dir', dataDir, '--start-url', `${server.url}/catalogue/page-1.html`],
+      blocked.io,
+    );
+    expect(code).toBe(EXIT.runFailed);
+    expect(blocked.stdout()).toContain('ssrf-blocked ×1');
   });
 
   it('refuses bad options with exit code 2 and a message naming the option', async () => {

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
-import { Agent, type Dispatcher, request } from 'undici';
+import { type Dispatcher, request } from 'undici';
 import { ScrapelineError } from '../errors.js';
 import {
   ContentTypeError,
@@ -11,6 +11,7 @@ import {
   RedirectError,
   ResponseTooLargeError,
 } from './errors.js';
+import { createGuardedDispatcher, findBlockedAddressError, type SsrfPolicy } from './ssrf.js';
 
 /** Per-request limits and identity, from the job's `fetch` and `politeness` sections. */
 export interface RequestOptions {
@@ -46,8 +47,13 @@ export interface HttpClient {
 
 /** Options of {@link UndiciHttpClient}. */
 export interface UndiciHttpClientOptions {
-  /** Dispatcher to use (tests inject one with a custom DNS lookup). @default a keep-alive Agent */
+  /**
+   * Dispatcher to use instead of the guarded one (tests inject one with a custom DNS lookup). It bypasses `ssrf`:
+   * make it with `createGuardedDispatcher`. @default a keep-alive Agent behind the SSRF guard of `ssrf`
+   */
   readonly dispatcher?: Dispatcher;
+  /** Addresses the fetcher may connect to besides public ones. @default {} (guard on, nothing private allowed) */
+  readonly ssrf?: SsrfPolicy;
   /** Connections kept per origin. @default 16 */
   readonly connectionsPerOrigin?: number;
   /** Connect timeout. @default 10000 */
@@ -96,6 +102,8 @@ async function readLimited(stream: AsyncIterable<Uint8Array>, limit: number, url
 }
 
 function classifyNetworkError(error: unknown, url: string): Error {
+  const blocked = findBlockedAddressError(error);
+  if (blocked !== undefined) return blocked;
   if (error instanceof ScrapelineError) return error;
   const code = (error as { code?: string }).code ?? (error as Error).name ?? 'error';
   const timeout = /TIMEOUT|AbortError|TimeoutError/i.test(code);
@@ -115,10 +123,10 @@ export class UndiciHttpClient implements HttpClient {
     this.#ownsDispatcher = options.dispatcher === undefined;
     this.#dispatcher =
       options.dispatcher ??
-      new Agent({
+      createGuardedDispatcher(options.ssrf ?? {}, {
         connections: options.connectionsPerOrigin ?? 16,
-        connect: { timeout: options.connectTimeoutMs ?? 10_000 },
-        keepAliveTimeout: 10_000,
+        connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+        keepAliveTimeoutMs: 10_000,
       });
   }
 

@@ -2,6 +2,7 @@ import { join, resolve } from 'node:path';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { z } from 'zod';
 import { type HttpClient, UndiciHttpClient } from '../fetch/http.js';
+import type { SsrfPolicy } from '../fetch/ssrf.js';
 import { createFetcherHandler, createParserHandler, createPostProcessorHandler, type SqsHandler } from '../handlers.js';
 import type { Job } from '../job/schema.js';
 import { layout } from '../layout.js';
@@ -39,6 +40,8 @@ export type LocalRuntimeOptions = z.input<typeof localRuntimeOptions>;
 export interface LocalRuntimeParts {
   readonly jobs: readonly Job[];
   readonly http?: HttpClient;
+  /** SSRF policy of the default HTTP client (ignored when `http` is given). @default {} (guard on) */
+  readonly ssrf?: SsrfPolicy;
   readonly clock?: Clock;
   readonly log?: Log;
   readonly settings?: Partial<PipelineSettings>;
@@ -196,7 +199,7 @@ export class LocalRuntime {
       await postprocess.main.send([{ body: objectCreatedNotification('local', key, size, clock.now()) }]);
     });
     this.#ownsHttp = parts.http === undefined;
-    this.#http = parts.http ?? new UndiciHttpClient();
+    this.#http = parts.http ?? new UndiciHttpClient({ ssrf: parts.ssrf ?? {} });
     this.pipeline = createContext({
       jobs: jobRegistry(parts.jobs),
       store: this.store,

@@ -10,10 +10,13 @@ import { type Row, readManifest, runRows } from '../../shared/query.js';
 /** Fast retries for tests: the behaviour is the same, the waits are short. */
 export const FAST_RETRIES: Partial<PipelineSettings> = { retryBaseMs: 5, inlineRetryMaxMs: 2000 };
 
+/** The test sites listen on 127.0.0.1, which the SSRF guard refuses by default. */
+export const LOOPBACK_ALLOWED = { allow: ['127.0.0.1'] } as const;
+
 /** A local runtime on a temporary data folder, removed by `dispose`. */
 export async function tempRuntime(jobs: readonly Job[], options: LocalRuntimeOptions = {}, settings = FAST_RETRIES) {
   const dataDir = await mkdtemp(join(tmpdir(), 'scrapeline-test-'));
-  let runtime = new LocalRuntime({ jobs, settings }, { dataDir, ...options });
+  let runtime = new LocalRuntime({ jobs, settings, ssrf: LOOPBACK_ALLOWED }, { dataDir, ...options });
   return {
     dataDir,
     get runtime() {
@@ -22,7 +25,7 @@ export async function tempRuntime(jobs: readonly Job[], options: LocalRuntimeOpt
     /** Closes the runtime and opens a new one on the same data folder (a restart). */
     async reopen() {
       await runtime.close();
-      runtime = new LocalRuntime({ jobs, settings }, { dataDir, ...options });
+      runtime = new LocalRuntime({ jobs, settings, ssrf: LOOPBACK_ALLOWED }, { dataDir, ...options });
       return runtime;
     },
     /** Runs a job to the end; fails the test when the run stalls. */
