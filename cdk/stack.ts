@@ -44,14 +44,21 @@ export interface StageSettings {
   readonly maxConcurrency?: number;
 }
 
-/** The defaults of each stage. Batches of 10 fill one raw archive object and one records object per invocation. */
+/**
+ * The defaults of each stage. Batches of 10 (gathered for up to a few seconds) make one raw archive object and one
+ * records object per invocation, which is what keeps S3 requests per page low.
+ *
+ * The fetcher's concurrency is kept at the minimum: the per-host politeness gate lives in each function instance, so
+ * N concurrent fetchers can put N × `perHostConcurrency` requests on one host, and space them N times closer than
+ * `minDelayMs`. Raise it for jobs that spread over many hosts. Its timeout leaves room for a batch of slow pages.
+ */
 export const STAGE_DEFAULTS = {
   fetcher: {
     memorySize: 512,
-    timeout: Duration.minutes(2),
+    timeout: Duration.minutes(5),
     batchSize: 10,
     maxBatchingWindow: Duration.seconds(5),
-    maxConcurrency: 10,
+    maxConcurrency: 2,
   },
   parser: {
     memorySize: 1024,
@@ -68,6 +75,20 @@ export const STAGE_DEFAULTS = {
     maxConcurrency: 5,
   },
 } as const satisfies Record<string, Required<StageSettings>>;
+
+/**
+ * Key prefixes of the bucket (shared/layout.ts) each stage reads and writes. A run is finished
+ * (shared/pipeline/finalize.ts: manifest and failures under runs/, removed items under changes/, the current-state
+ * snapshot under current/) by whichever stage completes its last URL: the fetcher (when the last URLs failed, were
+ * skipped or the run started empty) or the post-processor.
+ */
+const RUN_FINISH_PREFIXES = ['runs/', 'changes/', 'current/'] as const;
+export const BUCKET_ACCESS = {
+  fetcher: { read: [], write: ['raw/', ...RUN_FINISH_PREFIXES] },
+  parser: { read: ['raw/'], write: [layout.recordsPrefix] },
+  // The post-processor also writes each batch's new and changed items under changes/.
+  postprocessor: { read: [layout.recordsPrefix], write: ['datasets/', 'quarantine/', ...RUN_FINISH_PREFIXES] },
+} as const satisfies Record<Stage, { read: readonly string[]; write: readonly string[] }>;
 
 /** Properties of {@link ScrapelineStack}. */
 export interface ScrapelineStackProps extends StackProps {
@@ -187,25 +208,29 @@ export class ScrapelineStack extends Stack {
     });
 
     // Each function gets exactly what it touches. Consuming its queue is granted by the event source.
+    const grantBucket = (
+      fn: ScrapelineFunction,
+      access: { readonly read: readonly string[]; readonly write: readonly string[] },
+    ) => {
+      for (const prefix of access.read) this.storage.grantObjects(fn.function, prefix, 's3:GetObject');
+      for (const prefix of access.write) this.storage.grantObjects(fn.function, prefix, 's3:PutObject');
+    };
     const fetcher = this.fetcher.function;
     this.fetchQueue.addConsumer(this.fetcher, stages.fetcher);
     this.fetchQueue.queue.grants.sendMessages(fetcher);
     this.parseQueue.queue.grants.sendMessages(fetcher);
-    this.storage.grantObjects(fetcher, 'raw/', 's3:PutObject');
-    this.storage.grantObjects(fetcher, 'runs/', 's3:PutObject');
+    grantBucket(this.fetcher, BUCKET_ACCESS.fetcher);
     table.grants.readWriteData(fetcher);
 
     const parser = this.parser.function;
     this.parseQueue.addConsumer(this.parser, stages.parser);
     this.fetchQueue.queue.grants.sendMessages(parser);
-    this.storage.grantObjects(parser, 'raw/', 's3:GetObject');
-    this.storage.grantObjects(parser, layout.recordsPrefix, 's3:PutObject');
+    grantBucket(this.parser, BUCKET_ACCESS.parser);
     table.grants.readWriteData(parser);
 
     const postprocessor = this.postprocessor.function;
     this.postprocessQueue.addConsumer(this.postprocessor, stages.postprocessor);
-    this.storage.grantObjects(postprocessor, layout.recordsPrefix, 's3:GetObject');
-    for (const prefix of ['datasets/', 'quarantine/', 'runs/']) this.storage.grantObjects(postprocessor, prefix, 's3:PutObject');
+    grantBucket(this.postprocessor, BUCKET_ACCESS.postprocessor);
     table.grants.readWriteData(postprocessor);
 
     this.schedules = new JobSchedules(this, 'Schedules', { jobs: props.jobs, queue: this.fetchQueue.queue });

@@ -81,7 +81,7 @@ describe('Class: ScrapelineStack', () => {
   describe('Queues', () => {
     const stages = () =>
       [
-        [stack.fetchQueue, stack.fetcher, 10],
+        [stack.fetchQueue, stack.fetcher, 2],
         [stack.parseQueue, stack.parser, 10],
         [stack.postprocessQueue, stack.postprocessor, 5],
       ] as const;
@@ -323,14 +323,14 @@ describe('Class: ScrapelineStack', () => {
       }
     });
 
-    it('lets the fetcher write raw/ and runs/ only, and send to the fetch and parse queues', () => {
+    it('lets the fetcher write raw/ and what finishing a run writes only, and send to the fetch and parse queues', () => {
       // Prepare
       const statements = statementsOf(stack.fetcher);
 
       // Assess
       const writes = s3Writes(statements);
       expect(writes.flatMap((s) => s.actions)).toEqual(['s3:PutObject']);
-      expect(writes.flatMap((s) => s.resources).sort()).toEqual([objects('raw'), objects('runs')].sort());
+      expect(writes.flatMap((s) => s.resources).sort()).toEqual(['raw', 'runs', 'changes', 'current'].map(objects).sort());
       expect(resourcesFor(statements, 's3:GetObject')).toEqual([]);
       expect(resourcesFor(statements, 'sqs:SendMessage').sort()).toEqual(
         [arn(stack.fetchQueue.queue), arn(stack.parseQueue.queue)].sort(),
@@ -353,7 +353,7 @@ describe('Class: ScrapelineStack', () => {
       expect(resourcesFor(statements, 'dynamodb:PutItem')).toEqual([arn(stack.state.table)]);
     });
 
-    it('lets the post-processor read records/, write datasets/, quarantine/ and runs/, and send to no queue', () => {
+    it('lets the post-processor read records/, write datasets/, quarantine/, changes/, runs/ and current/, and send to no queue', () => {
       // Prepare
       const statements = statementsOf(stack.postprocessor);
 
@@ -363,7 +363,9 @@ describe('Class: ScrapelineStack', () => {
       expect(resourcesFor(statements, 's3:GetObject')).toEqual([objects('records')]);
       const writes = s3Writes(statements);
       expect(writes.flatMap((s) => s.actions)).toEqual(['s3:PutObject']);
-      expect(writes.flatMap((s) => s.resources).sort()).toEqual(['datasets', 'quarantine', 'runs'].map(objects).sort());
+      expect(writes.flatMap((s) => s.resources).sort()).toEqual(
+        ['datasets', 'quarantine', 'changes', 'runs', 'current'].map(objects).sort(),
+      );
       expect(resourcesFor(statements, 'dynamodb:Query')).toEqual([arn(stack.state.table)]);
     });
 
