@@ -1,0 +1,111 @@
+/**
+ * One scrapeline crawl of the fixture in this process: the local runtime with the whole pipeline (WARC archive,
+ * page records, post-processing, manifest). Invoked by the harness as
+ * `node --import tsx bench/crawl-scrapeline.ts '<json ScrapelineCrawlArgs>'`; prints `RESULT <json>`.
+ * Also used in process by the smoke test ({@link crawlScrapeline}).
+ */
+import { createWriteStream } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { LocalRuntime, type LocalRuntimeOptions } from '../shared/local/runtime.js';
+import type { RunManifest } from '../shared/pipeline/finalize.js';
+import { runRows } from '../shared/query.js';
+import { BENCH_JOB_NAME, benchJob } from './job.js';
+
+export interface ScrapelineCrawlArgs {
+  readonly url: string;
+  readonly dataDir: string;
+  /** Where to write the extracted items (NDJSON), after the timed crawl. */
+  readonly itemsFile: string;
+  readonly runtime?: Omit<LocalRuntimeOptions, 'dataDir'>;
+  /** Sample RSS and progress every this many ms (memory run). */
+  readonly sampleMs?: number;
+}
+
+export interface MemorySample {
+  readonly t: number;
+  readonly rssMb: number;
+  readonly heapMb: number;
+  readonly externalMb: number;
+  /** URLs that reached a terminal state so far. */
+  readonly pages: number;
+}
+
+export interface CrawlResult {
+  readonly tool: string;
+  readonly wallMs: number;
+  /** CPU seconds (user + system, every thread of the process) during the crawl. */
+  readonly cpuSeconds: number;
+  /** Peak RSS of the process (getrusage), MB. */
+  readonly maxRssMb: number;
+  /** Pages fetched with a 2xx and processed. */
+  readonly pages: number;
+  readonly itemsFile: string;
+  readonly detail?: unknown;
+  readonly samples?: MemorySample[];
+}
+
+export async function crawlScrapeline(args: ScrapelineCrawlArgs): Promise<CrawlResult> {
+  const job = benchJob(args.url);
+  // The fixture listens on 127.0.0.1, which the SSRF guard of the HTTP client refuses unless allowed.
+  const parts = { jobs: [job], ssrf: { allow: ['127.0.0.1'] } };
+  const runtime = new LocalRuntime(parts, { ...args.runtime, dataDir: args.dataDir });
+  const samples: MemorySample[] = [];
+  let terminal = 0;
+  const started = performance.now();
+  const sampler =
+    args.sampleMs === undefined
+      ? undefined
+      : setInterval(() => {
+          const memory = process.memoryUsage();
+          samples.push({
+            t: Math.round(performance.now() - started),
+            rssMb: Math.round(memory.rss / 2 ** 20),
+            heapMb: Math.round(memory.heapUsed / 2 ** 20),
+            externalMb: Math.round((memory.external + memory.arrayBuffers) / 2 ** 20),
+            pages: terminal,
+          });
+        }, args.sampleMs);
+  const before = process.cpuUsage();
+  const { outcome } = await runtime.run(BENCH_JOB_NAME, {
+    onProgress: ({ meta }) => {
+      const c = meta.counters;
+      terminal = c.parsed + c.unchanged + c.skipped + c.failed;
+    },
+  });
+  const cpu = process.cpuUsage(before);
+  const wallMs = performance.now() - started;
+  if (sampler) clearInterval(sampler);
+  if (outcome.kind !== 'finished') {
+    await runtime.close();
+    throw new Error(`run stalled: ${JSON.stringify(outcome)}`);
+  }
+  const manifest: RunManifest = outcome.manifest;
+  await mkdir(dirname(args.itemsFile), { recursive: true });
+  const out = createWriteStream(args.itemsFile);
+  for await (const row of runRows(runtime.store, manifest)) {
+    const item: Record<string, unknown> = {};
+    for (const [name, value] of Object.entries(row)) if (!name.startsWith('_')) item[name] = value;
+    out.write(`${JSON.stringify(item)}\n`);
+  }
+  await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
+  await runtime.close();
+  return {
+    tool: 'scrapeline',
+    wallMs,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    maxRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
+    pages: manifest.urls.parsed,
+    itemsFile: args.itemsFile,
+    detail: { urls: manifest.urls, items: manifest.items, reasons: manifest.reasons, state: manifest.state },
+    ...(args.sampleMs === undefined ? {} : { samples }),
+  };
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const args = JSON.parse(process.argv[2] ?? '{}') as ScrapelineCrawlArgs;
+  const result = await crawlScrapeline(args);
+  process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
+  process.exit(0);
+}
