@@ -1,8 +1,11 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ESM_REQUIRE_BANNER } from '../../cdk/constructs/function.js';
+import { PROJECT_ROOT } from '../../cdk/paths.js';
 import { ScrapelineStack } from '../../cdk/stack.js';
 import { cleanUp, defined, logicalId, testApp, twoJobs } from './support.js';
 
@@ -14,7 +17,8 @@ describe('Bundling', () => {
 
   beforeAll(async () => {
     // Prepare
-    const app = testApp({ bundle: true });
+    // Inside the project, so that the bundles resolve the SDK (external, as in Lambda) from node_modules.
+    const app = testApp({ bundle: true, outdirParent: join(PROJECT_ROOT, '.tmp') });
     const stack = new ScrapelineStack(app, 'Bundled', { jobs: await twoJobs() });
 
     // Act
@@ -40,6 +44,40 @@ describe('Bundling', () => {
       expect(code.startsWith(ESM_REQUIRE_BANNER)).toBe(true);
       expect(code).toMatch(/export\s*\{[^}]*\bas handler\s*\}/);
       expect(code).not.toMatch(/\bmodule\.exports\s*=/);
+    }
+  });
+
+  it('loads as an ES module and configures itself at cold start from the environment the stack sets', () => {
+    // Prepare
+    const env = {
+      PATH: process.env.PATH,
+      AWS_REGION: 'us-east-1',
+      BUCKET_NAME: 'scrapeline-bucket',
+      STATE_TABLE_NAME: 'scrapeline-state',
+      FETCH_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/fetch',
+      PARSE_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/parse',
+      POWERTOOLS_SERVICE_NAME: 'Scrapeline',
+      POWERTOOLS_METRICS_NAMESPACE: 'Scrapeline',
+      LOG_LEVEL: 'INFO',
+    };
+
+    for (const { dir } of bundles.values()) {
+      // Act
+      const url = pathToFileURL(join(dir, 'index.mjs')).href;
+      const output = execFileSync(
+        process.execPath,
+        [
+          '--no-warnings',
+          '--enable-source-maps',
+          '--input-type=module',
+          '-e',
+          `const m = await import(${JSON.stringify(url)}); console.log(typeof m.handler);`,
+        ],
+        { env, encoding: 'utf8' },
+      );
+
+      // Assess
+      expect(output.trim()).toBe('function');
     }
   });
 

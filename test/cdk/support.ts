@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App, type AppProps, type CfnElement, Stack } from 'aws-cdk-lib';
@@ -18,8 +18,9 @@ export const SKIP_BUNDLING = { 'aws:cdk:bundling-stacks': [] };
 /** Temporary folders, removed by {@link cleanUp}. */
 const temporary: string[] = [];
 
-export function tempDir(prefix = 'scrapeline-cdk-'): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
+export function tempDir(prefix = 'scrapeline-cdk-', parent = tmpdir()): string {
+  mkdirSync(parent, { recursive: true });
+  const dir = mkdtempSync(join(parent, prefix));
   temporary.push(dir);
   return dir;
 }
@@ -69,12 +70,14 @@ export interface TestAppOptions {
    * validation test runs it, assertion tests skip it). @default false
    */
   readonly validate?: boolean;
+  /** Folder the app's output folder is made in. @default the system's temporary folder */
+  readonly outdirParent?: string;
 }
 
 /** A new app writing to a temporary folder, with the flags of `cdk.json`. */
 export function testAppProps(options: TestAppOptions = {}): AppProps {
   return {
-    outdir: tempDir('scrapeline-cdk-out-'),
+    outdir: tempDir('scrapeline-cdk-out-', options.outdirParent),
     context: { ...CDK_CONTEXT, ...(options.bundle ? {} : SKIP_BUNDLING) },
     builtinCloudFormationValidation: options.validate ?? false,
   };
