@@ -282,6 +282,9 @@ export class ScrapelineStack extends Stack {
         'Start messages the schedules could not send',
       );
     }
+    output('FetcherLogGroupName', this.fetcher.logGroup.logGroupName, 'Fetcher logs (aws logs tail NAME --follow)');
+    output('ParserLogGroupName', this.parser.logGroup.logGroupName, 'Parser logs');
+    output('PostprocessorLogGroupName', this.postprocessor.logGroup.logGroupName, 'Post-processor logs');
     output('DashboardName', this.monitoring.dashboard.dashboardName, 'CloudWatch dashboard');
     output('DashboardUrl', this.monitoring.dashboardUrl, 'CloudWatch dashboard in the console');
   }

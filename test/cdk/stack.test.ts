@@ -495,7 +495,7 @@ describe('Class: ScrapelineStack', () => {
   });
 
   describe('Outputs', () => {
-    it('name the bucket, table, queues, dead-letter queues and dashboard', () => {
+    it('name the bucket, table, queues, dead-letter queues, log groups and dashboard', () => {
       // Assess
       expect(Object.keys(template.findOutputs('*')).sort()).toEqual(
         [
@@ -508,6 +508,9 @@ describe('Class: ScrapelineStack', () => {
           'ParseDeadLetterQueueUrl',
           'PostprocessDeadLetterQueueUrl',
           'ScheduleDeadLetterQueueUrl',
+          'FetcherLogGroupName',
+          'ParserLogGroupName',
+          'PostprocessorLogGroupName',
           'DashboardName',
           'DashboardUrl',
         ].sort(),
@@ -517,6 +520,7 @@ describe('Class: ScrapelineStack', () => {
       template.hasOutput('FetchQueueUrl', { Value: { Ref: logicalId(stack.fetchQueue.queue) } });
       template.hasOutput('PostprocessDeadLetterQueueUrl', { Value: { Ref: logicalId(stack.postprocessQueue.deadLetterQueue) } });
       template.hasOutput('DashboardName', { Value: { Ref: logicalId(stack.monitoring.dashboard) } });
+      template.hasOutput('ParserLogGroupName', { Value: { Ref: logicalId(stack.parser.logGroup) } });
     });
   });
 });
