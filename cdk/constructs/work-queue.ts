@@ -57,9 +57,13 @@ export class WorkQueue extends Construct {
   readonly deadLetterQueue: sqs.Queue;
   /** The visibility timeout of {@link queue}. */
   readonly visibilityTimeout: Duration;
-  /** Event sources added by {@link addConsumer}. */
-  readonly eventSources: SqsEventSource[] = [];
   readonly #consumerTimeout: Duration;
+  readonly #eventSources: SqsEventSource[] = [];
+
+  /** Event sources added by {@link addConsumer}. */
+  get eventSources(): readonly SqsEventSource[] {
+    return this.#eventSources;
+  }
 
   constructor(scope: Construct, id: string, props: WorkQueueProps) {
     super(scope, id);
@@ -71,6 +75,10 @@ export class WorkQueue extends Construct {
 
     const validator = new PropsValidator(`WorkQueue (${id})`);
     validator.duration('consumerTimeout', props.consumerTimeout, 1, 900);
+    validator.check(
+      consumerSeconds !== undefined || props.visibilityTimeout !== undefined,
+      'visibilityTimeout is required when consumerTimeout is a token',
+    );
     validator.duration('visibilityTimeout', visibilityTimeout, 0, 43_200);
     const visibilitySeconds = secondsOf(visibilityTimeout);
     if (consumerSeconds !== undefined && visibilitySeconds !== undefined) {
@@ -140,7 +148,7 @@ export class WorkQueue extends Construct {
       reportBatchItemFailures: true,
     });
     consumer.function.addEventSource(source);
-    this.eventSources.push(source);
+    this.#eventSources.push(source);
     return source;
   }
 }
