@@ -130,7 +130,7 @@ describe('Class: InProcessHostGate', () => {
     const other = await gate.acquire('b.example', { concurrency: 1, minDelayMs: 10_000 });
 
     // Assess
-    expect(performance.now() - started).toBeLessThan(50);
+    expect(performance.now() - started).toBeLessThan(500);
     other();
     held();
     void queued.then((release) => release());
@@ -140,16 +140,26 @@ describe('Class: InProcessHostGate', () => {
     // Prepare
     const gate = new InProcessHostGate();
     const limits = { concurrency: 2, minDelayMs: 0 };
-    const started = performance.now();
+    let active = 0;
+    let maxActive = 0;
+    const track = async (host: string) => {
+      const release = await gate.acquire(host, limits);
+      active++;
+      maxActive = Math.max(maxActive, active);
+      await sleep(20);
+      active--;
+      release();
+    };
 
     // Act
     const results = await Promise.all(
       ['a.example', 'b.example', 'c.example'].map((host) => burst(gate, host, 6, limits, () => 20)),
     );
+    await Promise.all(['a.example', 'b.example', 'c.example'].flatMap((host) => [track(host), track(host), track(host)]));
 
     // Assess
     expect(results.map((result) => result.maxActive)).toEqual([2, 2, 2]);
-    expect(performance.now() - started).toBeLessThan(6 * 20 + 100);
+    expect(maxActive).toBe(6);
   });
 
   it('frees one slot however often a release is called', async () => {
@@ -187,7 +197,7 @@ describe('Class: InProcessHostGate', () => {
     const release = await gate.acquire('idle.example', { concurrency: 4, minDelayMs: 1000 });
 
     // Assess
-    expect(performance.now() - started).toBeLessThan(20);
+    expect(performance.now() - started).toBeLessThan(500);
     release();
   });
 });
