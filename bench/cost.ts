@@ -1,20 +1,21 @@
 /**
- * Cost model: USD per million pages at AWS list prices (shared/design/architecture.md), from the AWS requests a
- * run makes. Needs the AWS adapters (shared/aws/) and the local peers (test/support/aws-peers.ts).
+ * Cost model: USD per million pages at AWS list prices (shared/design/architecture.md), from the AWS requests one
+ * run makes (bench/cost-child.ts: the three Lambda handlers with the AWS adapters against the local peers).
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO_ROOT } from './common.js';
+import { REPO_ROOT, runChild, tsNode } from './common.js';
+import type { CostChildResult } from './cost-child.js';
 
-/** List prices, us-east-1 (architecture.md; check before quoting). */
+/** List prices, us-east-1, arm64 (architecture.md; check before quoting). */
 export const PRICES = {
-  s3PutPer1000: 0.005,
-  s3GetPer1000: 0.0004,
-  sqsPerMillion: 0.4,
+  s3PutClassPer1000: 0.005,
+  s3GetClassPer1000: 0.0004,
+  sqsPerMillionChunks: 0.4,
   lambdaPerMillionInvocations: 0.2,
   lambdaPerGbSecond: 0.0000133334,
-  dynamoWritePerMillion: 0.625,
-  dynamoReadPerMillion: 0.125,
+  dynamoPerMillionWriteUnits: 0.625,
+  dynamoPerMillionReadUnits: 0.125,
 } as const;
 
 const REQUIRED = [
@@ -22,19 +23,113 @@ const REQUIRED = [
   'shared/aws/sqs-queue.ts',
   'shared/aws/dynamo-state-store.ts',
   'test/support/aws-peers.ts',
+  'test/aws/lambda-driver.ts',
+  'functions/fetcher.ts',
+  'functions/parser.ts',
+  'functions/postprocessor.ts',
 ];
+
+const S3_GET_CLASS = new Set(['GetObject', 'HeadObject', 'GetObjectAttributes']);
+const DYNAMO_READS = new Set(['GetItem', 'Query', 'Scan', 'BatchGetItem', 'TransactGetItems']);
+
+export interface CostLine {
+  readonly item: string;
+  readonly requests: number;
+  readonly units: number;
+  readonly usd: number;
+  readonly usdPerMillionPages: number;
+}
 
 export interface CostReport {
   readonly skipped?: string;
+  readonly pages?: number;
   readonly usdPerMillionPages?: number;
+  readonly lines?: CostLine[];
   readonly summary?: string;
+  readonly raw?: CostChildResult;
+}
+
+/** Prices the counted requests and Lambda time of a run. */
+export function price(result: CostChildResult): CostReport {
+  const lines: CostLine[] = [];
+  const perMillion = (usd: number) => (usd / result.pages) * 1e6;
+  for (const count of result.requests.filter((entry) => !entry.harness)) {
+    let usd = 0;
+    let item = `${count.service} ${count.operation}`;
+    switch (count.service) {
+      case 'S3':
+        usd = S3_GET_CLASS.has(count.operation)
+          ? (count.units / 1000) * PRICES.s3GetClassPer1000
+          : (count.units / 1000) * PRICES.s3PutClassPer1000;
+        break;
+      case 'SQS':
+        usd = (count.units / 1e6) * PRICES.sqsPerMillionChunks;
+        if (count.empty > 0) item += ` (${count.empty} empty local polls not billed)`;
+        break;
+      case 'DynamoDB':
+        usd = DYNAMO_READS.has(count.operation)
+          ? (count.units / 1e6) * PRICES.dynamoPerMillionReadUnits
+          : (count.units / 1e6) * PRICES.dynamoPerMillionWriteUnits;
+        break;
+      default:
+        usd = 0;
+    }
+    lines.push({ item, requests: count.requests, units: count.units, usd, usdPerMillionPages: perMillion(usd) });
+  }
+  for (const [name, stats] of Object.entries(result.lambda)) {
+    const gbSeconds = (stats.billedMs / 1000) * (stats.memoryMb / 1024);
+    const invocationsUsd = (stats.invocations / 1e6) * PRICES.lambdaPerMillionInvocations;
+    const durationUsd = gbSeconds * PRICES.lambdaPerGbSecond;
+    lines.push({
+      item: `Lambda ${name} invocations`,
+      requests: stats.invocations,
+      units: stats.invocations,
+      usd: invocationsUsd,
+      usdPerMillionPages: perMillion(invocationsUsd),
+    });
+    lines.push({
+      item: `Lambda ${name} GB-s (${stats.memoryMb} MB × ${(stats.billedMs / 1000).toFixed(1)} s)`,
+      requests: 0,
+      units: gbSeconds,
+      usd: durationUsd,
+      usdPerMillionPages: perMillion(durationUsd),
+    });
+  }
+  lines.sort((a, b) => b.usd - a.usd);
+  const total = lines.reduce((sum, line) => sum + line.usd, 0);
+  const byService = new Map<string, number>();
+  for (const line of lines) {
+    const service = line.item.split(' ')[0] as string;
+    byService.set(service, (byService.get(service) ?? 0) + line.usdPerMillionPages);
+  }
+  return {
+    pages: result.pages,
+    usdPerMillionPages: perMillion(total),
+    lines,
+    summary: `${[...byService].map(([service, usd]) => `${service} ${usd.toFixed(2)}`).join(', ')} (USD per million pages; ${result.pages} pages)`,
+    raw: result,
+  };
 }
 
 export async function measureCost(log: (message: string) => void): Promise<CostReport> {
   const missing = REQUIRED.filter((file) => !existsSync(join(REPO_ROOT, file)));
   if (missing.length > 0) {
     log(`cost: skipped, missing ${missing.join(', ')}`);
-    return { skipped: `AWS adapters/peers missing (${missing.join(', ')})` };
+    return { skipped: `AWS adapters, functions or peers missing (${missing.join(', ')})` };
   }
-  return { skipped: 'TODO: drive a run through the AWS adapters against the local peers (see bench/README.md)' };
+  log('cost: one demo run through the Lambda handlers against the local AWS peers...');
+  const child = await runChild<CostChildResult>(tsNode('cost-child.ts', [JSON.stringify({ books: 1000 })]), {
+    timeoutMs: 10 * 60_000,
+    env: { NODE_OPTIONS: '--openssl-legacy-provider' },
+  });
+  if (!child.result) {
+    const reason = child.stderr
+      .split('\n')
+      .filter((line) => /Error|error/.test(line))
+      .slice(0, 3)
+      .join(' | ');
+    log(`cost: run failed (exit ${child.code}): ${child.stderr.slice(-1500)}`);
+    return { skipped: `the cost run failed: ${reason.slice(0, 300)}` };
+  }
+  return price(child.result);
 }
