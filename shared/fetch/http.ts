@@ -21,6 +21,11 @@ export interface RequestOptions {
   readonly maxBytes: number;
   readonly maxRedirects: number;
   readonly userAgent: string;
+  /**
+   * Fetch a resource rather than a document (robots.txt, sitemaps): any content type is read, and a status other
+   * than 2xx is returned (with an empty body) instead of thrown. @default false
+   */
+  readonly resource?: boolean;
   /** Validators from the last successful fetch: sent as `If-None-Match` / `If-Modified-Since`. */
   readonly validators?: { readonly etag?: string | undefined; readonly lastModified?: string | undefined };
 }
@@ -193,12 +198,26 @@ export class UndiciHttpClient implements HttpClient {
           durationMs: Date.now() - startedAt,
         };
       }
+      if ((response.statusCode < 200 || response.statusCode >= 300) && options.resource) {
+        await response.body.dump().catch(() => undefined);
+        return {
+          url,
+          finalUrl: current,
+          status: response.statusCode,
+          headers,
+          body: Buffer.alloc(0),
+          wireBytes: 0,
+          redirects,
+          startedAt,
+          durationMs: Date.now() - startedAt,
+        };
+      }
       if (response.statusCode < 200 || response.statusCode >= 300) {
         await response.body.dump().catch(() => undefined);
         throw httpStatusError(response.statusCode, current, parseRetryAfter(headers['retry-after'], Date.now()));
       }
       const mediaType = (headers['content-type'] ?? 'text/html').split(';')[0]?.trim().toLowerCase() ?? '';
-      if (!DOCUMENT_TYPES.test(mediaType)) {
+      if (!options.resource && !DOCUMENT_TYPES.test(mediaType)) {
         await response.body.dump().catch(() => undefined);
         throw new ContentTypeError(current, mediaType);
       }

@@ -206,6 +206,14 @@ const startSchema = z.strictObject({
   urls: z.array(httpUrl).default([]),
   /** Template for the start pages. @default none (start pages are only crawled for links) */
   template: z.string().optional(),
+  /** Sitemaps (urlset or sitemapindex, XML, gzip or text) whose URLs start the run. @default [] */
+  sitemaps: z.array(httpUrl).default([]),
+  /** Also start from the `Sitemap:` lines of the start URLs' robots.txt. @default false */
+  sitemapsFromRobots: z.boolean().default(false),
+  /** Template for pages found in sitemaps. @default none */
+  sitemapTemplate: z.string().optional(),
+  /** Take only sitemap URLs whose `lastmod` is after the start of the last successful run. @default false */
+  onlyModifiedSinceLastRun: z.boolean().default(false),
 });
 
 const limitsSchema = z.strictObject({
@@ -281,8 +289,22 @@ export const jobSchema = z
   .superRefine((job, ctx) => {
     const templates = Object.keys(job.templates);
     const known = (name: string | undefined) => name === undefined || templates.includes(name);
-    if (job.start.urls.length === 0) {
-      ctx.addIssue({ code: 'custom', path: ['start', 'urls'], message: 'at least one start URL is needed' });
+    if (job.start.urls.length === 0 && job.start.sitemaps.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['start', 'urls'], message: 'at least one start URL or sitemap is needed' });
+    }
+    if (job.start.sitemapsFromRobots && job.start.urls.length === 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['start', 'sitemapsFromRobots'],
+        message: "needs start URLs (their hosts' robots.txt is read)",
+      });
+    }
+    if (!known(job.start.sitemapTemplate)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['start', 'sitemapTemplate'],
+        message: `unknown template "${job.start.sitemapTemplate}" (templates: ${templates.join(', ') || 'none'})`,
+      });
     }
     if (!known(job.start.template)) {
       ctx.addIssue({

@@ -45,6 +45,8 @@ export interface PipelineSettings {
   readonly retryBaseMs: number;
   /** Longest delay honoured from `Retry-After` before the URL fails. @default 900000 (the SQS maximum delay) */
   readonly maxRetryAfterMs: number;
+  /** How long an unreachable robots.txt keeps its host disallowed before it is fetched again. @default 60000 */
+  readonly robotsRetryMs: number;
   /** Memory of the function running a stage, for the GB-seconds of the cost estimate. @default 1024 */
   readonly memoryMb: number;
 }
@@ -54,6 +56,7 @@ export const defaultSettings: PipelineSettings = {
   retryBaseMs: 500,
   maxRetryAfterMs: 900_000,
   memoryMb: 1024,
+  robotsRetryMs: 60_000,
 };
 
 /** Everything a pipeline stage needs: ports, the job registry and settings. */
@@ -73,13 +76,15 @@ export interface PipelineContext {
   readonly metrics: Metrics;
   readonly events: RunEvents;
   readonly settings: PipelineSettings;
+  /** In-process memo shared by every invocation of a process (e.g. robots.txt policies). */
+  readonly memo: Map<string, unknown>;
   /** Random source for ids and jitter (injectable for determinism). @default Math.random */
   readonly random: () => number;
 }
 
 /** Builds a context, applying defaults. */
 export function createContext(
-  parts: Omit<PipelineContext, 'ledger' | 'pages' | 'items' | 'settings' | 'random' | 'metrics' | 'events'> & {
+  parts: Omit<PipelineContext, 'ledger' | 'pages' | 'items' | 'settings' | 'random' | 'metrics' | 'events' | 'memo'> & {
     metrics?: Metrics;
     events?: RunEvents;
     settings?: Partial<PipelineSettings>;
@@ -94,6 +99,7 @@ export function createContext(
     items: new ItemMemory(parts.state),
     settings: { ...defaultSettings, ...parts.settings },
     metrics: parts.metrics ?? noMetrics,
+    memo: new Map(),
     events: parts.events ?? noRunEvents,
     random: parts.random ?? Math.random,
   };

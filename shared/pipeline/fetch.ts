@@ -8,6 +8,8 @@ import { finalizeIfComplete } from './finalize.js';
 import { followLinks } from './links.js';
 import type { FetchTask, ParseTask } from './messages.js';
 import type { PageMemory } from './pages.js';
+import { PolitenessDeferral } from './politeness.js';
+import { robotsPolicy } from './robots.js';
 
 /** What fetching one task came to. */
 export type FetchOutcome =
@@ -37,14 +39,46 @@ export async function fetchTask(context: PipelineContext, task: FetchTask): Prom
   const job = context.jobs.get(task.job);
   const entry = await context.ledger.getUrl(task.job, task.runId, task.url);
   if (entry && entry.status !== 'accepted') return { kind: 'done' };
+  const host = hostOf(task.url);
+  let minDelayMs = job.politeness.minDelayMs;
+  if (job.politeness.robotsTxt === 'respect') {
+    const policy = await robotsPolicy(context, job, task.runId, task.url);
+    if (policy.status === 'unreachable') {
+      if (task.attempt < job.fetch.retries) {
+        const error = new RetryableError(`robots.txt of ${host} is unreachable`, 'robots-unreachable');
+        return {
+          kind: 'retry-later',
+          task: { ...task, attempt: task.attempt + 1 },
+          delayMs: context.settings.robotsRetryMs,
+          error,
+        };
+      }
+      await endUrl(
+        context,
+        task,
+        'skipped',
+        'robots-unreachable',
+        `robots.txt of ${host} stayed unreachable (RFC 9309: disallow all)`,
+      );
+      return { kind: 'done' };
+    }
+    if (!policy.isAllowed(task.url)) {
+      await endUrl(context, task, 'skipped', 'robots', `disallowed by ${policy.origin}/robots.txt`);
+      return { kind: 'done' };
+    }
+    if (policy.crawlDelayMs !== undefined) minDelayMs = Math.max(minDelayMs, policy.crawlDelayMs);
+  }
   const memory = await context.pages.get(task.job, task.url);
   let attempt = task.attempt;
   for (;;) {
     let error: ScrapelineError;
-    const release = await context.hosts.acquire(hostOf(task.url), {
-      concurrency: job.politeness.perHostConcurrency,
-      minDelayMs: job.politeness.minDelayMs,
-    });
+    let release: () => void;
+    try {
+      release = await context.hosts.acquire(host, { concurrency: job.politeness.perHostConcurrency, minDelayMs });
+    } catch (caught) {
+      if (!(caught instanceof PolitenessDeferral)) throw caught;
+      return { kind: 'retry-later', task: { ...task, attempt }, delayMs: caught.delayMs, error: caught };
+    }
     try {
       const page = await context.http.fetchPage(task.url, {
         timeoutMs: job.fetch.timeoutMs,
@@ -66,16 +100,20 @@ export async function fetchTask(context: PipelineContext, task: FetchTask): Prom
     const attributes = { url: task.url, runId: task.runId, job: task.job, attempt, reason: error.reason };
     if (!error.retryable || attempt >= job.fetch.retries) {
       context.log.warn('fetch failed', { ...attributes, error: error.message });
-      await failUrl(context, task, error.reason, error.message);
+      await endUrl(context, task, 'failed', error.reason, error.message);
       return { kind: 'done' };
     }
     const retryAfterMs = 'retryAfterMs' in error ? (error as RetryableError).retryAfterMs : undefined;
     if (retryAfterMs !== undefined && retryAfterMs > context.settings.maxRetryAfterMs) {
       const message = `${error.message}; Retry-After of ${Math.round(retryAfterMs / 1000)} s is beyond the limit`;
-      await failUrl(context, task, error.reason, message);
+      await endUrl(context, task, 'failed', error.reason, message);
       return { kind: 'done' };
     }
     const delayMs = Math.max(retryAfterMs ?? 0, backoffMs(attempt, context.settings.retryBaseMs, context.random));
+    if (error.reason === 'http-429' || error.reason === 'http-503') {
+      // The host asked everyone to slow down, not just this request.
+      await context.hosts.slowDown(host, context.clock.now() + delayMs);
+    }
     attempt++;
     context.log.debug('fetch retry', { ...attributes, delayMs });
     if (delayMs > context.settings.inlineRetryMaxMs) {
@@ -107,9 +145,15 @@ async function completeUnchanged(
   await finalizeIfComplete(context, task.job, task.runId);
 }
 
-/** Records a URL's failure and finishes the run if it was the last URL pending. */
-export async function failUrl(context: PipelineContext, task: FetchTask, reason: string, message: string): Promise<void> {
-  await context.ledger.complete(task.job, task.runId, [{ url: task.url, state: 'failed', reason, message }]);
+/** Ends a URL as failed or skipped with its reason, and finishes the run if it was the last URL pending. */
+export async function endUrl(
+  context: PipelineContext,
+  task: FetchTask,
+  state: 'failed' | 'skipped',
+  reason: string,
+  message: string,
+): Promise<void> {
+  await context.ledger.complete(task.job, task.runId, [{ url: task.url, state, reason, message }]);
   await finalizeIfComplete(context, task.job, task.runId);
 }
 

@@ -26,6 +26,8 @@ export const fetchTaskMessage = z.strictObject({
   attempt: z.number().int().nonnegative().default(0),
   /** Hosts links may lead to in this run. */
   hosts: z.array(z.string()).min(1),
+  /** The sitemaps that led here, when this URL is a sitemap (a page has none). */
+  sitemapChain: z.array(z.string()).optional(),
 });
 
 /** Parse one archived page. Points at the archived response; the page itself never travels in a message. */

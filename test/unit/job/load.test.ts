@@ -216,10 +216,10 @@ describe('Function: parseJob', () => {
     expect(error).toBeInstanceOf(JobValidationError);
     expect((error as JobValidationError).problems).toEqual([
       { path: 'limits.maxDepth', message: 'Too small: expected number to be >=0' },
-      { path: 'start.urls', message: 'at least one start URL is needed' },
+      { path: 'start.urls', message: 'at least one start URL or sitemap is needed' },
     ]);
     expect((error as JobValidationError).message).toBe(
-      'jobs/shop.json: limits.maxDepth: Too small: expected number to be >=0\njobs/shop.json: start.urls: at least one start URL is needed',
+      'jobs/shop.json: limits.maxDepth: Too small: expected number to be >=0\njobs/shop.json: start.urls: at least one start URL or sitemap is needed',
     );
   });
 });
@@ -467,7 +467,7 @@ describe('Function: loadJobs', () => {
     expect((error as AggregateJobError).errors).toHaveLength(2);
     expect((error as AggregateJobError).message).toBe(
       [
-        'a.yaml: start.urls: at least one start URL is needed',
+        'a.yaml: start.urls: at least one start URL or sitemap is needed',
         'c.json: start.urls[0]: not an absolute URL: "x"',
         'c.json: extra: unknown key',
       ].join('\n'),

@@ -56,7 +56,7 @@ const EXPECTED: Record<string, string[]> = {
   ],
   'bad-css-items.yaml': ["templates.listing.items: invalid CSS selector \"li:nth-child(x)\": n-th rule couldn't be parsed ('x')"],
   'bad-css-follow.yaml': ['follow[1].selector: invalid CSS selector "ul > > a": Did not expect successive traversals.'],
-  'empty-start-urls.yaml': ['start.urls: at least one start URL is needed'],
+  'empty-start-urls.yaml': ['start.urls: at least one start URL or sitemap is needed'],
   'missing-start.json': ['start: required (object)'],
   'non-http-start-url.yaml': ['start.urls[0]: only http and https URLs can be fetched, got "ftp:"'],
   'relative-start-url.yaml': ['start.urls[0]: not an absolute URL: "/catalogue/page-1.html"'],

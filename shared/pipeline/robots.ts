@@ -1,0 +1,70 @@
+import { ScrapelineError } from '../errors.js';
+import {
+  deserialiseRobots,
+  type RobotsFetchResult,
+  type RobotsPolicy,
+  robotsPolicyFor,
+  robotsUrlFor,
+  serialiseRobots,
+} from '../fetch/robots.js';
+import type { Job } from '../job/schema.js';
+import type { PipelineContext } from './context.js';
+import { runKey } from './ledger.js';
+
+/** robots.txt files are small; a larger one is cut by the parser at 500 KiB anyway. */
+const ROBOTS_MAX_BYTES = 512 * 1024;
+
+/** Fetches a robots.txt and maps the outcome as RFC 9309 §2.3.1 needs it. */
+async function fetchRobots(context: PipelineContext, robotsUrl: string, job: Job): Promise<RobotsFetchResult> {
+  try {
+    const page = await context.http.fetchPage(robotsUrl, {
+      timeoutMs: job.fetch.timeoutMs,
+      maxBytes: ROBOTS_MAX_BYTES,
+      maxRedirects: 5,
+      userAgent: job.politeness.userAgent,
+      resource: true,
+    });
+    if (page.status >= 200 && page.status < 300) return { kind: 'ok', status: page.status, body: page.body.toString('utf8') };
+    return { kind: 'status', status: page.status };
+  } catch (error) {
+    if (error instanceof ScrapelineError && error.reason === 'too-many-redirects') return { kind: 'status', status: 310 };
+    if (error instanceof ScrapelineError && error.reason === 'too-large') {
+      return { kind: 'unreachable', reason: 'robots.txt larger than 512 KiB' };
+    }
+    // The host cannot be fetched at all from here (SSRF guard, bad redirect...): the page fetch will fail on its own.
+    if (error instanceof ScrapelineError && !error.retryable) return { kind: 'status', status: 400 };
+    return { kind: 'unreachable', reason: error instanceof ScrapelineError ? error.reason : 'network' };
+  }
+}
+
+/**
+ * The robots.txt policy of a URL's origin for a run: fetched once per origin per run and cached in the state store
+ * (so every fetcher of the fleet sees the same policy), and memoised in process. An unreachable robots.txt
+ * disallows everything and is fetched again after `settings.robotsRetryMs`.
+ */
+export async function robotsPolicy(context: PipelineContext, job: Job, runId: string, url: string): Promise<RobotsPolicy> {
+  const robotsUrl = robotsUrlFor(url);
+  const memoKey = `${job.name}/${runId}/${robotsUrl}`;
+  const memo = context.memo.get(memoKey) as { policy: RobotsPolicy; at: number } | undefined;
+  const now = context.clock.now();
+  if (memo && (memo.policy.status !== 'unreachable' || now - memo.at < context.settings.robotsRetryMs)) return memo.policy;
+  const pk = runKey(job.name, runId);
+  const sk = `robots#${robotsUrl}`;
+  const cached = await context.state.get(pk, sk);
+  if (cached && typeof cached.policy === 'string') {
+    const policy = deserialiseRobots(cached.policy);
+    const at = Number(cached.at ?? 0);
+    if (policy.status !== 'unreachable' || now - at < context.settings.robotsRetryMs) {
+      context.memo.set(memoKey, { policy, at });
+      return policy;
+    }
+  }
+  const result = await fetchRobots(context, robotsUrl, job);
+  const policy = robotsPolicyFor(result, robotsUrl, job.politeness.userAgent);
+  await context.state.write({ pk, sk, set: { policy: serialiseRobots(policy), at: now } });
+  context.memo.set(memoKey, { policy, at: now });
+  if (policy.status === 'unreachable') {
+    context.log.warn('robots.txt unreachable: the host is disallowed for now', { robotsUrl, runId, job: job.name, result });
+  }
+  return policy;
+}
