@@ -1,9 +1,10 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { basename, extname, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parseDocument } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { type JobProblem, JobValidationError } from './errors.js';
+import { referenceIssues } from './references.js';
 import { type Job, type JobInput, jobSchema } from './schema.js';
 import { selectorProblems } from './selectors.js';
 
@@ -35,6 +36,21 @@ function describeValue(values: readonly unknown[]): string {
   return values.map((value) => JSON.stringify(value)).join(', ');
 }
 
+/** "expected string, number or boolean, received array": every type a union accepts, when the value has none. */
+function unionTypeMessage(branches: readonly (readonly z.core.$ZodIssue[])[]): string {
+  const expected: string[] = [];
+  let received: string | undefined;
+  for (const branch of branches) {
+    for (const inner of branch) {
+      if (inner.code !== 'invalid_type' || inner.path.length > 0) continue;
+      if (!expected.includes(inner.expected)) expected.push(inner.expected);
+      received ??= /received (\w+)/.exec(inner.message)?.[1];
+    }
+  }
+  const types = expected.length > 1 ? `${expected.slice(0, -1).join(', ')} or ${expected.at(-1)}` : (expected[0] ?? 'a value');
+  return received === undefined ? `expected ${types}` : `expected ${types}, received ${received}`;
+}
+
 /** Turns zod issues into problems a person can act on. A union reports only its most relevant branch. */
 function toProblems(issues: readonly z.core.$ZodIssue[], base: readonly PropertyKey[] = []): JobProblem[] {
   const problems: JobProblem[] = [];
@@ -46,8 +62,9 @@ function toProblems(issues: readonly z.core.$ZodIssue[], base: readonly Property
         const branches = issue.errors.filter(
           (branch) => !branch.some((inner) => inner.code === 'invalid_type' && inner.path.length === 0),
         );
-        const chosen = branches[0] ?? issue.errors[issue.errors.length - 1] ?? [];
-        problems.push(...toProblems(chosen, path));
+        const chosen = branches[0];
+        if (chosen) problems.push(...toProblems(chosen, path));
+        else problems.push({ path: formatPath(path), message: unionTypeMessage(issue.errors) });
         break;
       }
       case 'unrecognized_keys':
@@ -86,20 +103,40 @@ function toProblems(issues: readonly z.core.$ZodIssue[], base: readonly Property
  */
 export function parseJob(input: unknown, source: string): Job {
   const result = jobSchema.safeParse(input);
-  if (!result.success) throw new JobValidationError(source, toProblems(result.error.issues));
-  const problems = selectorProblems(result.data);
-  if (problems.length > 0) throw new JobValidationError(source, problems);
-  return result.data;
+  if (result.success) {
+    const problems = selectorProblems(result.data);
+    if (problems.length > 0) throw new JobValidationError(source, problems);
+    return result.data;
+  }
+  // The schema skips its cross-checks once a part has a type error: run them (and compile the selectors) on the
+  // raw input, where the parts they read are well-formed, so that one run reports every problem of the file.
+  const problems = toProblems(result.error.issues);
+  const seen = new Set(problems.map((problem) => `${problem.path}\n${problem.message}`));
+  const more = [
+    ...referenceIssues(input).map((issue) => ({ path: formatPath(issue.path), message: issue.message })),
+    ...selectorProblems(input),
+  ];
+  for (const problem of more) {
+    const id = `${problem.path}\n${problem.message}`;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    problems.push(problem);
+  }
+  throw new JobValidationError(source, problems);
 }
 
 async function readJobInput(file: string, source: string): Promise<unknown> {
   const extension = extname(file);
   if (extension === '.yaml' || extension === '.yml') {
-    const document = parseDocument(await readFile(file, 'utf8'), { prettyErrors: true, uniqueKeys: true });
+    const lineCounter = new LineCounter();
+    const document = parseDocument(await readFile(file, 'utf8'), { lineCounter, prettyErrors: false, uniqueKeys: true });
     if (document.errors.length > 0) {
       throw new JobValidationError(
         source,
-        document.errors.map((error) => ({ path: `line ${error.linePos?.[0]?.line ?? '?'}`, message: error.message })),
+        document.errors.map((error) => ({
+          path: `line ${lineCounter.linePos(error.pos[0]).line}`,
+          message: error.message.replace(/\s*\n\s*/g, ' ').trim(),
+        })),
       );
     }
     return document.toJS();

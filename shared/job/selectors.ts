@@ -1,6 +1,5 @@
 import { load } from 'cheerio/slim';
 import type { JobProblem } from './errors.js';
-import type { Job } from './schema.js';
 
 const probe = load('<html><body></body></html>');
 
@@ -13,19 +12,40 @@ function selectorProblem(selector: string): string | undefined {
   }
 }
 
-/** Compiles every CSS selector of a job once, so a typo fails validation instead of every page of a run. */
-export function selectorProblems(job: Job): JobProblem[] {
+type Loose = Record<string, unknown>;
+
+function isObject(value: unknown): value is Loose {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Compiles every CSS selector of a job once, so a typo fails validation instead of every page of a run.
+ *
+ * @param job a validated job, or raw input that failed validation elsewhere: every selector that is a non-empty
+ *   string is checked, whatever else is wrong around it
+ */
+export function selectorProblems(job: unknown): JobProblem[] {
   const problems: JobProblem[] = [];
-  const check = (path: string, selector: string | undefined) => {
-    if (selector === undefined) return;
+  const check = (path: string, selector: unknown) => {
+    if (typeof selector !== 'string' || selector === '') return;
     const message = selectorProblem(selector);
     if (message) problems.push({ path, message });
   };
-  for (const [index, rule] of job.follow.entries()) check(`follow[${index}].selector`, rule.selector);
-  for (const [name, template] of Object.entries(job.templates)) {
-    check(`templates.${name}.items`, template.items);
-    for (const [field, spec] of Object.entries(template.fields))
-      check(`templates.${name}.fields.${field}.selector`, spec.selector);
+  if (!isObject(job)) return problems;
+  if (Array.isArray(job.follow)) {
+    for (const [index, rule] of job.follow.entries()) {
+      if (isObject(rule)) check(`follow[${index}].selector`, rule.selector);
+    }
+  }
+  if (isObject(job.templates)) {
+    for (const [name, template] of Object.entries(job.templates)) {
+      if (!isObject(template)) continue;
+      check(`templates.${name}.items`, template.items);
+      if (!isObject(template.fields)) continue;
+      for (const [field, spec] of Object.entries(template.fields)) {
+        check(`templates.${name}.fields.${field}.selector`, isObject(spec) ? spec.selector : spec);
+      }
+    }
   }
   return problems;
 }

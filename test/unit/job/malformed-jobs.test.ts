@@ -179,9 +179,7 @@ describe('Function: loadJobFile (malformed corpus)', () => {
     expect(error.message.startsWith(`${file}: line ${line}: ${message}`)).toBe(true);
   });
 
-  // BUG: YAML problems are rendered with yaml's prettyErrors, so each problem spans several lines (a source
-  // snippet and a caret) instead of one line per problem.
-  it.fails.each([
+  it.each([
     ['yaml-syntax-error.yaml', 4, 'Flow sequence in block collection must be sufficiently indented and end with a ]'],
     ['yaml-duplicate-key.yaml', 4, 'Map keys must be unique'],
   ])('reports the YAML error of %s on one line', async (file, line, message) => {
@@ -193,9 +191,7 @@ describe('Function: loadJobFile (malformed corpus)', () => {
     expect(error.message).toMatch(new RegExp(`^${file}: line ${line}: ${escaped}( at line ${line}, column \\d+)?$`));
   });
 
-  // BUG: a map value of the wrong type is reported as "expected boolean, received array": only the last branch
-  // of the string | number | boolean union is named, although strings and numbers are accepted too.
-  it.fails('names every accepted type when a map value has none of them', async () => {
+  it('names every accepted type when a map value has none of them', async () => {
     // Act
     const error = await loadError('bad-map-value.yaml');
 
@@ -205,9 +201,7 @@ describe('Function: loadJobFile (malformed corpus)', () => {
     expect(error.problems[0]?.message).toMatch(/string.*number.*boolean/);
   });
 
-  // BUG: cross-reference checks (unknown start/follow template, template key not among fields) are skipped
-  // when the same file has a type error elsewhere: only the type error is reported.
-  it.fails('reports cross-reference problems together with type errors', async () => {
+  it('reports cross-reference problems together with type errors', async () => {
     // Act
     const error = await loadError('multiple-problems-cross-checks.yaml');
 
@@ -238,9 +232,7 @@ describe('Function: parseJob (problems reported together)', () => {
     );
   });
 
-  // BUG: CSS selectors are only compiled when the schema found nothing, so a file with an unknown key and an
-  // invalid selector reports only the unknown key.
-  it.fails('reports an invalid CSS selector together with schema problems', () => {
+  it('reports an invalid CSS selector together with schema problems', () => {
     // Prepare
     const input = { ...jobInput({ follow: [{ selector: 'a[' }] }), extra: 1 };
 
