@@ -134,7 +134,7 @@ describe('Function: extractPage (declarative fields)', () => {
     // Assess
     expect(item.data.numbers).toEqual([1]);
     expect(item.problems).toEqual([
-      { field: 'numbers', message: 'expected a number, got "two"' },
+      { field: 'numbers', message: 'expected an integer, got "two"' },
       { field: 'numbers', message: 'expected an integer, got "3.5"' },
     ]);
   });
