@@ -63,8 +63,9 @@ function readMatch($: CheerioAPI, element: Cheerio<AnyNode>, field: FieldSpec): 
   void $;
 }
 
+/** No value: nothing matched, empty text, `null` from a code extractor, or an empty list. */
 function isEmpty(value: unknown): boolean {
-  return value === undefined || value === '' || (Array.isArray(value) && value.length === 0);
+  return value === undefined || value === null || value === '' || (Array.isArray(value) && value.length === 0);
 }
 
 /** Applies a field's pattern and trimming to raw text; `undefined` means "no value". */
@@ -79,34 +80,33 @@ function cleanText(raw: string | undefined, field: FieldSpec, pattern: RegExp | 
   return text === '' ? undefined : text;
 }
 
+/** Where a field's text goes: URLs resolve against `base` (the page's `<base href>`, else its final URL). */
+interface FieldContext {
+  readonly page: PageSource;
+  readonly base: string;
+  readonly patterns: Map<string, RegExp>;
+}
+
 function extractField(
   $: CheerioAPI,
   root: Cheerio<AnyNode> | undefined,
   name: string,
   field: FieldSpec,
-  page: PageSource,
-  patterns: Map<string, RegExp>,
+  context: FieldContext,
   problems: FieldProblem[],
 ): unknown {
-  if (field.from === 'url') {
-    const converted = convertText(page.url, field, page.finalUrl);
-    if (!converted.ok) problems.push({ field: name, message: converted.message });
-    return converted.ok ? converted.value : undefined;
-  }
-  const selector = field.selector ?? '';
-  const matches = root ? root.find(selector) : $(selector);
-  if (field.extract === 'exists') return matches.length > 0;
-  const pattern = field.pattern === undefined ? undefined : patterns.get(field.pattern);
-  const convert = (element: Cheerio<AnyNode>): unknown => {
-    const text = cleanText(readMatch($, element, field), field, pattern);
+  const pattern = field.pattern === undefined ? undefined : context.patterns.get(field.pattern);
+  // Every text, from a match or the URL, goes through the same steps: trim, pattern, map, type.
+  const fromText = (raw: string | undefined): unknown => {
+    const text = cleanText(raw, field, pattern);
     if (text === undefined) return undefined;
     let converted: ReturnType<typeof convertText>;
     if (field.map) {
       converted = Object.hasOwn(field.map, text)
-        ? convertValue(field.map[text], field, page.finalUrl)
+        ? convertValue(field.map[text], field, context.base)
         : { ok: false, message: `no entry in map for ${JSON.stringify(text.slice(0, 60))}` };
     } else {
-      converted = convertText(text, field, page.finalUrl);
+      converted = convertText(text, field, context.base);
     }
     if (!converted.ok) {
       problems.push({ field: name, message: converted.message });
@@ -114,6 +114,11 @@ function extractField(
     }
     return converted.value;
   };
+  if (field.from === 'url') return fromText(context.page.url);
+  const selector = field.selector ?? '';
+  const matches = root ? root.find(selector) : $(selector);
+  if (field.extract === 'exists') return matches.length > 0;
+  const convert = (element: Cheerio<AnyNode>): unknown => fromText(readMatch($, element, field));
   if (field.many) {
     const values: unknown[] = [];
     for (let index = 0; index < matches.length; index++) {
@@ -147,8 +152,8 @@ function compilePatterns(template: Template): Map<string, RegExp> {
   return patterns;
 }
 
-function declarativeItems($: CheerioAPI, template: Template, page: PageSource): ExtractedItem[] {
-  const patterns = compilePatterns(template);
+function declarativeItems($: CheerioAPI, template: Template, page: PageSource, base: string): ExtractedItem[] {
+  const context: FieldContext = { page, base, patterns: compilePatterns(template) };
   const roots: (Cheerio<AnyNode> | undefined)[] = [];
   if (template.items === undefined) roots.push(undefined);
   else {
@@ -159,13 +164,19 @@ function declarativeItems($: CheerioAPI, template: Template, page: PageSource): 
     const problems: FieldProblem[] = [];
     const data: Record<string, unknown> = {};
     for (const [name, field] of Object.entries(template.fields)) {
-      data[name] = extractField($, root, name, field, page, patterns, problems);
+      data[name] = extractField($, root, name, field, context, problems);
     }
     return finishItem(template, data, problems);
   });
 }
 
-async function codeItems($: CheerioAPI, template: Template, templateName: string, page: PageSource): Promise<ExtractedItem[]> {
+async function codeItems(
+  $: CheerioAPI,
+  template: Template,
+  templateName: string,
+  page: PageSource,
+  base: string,
+): Promise<ExtractedItem[]> {
   const extractor = template.extractor;
   if (!extractor) return [];
   const context: PageContext = {
@@ -173,7 +184,7 @@ async function codeItems($: CheerioAPI, template: Template, templateName: string
     finalUrl: page.finalUrl,
     $,
     template: templateName,
-    resolve: (href) => resolveHttpUrl(href, page.finalUrl),
+    resolve: (href) => resolveHttpUrl(href, base),
   };
   let output: unknown;
   try {
@@ -194,7 +205,7 @@ async function codeItems($: CheerioAPI, template: Template, templateName: string
       const value = data[name];
       if (value === undefined || value === null || value === '') continue;
       const values = Array.isArray(value) ? value : [value];
-      const converted = values.map((one) => convertValue(one, field, page.finalUrl));
+      const converted = values.map((one) => convertValue(one, field, base));
       const failed = converted.find((result) => !result.ok);
       if (failed && !failed.ok) {
         problems.push({ field: name, message: failed.message });
@@ -250,18 +261,22 @@ function baseUrl($: CheerioAPI, finalUrl: string): string {
 
 /**
  * Extracts the items of a page with its template (declarative fields, or the template's code extractor) and
- * the links its follow rules select. Pure: no I/O.
+ * the links its follow rules select. Pure: no I/O. Links and url-typed values resolve against one base: the
+ * page's `<base href>`, else its final URL.
  *
  * @throws {ExtractionError} when a code extractor throws or returns something other than items
  */
 export async function extractPage(html: string, job: Job, page: PageSource): Promise<PageExtraction> {
   const $ = load(html, { baseURI: page.finalUrl });
+  const base = baseUrl($, page.finalUrl);
   const template = page.template === undefined ? undefined : job.templates[page.template];
   let items: ExtractedItem[] = [];
   if (template && page.template !== undefined) {
-    items = template.extractor ? await codeItems($, template, page.template, page) : declarativeItems($, template, page);
+    items = template.extractor
+      ? await codeItems($, template, page.template, page, base)
+      : declarativeItems($, template, page, base);
   }
-  const links = discoverLinks($, job, page, baseUrl($, page.finalUrl));
+  const links = discoverLinks($, job, page, base);
   return { items, links };
 }
 

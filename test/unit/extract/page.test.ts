@@ -147,13 +147,25 @@ describe('Function: extractPage (declarative fields)', () => {
     expect(item).toEqual({ key: URL, data: { url: URL }, problems: [] });
   });
 
-  // BUG: with from: "url" the field's pattern (and map) are ignored: the whole URL is kept instead of the capture group.
-  it.fails('applies the pattern of a from: url field', async () => {
+  it('applies the pattern of a from: url field', async () => {
     // Act
     const item = await extractOne({ id: { from: 'url', pattern: '/catalogue/([^/]+)_\\d+/' } });
 
     // Assess
     expect(item.data.id).toBe('a-light-in-the-attic');
+  });
+
+  it('applies the map of a from: url field, after its pattern', async () => {
+    // Act
+    const item = await extractOne({
+      id: 'table tr:has(th:contains("UPC")) td',
+      section: { from: 'url', pattern: '^https://[^/]+/([^/]+)/', map: { catalogue: 'books' } },
+      missing: { from: 'url', pattern: '/nowhere/' },
+    });
+
+    // Assess
+    expect(item.data).toEqual({ id: 'a897fe39b1053632', section: 'books' });
+    expect(item.problems).toEqual([]);
   });
 
   it('types values: number, integer, boolean, date', async () => {
@@ -351,8 +363,7 @@ describe('Function: extractPage (declarative fields)', () => {
     expect(items[0]?.data.cover).toBe(`${SHOP}/new/media/cover.jpg`);
   });
 
-  // BUG: url fields resolve against the final URL and ignore <base href>, while links (follow rules) honour it.
-  it.fails('resolves url fields against <base href>', async () => {
+  it('resolves url fields against <base href>', async () => {
     // Prepare
     const html = '<head><base href="https://cdn.example/assets/"></head><body><img src="cover.jpg"></body>';
     const job = productJob({ cover: { selector: 'img', attr: 'src', type: 'url' } });
@@ -362,6 +373,21 @@ describe('Function: extractPage (declarative fields)', () => {
 
     // Assess
     expect(items[0]?.data.cover).toBe('https://cdn.example/assets/cover.jpg');
+  });
+
+  it('resolves url values of a code extractor, and its resolver, against <base href>', async () => {
+    // Prepare
+    const html = '<head><base href="https://cdn.example/assets/"></head><body></body>';
+    const job = productJob(
+      { cover: { selector: 'img', type: 'url' }, page: 'h1' },
+      { extractor: (page: PageContext) => [{ cover: 'cover.jpg', page: page.resolve('x.html') }] },
+    );
+
+    // Act
+    const { items } = await extractPage(html, job, pageSource());
+
+    // Assess
+    expect(items[0]?.data).toEqual({ cover: 'https://cdn.example/assets/cover.jpg', page: 'https://cdn.example/assets/x.html' });
   });
 });
 
@@ -637,9 +663,7 @@ describe('Function: extractPage (code extractors)', () => {
     ]);
   });
 
-  // BUG: a null value from an extractor is kept as null and counts as present: a null key gives key undefined
-  // with no problem (the item looks valid), and a required field set to null is not reported.
-  it.fails('reports a null key and a null required field as missing', async () => {
+  it('reports a null key and a null required field as missing', async () => {
     // Prepare
     const job = productJob(
       { sku: '.sku', title: { selector: 'h1', required: true } },
