@@ -1,6 +1,21 @@
 import { randomUUID } from 'node:crypto';
+import { RetryableError } from '../errors.js';
 import type { Clock, OutgoingMessage, Queue } from '../ports.js';
 import { systemClock } from '../ports.js';
+
+/**
+ * Messages were sent to a queue after {@link LocalQueue.close}; they would never be delivered. Retryable: the
+ * work that produced them was not done, and succeeds again against an open queue.
+ */
+export class QueueClosedError extends RetryableError {
+  override readonly name: string = 'QueueClosedError';
+  constructor(
+    readonly queue: string,
+    readonly messages: number,
+  ) {
+    super(`queue ${queue} is closed: ${messages} message(s) not sent`, 'queue-closed');
+  }
+}
 
 /** A message as a consumer receives it. */
 export interface ReceivedMessage {
@@ -108,6 +123,7 @@ export class LocalQueue implements Queue {
   readonly #waiters = new Set<() => void>();
   #timer: NodeJS.Timeout | undefined;
   #timerAt = Number.POSITIVE_INFINITY;
+  #closed = false;
 
   constructor(options: LocalQueueOptions) {
     this.name = options.name;
@@ -120,7 +136,13 @@ export class LocalQueue implements Queue {
     }
   }
 
+  /**
+   * Sends messages, each visible after its `delaySeconds`.
+   *
+   * @throws {QueueClosedError} after {@link close}: a message sent then would never be delivered
+   */
   async send(messages: readonly OutgoingMessage[]): Promise<void> {
+    if (this.#closed) throw new QueueClosedError(this.name, messages.length);
     const now = this.#clock.now();
     for (const outgoing of messages) {
       const delayMs = Math.max(0, (outgoing.delaySeconds ?? 0) * 1000);
@@ -163,6 +185,7 @@ export class LocalQueue implements Queue {
   }
 
   #schedule(): void {
+    if (this.#closed) return;
     const at = this.#pending.peekTime();
     if (at === undefined || at >= this.#timerAt) return;
     if (this.#timer) clearTimeout(this.#timer);
@@ -198,11 +221,13 @@ export class LocalQueue implements Queue {
 
   /**
    * Receives up to `max` visible messages (SQS allows 1–10), waiting up to `waitMs` for the first one
-   * (long polling). Messages past `maxReceiveCount` move to the dead-letter queue instead.
+   * (long polling). Messages past `maxReceiveCount` move to the dead-letter queue instead. Once the queue is
+   * closed, returns an empty batch at once, waiting receivers included.
    */
   async receive(max = 10, waitMs = 0): Promise<ReceivedMessage[]> {
     const deadline = this.#clock.now() + waitMs;
     for (;;) {
+      if (this.#closed) return [];
       const now = this.#clock.now();
       this.#release(now);
       const received: ReceivedMessage[] = [];
@@ -297,9 +322,14 @@ export class LocalQueue implements Queue {
     return this.#messages.size;
   }
 
-  /** Stops timers and wakes waiting receivers (they return empty). */
+  /**
+   * Closes the queue for good: stops timers, and every receive (waiting or later) returns an empty batch at once;
+   * a later send throws {@link QueueClosedError}. Idempotent.
+   */
   close(): void {
+    this.#closed = true;
     if (this.#timer) clearTimeout(this.#timer);
+    this.#timerAt = Number.POSITIVE_INFINITY;
     this.#timer = undefined;
     this.#wake();
   }

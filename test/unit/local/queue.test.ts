@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LocalQueue } from '../../../shared/local/queue.js';
+import { LocalQueue, QueueClosedError } from '../../../shared/local/queue.js';
 import { ManualClock } from '../../fixtures/clock.js';
 
 function bodies(count: number, prefix = 'm'): { body: string }[] {
@@ -395,9 +395,7 @@ describe('Class: LocalQueue', () => {
       expect(results.flat().map((message) => message.body)).toEqual(['only']);
     });
 
-    // BUG: close() wakes waiting receivers, but they go back to waiting until their waitMs runs out instead of
-    // returning an empty batch as documented.
-    it.fails('makes waiting receivers return empty on close', async () => {
+    it('makes waiting receivers return empty on close', async () => {
       // Prepare
       const queue = new LocalQueue({ name: 'q' });
       const waiting = queue.receive(10, 600);
@@ -410,6 +408,24 @@ describe('Class: LocalQueue', () => {
       // Assess
       expect(received).toEqual([]);
       expect(Date.now() - started).toBeLessThan(300);
+    });
+
+    it('stays closed: a later receive returns empty at once, and a send is refused', async () => {
+      // Prepare
+      const queue = new LocalQueue({ name: 'q' });
+      await queue.send([{ body: 'before' }]);
+      queue.close();
+      const started = Date.now();
+
+      // Act
+      const received = await queue.receive(10, 600);
+      const sending = queue.send([{ body: 'after' }]);
+
+      // Assess
+      expect(received).toEqual([]);
+      expect(Date.now() - started).toBeLessThan(300);
+      await expect(sending).rejects.toThrow(QueueClosedError);
+      await expect(sending).rejects.toMatchObject({ queue: 'q', messages: 1, retryable: true });
     });
   });
 
