@@ -1,6 +1,8 @@
 import { sha256Digest, WarcBatch } from '../archive/warc.js';
 import { describeError, RetryableError, type ScrapelineError } from '../errors.js';
+import { httpStatusError, parseRetryAfter } from '../fetch/errors.js';
 import type { FetchedPage } from '../fetch/http.js';
+import { SITEMAP_MAX_BYTES } from '../fetch/sitemap.js';
 import { layout } from '../layout.js';
 import { hostOf } from '../url.js';
 import { newId, type PipelineContext } from './context.js';
@@ -10,6 +12,7 @@ import type { FetchTask, ParseTask } from './messages.js';
 import type { PageMemory } from './pages.js';
 import { PolitenessDeferral } from './politeness.js';
 import { robotsPolicy } from './robots.js';
+import { processSitemap } from './sitemaps.js';
 
 /** What fetching one task came to. */
 export type FetchOutcome =
@@ -40,6 +43,7 @@ export async function fetchTask(context: PipelineContext, task: FetchTask): Prom
   const entry = await context.ledger.getUrl(task.job, task.runId, task.url);
   if (entry && entry.status !== 'accepted') return { kind: 'done' };
   const host = hostOf(task.url);
+  const sitemap = task.sitemapChain !== undefined;
   let minDelayMs = job.politeness.minDelayMs;
   if (job.politeness.robotsTxt === 'respect') {
     const policy = await robotsPolicy(context, job, task.runId, task.url);
@@ -62,13 +66,14 @@ export async function fetchTask(context: PipelineContext, task: FetchTask): Prom
       );
       return { kind: 'done' };
     }
-    if (!policy.isAllowed(task.url)) {
+    // Sitemaps are where robots.txt sends crawlers: only their pages are checked against the rules.
+    if (!sitemap && !policy.isAllowed(task.url)) {
       await endUrl(context, task, 'skipped', 'robots', `disallowed by ${policy.origin}/robots.txt`);
       return { kind: 'done' };
     }
     if (policy.crawlDelayMs !== undefined) minDelayMs = Math.max(minDelayMs, policy.crawlDelayMs);
   }
-  const memory = await context.pages.get(task.job, task.url);
+  const memory = sitemap ? undefined : await context.pages.get(task.job, task.url);
   let attempt = task.attempt;
   for (;;) {
     let error: ScrapelineError;
@@ -82,11 +87,18 @@ export async function fetchTask(context: PipelineContext, task: FetchTask): Prom
     try {
       const page = await context.http.fetchPage(task.url, {
         timeoutMs: job.fetch.timeoutMs,
-        maxBytes: job.fetch.maxBytes,
+        maxBytes: sitemap ? SITEMAP_MAX_BYTES : job.fetch.maxBytes,
         maxRedirects: job.fetch.maxRedirects,
         userAgent: job.politeness.userAgent,
+        ...(sitemap ? { resource: true } : {}),
         ...(memory ? { validators: { etag: memory.etag, lastModified: memory.lastModified } } : {}),
       });
+      if (sitemap && (page.status < 500 || attempt >= job.fetch.retries)) {
+        await processSitemap(context, task, page);
+        return { kind: 'done' };
+      }
+      if (sitemap)
+        throw httpStatusError(page.status, task.url, parseRetryAfter(page.headers['retry-after'], context.clock.now()));
       if (memory && (page.status === 304 || sha256Digest(page.body) === memory.hash)) {
         await completeUnchanged(context, task, memory, page);
         return { kind: 'done' };

@@ -158,6 +158,15 @@ function jobKey(job: string): string {
   return `job#${job}`;
 }
 
+/** The last good run of a job (the quality baseline): not failed, degraded or cut by a budget. */
+export async function lastGoodRun(
+  context: PipelineContext,
+  job: string,
+): Promise<{ runId: string; startedAt: number } | undefined> {
+  const item = await context.state.get(jobKey(job), BASELINE);
+  return item ? { runId: String(item.runId), startedAt: Number(item.startedAt ?? 0) } : undefined;
+}
+
 /** Compares this run's items and fill rates with the baseline run's. */
 export function assessQuality(job: Job, meta: RunMeta, baseline: QualityReport['baseline']): QualityReport {
   const extracted = meta.counters.items + meta.counters.invalidItems;
@@ -316,7 +325,7 @@ export async function finalizeIfComplete(context: PipelineContext, job: string, 
       await context.state.write({
         pk: jobKey(job),
         sk: BASELINE,
-        set: { runId, items: quality.items, fillRates: JSON.stringify(fillRates) },
+        set: { runId, startedAt: meta.startedAt, items: quality.items, fillRates: JSON.stringify(fillRates) },
       });
     }
   }

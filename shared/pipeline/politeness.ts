@@ -20,13 +20,17 @@ export interface HostGate {
 
 interface HostSlot {
   active: number;
-  nextStart: number;
   waiting: (() => void)[];
+  /** When the last request actually started, and the earliest the next may start (a 429/503 pushes it back). */
+  lastStart: number;
+  notBefore: number;
+  /** Starts happen one after another, each after the previous one has really started. */
+  starts: Promise<void>;
 }
 
 /**
- * A gate for one process: a semaphore and a minimum start spacing per host. Waiters are served in arrival
- * order, and each start reserves the next slot before it runs, so the spacing holds under any concurrency.
+ * A gate for one process: a semaphore per host, and starts spaced from the previous request's actual start (not a
+ * booked slot), so a late timer on a busy event loop can never bring two requests closer than `minDelayMs`.
  */
 export class InProcessHostGate implements HostGate {
   readonly #hosts = new Map<string, HostSlot>();
@@ -36,41 +40,49 @@ export class InProcessHostGate implements HostGate {
     this.#now = now;
   }
 
-  async acquire(host: string, limits: HostLimits): Promise<() => void> {
+  #slot(host: string): HostSlot {
     let slot = this.#hosts.get(host);
     if (!slot) {
-      slot = { active: 0, nextStart: 0, waiting: [] };
+      slot = { active: 0, waiting: [], lastStart: Number.NEGATIVE_INFINITY, notBefore: 0, starts: Promise.resolve() };
       this.#hosts.set(host, slot);
     }
-    const current = slot;
-    if (current.active >= limits.concurrency || current.waiting.length > 0) {
+    return slot;
+  }
+
+  async acquire(host: string, limits: HostLimits): Promise<() => void> {
+    const slot = this.#slot(host);
+    if (slot.active >= limits.concurrency || slot.waiting.length > 0) {
       // The releasing request hands its slot over: `active` stays as it is.
-      await new Promise<void>((resolve) => current.waiting.push(resolve));
+      await new Promise<void>((resolve) => slot.waiting.push(resolve));
     } else {
-      current.active++;
+      slot.active++;
     }
-    const now = this.#now();
-    const startAt = Math.max(now, current.nextStart);
-    current.nextStart = startAt + limits.minDelayMs;
-    if (startAt > now) await new Promise((resolve) => setTimeout(resolve, startAt - now));
+    const started = slot.starts.then(async () => {
+      for (;;) {
+        const wait = Math.max(slot.lastStart + limits.minDelayMs, slot.notBefore) - this.#now();
+        if (wait <= 0) break;
+        await new Promise((resolve) => setTimeout(resolve, wait));
+      }
+      slot.lastStart = this.#now();
+    });
+    slot.starts = started;
+    await started;
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      const next = current.waiting.shift();
+      const next = slot.waiting.shift();
       if (next) {
         next();
         return;
       }
-      current.active--;
-      if (current.active === 0 && this.#now() >= current.nextStart) this.#hosts.delete(host);
+      slot.active--;
     };
   }
 
   async slowDown(host: string, untilMs: number): Promise<void> {
-    const slot = this.#hosts.get(host) ?? { active: 0, nextStart: 0, waiting: [] };
-    slot.nextStart = Math.max(slot.nextStart, untilMs);
-    this.#hosts.set(host, slot);
+    const slot = this.#slot(host);
+    slot.notBefore = Math.max(slot.notBefore, untilMs);
   }
 }
 

@@ -44,27 +44,44 @@ async function fetchRobots(context: PipelineContext, robotsUrl: string, job: Job
  */
 export async function robotsPolicy(context: PipelineContext, job: Job, runId: string, url: string): Promise<RobotsPolicy> {
   const robotsUrl = robotsUrlFor(url);
-  const memoKey = `${job.name}/${runId}/${robotsUrl}`;
-  const memo = context.memo.get(memoKey) as { policy: RobotsPolicy; at: number } | undefined;
+  const memoKey = `robots:${job.name}/${runId}/${robotsUrl}`;
+  const memo = context.memo.get(memoKey) as Promise<{ policy: RobotsPolicy; at: number }> | undefined;
   const now = context.clock.now();
-  if (memo && (memo.policy.status !== 'unreachable' || now - memo.at < context.settings.robotsRetryMs)) return memo.policy;
+  if (memo) {
+    const { policy, at } = await memo;
+    if (policy.status !== 'unreachable' || now - at < context.settings.robotsRetryMs) return policy;
+  }
+  // One lookup per origin in flight per process: concurrent fetches of a host wait for the same robots.txt.
+  const lookup = loadPolicy(context, job, runId, robotsUrl, now);
+  context.memo.set(memoKey, lookup);
+  try {
+    return (await lookup).policy;
+  } catch (error) {
+    context.memo.delete(memoKey);
+    throw error;
+  }
+}
+
+async function loadPolicy(
+  context: PipelineContext,
+  job: Job,
+  runId: string,
+  robotsUrl: string,
+  now: number,
+): Promise<{ policy: RobotsPolicy; at: number }> {
   const pk = runKey(job.name, runId);
   const sk = `robots#${robotsUrl}`;
   const cached = await context.state.get(pk, sk);
   if (cached && typeof cached.policy === 'string') {
     const policy = deserialiseRobots(cached.policy);
     const at = Number(cached.at ?? 0);
-    if (policy.status !== 'unreachable' || now - at < context.settings.robotsRetryMs) {
-      context.memo.set(memoKey, { policy, at });
-      return policy;
-    }
+    if (policy.status !== 'unreachable' || now - at < context.settings.robotsRetryMs) return { policy, at };
   }
   const result = await fetchRobots(context, robotsUrl, job);
   const policy = robotsPolicyFor(result, robotsUrl, job.politeness.userAgent);
   await context.state.write({ pk, sk, set: { policy: serialiseRobots(policy), at: now } });
-  context.memo.set(memoKey, { policy, at: now });
   if (policy.status === 'unreachable') {
     context.log.warn('robots.txt unreachable: the host is disallowed for now', { robotsUrl, runId, job: job.name, result });
   }
-  return policy;
+  return { policy, at: now };
 }

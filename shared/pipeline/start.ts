@@ -5,6 +5,7 @@ import { hostOf, normaliseUrl } from '../url.js';
 import type { PipelineContext } from './context.js';
 import { finalizeIfComplete, writeRunningManifest } from './finalize.js';
 import type { FetchTask, StartRunMessage } from './messages.js';
+import { acceptSitemaps, sitemapSeeds } from './sitemaps.js';
 
 /** A run id: UTC start time to the second plus a short suffix, so ids sort by start time. */
 export function runIdFor(startedAt: number, seed: string): string {
@@ -47,7 +48,7 @@ export async function startRun(
     if (!normalised.ok) throw new InvalidInputError(`start URL "${raw}" of job ${job.name}: ${normalised.reason}`);
     if (!seeds.includes(normalised.url)) seeds.push(normalised.url);
   }
-  const hosts = runHosts(job, message.startUrls ?? job.start.urls);
+  const hosts = runHosts(job, [...(message.startUrls ?? job.start.urls), ...job.start.sitemaps]);
   const now = context.clock.now();
   if (await context.ledger.createRun(job.name, runId, hosts, now)) {
     const meta = await context.ledger.getRun(job.name, runId);
@@ -68,7 +69,9 @@ export async function startRun(
     }
   }
   await enqueueFetches(context, tasks);
+  const sitemaps = await sitemapSeeds(context, job, runId, seeds);
+  await acceptSitemaps(context, { job: job.name, runId, url: '', depth: 0, hosts, chain: [] }, sitemaps);
   // Every seed may have ended at once (over budget): then nothing else would finish the run.
-  if (tasks.length === 0) await finalizeIfComplete(context, job.name, runId);
+  if (tasks.length === 0 && sitemaps.length === 0) await finalizeIfComplete(context, job.name, runId);
   return { runId, accepted: tasks.length };
 }

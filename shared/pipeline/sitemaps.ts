@@ -1,0 +1,119 @@
+import { ScrapelineError } from '../errors.js';
+import type { FetchedPage } from '../fetch/http.js';
+import { extendSitemapChain, modifiedSince, parseSitemap } from '../fetch/sitemap.js';
+import type { Job } from '../job/schema.js';
+import { hostOf, urlId } from '../url.js';
+import type { PipelineContext } from './context.js';
+import { finalizeIfComplete, lastGoodRun } from './finalize.js';
+import { followLinks } from './links.js';
+import type { FetchTask } from './messages.js';
+import { robotsPolicy } from './robots.js';
+import { enqueueFetches } from './start.js';
+
+/**
+ * The sitemaps a run starts from: the job's own and, when asked, those its start hosts' robots.txt names.
+ * Returned normalised and without duplicates.
+ */
+export async function sitemapSeeds(
+  context: PipelineContext,
+  job: Job,
+  runId: string,
+  startUrls: readonly string[],
+): Promise<string[]> {
+  const seeds = new Set(job.start.sitemaps);
+  if (job.start.sitemapsFromRobots) {
+    const origins = new Map(startUrls.map((url) => [new URL(url).origin, url]));
+    for (const url of origins.values()) {
+      for (const sitemap of (await robotsPolicy(context, job, runId, url)).sitemaps) seeds.add(sitemap);
+    }
+  }
+  return [...seeds];
+}
+
+/** Accepts sitemaps into the run (as URLs of their own) and enqueues their fetches. */
+export async function acceptSitemaps(
+  context: PipelineContext,
+  from: { job: string; runId: string; url: string; depth: number; hosts: readonly string[]; chain: readonly string[] },
+  sitemaps: readonly string[],
+): Promise<void> {
+  const job = context.jobs.get(from.job);
+  const now = context.clock.now();
+  const parent = from.chain.length === 0 ? 'seed' : urlId(from.url);
+  const tasks: FetchTask[] = [];
+  for (const url of sitemaps) {
+    let chain: string[];
+    try {
+      chain = extendSitemapChain(from.chain, url);
+    } catch (error) {
+      context.log.warn('sitemap not followed', { url, runId: from.runId, job: from.job, error: (error as Error).message });
+      continue;
+    }
+    const outcome = await context.ledger.accept(
+      from.job,
+      from.runId,
+      { url, depth: from.depth, template: undefined, parent },
+      job.limits.maxPages,
+      now,
+    );
+    if (outcome === 'accepted' || outcome === 'pending') {
+      tasks.push({
+        type: 'fetch',
+        job: from.job,
+        runId: from.runId,
+        url,
+        depth: from.depth,
+        attempt: 0,
+        hosts: [...from.hosts],
+        sitemapChain: chain,
+      });
+    }
+  }
+  await enqueueFetches(context, tasks);
+}
+
+/**
+ * Reads a fetched sitemap: an index leads to its sitemaps, a urlset to its pages (on the run's hosts, and, when the
+ * job asks, only those modified since the last good run), all accepted before the sitemap itself ends as `parsed`.
+ * A sitemap that cannot be read ends as `failed` with the reason.
+ */
+export async function processSitemap(context: PipelineContext, task: FetchTask, page: FetchedPage): Promise<void> {
+  const job = context.jobs.get(task.job);
+  const chain = task.sitemapChain ?? [task.url];
+  let reason: string | undefined;
+  let message: string | undefined;
+  if (page.status < 200 || page.status >= 300) {
+    reason = `http-${page.status}`;
+    message = `HTTP ${page.status} from sitemap ${task.url}`;
+  } else {
+    try {
+      const sitemap = parseSitemap(page.body, page.finalUrl);
+      if (sitemap.kind === 'index') {
+        await acceptSitemaps(
+          context,
+          { ...task, chain },
+          sitemap.sitemaps.map((entry) => entry.loc),
+        );
+      } else {
+        const since = job.start.onlyModifiedSinceLastRun ? (await lastGoodRun(context, task.job))?.startedAt : undefined;
+        const links = sitemap.urls
+          .filter((entry) => task.hosts.includes(hostOf(entry.loc)) && modifiedSince(entry, since))
+          .map((entry) => ({ url: entry.loc, template: job.start.sitemapTemplate }));
+        await followLinks(context, { ...task, depth: task.depth }, links);
+      }
+    } catch (error) {
+      if (!(error instanceof ScrapelineError) || error.retryable) throw error;
+      reason = error.reason;
+      message = error.message;
+    }
+  }
+  await context.ledger.complete(task.job, task.runId, [
+    reason === undefined
+      ? {
+          url: task.url,
+          state: 'parsed',
+          add: { wireBytes: page.wireBytes, bodyBytes: page.body.byteLength, fetchMs: page.durationMs },
+        }
+      : { url: task.url, state: 'failed', reason, message: message ?? reason },
+  ]);
+  await finalizeIfComplete(context, task.job, task.runId);
+}
