@@ -1,0 +1,121 @@
+import { z } from 'zod';
+import { ConfigurationError } from './errors.js';
+
+/** Log levels Powertools Logger knows (case-insensitive in the environment). */
+export const LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'CRITICAL', 'SILENT'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+const S3_BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+const DYNAMODB_TABLE = /^[A-Za-z0-9_.-]{3,255}$/;
+const queueUrl = z.url({ protocol: /^https?$/, error: 'must be an SQS queue URL' });
+
+/**
+ * Every environment variable a function reads, in one schema. Each function parses only the variables it needs
+ * (see {@link loadConfig}); the SDK reads its own (`AWS_ENDPOINT_URL_*`, credentials) by itself.
+ */
+export const environmentSchema = z.object({
+  BUCKET_NAME: z.string().regex(S3_BUCKET, 'must be an S3 bucket name'),
+  STATE_TABLE_NAME: z.string().regex(DYNAMODB_TABLE, 'must be a DynamoDB table name'),
+  FETCH_QUEUE_URL: queueUrl,
+  PARSE_QUEUE_URL: queueUrl,
+  /**
+   * Comma-separated addresses and CIDRs the fetcher may connect to although the SSRF guard refuses non-public
+   * addresses (e.g. `10.1.0.0/16` for an intranet site reached from a VPC). Empty: public addresses only.
+   */
+  FETCH_ALLOW_ADDRESSES: z
+    .string()
+    .default('')
+    .transform((value) =>
+      value
+        .split(',')
+        .map((entry) => entry.trim())
+        .filter((entry) => entry !== ''),
+    )
+    .pipe(z.array(z.string().regex(/^[0-9A-Fa-f.:]+(\/\d{1,3})?$/, 'must list IP addresses or CIDRs, separated by commas'))),
+  /** First retry delay of a failed fetch, in ms; doubles per attempt, with jitter. Default: the pipeline's (500). */
+  RETRY_BASE_MS: z.coerce
+    .number({ error: 'must be a number of milliseconds' })
+    .int('must be a whole number of milliseconds')
+    .min(0, 'must be at least 0')
+    .max(60_000, 'must be at most 60000')
+    .optional(),
+  AWS_REGION: z.string().min(1, 'must not be empty'),
+  POWERTOOLS_SERVICE_NAME: z.string().min(1, 'must not be empty').optional(),
+  POWERTOOLS_METRICS_NAMESPACE: z.string().min(1, 'must not be empty').default('Scrapeline'),
+  LOG_LEVEL: z
+    .string()
+    .transform((value) => value.toUpperCase())
+    .pipe(z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }))
+    .optional(),
+});
+type Environment = z.output<typeof environmentSchema>;
+
+/** The settings a function may ask for, and the variable each comes from. */
+export const SETTING_VARIABLES = {
+  bucket: 'BUCKET_NAME',
+  table: 'STATE_TABLE_NAME',
+  fetchQueue: 'FETCH_QUEUE_URL',
+  parseQueue: 'PARSE_QUEUE_URL',
+  fetchAllowAddresses: 'FETCH_ALLOW_ADDRESSES',
+  retryBaseMs: 'RETRY_BASE_MS',
+} as const satisfies Record<string, keyof Environment>;
+export type Setting = keyof typeof SETTING_VARIABLES;
+
+/** What every function is configured with. */
+export interface CommonConfig {
+  readonly region: string;
+  /** @default undefined (Powertools falls back to `service_undefined`) */
+  readonly serviceName: string | undefined;
+  /** @default 'Scrapeline' */
+  readonly metricsNamespace: string;
+  /** @default undefined (Powertools reads `POWERTOOLS_LOG_LEVEL`/`AWS_LAMBDA_LOG_LEVEL`, else INFO) */
+  readonly logLevel: LogLevel | undefined;
+}
+
+/** A function's configuration: the common settings plus the ones it asked for. */
+export type FunctionConfig<S extends Setting> = CommonConfig & {
+  readonly [K in S]: Environment[(typeof SETTING_VARIABLES)[K]];
+};
+
+const COMMON_VARIABLES = ['AWS_REGION', 'POWERTOOLS_SERVICE_NAME', 'POWERTOOLS_METRICS_NAMESPACE', 'LOG_LEVEL'] as const;
+
+function received(value: string): string {
+  return `got ${JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value)}`;
+}
+
+/**
+ * Reads a function's configuration from the environment, once, at cold start.
+ *
+ * @param settings the settings the function uses: only their variables are read (and required, unless optional)
+ * @throws {ConfigurationError} naming every missing or invalid variable
+ * @example
+ * const config = loadConfig(['bucket', 'table', 'fetchQueue']);
+ * config.fetchQueue; // from FETCH_QUEUE_URL
+ */
+export function loadConfig<const S extends Setting>(
+  settings: readonly S[],
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): FunctionConfig<S> {
+  const variables = [...COMMON_VARIABLES, ...settings.map((setting) => SETTING_VARIABLES[setting])];
+  const mask = Object.fromEntries(variables.map((name) => [name, true])) as { [K in keyof Environment]?: true };
+  const result = environmentSchema.pick(mask).safeParse(env);
+  if (!result.success) {
+    const problems = new Map<string, string>();
+    for (const issue of result.error.issues) {
+      const name = String(issue.path[0] ?? '(environment)');
+      const value = env[name];
+      if (problems.has(name)) continue;
+      problems.set(name, value === undefined ? `${name} is required` : `${name} ${issue.message} (${received(value)})`);
+    }
+    throw new ConfigurationError([...problems.values()]);
+  }
+  const parsed = result.data as Partial<Environment>;
+  const config: Record<string, unknown> = {
+    region: parsed.AWS_REGION,
+    serviceName: parsed.POWERTOOLS_SERVICE_NAME,
+    metricsNamespace: parsed.POWERTOOLS_METRICS_NAMESPACE,
+    logLevel: parsed.LOG_LEVEL,
+  };
+  for (const setting of settings) config[setting] = parsed[SETTING_VARIABLES[setting]];
+  return config as FunctionConfig<S>;
+}

@@ -1,0 +1,186 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { MetricUnit, Metrics as PowertoolsMetrics } from '@aws-lambda-powertools/metrics';
+import type { Context } from 'aws-lambda';
+import { type AwsClients, createAwsClients } from '../../shared/aws/clients.js';
+import { DynamoStateStore } from '../../shared/aws/dynamo-state-store.js';
+import { S3ObjectStore } from '../../shared/aws/s3-object-store.js';
+import { SqsQueue } from '../../shared/aws/sqs-queue.js';
+import type { HttpClient } from '../../shared/fetch/http.js';
+import type { SqsHandler } from '../../shared/handlers.js';
+import type { BundledJob } from '../../shared/job/bundle.js';
+import { JobValidationError } from '../../shared/job/errors.js';
+import { parseJob } from '../../shared/job/load.js';
+import type { Job } from '../../shared/job/schema.js';
+import { createContext, jobRegistry, type PipelineContext, type PipelineSettings } from '../../shared/pipeline/context.js';
+import { InProcessHostGate } from '../../shared/pipeline/politeness.js';
+import { type Log, type Metrics, type Queue, systemClock } from '../../shared/ports.js';
+import type { FunctionConfig } from './config.js';
+import { UnavailablePortError } from './errors.js';
+import { bundledJobs } from './jobs.generated.js';
+
+/** The three Lambda functions. */
+export type Stage = 'fetcher' | 'parser' | 'postprocessor';
+
+/** Metric names the handlers publish, per invocation, with the dimension `stage`. */
+export const METRIC_NAMES = {
+  /** Records the handler finished (not in `batchItemFailures`). */
+  processed: 'RecordsProcessed',
+  /** Records that go back to the queue: reported in `batchItemFailures`, or all of them when the handler threw. */
+  failed: 'RecordsFailed',
+} as const;
+
+/** Options of {@link createFunctionRuntime}. */
+export interface FunctionRuntimeOptions {
+  readonly stage: Stage;
+  /** The function's configuration; a queue it was not configured with throws when used. */
+  readonly config: FunctionConfig<'bucket' | 'table'> & Partial<FunctionConfig<'fetchQueue' | 'parseQueue'>>;
+  /** Only the fetcher fetches: without one, fetching throws. */
+  readonly http?: HttpClient;
+  /** @default clients created once from the environment (`AWS_REGION`, `AWS_ENDPOINT_URL_*`) */
+  readonly clients?: AwsClients;
+  /** @default a Powertools Logger with the configured service name and level */
+  readonly logger?: Logger;
+  /** @default Powertools Metrics in the configured namespace, dimension `stage` */
+  readonly metrics?: PowertoolsMetrics;
+  /** @default the jobs bundled into the function (`jobs.generated.ts`) */
+  readonly jobs?: readonly BundledJob[];
+  /** Pipeline tunables. @default the pipeline's defaults */
+  readonly settings?: Partial<PipelineSettings>;
+}
+
+/** What a function's module scope holds: the pipeline over the cloud adapters, and its instruments. */
+export interface FunctionRuntime {
+  readonly pipeline: PipelineContext;
+  readonly clients: AwsClients;
+  readonly logger: Logger;
+  readonly metrics: PowertoolsMetrics;
+  /** Wraps a handler: Lambda context in the logs, per-invocation record counts, metrics flushed after each call. */
+  instrument(handler: SqsHandler): SqsHandler;
+}
+
+/**
+ * Validates bundled jobs (at cold start) into a list; refuses two jobs with one name.
+ *
+ * @throws {JobValidationError} naming the job file and its problems
+ */
+export function loadBundledJobs(bundled: readonly BundledJob[]): Job[] {
+  const jobs = bundled.map((entry) => parseJob(entry.input, entry.source));
+  const sources = new Map<string, string>();
+  for (const [index, job] of jobs.entries()) {
+    const source = bundled[index]?.source ?? '?';
+    const first = sources.get(job.name);
+    if (first) throw new JobValidationError(source, [{ path: 'name', message: `"${job.name}" is already the name of ${first}` }]);
+    sources.set(job.name, source);
+  }
+  return jobs;
+}
+
+/** A queue for a function that has none: using it is a wiring bug, reported as such. */
+export function unavailableQueue(stage: Stage, queue: string, variable: string): Queue {
+  return {
+    send: async () => {
+      throw new UnavailablePortError(`the ${stage} has no ${queue} queue (its configuration has no ${variable})`);
+    },
+  };
+}
+
+/** An HTTP client for a function that does not fetch. */
+export function unavailableHttp(stage: Stage): HttpClient {
+  return {
+    fetchPage: async (url) => {
+      throw new UnavailablePortError(`the ${stage} does not fetch pages (asked for ${url})`);
+    },
+    close: async () => {},
+  };
+}
+
+/**
+ * The `Log` port over a Powertools Logger. (The Logger's methods take `...extraInput: [Error | string] |
+ * LogAttributes[]`, which an optional `attributes` parameter is not assignable to, so it is adapted, not cast.)
+ */
+export function logPort(logger: Logger): Log {
+  const level =
+    (method: 'debug' | 'info' | 'warn' | 'error') =>
+    (message: string, attributes?: Record<string, unknown>): void => {
+      if (attributes === undefined) logger[method](message);
+      else logger[method](message, attributes);
+    };
+  return { debug: level('debug'), info: level('info'), warn: level('warn'), error: level('error') };
+}
+
+/** The `Metrics` port over Powertools Metrics: counts are buffered and published with the invocation's. */
+export function metricsPort(metrics: PowertoolsMetrics): Metrics {
+  return { count: (name, value = 1) => metrics.addMetric(name, MetricUnit.Count, value) };
+}
+
+/**
+ * Wraps an SQS handler: adds the Lambda context to the logs, counts the records processed and failed, and
+ * publishes the invocation's metrics when it ends, whether it returned or threw.
+ */
+export function instrumentHandler(handler: SqsHandler, logger: Logger, metrics: PowertoolsMetrics): SqsHandler {
+  return async (event, lambdaContext?: Context) => {
+    if (lambdaContext) logger.addContext(lambdaContext);
+    metrics.captureColdStartMetric(lambdaContext?.functionName);
+    const total = event.Records.length;
+    let failed = total;
+    try {
+      const response = await handler(event, lambdaContext);
+      failed = new Set(response.batchItemFailures.map((failure) => failure.itemIdentifier)).size;
+      return response;
+    } finally {
+      metrics.addMetric(METRIC_NAMES.processed, MetricUnit.Count, total - failed);
+      metrics.addMetric(METRIC_NAMES.failed, MetricUnit.Count, failed);
+      metrics.publishStoredMetrics();
+    }
+  };
+}
+
+/**
+ * Builds a function's runtime at cold start: SDK clients (once), the cloud adapters, the bundled jobs validated,
+ * a Powertools Logger as the pipeline's log and Powertools Metrics.
+ *
+ * @example
+ * const config = loadConfig(['bucket', 'table', 'fetchQueue']);
+ * const runtime = createFunctionRuntime({ stage: 'parser', config });
+ * export const handler = runtime.instrument(createParserHandler(runtime.pipeline));
+ */
+export function createFunctionRuntime(options: FunctionRuntimeOptions): FunctionRuntime {
+  const { stage, config } = options;
+  const logger =
+    options.logger ??
+    new Logger({
+      ...(config.serviceName === undefined ? {} : { serviceName: config.serviceName }),
+      ...(config.logLevel === undefined ? {} : { logLevel: config.logLevel }),
+      persistentKeys: { stage },
+    });
+  const metrics =
+    options.metrics ??
+    new PowertoolsMetrics({
+      namespace: config.metricsNamespace,
+      ...(config.serviceName === undefined ? {} : { serviceName: config.serviceName }),
+      defaultDimensions: { stage },
+    });
+  const clients = options.clients ?? createAwsClients({ region: config.region });
+  const queue = (url: string | undefined, name: string, variable: string): Queue =>
+    url === undefined ? unavailableQueue(stage, name, variable) : new SqsQueue({ client: clients.sqs, queueUrl: url });
+  const pipeline = createContext({
+    jobs: jobRegistry(loadBundledJobs(options.jobs ?? bundledJobs)),
+    store: new S3ObjectStore({ client: clients.s3, bucket: config.bucket }),
+    state: new DynamoStateStore({ client: clients.dynamodb, tableName: config.table }),
+    fetchQueue: queue(config.fetchQueue, 'fetch', 'FETCH_QUEUE_URL'),
+    parseQueue: queue(config.parseQueue, 'parse', 'PARSE_QUEUE_URL'),
+    http: options.http ?? unavailableHttp(stage),
+    hosts: new InProcessHostGate(),
+    clock: systemClock,
+    log: logPort(logger),
+    metrics: metricsPort(metrics),
+    ...(options.settings === undefined ? {} : { settings: options.settings }),
+  });
+  return {
+    pipeline,
+    clients,
+    logger,
+    metrics,
+    instrument: (handler) => instrumentHandler(handler, logger, metrics),
+  };
+}
