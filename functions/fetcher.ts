@@ -1,0 +1,16 @@
+import { UndiciHttpClient } from '../shared/fetch/http.js';
+import { createFetcherHandler } from '../shared/handlers.js';
+import { loadConfig } from './commons/config.js';
+import { createFunctionRuntime } from './commons/context.js';
+
+/** The fetch queue consumer: starts runs, fetches pages, archives them and enqueues their parse tasks. */
+const config = loadConfig(['bucket', 'table', 'fetchQueue', 'parseQueue', 'fetchAllowAddresses', 'retryBaseMs']);
+const http = new UndiciHttpClient({ ssrf: { allow: config.fetchAllowAddresses } });
+const runtime = createFunctionRuntime({
+  stage: 'fetcher',
+  config,
+  http,
+  ...(config.retryBaseMs === undefined ? {} : { settings: { retryBaseMs: config.retryBaseMs } }),
+});
+
+export const handler = runtime.instrument(createFetcherHandler(runtime.pipeline));
