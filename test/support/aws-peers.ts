@@ -12,11 +12,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { CreateTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
@@ -199,6 +200,8 @@ export interface DynamoPeer {
   injectTransactionConflicts(count: number): void;
   /** TransactWriteItems calls received, conflicts injected included. */
   readonly transactions: number;
+  /** Requests received, by operation. */
+  readonly operations: ReadonlyMap<string, number>;
   stop(): Promise<void>;
 }
 
@@ -206,22 +209,20 @@ type Json = Record<string, unknown>;
 type AttributeMap = Record<string, Record<string, unknown>>;
 type DynaliteFactory = (options: { createTableMs?: number; deleteTableMs?: number; updateTableMs?: number }) => Server;
 
-/** Operations that only read: they run concurrently; everything else runs alone. */
-const READ_OPERATIONS = new Set([
-  'GetItem',
-  'BatchGetItem',
-  'Query',
-  'Scan',
-  'DescribeTable',
-  'ListTables',
-  'DescribeTimeToLive',
-]);
+/** Operations on one item, whose key is in `Key` (or, for PutItem, in `Item`). */
+const ITEM_READS = new Set(['GetItem']);
+const ITEM_WRITES = new Set(['PutItem', 'UpdateItem', 'DeleteItem']);
 
 /** A readers-writer lock served in arrival order. */
 class ReadWriteLock {
   #readers = 0;
   #writing = false;
   readonly #queue: { write: boolean; resolve: () => void }[] = [];
+
+  /** True when nobody holds or waits for the lock. */
+  get idle(): boolean {
+    return this.#readers === 0 && !this.#writing && this.#queue.length === 0;
+  }
 
   async acquire(write: boolean): Promise<() => void> {
     if (this.#queue.length === 0 && (write ? !this.#writing && this.#readers === 0 : !this.#writing)) {
@@ -256,84 +257,118 @@ class ReadWriteLock {
   }
 }
 
-/** What an internal call to dynalite answered. */
+/** One readers-writer lock per item; a request locks its items in key order, so that no two requests deadlock. */
+class ItemLocks {
+  readonly #locks = new Map<string, ReadWriteLock>();
+
+  async acquire(ids: readonly string[], write: boolean): Promise<() => void> {
+    const releases: (() => void)[] = [];
+    for (const id of [...new Set(ids)].sort()) {
+      let lock = this.#locks.get(id);
+      if (!lock) {
+        lock = new ReadWriteLock();
+        this.#locks.set(id, lock);
+      }
+      releases.push(await lock.acquire(write));
+    }
+    return () => {
+      for (const release of releases.reverse()) release();
+      for (const id of ids) if (this.#locks.get(id)?.idle) this.#locks.delete(id);
+    };
+  }
+}
+
+/** What dynalite answered. */
 interface DynaliteAnswer {
   readonly status: number;
   readonly body: Json;
 }
 
 /**
- * Starts dynalite (in memory) behind a front server. Requests other than TransactWriteItems go to dynalite's own
- * handler in process, reads concurrently and writes one at a time; TransactWriteItems is emulated with a
- * global write lock: each item's current version is read, the updates are applied one by one with their
- * conditions, and if any condition fails the items written so far are put back as they were and the call is
- * answered with DynamoDB's TransactionCanceledException and one cancellation reason per item. Readers never see
- * a half-applied transaction. Put, Update and Delete items are supported; ConditionCheck is not.
+ * Starts dynalite (in memory) behind a front server that adds TransactWriteItems, which dynalite does not
+ * implement, and gives single-item operations DynamoDB's isolation from transactions.
+ *
+ * Every request goes through the front server, which locks the items it touches (GetItem shared; PutItem,
+ * UpdateItem, DeleteItem and transactions exclusive) and hands it to dynalite's request handler in process. A transaction applies its
+ * items one by one with their conditions, keeping each item's previous version (`ReturnValues: ALL_OLD`); if a
+ * condition fails, the items written are put back as they were and the call is answered with DynamoDB's
+ * TransactionCanceledException, one cancellation reason per item. GetItem never sees a half-applied transaction;
+ * Query and Scan may, as in DynamoDB (read-committed). Put, Update and Delete items are supported;
+ * ConditionCheck is not.
  */
 export async function startDynamoPeer(): Promise<DynamoPeer> {
   const dynalite = require('dynalite') as DynaliteFactory;
   const backend = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  const backendPort = await listen(backend);
-  const backendHandler = backend.listeners('request')[0] as (req: IncomingMessage, res: ServerResponse) => void;
-  const lock = new ReadWriteLock();
+  await listen(backend);
+  const backendHandler = backend.listeners('request')[0] as (req: Readable, res: object) => void;
+  const locks = new ItemLocks();
   const keySchemas = new Map<string, string[]>();
+  const operations = new Map<string, number>();
   let conflictsToInject = 0;
   let transactions = 0;
 
-  const call = (operation: string, body: Json): Promise<DynaliteAnswer> =>
+  /**
+   * Hands a request to dynalite's request handler in process (no second HTTP hop), with the headers the SDK would
+   * send: dynalite checks that a signature is there, not what it is.
+   */
+  const callRaw = (operation: string, payload: string): Promise<{ status: number; text: string }> =>
     new Promise((resolve, reject) => {
-      const payload = JSON.stringify(body);
       const date = new Date()
         .toISOString()
         .replace(/[-:]/g, '')
         .replace(/\.\d{3}/, '');
-      const outgoing = request(
-        {
-          host: '127.0.0.1',
-          port: backendPort,
-          method: 'POST',
-          path: '/',
-          headers: {
-            'content-type': 'application/x-amz-json-1.0',
-            'content-length': Buffer.byteLength(payload),
-            'x-amz-target': `DynamoDB_20120810.${operation}`,
-            'x-amz-date': date,
-            authorization: `AWS4-HMAC-SHA256 Credential=peer/${date.slice(0, 8)}/${PEER_REGION}/dynamodb/aws4_request, SignedHeaders=host, Signature=peer`,
-          },
+      const req = Object.assign(Readable.from([Buffer.from(payload, 'utf8')]), {
+        method: 'POST',
+        url: '/',
+        headers: {
+          'content-type': 'application/x-amz-json-1.0',
+          'x-amz-target': `DynamoDB_20120810.${operation}`,
+          'x-amz-date': date,
+          authorization: `AWS4-HMAC-SHA256 Credential=peer/${date.slice(0, 8)}/${PEER_REGION}/dynamodb/aws4_request, SignedHeaders=host, Signature=peer`,
         },
-        (response) => {
-          const chunks: Buffer[] = [];
-          response.on('data', (chunk: Buffer) => chunks.push(chunk));
-          response.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            resolve({ status: response.statusCode ?? 500, body: text === '' ? {} : (JSON.parse(text) as Json) });
-          });
-          response.on('error', reject);
+      });
+      const res = {
+        statusCode: 200,
+        contentType: 'application/x-amz-json-1.0',
+        setHeader() {},
+        end(body?: string | Buffer) {
+          resolve({ status: this.statusCode, text: body === undefined ? '' : body.toString() });
         },
-      );
-      outgoing.on('error', reject);
-      outgoing.end(payload);
+      };
+      try {
+        backendHandler(req, res);
+      } catch (error) {
+        reject(error);
+      }
     });
+  const call = async (operation: string, body: Json): Promise<DynaliteAnswer> => {
+    const { status, text } = await callRaw(operation, JSON.stringify(body));
+    return { status, body: text === '' ? {} : (JSON.parse(text) as Json) };
+  };
 
-  const keyAttributes = async (table: string): Promise<string[]> => {
+  const keyAttributes = async (table: string): Promise<string[] | undefined> => {
     const known = keySchemas.get(table);
     if (known) return known;
     const answer = await call('DescribeTable', { TableName: table });
-    if (answer.status !== 200) throw Object.assign(new Error('DescribeTable failed'), { answer });
+    if (answer.status !== 200) return undefined;
     const schema = ((answer.body.Table as Json).KeySchema as { AttributeName: string }[]).map((key) => key.AttributeName);
     keySchemas.set(table, schema);
     return schema;
   };
-
-  const send = (res: ServerResponse, status: number, body: Json) => {
-    const text = JSON.stringify(body);
-    res.writeHead(status, {
-      'content-type': 'application/x-amz-json-1.0',
-      'content-length': Buffer.byteLength(text),
-      'x-amzn-requestid': `peer-${Date.now().toString(36)}`,
-    });
-    res.end(text);
+  /** The item a single-item request is about, as a lock id; `undefined` when it is malformed (dynalite says why). */
+  const itemOf = async (
+    kind: 'Update' | 'Put' | 'Delete' | 'Get',
+    params: Json,
+  ): Promise<{ id: string; key: AttributeMap; table: string } | undefined> => {
+    const table = typeof params.TableName === 'string' ? params.TableName : undefined;
+    const source = (kind === 'Put' ? params.Item : params.Key) as AttributeMap | undefined;
+    if (!table || !source || typeof source !== 'object') return undefined;
+    const schema = await keyAttributes(table);
+    if (!schema) return undefined;
+    const key = Object.fromEntries(schema.map((name) => [name, source[name] ?? {}]));
+    return { id: JSON.stringify([table, ...schema.map((name) => source[name] ?? null)]), key, table };
   };
+
   const validation = (message: string): DynaliteAnswer => ({
     status: 400,
     body: { __type: 'com.amazon.coral.validate#ValidationException', message },
@@ -345,8 +380,7 @@ export async function startDynamoPeer(): Promise<DynamoPeer> {
     if (!Array.isArray(items) || items.length === 0 || items.length > 100) {
       return validation('TransactItems must hold 1 to 100 items');
     }
-    const operations: { kind: 'Update' | 'Put' | 'Delete'; params: Json; table: string; key: AttributeMap }[] = [];
-    const seen = new Set<string>();
+    const writes: { kind: 'Update' | 'Put' | 'Delete'; params: Json; table: string; key: AttributeMap; id: string }[] = [];
     for (const item of items) {
       const kinds = Object.keys(item);
       const kind = kinds[0];
@@ -354,78 +388,93 @@ export async function startDynamoPeer(): Promise<DynamoPeer> {
         return validation(`this emulation supports Put, Update and Delete items, got ${kinds.join(', ')}`);
       }
       const params = item[kind] as Json;
-      const table = String(params.TableName);
-      const schema = await keyAttributes(table);
-      const source = (kind === 'Put' ? params.Item : params.Key) as AttributeMap;
-      const key = Object.fromEntries(schema.map((name) => [name, source[name] ?? {}]));
-      const id = JSON.stringify([table, key]);
-      if (seen.has(id)) return validation('Transaction request cannot include multiple operations on one item');
-      seen.add(id);
-      operations.push({ kind, params, table, key });
-    }
-    if (conflictsToInject > 0) {
-      conflictsToInject--;
-      return cancelled(operations.map((_, index) => (index === 0 ? 'TransactionConflict' : 'None')));
-    }
-    const before: (AttributeMap | undefined)[] = [];
-    for (const operation of operations) {
-      const answer = await call('GetItem', { TableName: operation.table, Key: operation.key, ConsistentRead: true });
-      if (answer.status !== 200) return answer;
-      before.push(answer.body.Item as AttributeMap | undefined);
-    }
-    const reasons: string[] = [];
-    const applied: number[] = [];
-    let failure: DynaliteAnswer | undefined;
-    for (const [index, operation] of operations.entries()) {
-      const params: Json = { ...operation.params };
-      delete params.ReturnValuesOnConditionCheckFailure;
-      const answer = await call(`${operation.kind}Item`, params);
-      if (answer.status === 200) {
-        applied.push(index);
-        reasons.push('None');
-      } else if (String(answer.body.__type).endsWith('#ConditionalCheckFailedException')) {
-        reasons.push('ConditionalCheckFailed');
-      } else {
-        failure = answer;
-        break;
+      const target = await itemOf(kind, params);
+      if (!target) return validation(`a ${kind} item has no valid TableName and key`);
+      if (writes.some((write) => write.id === target.id)) {
+        return validation('Transaction request cannot include multiple operations on one item');
       }
+      writes.push({ kind, params, ...target });
     }
-    if (failure || reasons.some((reason) => reason !== 'None')) {
-      for (const index of applied.reverse()) {
-        const operation = operations[index];
-        if (!operation) continue;
-        const previous = before[index];
+    const release = await locks.acquire(
+      writes.map((write) => write.id),
+      true,
+    );
+    try {
+      if (conflictsToInject > 0) {
+        conflictsToInject--;
+        return cancelled(writes.map((_, index) => (index === 0 ? 'TransactionConflict' : 'None')));
+      }
+      const reasons: string[] = [];
+      const applied: { index: number; previous: AttributeMap | undefined }[] = [];
+      let failure: DynaliteAnswer | undefined;
+      for (const [index, write] of writes.entries()) {
+        const { ReturnValuesOnConditionCheckFailure: _ignored, ...params } = write.params;
+        const answer = await call(`${write.kind}Item`, { ...params, ReturnValues: 'ALL_OLD' });
+        if (answer.status === 200) {
+          applied.push({ index, previous: answer.body.Attributes as AttributeMap | undefined });
+          reasons.push('None');
+        } else if (String(answer.body.__type).endsWith('#ConditionalCheckFailedException')) {
+          reasons.push('ConditionalCheckFailed');
+        } else {
+          failure = answer;
+          break;
+        }
+      }
+      if (!failure && reasons.every((reason) => reason === 'None')) return { status: 200, body: {} };
+      for (const { index, previous } of applied.reverse()) {
+        const write = writes[index];
+        if (!write) continue;
         const undo = previous
-          ? await call('PutItem', { TableName: operation.table, Item: previous })
-          : await call('DeleteItem', { TableName: operation.table, Key: operation.key });
+          ? await call('PutItem', { TableName: write.table, Item: previous })
+          : await call('DeleteItem', { TableName: write.table, Key: write.key });
         if (undo.status !== 200) throw new Error(`rolling back a transaction failed: ${JSON.stringify(undo.body)}`);
       }
       return failure ?? cancelled(reasons);
+    } finally {
+      release();
     }
-    return { status: 200, body: {} };
+  };
+
+  const handle = async (operation: string, text: string): Promise<{ status: number; text: string }> => {
+    let params: Json | undefined;
+    try {
+      params = JSON.parse(text) as Json;
+    } catch {
+      params = undefined;
+    }
+    if (operation === 'TransactWriteItems' && params) {
+      const answer = await transact(params);
+      return { status: answer.status, text: JSON.stringify(answer.body) };
+    }
+    const kind = operation.replace(/Item$/, '') as 'Update' | 'Put' | 'Delete' | 'Get';
+    const target = params && (ITEM_READS.has(operation) || ITEM_WRITES.has(operation)) ? await itemOf(kind, params) : undefined;
+    const release = target ? await locks.acquire([target.id], ITEM_WRITES.has(operation)) : () => {};
+    try {
+      return await callRaw(operation, text);
+    } finally {
+      release();
+    }
   };
 
   const front = createServer((req, res) => {
     const operation = String(req.headers['x-amz-target'] ?? '').split('.')[1] ?? '';
-    if (operation === 'TransactWriteItems') {
-      const chunks: Buffer[] = [];
-      req.on('data', (chunk: Buffer) => chunks.push(chunk));
-      req.on('end', async () => {
-        const release = await lock.acquire(true);
-        try {
-          const answer = await transact(JSON.parse(Buffer.concat(chunks).toString('utf8')) as Json);
-          send(res, answer.status, answer.body);
-        } catch (error) {
-          send(res, 500, { __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError', message: String(error) });
-        } finally {
-          release();
-        }
-      });
-      return;
-    }
-    void lock.acquire(!READ_OPERATIONS.has(operation)).then((release) => {
-      res.once('close', release);
-      backendHandler(req, res);
+    operations.set(operation, (operations.get(operation) ?? 0) + 1);
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      handle(operation, Buffer.concat(chunks).toString('utf8'))
+        .catch((error: unknown) => ({
+          status: 500,
+          text: JSON.stringify({ __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError', message: String(error) }),
+        }))
+        .then(({ status, text }) => {
+          res.writeHead(status, {
+            'content-type': 'application/x-amz-json-1.0',
+            'content-length': Buffer.byteLength(text),
+            'x-amzn-requestid': `peer-${Date.now().toString(36)}`,
+          });
+          res.end(text);
+        });
     });
   });
   const port = await listen(front);
@@ -437,6 +486,7 @@ export async function startDynamoPeer(): Promise<DynamoPeer> {
     get transactions() {
       return transactions;
     },
+    operations,
     async stop() {
       await closeServer(front);
       await closeServer(backend);
@@ -506,7 +556,7 @@ export interface AwsPeers {
   readonly queues: Readonly<Record<string, PeerQueue>>;
   /** s3rver's event notifications: `on('event', (event: S3EventNotification) => ...)`. */
   readonly s3Events: EventEmitter;
-  readonly dynamo: Pick<DynamoPeer, 'injectTransactionConflicts' | 'transactions'>;
+  readonly dynamo: Pick<DynamoPeer, 'injectTransactionConflicts' | 'transactions' | 'operations'>;
   /** Creates another queue with its dead-letter queue. */
   createQueue(name: string, options?: PeerQueueOptions): Promise<PeerQueue>;
   /**
@@ -555,6 +605,7 @@ export async function startAwsPeers(options: AwsPeersOptions = {}): Promise<AwsP
         get transactions() {
           return dynamo.transactions;
         },
+        operations: dynamo.operations,
       },
       createQueue: (name, queueOptions) => createQueueWithDlq(clients.sqs, name, queueOptions),
       sdkEnvironment: () => ({
