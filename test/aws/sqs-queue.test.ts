@@ -64,7 +64,7 @@ async function receiveAll(peers: AwsPeers, queueUrl: string, expected: number, t
   const deadline = Date.now() + timeoutMs;
   while (received.length < expected && Date.now() < deadline) {
     const output = await peers.clients.sqs.send(
-      new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1, AttributeNames: ['All'] }),
+      new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0, AttributeNames: ['All'] }),
     );
     received.push(...(output.Messages ?? []));
   }

@@ -1,0 +1,323 @@
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import type { SQSEvent } from 'aws-lambda';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type DemoServer, startDemoServer } from '../../demo/server.js';
+import { generateSite, type Site } from '../../demo/site.js';
+import { bundledJobs } from '../../functions/commons/jobs.generated.js';
+import { S3ObjectStore } from '../../shared/aws/s3-object-store.js';
+import type { SqsHandler } from '../../shared/handlers.js';
+import { parseJob } from '../../shared/job/load.js';
+import { LocalRuntime } from '../../shared/local/runtime.js';
+import type { RunManifest } from '../../shared/pipeline/finalize.js';
+import { type AwsPeers, type PeerQueue, startAwsPeers } from '../support/aws-peers.js';
+import { EventSourceMapping, lambdaContext, relayObjectCreated, sqsRecord } from './lambda-driver.js';
+
+type Row = Record<string, unknown> & { _key: string };
+
+const JOB = 'books';
+/** Longest the cloud run may take before the test gives up and reports the queues (about 20 s on an idle machine). */
+const RUN_DEADLINE_MS = 100_000;
+
+function parseNdjsonGzip(body: Uint8Array): Row[] {
+  return gunzipSync(body)
+    .toString('utf8')
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => JSON.parse(line) as Row);
+}
+
+/** Rows by item key, without the columns that differ between two runs. */
+function comparable(rows: readonly Row[]): Map<string, Record<string, unknown>> {
+  return new Map(
+    rows.map((row) => {
+      const { _runId, _fetchedAt, ...rest } = row;
+      return [row._key, rest];
+    }),
+  );
+}
+
+async function filesUnder(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true, recursive: true }).catch(() => []);
+  return entries.filter((entry) => entry.isFile()).map((entry) => join(entry.parentPath, entry.name));
+}
+
+/** The same job, run by the local runtime (file store, in-process queues, embedded state). */
+async function runLocally(startUrls: string[]): Promise<{ manifest: RunManifest; rows: Row[] }> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'scrapeline-local-'));
+  const books = bundledJobs.find((entry) => entry.source === 'jobs/books.ts');
+  if (!books) throw new Error('jobs/books.ts is not bundled');
+  const runtime = new LocalRuntime(
+    { jobs: [parseJob(books.input, books.source)], settings: { retryBaseMs: 50 }, ssrf: { allow: ['127.0.0.1'] } },
+    { dataDir },
+  );
+  try {
+    const { outcome } = await runtime.run(JOB, { startUrls });
+    if (outcome.kind !== 'finished') throw new Error(`the local run stalled: ${JSON.stringify(outcome)}`);
+    const rows: Row[] = [];
+    for (const file of await filesUnder(join(dataDir, 'store', 'datasets', JOB)))
+      rows.push(...parseNdjsonGzip(await readFile(file)));
+    return { manifest: outcome.manifest, rows };
+  } finally {
+    await runtime.close();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+describe('Cloud pipeline end to end (s3rver, local-aws-sqs, dynalite)', () => {
+  let peers: AwsPeers;
+  let site: Site;
+  let server: DemoServer;
+  let store: S3ObjectStore;
+  let queues: { fetch: PeerQueue; parse: PeerQueue; postprocess: PeerQueue };
+  let handlers: { fetcher: SqsHandler; parser: SqsHandler; postprocessor: SqsHandler };
+  let manifest: RunManifest;
+  const savedEnv = new Map<string, string | undefined>();
+
+  async function approximateDepth(queue: { url: string }): Promise<string> {
+    const output = await peers.clients.sqs.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: queue.url,
+        AttributeNames: [
+          'ApproximateNumberOfMessages',
+          'ApproximateNumberOfMessagesNotVisible',
+          'ApproximateNumberOfMessagesDelayed',
+        ],
+      }),
+    );
+    const attributes = output.Attributes ?? {};
+    return `${attributes.ApproximateNumberOfMessages}/${attributes.ApproximateNumberOfMessagesNotVisible}/${attributes.ApproximateNumberOfMessagesDelayed}`;
+  }
+
+  async function findManifest(deadline: number, describeState: () => Promise<string>): Promise<RunManifest> {
+    for (;;) {
+      for await (const object of store.list(`runs/${JOB}/`)) {
+        if (!object.key.endsWith('/manifest.json')) continue;
+        const body = await store.get(object.key);
+        const current = body ? (JSON.parse(Buffer.from(body).toString('utf8')) as RunManifest) : undefined;
+        if (current && current.state !== 'running') return current;
+      }
+      if (Date.now() > deadline) throw new Error(`the cloud run did not finish in time: ${await describeState()}`);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+
+  beforeAll(async () => {
+    const queueOptions = { visibilityTimeoutSeconds: 60, maxReceiveCount: 3 };
+    peers = await startAwsPeers({ queues: { fetch: queueOptions, parse: queueOptions, postprocess: queueOptions } });
+    const { fetch, parse, postprocess } = peers.queues;
+    if (!fetch || !parse || !postprocess) throw new Error('queues missing');
+    queues = { fetch, parse, postprocess };
+    store = new S3ObjectStore({ client: peers.clients.s3, bucket: peers.bucket });
+    site = generateSite();
+    server = await startDemoServer({ site });
+    // The functions read their configuration at cold start, and the SDK its endpoints: set both before importing.
+    const env: Record<string, string> = {
+      ...peers.sdkEnvironment(),
+      BUCKET_NAME: peers.bucket,
+      STATE_TABLE_NAME: peers.tableName,
+      FETCH_QUEUE_URL: fetch.url,
+      PARSE_QUEUE_URL: parse.url,
+      // The demo site listens on loopback, which the fetcher's SSRF guard refuses unless allowed.
+      FETCH_ALLOW_ADDRESSES: '127.0.0.1',
+      // Shorter backoffs for the demo's two always-500 pages, as the local run gets (the behaviour is the same).
+      RETRY_BASE_MS: '50',
+      POWERTOOLS_SERVICE_NAME: 'scrapeline-test',
+      LOG_LEVEL: 'ERROR',
+      POWERTOOLS_METRICS_DISABLED: 'true',
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    };
+    for (const [name, value] of Object.entries(env)) {
+      savedEnv.set(name, process.env[name]);
+      process.env[name] = value;
+    }
+    handlers = {
+      fetcher: (await import('../../functions/fetcher.js')).handler,
+      parser: (await import('../../functions/parser.js')).handler,
+      postprocessor: (await import('../../functions/postprocessor.js')).handler,
+    };
+  });
+
+  afterAll(async () => {
+    for (const [name, value] of savedEnv) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+    await server?.close();
+    await peers?.stop();
+  });
+
+  it('crawls the demo bookstore to the dataset the local runtime makes', async () => {
+    // Prepare
+    const startUrls = [`${server.url}/catalogue/page-1.html`];
+    const local = runLocally(startUrls);
+    const relay = relayObjectCreated(peers.s3Events, peers.clients.sqs, queues.postprocess.url, 'records/');
+    const mapping = (queue: PeerQueue, functionName: string, handler: SqsHandler, concurrency: number) =>
+      new EventSourceMapping({
+        sqs: peers.clients.sqs,
+        queueUrl: queue.url,
+        queueArn: queue.arn,
+        functionName,
+        handler,
+        concurrency,
+      }).start();
+    const mappings = {
+      fetch: mapping(queues.fetch, 'fetcher', handlers.fetcher, 4),
+      parse: mapping(queues.parse, 'parser', handlers.parser, 2),
+      postprocess: mapping(queues.postprocess, 'postprocessor', handlers.postprocessor, 2),
+    };
+
+    // Act
+    const started = Date.now();
+    try {
+      await peers.clients.sqs.send(
+        new SendMessageCommand({
+          QueueUrl: queues.fetch.url,
+          MessageBody: JSON.stringify({ type: 'start-run', job: JOB, startUrls }),
+        }),
+      );
+      manifest = await findManifest(started + RUN_DEADLINE_MS, async () => {
+        const depths = await Promise.all(
+          Object.values(queues).flatMap((queue) => [approximateDepth(queue), approximateDepth(queue.deadLetter)]),
+        );
+        return `queues (visible/in flight/delayed; main, dlq): ${depths.join(' ')}; mappings ${JSON.stringify(Object.values(mappings).map((m) => m.stats))}`;
+      });
+    } finally {
+      await Promise.all(Object.values(mappings).map((m) => m.stop()));
+      await relay.stop();
+    }
+    const cloudMs = Date.now() - started;
+    const { manifest: localManifest, rows: localRows } = await local;
+
+    // Assess: the manifest
+    expect(manifest).toMatchObject({ job: JOB, state: 'partial', items: { written: 1000, invalid: 0, duplicates: 0 } });
+    expect(manifest.urls.failed).toBe(7);
+    expect(manifest.reasons).toEqual({ 'http-404': 5, 'http-500': 2 });
+    const { accepted, parsed, unchanged, skipped, failed } = manifest.urls;
+    expect(accepted).toBe(parsed + unchanged + skipped + failed);
+    expect(accepted).toBe(site.listingPaths.length + site.books.length + site.broken.length);
+    expect(manifest.urls).toEqual(localManifest.urls);
+    expect(manifest.items).toEqual(localManifest.items);
+
+    // Assess: the failures file lists the broken links
+    const failures = Buffer.from((await store.get(manifest.failuresKey ?? 'missing')) ?? [])
+      .toString('utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { url: string; reason: string });
+    expect(failures.map((failure) => new URL(failure.url).pathname).sort()).toEqual(
+      site.broken.map((broken) => broken.path).sort(),
+    );
+
+    // Assess: the dataset equals the local runtime's, row for row
+    const cloudRows: Row[] = [];
+    for await (const object of store.list(`datasets/${JOB}/`))
+      cloudRows.push(...parseNdjsonGzip((await store.get(object.key)) ?? new Uint8Array()));
+    expect(cloudRows).toHaveLength(1000);
+    expect(new Set(cloudRows.map((row) => row._key)).size).toBe(1000);
+    expect(cloudRows.every((row) => row._runId === manifest.runId)).toBe(true);
+    const cloud = comparable(cloudRows);
+    const expected = comparable(localRows);
+    expect([...cloud.keys()].sort()).toEqual([...expected.keys()].sort());
+    for (const [key, row] of expected) expect(cloud.get(key), key).toEqual(row);
+
+    // Assess: nothing was lost on the way
+    expect(relay.errors).toEqual([]);
+    for (const queue of Object.values(queues)) {
+      const dead = await peers.clients.sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: queue.deadLetter.url, MaxNumberOfMessages: 10 }),
+      );
+      expect(dead.Messages ?? [], `${queue.name} DLQ`).toEqual([]);
+    }
+    expect(
+      mappings.fetch.stats.handlerErrors + mappings.parse.stats.handlerErrors + mappings.postprocess.stats.handlerErrors,
+    ).toBe(0);
+    console.info(
+      `cloud run: ${cloudMs} ms, ${mappings.fetch.stats.invocations}/${mappings.parse.stats.invocations}/${mappings.postprocess.stats.invocations} invocations (fetch/parse/post-process), ${relay.relayed} notifications relayed, DynamoDB requests ${JSON.stringify(Object.fromEntries(peers.dynamo.operations))}`,
+    );
+  }, 120_000);
+
+  it('reports only the malformed record of a batch as failed', async () => {
+    // Prepare: valid messages whose work is already done (URLs of the finished run), plus one that is not JSON
+    const record = (id: string, body: string) => ({
+      ...sqsRecord(
+        {
+          MessageId: id,
+          ReceiptHandle: `receipt-${id}`,
+          Body: body,
+          Attributes: { ApproximateReceiveCount: '1', SentTimestamp: String(Date.now()) },
+        },
+        queues.fetch.arn,
+        peers.region,
+      ),
+    });
+    const task = (url: string) =>
+      JSON.stringify({
+        type: 'fetch',
+        job: JOB,
+        runId: manifest.runId,
+        url,
+        depth: 0,
+        attempt: 0,
+        hosts: [new URL(server.url).host],
+      });
+    const fetchEvent: SQSEvent = {
+      Records: [
+        record('valid-1', task(`${server.url}/catalogue/page-1.html`)),
+        record('malformed', '{"type":"fetch",'),
+        record('valid-2', task(`${server.url}/catalogue/page-2.html`)),
+      ],
+    };
+    const notificationEvent: SQSEvent = {
+      Records: [
+        record('test-event-1', JSON.stringify({ Event: 's3:TestEvent' })),
+        record('not-a-notification', JSON.stringify({ Records: [{ eventName: 'ObjectCreated:Put' }] })),
+        record('test-event-2', JSON.stringify({ Event: 's3:TestEvent' })),
+      ],
+    };
+
+    // Act
+    const fetched = await handlers.fetcher(fetchEvent, lambdaContext('fetcher'));
+    const postProcessed = await handlers.postprocessor(notificationEvent, lambdaContext('postprocessor'));
+
+    // Assess
+    expect(fetched).toEqual({ batchItemFailures: [{ itemIdentifier: 'malformed' }] });
+    expect(postProcessed).toEqual({ batchItemFailures: [{ itemIdentifier: 'not-a-notification' }] });
+  });
+
+  it('moves a poison message to the dead-letter queue after maxReceiveCount receives', async () => {
+    // Prepare
+    const poison = await peers.createQueue('poison-fetch', { visibilityTimeoutSeconds: 1, maxReceiveCount: 2 });
+    const mapping = new EventSourceMapping({
+      sqs: peers.clients.sqs,
+      queueUrl: poison.url,
+      queueArn: poison.arn,
+      functionName: 'fetcher',
+      handler: handlers.fetcher,
+    }).start();
+
+    // Act
+    await peers.clients.sqs.send(new SendMessageCommand({ QueueUrl: poison.url, MessageBody: 'this is not a message' }));
+    const deadline = Date.now() + 15_000;
+    let dead: { Body?: string; Attributes?: Record<string, string> }[] = [];
+    try {
+      while (dead.length === 0 && Date.now() < deadline) {
+        const output = await peers.clients.sqs.send(
+          new ReceiveMessageCommand({ QueueUrl: poison.deadLetter.url, AttributeNames: ['All'] }),
+        );
+        dead = output.Messages ?? [];
+      }
+    } finally {
+      await mapping.stop();
+    }
+
+    // Assess
+    expect(dead.map((message) => message.Body)).toEqual(['this is not a message']);
+    expect(mapping.stats.records).toBe(2);
+    expect(mapping.stats.failures).toBe(2);
+    expect(new Set(mapping.stats.failedIds).size).toBe(1);
+  });
+});
