@@ -21,6 +21,11 @@ export interface ScrapelineCrawlArgs {
   readonly runtime?: Omit<LocalRuntimeOptions, 'dataDir'>;
   /** Sample RSS and progress every this many ms (memory run). */
   readonly sampleMs?: number;
+  /**
+   * Write a sampling allocation profile of the crawl here (`.heapprofile`, open with bench/profile.ts or DevTools).
+   * Unlike `node --heap-prof` it keeps the objects already collected, so it shows where garbage comes from.
+   */
+  readonly allocationProfile?: string;
 }
 
 export interface MemorySample {
@@ -46,6 +51,30 @@ export interface CrawlResult {
   readonly samples?: MemorySample[];
 }
 
+/** Sampling heap profiler over the inspector, keeping objects collected by GC (allocation hot spots). */
+async function startAllocationSampling(): Promise<{ stop(file: string): Promise<void> }> {
+  const { Session } = await import('node:inspector');
+  const { writeFile } = await import('node:fs/promises');
+  const session = new Session();
+  session.connect();
+  const post = (method: string, params?: object) =>
+    new Promise<unknown>((resolve, reject) =>
+      session.post(method, params ?? {}, (error, result) => (error ? reject(error) : resolve(result))),
+    );
+  await post('HeapProfiler.startSampling', {
+    samplingInterval: 64 * 1024,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: true,
+  });
+  return {
+    async stop(file) {
+      const { profile } = (await post('HeapProfiler.stopSampling')) as { profile: unknown };
+      await writeFile(file, JSON.stringify(profile));
+      session.disconnect();
+    },
+  };
+}
+
 export async function crawlScrapeline(args: ScrapelineCrawlArgs): Promise<CrawlResult> {
   const job = benchJob(args.url);
   // The fixture listens on 127.0.0.1, which the SSRF guard of the HTTP client refuses unless allowed.
@@ -67,6 +96,7 @@ export async function crawlScrapeline(args: ScrapelineCrawlArgs): Promise<CrawlR
             pages: terminal,
           });
         }, args.sampleMs);
+  const session = args.allocationProfile === undefined ? undefined : await startAllocationSampling();
   const before = process.cpuUsage();
   const { outcome } = await runtime.run(BENCH_JOB_NAME, {
     onProgress: ({ meta }) => {
@@ -77,6 +107,7 @@ export async function crawlScrapeline(args: ScrapelineCrawlArgs): Promise<CrawlR
   const cpu = process.cpuUsage(before);
   const wallMs = performance.now() - started;
   if (sampler) clearInterval(sampler);
+  if (session && args.allocationProfile) await session.stop(args.allocationProfile);
   if (outcome.kind !== 'finished') {
     await runtime.close();
     throw new Error(`run stalled: ${JSON.stringify(outcome)}`);

@@ -3,6 +3,7 @@
  * functions whose URL matches a filter.
  *
  *   npx tsx bench/profile.ts <file.cpuprofile|dir> [--top 25] [--match shared/]
+ *   npx tsx bench/profile.ts <file.heapprofile> [--top 25]   (node --heap-prof: sampled allocations by function)
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -95,6 +96,31 @@ export function loadProfiles(path: string): Profile[] {
   return files.map((file) => JSON.parse(readFileSync(file, 'utf8')) as Profile);
 }
 
+interface HeapNode {
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  selfSize: number;
+  children: HeapNode[];
+}
+
+/** Bytes allocated per function (self), from a sampling heap profile. */
+export function summariseHeap(head: HeapNode): { name: string; where: string; bytes: number; share: number }[] {
+  const bytes = new Map<string, number>();
+  let total = 0;
+  const walk = (node: HeapNode) => {
+    const id = `${node.callFrame.functionName || '(anonymous)'}@${shortUrl(node.callFrame.url)}:${node.callFrame.lineNumber + 1}`;
+    bytes.set(id, (bytes.get(id) ?? 0) + node.selfSize);
+    total += node.selfSize;
+    for (const child of node.children) walk(child);
+  };
+  walk(head);
+  return [...bytes.entries()]
+    .map(([id, size]) => {
+      const [name = '', where = ''] = id.split('@');
+      return { name, where, bytes: size, share: size / total };
+    })
+    .sort((a, b) => b.bytes - a.bytes);
+}
+
 function main(): void {
   const args = process.argv.slice(2);
   const path = args.find((arg) => !arg.startsWith('--'));
@@ -103,6 +129,16 @@ function main(): void {
     process.exit(2);
   }
   const top = Number(args[args.indexOf('--top') + 1] ?? 25) || 25;
+  if (path.endsWith('.heapprofile')) {
+    const profile = JSON.parse(readFileSync(path, 'utf8')) as { head: HeapNode };
+    console.log('Top allocation sites (sampled, self)');
+    for (const entry of summariseHeap(profile.head).slice(0, top)) {
+      console.log(
+        `${(entry.share * 100).toFixed(1).padStart(5)}% ${(entry.bytes / 2 ** 20).toFixed(1).padStart(8)} MB  ${entry.name}  ${entry.where}`,
+      );
+    }
+    return;
+  }
   const match = args.includes('--match') ? args[args.indexOf('--match') + 1] : undefined;
   const entries = summarise(loadProfiles(path));
   const pct = (x: number) => `${(x * 100).toFixed(1)}%`.padStart(6);
