@@ -1,11 +1,22 @@
-import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { createReadStream, type Dirent } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { InvalidInputError, ObjectNotFoundError } from '../errors.js';
 import type { ObjectInfo, ObjectStore, PutOptions } from '../ports.js';
 
 /** Longest key accepted (S3's limit). */
 const MAX_KEY_BYTES = 1024;
+
+/** Longest file name most file systems accept (ext4, APFS, NTFS, tmpfs: 255). */
+const MAX_NAME_BYTES = 255;
+
+/**
+ * The store's own folder under the root (temporary files, names of hashed segments) and the start of every
+ * hashed file name. No key segment is written literally with this start (see {@link fileName}), so neither
+ * can collide with an object.
+ */
+const RESERVED = '.scrapeline~';
 
 /** Called after an object is written, like an S3 ObjectCreated notification. */
 export type ObjectCreatedListener = (key: string, size: number) => void | Promise<void>;
@@ -36,16 +47,39 @@ export interface FileSystemObjectStoreOptions {
 }
 
 /**
+ * The file name of a key segment: the segment itself, or, when it is longer than a file name may be or starts
+ * like the store's reserved names, `.scrapeline~<sha-256 of the segment>` (its original is kept in the store's
+ * folder, for {@link FileSystemObjectStore.list}).
+ */
+function fileName(segment: string): string {
+  if (Buffer.byteLength(segment) <= MAX_NAME_BYTES && !segment.toLowerCase().startsWith(RESERVED)) return segment;
+  return `${RESERVED}${createHash('sha256').update(segment).digest('hex')}`;
+}
+
+/** The error of a file operation on a path that is not a file: missing, a folder, or below a file. */
+function isNotFile(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR';
+}
+
+/**
  * An object store on the local file system with the S3 key layout: key `a/b/c` is the file `<root>/a/b/c`.
  * Writes are atomic (write to a temporary file, then rename) and raise object-created events.
+ *
+ * The store keeps its own files in `<root>/.scrapeline~/`: temporary files while writing, and the original of
+ * every key segment stored under a hashed name (longer than 255 bytes, or starting with `.scrapeline~`).
  */
 export class FileSystemObjectStore implements ObjectStore {
   readonly #root: string;
+  readonly #temporary: string;
+  readonly #names: string;
   readonly #listeners: ObjectCreatedListener[] = [];
   #sequence = 0;
 
   constructor(options: FileSystemObjectStoreOptions) {
     this.#root = resolve(options.root);
+    this.#temporary = join(this.#root, RESERVED, 'tmp');
+    this.#names = join(this.#root, RESERVED, 'names');
   }
 
   get root(): string {
@@ -59,17 +93,34 @@ export class FileSystemObjectStore implements ObjectStore {
 
   #path(key: string): string {
     assertSafeKey(key);
-    const path = resolve(this.#root, key);
+    const path = resolve(this.#root, ...key.split('/').map(fileName));
     if (!path.startsWith(this.#root + sep)) throw new InvalidInputError(`object key escapes the store: ${JSON.stringify(key)}`);
     return path;
   }
 
+  /** Writes `body` to a temporary file, then renames it to `path`: readers see the old or the new file, whole. */
+  async #writeAtomically(path: string, body: Uint8Array | string): Promise<void> {
+    await mkdir(this.#temporary, { recursive: true });
+    const temporary = join(this.#temporary, `${process.pid}.${++this.#sequence}`);
+    try {
+      await writeFile(temporary, body);
+      await rename(temporary, path);
+    } catch (error) {
+      await rm(temporary, { force: true });
+      throw error;
+    }
+  }
+
   async put(key: string, body: Uint8Array | string, _options?: PutOptions): Promise<void> {
     const path = this.#path(key);
+    for (const segment of key.split('/')) {
+      const name = fileName(segment);
+      if (name === segment) continue;
+      await mkdir(this.#names, { recursive: true });
+      await this.#writeAtomically(join(this.#names, name), segment);
+    }
     await mkdir(dirname(path), { recursive: true });
-    const temporary = `${path}.${process.pid}.${++this.#sequence}.tmp`;
-    await writeFile(temporary, body);
-    await rename(temporary, path);
+    await this.#writeAtomically(path, body);
     const size = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
     for (const listener of this.#listeners) await listener(key, size);
   }
@@ -78,8 +129,7 @@ export class FileSystemObjectStore implements ObjectStore {
     try {
       return await readFile(this.#path(key));
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'EISDIR')
-        return undefined;
+      if (isNotFile(error)) return undefined;
       throw error;
     }
   }
@@ -89,10 +139,12 @@ export class FileSystemObjectStore implements ObjectStore {
     try {
       handle = await open(this.#path(key), 'r');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new ObjectNotFoundError(key);
+      if (isNotFile(error)) throw new ObjectNotFoundError(key);
       throw error;
     }
     try {
+      // A key that is only a prefix of others is a folder, which opens for reading on some systems.
+      if (!(await handle.stat()).isFile()) throw new ObjectNotFoundError(key);
       const buffer = Buffer.alloc(length);
       const { bytesRead } = await handle.read(buffer, 0, length, offset);
       return buffer.subarray(0, bytesRead);
@@ -104,9 +156,9 @@ export class FileSystemObjectStore implements ObjectStore {
   async getStream(key: string): Promise<AsyncIterable<Uint8Array> | undefined> {
     const path = this.#path(key);
     try {
-      await stat(path);
+      if (!(await stat(path)).isFile()) return undefined;
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      if (isNotFile(error)) return undefined;
       throw error;
     }
     return createReadStream(path);
@@ -116,27 +168,43 @@ export class FileSystemObjectStore implements ObjectStore {
     const slash = prefix.lastIndexOf('/');
     const folder = slash < 0 ? '' : prefix.slice(0, slash);
     if (folder !== '') assertSafeKey(folder);
-    yield* this.#walk(folder, prefix);
+    yield* this.#walk(folder, folder === '' ? this.#root : this.#path(folder), prefix);
+  }
+
+  /** The key segment a file name stands for; `undefined` for a hashed name whose original is lost. */
+  async #segment(name: string): Promise<string | undefined> {
+    if (!name.startsWith(RESERVED)) return name;
+    try {
+      return await readFile(join(this.#names, name), 'utf8');
+    } catch (error) {
+      if (isNotFile(error)) return undefined;
+      throw error;
+    }
   }
 
   /** Walks a folder in key order (S3 lists keys in UTF-8 byte order; `/` sorts before letters and digits). */
-  async *#walk(folder: string, prefix: string): AsyncIterable<ObjectInfo> {
-    let entries: import('node:fs').Dirent[];
+  async *#walk(folder: string, dir: string, prefix: string): AsyncIterable<ObjectInfo> {
+    let entries: Dirent[];
     try {
-      entries = await readdir(folder === '' ? this.#root : join(this.#root, folder), { withFileTypes: true });
+      entries = await readdir(dir, { withFileTypes: true });
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      if (isNotFile(error)) return;
       throw error;
     }
-    const named = entries
-      .filter((entry) => !entry.name.endsWith('.tmp'))
-      .map((entry) => ({ entry, key: folder === '' ? entry.name : `${folder}/${entry.name}` }))
-      .map((item) => ({ ...item, sortKey: item.entry.isDirectory() ? `${item.key}/` : item.key }))
-      .sort((a, b) => Buffer.compare(Buffer.from(a.sortKey), Buffer.from(b.sortKey)));
+    const named: { entry: Dirent; key: string; sortKey: string }[] = [];
+    for (const entry of entries) {
+      if (folder === '' && entry.name === RESERVED) continue;
+      const segment = await this.#segment(entry.name);
+      if (segment === undefined) continue;
+      const key = folder === '' ? segment : `${folder}/${segment}`;
+      named.push({ entry, key, sortKey: entry.isDirectory() ? `${key}/` : key });
+    }
+    named.sort((a, b) => Buffer.compare(Buffer.from(a.sortKey), Buffer.from(b.sortKey)));
     for (const { entry, key, sortKey } of named) {
       if (!sortKey.startsWith(prefix) && !prefix.startsWith(sortKey)) continue;
-      if (entry.isDirectory()) yield* this.#walk(key, prefix);
-      else if (key.startsWith(prefix)) yield { key, size: (await stat(join(this.#root, key))).size };
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) yield* this.#walk(key, path, prefix);
+      else if (key.startsWith(prefix)) yield { key, size: (await stat(path)).size };
     }
   }
 }
