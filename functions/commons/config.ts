@@ -107,7 +107,9 @@ export function loadConfig<const S extends Setting>(
       if (problems.has(name)) continue;
       problems.set(name, value === undefined ? `${name} is required` : `${name} ${issue.message} (${received(value)})`);
     }
-    throw new ConfigurationError([...problems.values()]);
+    const order = Object.keys(environmentSchema.shape);
+    const sorted = [...problems].sort(([a], [b]) => order.indexOf(a) - order.indexOf(b)).map(([, problem]) => problem);
+    throw new ConfigurationError(sorted);
   }
   const parsed = result.data as Partial<Environment>;
   const config: Record<string, unknown> = {

@@ -1,0 +1,216 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import type { SQSEvent } from 'aws-lambda';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { loadConfig } from '../../functions/commons/config.js';
+import { createFunctionRuntime, instrumentHandler, loadBundledJobs, logPort } from '../../functions/commons/context.js';
+import { ConfigurationError, UnavailablePortError } from '../../functions/commons/errors.js';
+import { bundledJobs } from '../../functions/commons/jobs.generated.js';
+import { createAwsClients } from '../../shared/aws/clients.js';
+import { JobValidationError } from '../../shared/job/errors.js';
+import { lambdaContext } from './lambda-driver.js';
+
+const BASE_ENV = {
+  AWS_REGION: 'eu-west-1',
+  BUCKET_NAME: 'scrapeline-data',
+  STATE_TABLE_NAME: 'scrapeline-state',
+  FETCH_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/123456789012/fetch',
+  PARSE_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/123456789012/parse',
+};
+
+function event(...ids: string[]): SQSEvent {
+  return {
+    Records: ids.map((messageId) => ({
+      messageId,
+      receiptHandle: messageId,
+      body: '{}',
+      attributes: { ApproximateReceiveCount: '1', SentTimestamp: '0', SenderId: 'x', ApproximateFirstReceiveTimestamp: '0' },
+      messageAttributes: {},
+      md5OfBody: '',
+      eventSource: 'aws:sqs',
+      eventSourceARN: 'arn:aws:sqs:eu-west-1:123456789012:fetch',
+      awsRegion: 'eu-west-1',
+    })),
+  };
+}
+
+/** The EMF documents Powertools Metrics printed while `act` ran. */
+async function emfDuring(act: () => Promise<unknown>): Promise<Record<string, unknown>[]> {
+  const lines: string[] = [];
+  const write = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    lines.push(String(chunk));
+    return true;
+  });
+  try {
+    await act().catch(() => undefined);
+  } finally {
+    write.mockRestore();
+  }
+  return lines
+    .flatMap((line) => line.split('\n'))
+    .filter((line) => line.includes('"_aws"'))
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+describe('Function: loadConfig', () => {
+  it('reads the settings asked for, with defaults', () => {
+    const config = loadConfig(['bucket', 'table', 'fetchQueue'], BASE_ENV);
+    expect(config).toEqual({
+      region: 'eu-west-1',
+      serviceName: undefined,
+      metricsNamespace: 'Scrapeline',
+      logLevel: undefined,
+      bucket: 'scrapeline-data',
+      table: 'scrapeline-state',
+      fetchQueue: BASE_ENV.FETCH_QUEUE_URL,
+    });
+  });
+
+  it('reads the optional settings: service name, namespace, log level (any case), allowed addresses, retry base', () => {
+    const config = loadConfig(['bucket', 'table', 'fetchAllowAddresses', 'retryBaseMs'], {
+      ...BASE_ENV,
+      POWERTOOLS_SERVICE_NAME: 'scrapeline',
+      POWERTOOLS_METRICS_NAMESPACE: 'Custom',
+      LOG_LEVEL: 'warn',
+      FETCH_ALLOW_ADDRESSES: ' 10.1.0.0/16, 127.0.0.1 ,',
+      RETRY_BASE_MS: '50',
+    });
+    expect(config).toMatchObject({
+      serviceName: 'scrapeline',
+      metricsNamespace: 'Custom',
+      logLevel: 'WARN',
+      fetchAllowAddresses: ['10.1.0.0/16', '127.0.0.1'],
+      retryBaseMs: 50,
+    });
+    expect(loadConfig(['fetchAllowAddresses'], BASE_ENV).fetchAllowAddresses).toEqual([]);
+  });
+
+  it('names every missing and invalid variable at once', () => {
+    const load = () =>
+      loadConfig(['bucket', 'table', 'fetchQueue', 'parseQueue'], {
+        AWS_REGION: 'eu-west-1',
+        BUCKET_NAME: 'Not_A_Bucket',
+        FETCH_QUEUE_URL: 'fetch-queue',
+        LOG_LEVEL: 'LOUD',
+      });
+    expect(load).toThrow(ConfigurationError);
+    try {
+      load();
+    } catch (error) {
+      expect((error as ConfigurationError).problems).toEqual([
+        'BUCKET_NAME must be an S3 bucket name (got "Not_A_Bucket")',
+        'STATE_TABLE_NAME is required',
+        'FETCH_QUEUE_URL must be an SQS queue URL (got "fetch-queue")',
+        'PARSE_QUEUE_URL is required',
+        'LOG_LEVEL must be one of TRACE, DEBUG, INFO, WARN, ERROR, CRITICAL, SILENT (got "LOUD")',
+      ]);
+      expect((error as Error).message).toMatch(/^invalid function environment: BUCKET_NAME must be/);
+    }
+  });
+
+  it('ignores the variables of settings a function does not use', () => {
+    const config = loadConfig(['bucket', 'table'], { ...BASE_ENV, FETCH_QUEUE_URL: 'not a url', PARSE_QUEUE_URL: undefined });
+    expect(config).not.toHaveProperty('fetchQueue');
+    expect(() => loadConfig(['bucket'], { BUCKET_NAME: 'b-1' })).toThrow('invalid function environment: AWS_REGION is required');
+  });
+
+  it('refuses a malformed address list and retry base', () => {
+    expect(() =>
+      loadConfig(['fetchAllowAddresses', 'retryBaseMs'], {
+        ...BASE_ENV,
+        FETCH_ALLOW_ADDRESSES: 'intranet.local',
+        RETRY_BASE_MS: '-1',
+      }),
+    ).toThrow(
+      'FETCH_ALLOW_ADDRESSES must list IP addresses or CIDRs, separated by commas (got "intranet.local"); RETRY_BASE_MS must be at least 0 (got "-1")',
+    );
+  });
+});
+
+describe('Function: instrumentHandler', () => {
+  const logger = new Logger({ logLevel: 'SILENT' });
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it('publishes the records processed and failed of each invocation, with the stage dimension', async () => {
+    // Prepare
+    const metrics = new Metrics({ namespace: 'Test', serviceName: 'svc', defaultDimensions: { stage: 'parser' } });
+    const handler = instrumentHandler(async () => ({ batchItemFailures: [{ itemIdentifier: 'b' }] }), logger, metrics);
+
+    // Act
+    const documents = await emfDuring(() => handler(event('a', 'b', 'c'), lambdaContext('parser')));
+
+    // Assess
+    const invocation = documents.find((document) => 'RecordsProcessed' in document);
+    expect(invocation).toMatchObject({ RecordsProcessed: 2, RecordsFailed: 1, stage: 'parser', service: 'svc' });
+    expect(JSON.stringify(invocation)).toContain('"Namespace":"Test"');
+  });
+
+  it('counts the whole batch as failed and still publishes when the handler throws', async () => {
+    const metrics = new Metrics({ namespace: 'Test', defaultDimensions: { stage: 'fetcher' } });
+    const handler = instrumentHandler(
+      async () => {
+        throw new Error('boom');
+      },
+      logger,
+      metrics,
+    );
+
+    const documents = await emfDuring(() => handler(event('a', 'b')));
+
+    expect(documents.find((document) => 'RecordsFailed' in document)).toMatchObject({ RecordsProcessed: 0, RecordsFailed: 2 });
+    await expect(handler(event('a'))).rejects.toThrow('boom');
+  });
+});
+
+describe('Function: logPort', () => {
+  it('hands the attributes to the Powertools Logger as extra keys', () => {
+    const logger = new Logger({ logLevel: 'DEBUG', serviceName: 'svc' });
+    const info = vi.spyOn(logger, 'info').mockImplementation(() => undefined);
+    const log = logPort(logger);
+
+    log.info('fetched', { url: 'https://example.com/', runId: 'r1' });
+    log.info('plain');
+
+    expect(info.mock.calls).toEqual([['fetched', { url: 'https://example.com/', runId: 'r1' }], ['plain']]);
+  });
+});
+
+describe('Function: createFunctionRuntime', () => {
+  const config = { ...loadConfig(['bucket', 'table'], BASE_ENV), logLevel: 'SILENT' as const };
+
+  it('gives a function without a queue one that fails clearly, and one that does not fetch an HTTP client that fails', async () => {
+    const clients = createAwsClients({ region: 'eu-west-1' });
+    const runtime = createFunctionRuntime({ stage: 'postprocessor', config, clients });
+
+    await expect(runtime.pipeline.fetchQueue.send([{ body: '{}' }])).rejects.toThrow(
+      new UnavailablePortError('the postprocessor has no fetch queue (its configuration has no FETCH_QUEUE_URL)'),
+    );
+    await expect(runtime.pipeline.parseQueue.send([])).rejects.toMatchObject({ retryable: false, reason: 'unavailable-port' });
+    await expect(
+      runtime.pipeline.http.fetchPage('https://example.com/', { timeoutMs: 1, maxBytes: 1, maxRedirects: 0, userAgent: 'x' }),
+    ).rejects.toBeInstanceOf(UnavailablePortError);
+    expect(runtime.pipeline.jobs.names()).toEqual(['books']);
+    clients.destroy();
+  });
+});
+
+describe('Function: loadBundledJobs', () => {
+  it('validates every bundled job', () => {
+    expect(loadBundledJobs(bundledJobs).map((job) => job.name)).toEqual(['books']);
+  });
+
+  it('names the file of an invalid job', () => {
+    expect(() => loadBundledJobs([{ source: 'jobs/broken.yaml', input: { name: 'Broken Name' } }])).toThrow(JobValidationError);
+    expect(() => loadBundledJobs([{ source: 'jobs/broken.yaml', input: { name: 'Broken Name' } }])).toThrow(/jobs\/broken\.yaml/);
+  });
+
+  it('refuses two jobs with one name', () => {
+    const books = bundledJobs[0];
+    if (!books) throw new Error('no bundled job');
+    expect(() => loadBundledJobs([books, { source: 'jobs/copy.ts', input: books.input }])).toThrow(
+      /jobs\/copy\.ts.*"books" is already the name of jobs\/books\.ts/,
+    );
+  });
+});
