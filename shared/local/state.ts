@@ -1,4 +1,14 @@
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  truncateSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { dirname } from 'node:path';
 import type { StateCondition, StateItem, StateStore, StateValue, StateWrite, TransactResult } from '../ports.js';
 
@@ -58,26 +68,39 @@ export class EmbeddedStateStore implements StateStore {
     this.#compactionRatio = options.compactionRatio ?? 4;
     if (this.#file) {
       mkdirSync(dirname(this.#file), { recursive: true });
-      if (existsSync(this.#file)) this.#replay(this.#file);
+      const newLine = existsSync(this.#file) ? this.#replay(this.#file) : false;
       this.#fd = openSync(this.#file, 'a');
+      if (newLine) writeSync(this.#fd, '\n');
     }
   }
 
-  #replay(file: string): void {
-    const lines = readFileSync(file, 'utf8').split('\n');
+  /**
+   * Replays the journal. A torn last line (the process died mid-write) is cut off the file, so that new entries
+   * start on a line of their own; anything else that does not parse is corruption.
+   *
+   * @returns whether the journal ends without a line break (a whole last entry whose `\n` was not written)
+   */
+  #replay(file: string): boolean {
+    const bytes = readFileSync(file);
+    const lines = bytes.toString('utf8').split('\n');
+    let intact = 0;
     for (const [index, line] of lines.entries()) {
-      if (line === '') continue;
-      let entry: { pk: string; sk: string; item: MutableItem | null };
-      try {
-        entry = JSON.parse(line);
-      } catch {
-        // Only the last line can be torn (the process died mid-write); anything else is corruption.
-        if (index >= lines.length - 2) break;
-        throw new Error(`state journal ${file} is corrupt at line ${index + 1}`);
+      const end = intact + Buffer.byteLength(line) + (index < lines.length - 1 ? 1 : 0);
+      if (line !== '') {
+        let entry: { pk: string; sk: string; item: MutableItem | null };
+        try {
+          entry = JSON.parse(line);
+        } catch {
+          if (index >= lines.length - 2) break;
+          throw new Error(`state journal ${file} is corrupt at line ${index + 1}`);
+        }
+        this.#set(entry.pk, entry.sk, entry.item ?? undefined);
+        this.#journalEntries++;
       }
-      this.#set(entry.pk, entry.sk, entry.item ?? undefined);
-      this.#journalEntries++;
+      intact = end;
     }
+    if (intact < bytes.byteLength) truncateSync(file, intact);
+    return intact > 0 && bytes[intact - 1] !== 0x0a;
   }
 
   #set(pk: string, sk: string, item: MutableItem | undefined): void {
@@ -133,7 +156,12 @@ export class EmbeddedStateStore implements StateStore {
   async *query(pk: string, skPrefix: string): AsyncIterable<StateItem & { readonly sk: string }> {
     const partition = this.#partitions.get(pk);
     if (!partition) return;
-    const keys = [...partition.keys()].filter((sk) => sk.startsWith(skPrefix)).sort();
+    // DynamoDB orders sort keys by their UTF-8 bytes (not by UTF-16 code units, as Array#sort does).
+    const keys = [...partition.keys()]
+      .filter((sk) => sk.startsWith(skPrefix))
+      .map((sk) => ({ sk, bytes: Buffer.from(sk) }))
+      .sort((a, b) => Buffer.compare(a.bytes, b.bytes))
+      .map(({ sk }) => sk);
     for (const sk of keys) {
       const item = partition.get(sk);
       if (item) yield { ...item, sk };
