@@ -159,10 +159,23 @@ function splitHead(bytes: Buffer, what: string): { head: string[]; rest: Buffer 
   return { head: bytes.subarray(0, end).toString('utf8').split('\r\n'), rest: bytes.subarray(end + 4) };
 }
 
-/** Reads one WARC record (one gzip member, or its decompressed bytes). */
+/** Decompresses a gzip member; bytes that are not a whole member (a wrong range, a truncated object) are input errors. */
+function gunzipMember(bytes: Buffer): Buffer {
+  try {
+    return gunzipSync(bytes);
+  } catch (error) {
+    throw new InvalidInputError(`WARC record: not a whole gzip member (${(error as Error).message})`, error);
+  }
+}
+
+/**
+ * Reads one WARC record (one gzip member, or its decompressed bytes).
+ *
+ * @throws {InvalidInputError} when the bytes are not a whole, well-formed record
+ */
 export function readWarcRecord(member: Uint8Array): WarcRecord {
   const bytes = Buffer.from(member.buffer, member.byteOffset, member.byteLength);
-  const raw = bytes[0] === 0x1f && bytes[1] === 0x8b ? gunzipSync(bytes) : bytes;
+  const raw = bytes[0] === 0x1f && bytes[1] === 0x8b ? gunzipMember(bytes) : bytes;
   const { head, rest } = splitHead(raw, 'WARC record');
   if (!head[0]?.startsWith('WARC/'))
     throw new InvalidInputError(`not a WARC record (starts with ${JSON.stringify(head[0]?.slice(0, 20))})`);
