@@ -68,10 +68,7 @@ describe('Function: decodeDocument', () => {
     expect(result).toEqual({ text: 'café naïve ÿ', charset });
   });
 
-  // BUG: windows-1252 pages (and iso-8859-1/latin1/us-ascii ones, mapped to it) lose their most common
-  // punctuation: bytes 0x80-0x9F (€, curly quotes, dashes, ™) decode to C1 control characters, because Node 20's
-  // TextDecoder decodes windows-1252 as Latin-1 (nodejs/node#56542); decodeDocument relies on it unchecked.
-  it.fails.each(['windows-1252', 'iso-8859-1'])('decodes the windows-1252 bytes 0x80-0x9F of a %s page', (label) => {
+  it.each(['windows-1252', 'iso-8859-1'])('decodes the windows-1252 bytes 0x80-0x9F of a %s page', (label) => {
     // Prepare
     const input = bytes([0x80], ' ', [0x93], 'q', [0x94], ' ', [0x96], ' ', [0x99]);
 
@@ -80,6 +77,26 @@ describe('Function: decodeDocument', () => {
 
     // Assess
     expect(result.text).toBe('€ “q” – ™');
+  });
+
+  it('decodes every windows-1252 byte as the WHATWG index does, keeping the five unassigned ones', () => {
+    // Prepare
+    const input = Uint8Array.from({ length: 32 }, (_, index) => 0x80 + index);
+
+    // Act
+    const result = decodeDocument(input, 'text/html; charset=cp1252');
+
+    // Assess
+    expect(result.charset).toBe('cp1252');
+    expect(result.text).toBe('€\u0081‚ƒ„…†‡ˆ‰Š‹Œ\u008dŽ\u008f\u0090‘’“”•–—˜™š›œ\u009džŸ');
+  });
+
+  it('treats a UTF-16 XML declaration on a byte-oriented document as UTF-8', () => {
+    // Act
+    const result = decodeDocument(Buffer.from('<?xml version="1.0" encoding="UTF-16LE"?><a>é</a>', 'utf8'), undefined);
+
+    // Assess
+    expect(result).toEqual({ text: '<?xml version="1.0" encoding="UTF-16LE"?><a>é</a>', charset: 'utf-8' });
   });
 
   it.each([
@@ -177,9 +194,7 @@ describe('Function: decodeDocument', () => {
     expect(decodeDocument(new Uint8Array(), 'text/html; charset=shift_jis')).toEqual({ text: '', charset: 'shift_jis' });
   });
 
-  // BUG: a page whose <meta> declares UTF-16 (a common misdeclaration on ASCII-compatible pages) is decoded as
-  // UTF-16, turning it into garbage; browsers treat a UTF-16 meta declaration as UTF-8 (HTML prescan rule).
-  it.fails('treats a UTF-16 meta declaration on a byte-oriented page as UTF-8', () => {
+  it('treats a UTF-16 meta declaration on a byte-oriented page as UTF-8', () => {
     // Prepare
     const input = Buffer.from('<html><head><meta charset="utf-16"></head><body>héllo</body></html>', 'utf8');
 
