@@ -26,6 +26,8 @@ export interface ScrapelineCrawlArgs {
    * Unlike `node --heap-prof` it keeps the objects already collected, so it shows where garbage comes from.
    */
   readonly allocationProfile?: string;
+  /** Write a heap snapshot here when the run has finished (before the runtime closes): what the crawl retains. */
+  readonly heapSnapshot?: string;
 }
 
 export interface MemorySample {
@@ -108,6 +110,10 @@ export async function crawlScrapeline(args: ScrapelineCrawlArgs): Promise<CrawlR
   const wallMs = performance.now() - started;
   if (sampler) clearInterval(sampler);
   if (session && args.allocationProfile) await session.stop(args.allocationProfile);
+  if (args.heapSnapshot) {
+    const { writeHeapSnapshot } = await import('node:v8');
+    writeHeapSnapshot(args.heapSnapshot);
+  }
   if (outcome.kind !== 'finished') {
     await runtime.close();
     throw new Error(`run stalled: ${JSON.stringify(outcome)}`);

@@ -4,6 +4,7 @@
  *
  *   npx tsx bench/profile.ts <file.cpuprofile|dir> [--top 25] [--match shared/]
  *   npx tsx bench/profile.ts <file.heapprofile> [--top 25]   (node --heap-prof: sampled allocations by function)
+ *   npx tsx bench/profile.ts <file.heapsnapshot> [--top 25]  (retained size by constructor, self sizes)
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -121,6 +122,32 @@ export function summariseHeap(head: HeapNode): { name: string; where: string; by
     .sort((a, b) => b.bytes - a.bytes);
 }
 
+/** Self size per node type and constructor name, from a heap snapshot. */
+export function summariseSnapshot(file: string): { name: string; count: number; bytes: number }[] {
+  const snapshot = JSON.parse(readFileSync(file, 'utf8')) as {
+    snapshot: { meta: { node_fields: string[]; node_types: [string[]] } };
+    nodes: number[];
+    strings: string[];
+  };
+  const fields = snapshot.snapshot.meta.node_fields;
+  const types = snapshot.snapshot.meta.node_types[0];
+  const width = fields.length;
+  const typeIndex = fields.indexOf('type');
+  const nameIndex = fields.indexOf('name');
+  const sizeIndex = fields.indexOf('self_size');
+  const totals = new Map<string, { count: number; bytes: number }>();
+  for (let offset = 0; offset < snapshot.nodes.length; offset += width) {
+    const type = types[snapshot.nodes[offset + typeIndex] ?? 0] ?? '?';
+    const rawName = snapshot.strings[snapshot.nodes[offset + nameIndex] ?? 0] ?? '';
+    const name = type === 'object' || type === 'closure' ? `${type} ${rawName}` : `(${type})`;
+    const entry = totals.get(name) ?? { count: 0, bytes: 0 };
+    entry.count++;
+    entry.bytes += snapshot.nodes[offset + sizeIndex] ?? 0;
+    totals.set(name, entry);
+  }
+  return [...totals.entries()].map(([name, value]) => ({ name, ...value })).sort((a, b) => b.bytes - a.bytes);
+}
+
 function main(): void {
   const args = process.argv.slice(2);
   const path = args.find((arg) => !arg.startsWith('--'));
@@ -129,6 +156,13 @@ function main(): void {
     process.exit(2);
   }
   const top = Number(args[args.indexOf('--top') + 1] ?? 25) || 25;
+  if (path.endsWith('.heapsnapshot')) {
+    console.log('Largest self sizes by type / constructor');
+    for (const entry of summariseSnapshot(path).slice(0, top)) {
+      console.log(`${(entry.bytes / 2 ** 20).toFixed(1).padStart(8)} MB ${String(entry.count).padStart(9)}  ${entry.name}`);
+    }
+    return;
+  }
   if (path.endsWith('.heapprofile')) {
     const profile = JSON.parse(readFileSync(path, 'utf8')) as { head: HeapNode };
     console.log('Top allocation sites (sampled, self)');
