@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { type Dispatcher, request } from 'undici';
 import { ScrapelineError } from '../errors.js';
@@ -106,17 +106,51 @@ async function readLimited(stream: AsyncIterable<Uint8Array>, limit: number, url
   return Buffer.concat(chunks, size);
 }
 
-function classifyNetworkError(error: unknown, url: string): Error {
+/** Names (undici's, the platform's) and codes of errors that mean a deadline passed. `code` need not be a string. */
+const TIMEOUT_NAMES = new Set(['HeadersTimeoutError', 'BodyTimeoutError', 'ConnectTimeoutError', 'TimeoutError']);
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT']);
+
+/** The error and its causes, outermost first (a few levels: undici and the platform wrap errors). */
+function causes(error: unknown): { name?: unknown; code?: unknown; message?: unknown }[] {
+  const chain: { name?: unknown; code?: unknown; message?: unknown }[] = [];
+  let current: unknown = error;
+  while (typeof current === 'object' && current !== null && chain.length < 5 && !chain.includes(current)) {
+    chain.push(current);
+    current = (current as { cause?: unknown }).cause;
+  }
+  return chain;
+}
+
+function isTimeout(error: unknown): boolean {
+  return causes(error).some(
+    (inner) =>
+      (typeof inner.name === 'string' && TIMEOUT_NAMES.has(inner.name)) ||
+      (typeof inner.code === 'string' && TIMEOUT_CODES.has(inner.code)),
+  );
+}
+
+/**
+ * A failure to get a response or its body: a timeout when the request's deadline has passed (whatever the error
+ * then says, e.g. an AbortError) or the error names one; otherwise a network error named by its code.
+ */
+function classifyNetworkError(error: unknown, url: string, deadline: AbortSignal): Error {
   const blocked = findBlockedAddressError(error);
   if (blocked !== undefined) return blocked;
   if (error instanceof ScrapelineError) return error;
-  const code = (error as { code?: string }).code ?? (error as Error).name ?? 'error';
-  const timeout = /TIMEOUT|AbortError|TimeoutError/i.test(code);
-  return new NetworkError(
-    `${timeout ? 'timed out' : 'network error'} fetching ${url}: ${(error as Error).message}`,
-    timeout ? 'timeout' : `network-${code}`,
-    { cause: error },
-  );
+  const message = error instanceof Error ? error.message : String(error);
+  if (deadline.aborted || isTimeout(error)) {
+    return new NetworkError(`timed out fetching ${url}: ${message}`, 'timeout', { cause: error });
+  }
+  const code = causes(error)
+    .map((inner) => (typeof inner.code === 'string' ? inner.code : undefined))
+    .find((inner) => inner !== undefined);
+  const name = error instanceof Error ? error.name : 'error';
+  return new NetworkError(`network error fetching ${url}: ${message}`, `network-${code ?? name}`, { cause: error });
+}
+
+/** Drops a body that will not be read (draining a little of it, so the connection may be reused). */
+async function discard(body: Dispatcher.ResponseData['body']): Promise<void> {
+  await body.dump().catch(() => undefined);
 }
 
 /** The HTTP port over undici: manual redirects (each hop checked), streaming size limits, decompression. */
@@ -158,11 +192,14 @@ export class UndiciHttpClient implements HttpClient {
           signal,
         });
       } catch (error) {
-        throw classifyNetworkError(error, current);
+        throw classifyNetworkError(error, current, signal);
       }
+      // Whatever path drops this body from here on, its errors (an abort when it is destroyed unread) are seen
+      // by its reader or of no interest: they must never become an uncaught exception that ends the process.
+      response.body.on('error', () => undefined);
       const headers = lowerHeaders(response.headers);
       if (REDIRECTS.has(response.statusCode)) {
-        await response.body.dump().catch(() => undefined);
+        await discard(response.body);
         const location = headers.location;
         if (location === undefined) throw new RedirectError(`redirect without Location from ${current}`, 'bad-redirect');
         let next: string;
@@ -185,7 +222,7 @@ export class UndiciHttpClient implements HttpClient {
         continue;
       }
       if (response.statusCode === 304 && options.validators) {
-        await response.body.dump().catch(() => undefined);
+        await discard(response.body);
         return {
           url,
           finalUrl: current,
@@ -199,7 +236,7 @@ export class UndiciHttpClient implements HttpClient {
         };
       }
       if ((response.statusCode < 200 || response.statusCode >= 300) && options.resource) {
-        await response.body.dump().catch(() => undefined);
+        await discard(response.body);
         return {
           url,
           finalUrl: current,
@@ -213,12 +250,12 @@ export class UndiciHttpClient implements HttpClient {
         };
       }
       if (response.statusCode < 200 || response.statusCode >= 300) {
-        await response.body.dump().catch(() => undefined);
+        await discard(response.body);
         throw httpStatusError(response.statusCode, current, parseRetryAfter(headers['retry-after'], Date.now()));
       }
       const mediaType = (headers['content-type'] ?? 'text/html').split(';')[0]?.trim().toLowerCase() ?? '';
       if (!options.resource && !DOCUMENT_TYPES.test(mediaType)) {
-        await response.body.dump().catch(() => undefined);
+        await discard(response.body);
         throw new ContentTypeError(current, mediaType);
       }
       const declared = Number(headers['content-length']);
@@ -226,30 +263,43 @@ export class UndiciHttpClient implements HttpClient {
         response.body.destroy();
         throw new ResponseTooLargeError(current, options.maxBytes);
       }
+      let inflate: NodeJS.ReadWriteStream | undefined;
+      try {
+        inflate = decompressor(headers['content-encoding']);
+      } catch (error) {
+        await discard(response.body);
+        throw error;
+      }
+      // Errors are classified by where they happen: reading the wire (network, deadline), or decompressing.
       let wireBytes = 0;
-      const counted = (async function* () {
-        for await (const chunk of response.body as AsyncIterable<Buffer>) {
-          wireBytes += chunk.byteLength;
-          yield chunk;
+      let wireError: unknown;
+      const wire = (async function* () {
+        try {
+          for await (const chunk of response.body as AsyncIterable<Buffer>) {
+            wireBytes += chunk.byteLength;
+            yield chunk;
+          }
+        } catch (error) {
+          wireError = error;
+          throw error;
         }
       })();
-      let body: Buffer;
+      let body = Buffer.alloc(0);
       try {
-        const inflate = decompressor(headers['content-encoding']);
-        let source: AsyncIterable<Uint8Array> = counted;
         if (inflate) {
-          const wire = Readable.from(counted);
-          wire.on('error', (error) => (inflate as unknown as Readable).destroy(error));
-          source = wire.pipe(inflate) as unknown as AsyncIterable<Uint8Array>;
+          await pipeline(wire, inflate, async (source: AsyncIterable<Uint8Array>) => {
+            body = await readLimited(source, options.maxBytes, current);
+          });
+        } else {
+          body = await readLimited(wire, options.maxBytes, current);
         }
-        body = await readLimited(source, options.maxBytes, current);
       } catch (error) {
         response.body.destroy();
         if (error instanceof ScrapelineError) throw error;
-        if ((error as { code?: string }).code?.startsWith('Z_')) {
+        if (inflate && wireError === undefined && !signal.aborted) {
           throw new DecodingError(`cannot decompress the body from ${current}: ${(error as Error).message}`, error);
         }
-        throw classifyNetworkError(error, current);
+        throw classifyNetworkError(wireError ?? error, current, signal);
       }
       return {
         url,
