@@ -250,4 +250,31 @@ describe('Function: parseJob (problems reported together)', () => {
       expect.stringMatching(/^shop\.yaml: follow\[0\]\.selector: invalid CSS selector "a\[": /),
     ]);
   });
+
+  it('checks the selectors of templates (shorthand and full fields, items) next to schema problems', () => {
+    // Prepare
+    const input = {
+      ...jobInput({
+        templates: {
+          product: { key: 'sku', items: 'li[', fields: { sku: 'div[', title: { selector: 'h1[', type: 'text' } } },
+        },
+      } as never),
+    };
+
+    // Act
+    let message = '';
+    try {
+      parseJob(input, 'shop.yaml');
+    } catch (error) {
+      message = (error as Error).message;
+    }
+
+    // Assess
+    expect(message.split('\n').map((line) => line.replace(/ selector "[^"]*": .*$/, ''))).toEqual([
+      `shop.yaml: templates.product.fields.title.type: expected one of ${FIELD_TYPES}`,
+      'shop.yaml: templates.product.items: invalid CSS',
+      'shop.yaml: templates.product.fields.sku.selector: invalid CSS',
+      'shop.yaml: templates.product.fields.title.selector: invalid CSS',
+    ]);
+  });
 });
