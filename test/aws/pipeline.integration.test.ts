@@ -2,7 +2,12 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import {
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  SetQueueAttributesCommand,
+} from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DemoServer, startDemoServer } from '../../demo/server.js';
@@ -288,36 +293,36 @@ describe('Cloud pipeline end to end (s3rver, local-aws-sqs, dynalite)', () => {
     expect(postProcessed).toEqual({ batchItemFailures: [{ itemIdentifier: 'not-a-notification' }] });
   });
 
-  it('moves a poison message to the dead-letter queue after maxReceiveCount receives', async () => {
-    // Prepare
-    const poison = await peers.createQueue('poison-fetch', { visibilityTimeoutSeconds: 1, maxReceiveCount: 2 });
+  it('moves a poison message to the fetch DLQ after maxReceiveCount receives', async () => {
+    // Prepare: the fetch queue (maxReceiveCount 3) with a short visibility timeout, so that redeliveries come fast
+    await peers.clients.sqs.send(
+      new SetQueueAttributesCommand({ QueueUrl: queues.fetch.url, Attributes: { VisibilityTimeout: '1' } }),
+    );
     const mapping = new EventSourceMapping({
       sqs: peers.clients.sqs,
-      queueUrl: poison.url,
-      queueArn: poison.arn,
+      queueUrl: queues.fetch.url,
+      queueArn: queues.fetch.arn,
       functionName: 'fetcher',
       handler: handlers.fetcher,
     }).start();
 
     // Act
-    await peers.clients.sqs.send(new SendMessageCommand({ QueueUrl: poison.url, MessageBody: 'this is not a message' }));
+    await peers.clients.sqs.send(new SendMessageCommand({ QueueUrl: queues.fetch.url, MessageBody: 'this is not a message' }));
     const deadline = Date.now() + 15_000;
-    let dead: { Body?: string; Attributes?: Record<string, string> }[] = [];
+    let dead: { Body?: string }[] = [];
     try {
       while (dead.length === 0 && Date.now() < deadline) {
-        const output = await peers.clients.sqs.send(
-          new ReceiveMessageCommand({ QueueUrl: poison.deadLetter.url, AttributeNames: ['All'] }),
-        );
+        const output = await peers.clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: queues.fetch.deadLetter.url }));
         dead = output.Messages ?? [];
       }
     } finally {
       await mapping.stop();
     }
 
-    // Assess
+    // Assess: received and failed three times (one message id), then moved
     expect(dead.map((message) => message.Body)).toEqual(['this is not a message']);
-    expect(mapping.stats.records).toBe(2);
-    expect(mapping.stats.failures).toBe(2);
+    expect(mapping.stats.records).toBe(3);
+    expect(mapping.stats.failures).toBe(3);
     expect(new Set(mapping.stats.failedIds).size).toBe(1);
   });
 });
