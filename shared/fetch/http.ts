@@ -284,11 +284,12 @@ export class UndiciHttpClient implements HttpClient {
           throw error;
         }
       })();
-      let body = Buffer.alloc(0);
+      let body: Buffer = Buffer.alloc(0);
       try {
         if (inflate) {
-          await pipeline(wire, inflate, async (source: AsyncIterable<Uint8Array>) => {
-            body = await readLimited(source, options.maxBytes, current);
+          await pipeline(wire, inflate, async (source: AsyncIterable<Buffer | string>) => {
+            // A zlib stream without an encoding set yields buffers.
+            body = await readLimited(source as AsyncIterable<Buffer>, options.maxBytes, current);
           });
         } else {
           body = await readLimited(wire, options.maxBytes, current);
