@@ -6,6 +6,7 @@ import type { Construct } from 'constructs';
 import type { Stage } from '../functions/commons/context.js';
 import type { Job } from '../shared/job/schema.js';
 import { layout } from '../shared/layout.js';
+import { Analytics, type AnalyticsProps } from './constructs/analytics.js';
 import { type FunctionLogLevel, ScrapelineFunction } from './constructs/function.js';
 import { ScrapelineMonitoring } from './constructs/monitoring.js';
 import { JobSchedules } from './constructs/schedules.js';
@@ -117,6 +118,8 @@ export interface ScrapelineStackProps extends StackProps {
   readonly alarmTopicArn?: string;
   /** Folder holding `functions/`, `package.json` and `package-lock.json`. @default the repository root */
   readonly projectRoot?: string;
+  /** Athena: per-query scan cutoff, result retention, first projected day. @default the defaults of {@link Analytics} */
+  readonly analytics?: Pick<AnalyticsProps, 'bytesScannedCutoffPerQuery' | 'resultsRetentionDays' | 'projectionStart'>;
 }
 
 /**
@@ -134,6 +137,7 @@ export class ScrapelineStack extends Stack {
   readonly postprocessor: ScrapelineFunction;
   readonly schedules: JobSchedules;
   readonly monitoring: ScrapelineMonitoring;
+  readonly analytics: Analytics;
 
   constructor(scope: Construct, id: string, props: ScrapelineStackProps) {
     super(scope, id, props);
@@ -261,6 +265,13 @@ export class ScrapelineStack extends Stack {
       alarmTopic: props.alarmTopicArn ? sns.Topic.fromTopicArn(this, 'AlarmTopic', props.alarmTopicArn) : undefined,
     });
 
+    this.analytics = new Analytics(this, 'Analytics', {
+      ...props.analytics,
+      jobs: props.jobs,
+      dataBucket: bucket,
+      accessLogsBucket: this.storage.accessLogsBucket,
+    });
+
     // Output keys are read by `scrapeline query --stack NAME` and documented in docs/deploy.md: keep them stable.
     const output = (key: string, value: string, description: string) => new CfnOutput(this, key, { value, description });
     output('BucketName', bucket.bucketName, 'Pipeline bucket (raw/, records/, datasets/, quarantine/, runs/)');
@@ -287,5 +298,8 @@ export class ScrapelineStack extends Stack {
     output('PostprocessorLogGroupName', this.postprocessor.logGroup.logGroupName, 'Post-processor logs');
     output('DashboardName', this.monitoring.dashboard.dashboardName, 'CloudWatch dashboard');
     output('DashboardUrl', this.monitoring.dashboardUrl, 'CloudWatch dashboard in the console');
+    // Read by `scrapeline sql --stack NAME` (cli/sql.ts).
+    output('AthenaWorkgroup', this.analytics.workGroupName, 'Athena workgroup (results encrypted, scans capped per query)');
+    output('GlueDatabase', this.analytics.databaseName, 'Glue database: one dataset table and one changes table per job');
   }
 }
