@@ -120,7 +120,7 @@ export async function runLocally(
   io: CliIo,
   job: Job,
   dataDir: string,
-  options: { startUrls?: string[]; runId?: string; verbose: boolean; ssrf?: SsrfPolicy },
+  options: { startUrls?: string[]; runId?: string; resume?: string; verbose: boolean; ssrf?: SsrfPolicy },
 ): Promise<{ outcome: RunOutcome; runId: string }> {
   const runtime = new LocalRuntime(
     {
@@ -131,14 +131,27 @@ export async function runLocally(
     { dataDir },
   );
   const startedAt = Date.now();
+  const onProgress = (progress: RunProgress) => {
+    if (io.interactive) io.stderr.write(`\r\u001b[2K${progressLine(progress, startedAt)}`);
+  };
   try {
-    const { runId, outcome } = await runtime.run(job.name, {
-      ...(options.startUrls ? { startUrls: options.startUrls } : {}),
-      ...(options.runId ? { runId: options.runId } : {}),
-      onProgress: (progress) => {
-        if (io.interactive) io.stderr.write(`\r\u001b[2K${progressLine(progress, startedAt)}`);
-      },
-    });
+    let runId: string;
+    if (options.resume) {
+      runId = options.resume;
+      await runtime.resume(job.name, runId);
+      io.stderr.write(`resuming run ${runId} of ${job.name}\n`);
+    } else {
+      for (const interrupted of await runtime.interruptedRuns(job.name)) {
+        io.stderr.write(
+          `note: run ${interrupted} did not finish; resume it with: scrapeline run ${job.name} --resume ${interrupted}\n`,
+        );
+      }
+      runId = await runtime.startRun(job.name, {
+        ...(options.startUrls ? { startUrls: options.startUrls } : {}),
+        ...(options.runId ? { runId: options.runId } : {}),
+      });
+    }
+    const outcome = await runtime.waitForRun(job.name, runId, { onProgress });
     if (io.interactive) io.stderr.write('\r\u001b[2K');
     return { outcome, runId };
   } finally {

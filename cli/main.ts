@@ -49,11 +49,12 @@ Common options:
 Exit codes: 0 ok, 1 error, 2 usage or invalid job, 3 run partial, 4 run failed, 5 run stalled.`;
 
 const COMMAND_HELP: Record<string, string> = {
-  run: `Usage: scrapeline run <job> [--start-url <url>]... [--run-id <id>] [--verbose]
+  run: `Usage: scrapeline run <job> [--start-url <url>]... [--run-id <id> | --resume <id>] [--allow-address <ip>]... [--verbose]
 
 Runs the job with the local runtime: fetch, parse and post-processing run concurrently over embedded queues.
   --start-url <url>  replace the job's start URLs for this run (repeatable)
   --run-id <id>      choose the run id (default: time-based)
+  --resume <id>      finish a run whose process died (killed, crashed): nothing is lost or written twice
   --allow-address <ip|cidr>
                      let the SSRF guard through to this address (repeatable; also SCRAPELINE_ALLOW_ADDRESSES).
                      The guard refuses loopback, private, link-local and similar addresses by default.
@@ -125,15 +126,20 @@ async function commandRun(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parse(args, {
     'start-url': { type: 'string', multiple: true },
     'run-id': { type: 'string' },
+    resume: { type: 'string' },
     verbose: { type: 'boolean' },
     'allow-address': { type: 'string', multiple: true },
   });
   if (values.help) return help(io, 'run');
+  if (values.resume && (values['start-url'] || values['run-id'])) {
+    throw new UsageError('run: --resume continues a run as it was started; it takes no --start-url or --run-id');
+  }
   const { jobsDir, dataDir } = paths(values, io);
   const job = await loadJob(jobsDir, jobArgument(positionals, 'run'));
   const { outcome } = await runLocally(io, job, dataDir, {
     ...(values['start-url'] ? { startUrls: values['start-url'] } : {}),
     ...(values['run-id'] ? { runId: values['run-id'] } : {}),
+    ...(values.resume ? { resume: values.resume } : {}),
     verbose: values.verbose ?? false,
     ssrf: ssrfPolicy(values['allow-address'], io),
   });

@@ -8,9 +8,11 @@ import type { Job } from '../job/schema.js';
 import { layout } from '../layout.js';
 import { createContext, jobRegistry, type PipelineContext, type PipelineSettings } from '../pipeline/context.js';
 import type { RunManifest } from '../pipeline/finalize.js';
+import { finalizeIfComplete } from '../pipeline/finalize.js';
 import type { RunMeta } from '../pipeline/ledger.js';
-import type { StartRunMessage } from '../pipeline/messages.js';
+import type { FetchTask, StartRunMessage } from '../pipeline/messages.js';
 import { InProcessHostGate } from '../pipeline/politeness.js';
+import { postProcessRecords } from '../pipeline/postprocess.js';
 import { runIdFor } from '../pipeline/start.js';
 import { type Clock, type Log, silentLog, systemClock } from '../ports.js';
 import { FileSystemObjectStore } from './object-store.js';
@@ -285,6 +287,52 @@ export class LocalRuntime {
     }
   }
 
+  /**
+   * Resumes a run whose process died (its queues were in memory): restarts it idempotently (seeds not yet accepted
+   * are accepted), post-processes every records object of the run again (idempotent: pages already finished are
+   * left alone, a dataset object is rewritten whole), then fetches every URL still pending. Nothing is lost and no
+   * item is written twice: the state store and the object store hold everything that was acknowledged.
+   */
+  async resume(job: string, runId: string): Promise<void> {
+    const meta = await this.pipeline.ledger.getRun(job, runId);
+    if (!meta) throw new Error(`no run ${runId} of job ${job} in ${this.options.dataDir}`);
+    if (meta.state !== 'running') return;
+    for await (const object of this.store.list(`${layout.recordsPrefix}${job}/${runId}/`)) {
+      await postProcessRecords(this.pipeline, object.key);
+    }
+    const pending: FetchTask[] = [];
+    for await (const entry of this.pipeline.ledger.urls(job, runId)) {
+      if (entry.status !== 'accepted') continue;
+      pending.push({
+        type: 'fetch',
+        job,
+        runId,
+        url: entry.url,
+        depth: entry.depth,
+        template: entry.template,
+        attempt: 0,
+        hosts: [...meta.hosts],
+        ...(entry.sitemap ? { sitemapChain: [entry.url] } : {}),
+      });
+    }
+    const restart: StartRunMessage = { type: 'start-run', job, runId };
+    await this.queues.fetch.send([{ body: JSON.stringify(restart) }, ...pending.map((task) => ({ body: JSON.stringify(task) }))]);
+    await finalizeIfComplete(this.pipeline, job, runId);
+  }
+
+  /** Runs that were started here and never finished (their process died): candidates for {@link resume}. */
+  async interruptedRuns(job: string): Promise<string[]> {
+    const runs: string[] = [];
+    for await (const object of this.store.list(layout.runsPrefix(job))) {
+      const match = /^runs\/[^/]+\/([^/]+)\/manifest\.json$/.exec(object.key);
+      const runId = match?.[1];
+      if (!runId) continue;
+      const meta = await this.pipeline.ledger.getRun(job, runId);
+      if (meta?.state === 'running') runs.push(runId);
+    }
+    return runs;
+  }
+
   /** Starts a run and waits for it. */
   async run(job: string, options: { runId?: string; startUrls?: string[]; onProgress?: (progress: RunProgress) => void } = {}) {
     const runId = await this.startRun(job, options);
@@ -293,8 +341,9 @@ export class LocalRuntime {
 
   /** Stops the pollers and releases files and connections. */
   async close(): Promise<void> {
-    for (const queue of [this.queues.fetch, this.queues.parse, this.queues.postprocess]) queue.close();
+    // Pollers finish the batch in hand (which may still send to the queues) before the queues close.
     await Promise.all(this.#pollers.map((poller) => poller.stop()));
+    for (const queue of [this.queues.fetch, this.queues.parse, this.queues.postprocess]) queue.close();
     if (this.#ownsHttp) await this.#http.close();
     this.state.close();
   }

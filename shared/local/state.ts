@@ -170,19 +170,13 @@ export class EmbeddedStateStore implements StateStore {
 
   async transact(writes: readonly StateWrite[]): Promise<TransactResult> {
     if (writes.length > 100) throw new Error(`a transaction holds at most 100 writes, got ${writes.length}`);
+    const targets = new Set(writes.map((write) => `${write.pk}\u0000${write.sk}`));
+    if (targets.size < writes.length) throw new Error('a transaction cannot write one item twice (DynamoDB refuses it)');
     const failed = writes.flatMap((write, index) =>
       conditionHolds(this.#item(write.pk, write.sk), write.condition) ? [] : [index],
     );
     if (failed.length > 0) return { ok: false, failed };
-    // Writes to the same item in one transaction apply in order (DynamoDB refuses them; the ledger never does it).
-    const changes: { pk: string; sk: string; item: MutableItem }[] = [];
-    const staged = new Map<string, MutableItem>();
-    for (const write of writes) {
-      const id = `${write.pk}\u0000${write.sk}`;
-      const next = applyWrite(staged.get(id) ?? this.#item(write.pk, write.sk), write);
-      staged.set(id, next);
-      changes.push({ pk: write.pk, sk: write.sk, item: next });
-    }
+    const changes = writes.map((write) => ({ pk: write.pk, sk: write.sk, item: applyWrite(this.#item(write.pk, write.sk), write) }));
     this.#commit(changes);
     return { ok: true };
   }

@@ -42,6 +42,8 @@ export interface RunMeta {
   readonly startedAt: number;
   readonly finishedAt: number | undefined;
   readonly hosts: readonly string[];
+  /** The start URLs the run was started with. */
+  readonly seeds: readonly string[];
   readonly counters: Readonly<Record<RunCounter, number>>;
   /** Items with a value per field (`fill:<field>` counters), for fill rates. */
   readonly fill: Readonly<Record<string, number>>;
@@ -65,6 +67,8 @@ export interface UrlEntry {
   readonly batch: string | undefined;
   /** Ids of the item keys a parsed page yielded. */
   readonly keys: readonly string[];
+  /** Whether the URL is a sitemap rather than a page. */
+  readonly sitemap: boolean;
 }
 
 /** What became of a URL offered to the run. */
@@ -112,6 +116,7 @@ function toMeta(job: string, runId: string, item: StateItem): RunMeta {
     startedAt: Number(item.startedAt ?? 0),
     finishedAt: item.finishedAt === undefined || item.finishedAt === null ? undefined : Number(item.finishedAt),
     hosts: JSON.parse(String(item.hosts ?? '[]')) as string[],
+    seeds: JSON.parse(String(item.seeds ?? '[]')) as string[],
     counters,
     fill: Object.fromEntries(
       Object.entries(item)
@@ -138,6 +143,7 @@ function toUrlEntry(item: StateItem): UrlEntry {
     message: item.message === null || item.message === undefined ? undefined : String(item.message),
     batch: item.batch === null || item.batch === undefined ? undefined : String(item.batch),
     keys: typeof item.keys === 'string' ? (JSON.parse(item.keys) as string[]) : [],
+    sitemap: item.sitemap === true,
   };
 }
 
@@ -162,8 +168,20 @@ export class RunLedger {
   }
 
   /** Creates the run's meta item; `false` when it exists already (a redelivered start). */
-  async createRun(job: string, runId: string, hosts: readonly string[], now: number): Promise<boolean> {
-    const set: Record<string, string | number> = { job, runId, state: 'running', startedAt: now, hosts: JSON.stringify(hosts) };
+  async createRun(
+    job: string,
+    runId: string,
+    start: { hosts: readonly string[]; seeds: readonly string[] },
+    now: number,
+  ): Promise<boolean> {
+    const set: Record<string, string | number> = {
+      job,
+      runId,
+      state: 'running',
+      startedAt: now,
+      hosts: JSON.stringify(start.hosts),
+      seeds: JSON.stringify(start.seeds),
+    };
     const created = await this.#state.write({
       pk: runKey(job, runId),
       sk: META,
@@ -192,13 +210,19 @@ export class RunLedger {
   async accept(
     job: string,
     runId: string,
-    link: { url: string; depth: number; template: string | undefined; parent: string },
+    link: { url: string; depth: number; template: string | undefined; parent: string; sitemap?: boolean },
     maxPages: number,
     now: number,
   ): Promise<AcceptOutcome> {
     const pk = runKey(job, runId);
     const sk = urlKey(link.url);
-    const entry = { url: link.url, depth: link.depth, template: link.template ?? null, parent: link.parent };
+    const entry = {
+      url: link.url,
+      depth: link.depth,
+      template: link.template ?? null,
+      parent: link.parent,
+      ...(link.sitemap ? { sitemap: true } : {}),
+    };
     const expiresAt = this.#expiry(now);
     const admitted = await this.#state.transact([
       { pk, sk, set: { ...entry, status: 'accepted' }, condition: { kind: 'absent' }, expiresAt },
@@ -256,9 +280,12 @@ export class RunLedger {
       return { pk, sk: META, add };
     };
     const moved = new Set<string>();
+    const seen = new Set<string>();
+    // One write per URL: DynamoDB refuses a transaction writing one item twice.
+    const unique = completions.filter((completion) => !seen.has(completion.url) && seen.add(completion.url) !== undefined);
     // One transaction per chunk in the common case; a chunk with a URL already terminal falls back to one by one.
-    for (let start = 0; start < completions.length; start += 50) {
-      const chunk = completions.slice(start, start + 50);
+    for (let start = 0; start < unique.length; start += 50) {
+      const chunk = unique.slice(start, start + 50);
       const result = await this.#state.transact([...chunk.flatMap(writesFor), counterWrite(chunk)]);
       if (result.ok) {
         for (const completion of chunk) moved.add(completion.url);
@@ -326,13 +353,11 @@ export class RunLedger {
   }
 
   /**
-   * Claims an item key for a page, for dedup within the run: the first page to claim a key owns it, and the same
-   * page claiming again (a redelivery) still owns it. Returns whether `page` owns the key.
+   * Claims something for an owner, once per run: the first claim wins, and the same owner claiming again (a
+   * redelivery) still owns it. Returns whether `owner` owns it.
    */
-  async claimItem(job: string, runId: string, key: string, page: string, now: number): Promise<boolean> {
+  async #claim(job: string, runId: string, sk: string, owner: string, now: number): Promise<boolean> {
     const pk = runKey(job, runId);
-    const sk = `item#${urlId(key)}`;
-    const owner = urlId(page);
     const created = await this.#state.write({
       pk,
       sk,
@@ -343,5 +368,18 @@ export class RunLedger {
     if (created) return true;
     const existing = await this.#state.get(pk, sk);
     return existing?.owner === owner;
+  }
+
+  /** Claims an item key for a page (dedup by item key within the run: the first page to yield a key owns it). */
+  claimItem(job: string, runId: string, key: string, page: string, now: number): Promise<boolean> {
+    return this.#claim(job, runId, `item#${urlId(key)}`, urlId(page), now);
+  }
+
+  /**
+   * Claims a parsed page for the records object that will write its items. A page parsed twice (its fetch was
+   * delivered twice) can sit in two records objects post-processed at once: only the claiming one writes it.
+   */
+  claimPage(job: string, runId: string, url: string, batchId: string, now: number): Promise<boolean> {
+    return this.#claim(job, runId, `page#${urlId(url)}`, batchId, now);
   }
 }

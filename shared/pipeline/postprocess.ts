@@ -72,7 +72,9 @@ export async function postProcessRecords(context: PipelineContext, key: string):
   const { job, runId, batchId } = parts;
   const body = await context.store.get(key);
   if (!body) throw new ObjectNotFoundError(key);
-  const pages = decodePageRecords(key, body);
+  // A page fetched twice can appear twice in one batch: the first record of a URL speaks for it.
+  const seen = new Set<string>();
+  const pages = decodePageRecords(key, body).filter((page) => !seen.has(page.url) && seen.add(page.url) !== undefined);
   const meta = await context.ledger.getRun(job, runId);
   if (!meta) throw new InvalidInputError(`${key}: run ${runId} of job ${job} is not in the state store`);
 
@@ -88,7 +90,7 @@ export async function postProcessRecords(context: PipelineContext, key: string):
   for (const page of pages) {
     const entry = await context.ledger.getUrl(job, runId, page.url);
     const pending = entry?.status === 'accepted';
-    if (!pending && entry?.batch !== batchId) {
+    if ((!pending && entry?.batch !== batchId) || !(await context.ledger.claimPage(job, runId, page.url, batchId, now))) {
       skippedPages++;
       continue;
     }

@@ -51,7 +51,7 @@ export async function acceptSitemaps(
     const outcome = await context.ledger.accept(
       from.job,
       from.runId,
-      { url, depth: from.depth, template: undefined, parent },
+      { url, depth: from.depth, template: undefined, parent, sitemap: true },
       job.limits.maxPages,
       now,
     );

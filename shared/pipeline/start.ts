@@ -42,15 +42,18 @@ export async function startRun(
 ): Promise<{ runId: string; accepted: number }> {
   const job = context.jobs.get(message.job);
   const runId = message.runId ?? runIdFor(sentAt, messageId);
+  const now = context.clock.now();
+  // A run that exists already (a redelivered start, or a resume) keeps the start URLs it was started with.
+  const existing = await context.ledger.getRun(job.name, runId);
+  const startUrls = existing?.seeds ?? message.startUrls ?? job.start.urls;
   const seeds: string[] = [];
-  for (const raw of message.startUrls ?? job.start.urls) {
+  for (const raw of startUrls) {
     const normalised = normaliseUrl(raw);
     if (!normalised.ok) throw new InvalidInputError(`start URL "${raw}" of job ${job.name}: ${normalised.reason}`);
     if (!seeds.includes(normalised.url)) seeds.push(normalised.url);
   }
-  const hosts = runHosts(job, [...(message.startUrls ?? job.start.urls), ...job.start.sitemaps]);
-  const now = context.clock.now();
-  if (await context.ledger.createRun(job.name, runId, hosts, now)) {
+  const hosts = existing ? [...existing.hosts] : runHosts(job, [...startUrls, ...job.start.sitemaps]);
+  if (!existing && (await context.ledger.createRun(job.name, runId, { hosts, seeds }, now))) {
     const meta = await context.ledger.getRun(job.name, runId);
     if (meta) await writeRunningManifest(context, meta);
     context.log.info('run started', { job: job.name, runId, seeds: seeds.length });

@@ -144,18 +144,19 @@ describe('Class: EmbeddedStateStore', () => {
       await expect(store.get('run', 'url#b')).resolves.toEqual({ status: 'done' });
     });
 
-    it('applies writes to one item in order', async () => {
+    it('refuses a transaction writing one item twice, as DynamoDB does, and writes nothing', async () => {
       // Prepare
       const store = new EmbeddedStateStore();
 
       // Act
-      await store.transact([
+      const twice = store.transact([
         { pk: 'p', sk: 's', set: { n: 1 } },
         { pk: 'p', sk: 's', add: { n: 2 } },
       ]);
 
       // Assess
-      await expect(store.get('p', 's')).resolves.toEqual({ n: 3 });
+      await expect(twice).rejects.toThrow('a transaction cannot write one item twice');
+      await expect(store.get('p', 's')).resolves.toBeUndefined();
     });
 
     it('accepts an empty transaction and 100 writes, and refuses 101', async () => {
