@@ -24,6 +24,7 @@ import {
   runRows,
 } from '../shared/query.js';
 import { hostOf } from '../shared/url.js';
+import { type CloudServices, defaultCloudServices, redrive, remoteStore, STAGES, type Stage, startCloudRun } from './cloud.js';
 import { type CliIo, EXIT, environment, loadJob, reportOutcome, runLocally, seconds, UsageError } from './common.js';
 import { runDemo } from './demo.js';
 import { FORMATS, type Format, writeRows } from './format.js';
@@ -39,7 +40,11 @@ Commands:
   changes <job>      what changed in a run: new, changed (with field diffs) and removed items
   extract <job>      preview a template on one page (--url or --file)
   validate           check every job in the jobs folder
+  redrive [job]      move a deployed stack's dead letters back to their queues (--stack NAME)
   demo               serve the sample bookstore on 127.0.0.1 and scrape it end to end
+
+Against a deployed stack: run, query, runs and changes take --stack NAME (outputs read through CloudFormation)
+or --bucket NAME (query, runs, changes); credentials and region come from the usual AWS configuration.
 
 Common options:
   --jobs <dir>       jobs folder (default: jobs, or SCRAPELINE_JOBS_DIR)
@@ -82,11 +87,21 @@ Applies a template to one page and prints the items (with any problems) and the 
   validate: `Usage: scrapeline validate [--jobs <dir>]
 
 Validates every job file; prints each problem as <file>: <path>: <message>. Exit code 2 when any job is invalid.`,
+  redrive: `Usage: scrapeline redrive [job] --stack NAME [--stage fetch|parse|postprocess]...
+
+Moves dead letters (messages that failed maxReceiveCount times) back to the queues they came from, so they are
+processed again once the cause is fixed. With a job, only that job's messages move.`,
   demo: `Usage: scrapeline demo [--port <port>] [--books <n>]
 
 Serves the sample bookstore on 127.0.0.1 (port 8321 by default), runs the books job through the whole local
 pipeline, prints the run summary and a sample query.`,
 };
+
+/** Options of the commands that read results: from a deployed stack's bucket, or a bucket by name. */
+const REMOTE_OPTIONS = {
+  stack: { type: 'string' },
+  bucket: { type: 'string' },
+} as const satisfies ParseArgsConfig['options'];
 
 const COMMON_OPTIONS = {
   jobs: { type: 'string' },
@@ -124,6 +139,7 @@ function jobArgument(positionals: string[], command: string): string {
 
 async function commandRun(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parse(args, {
+    ...REMOTE_OPTIONS,
     'start-url': { type: 'string', multiple: true },
     'run-id': { type: 'string' },
     resume: { type: 'string' },
@@ -135,6 +151,15 @@ async function commandRun(args: string[], io: CliIo): Promise<number> {
     throw new UsageError('run: --resume continues a run as it was started; it takes no --start-url or --run-id');
   }
   const { jobsDir, dataDir } = paths(values, io);
+  if (values.bucket !== undefined) throw new UsageError('run: a run starts on a stack (--stack NAME), not a bucket');
+  if (values.stack !== undefined) {
+    const name = jobArgument(positionals, 'run');
+    const runId = await startCloudRun(services, values.stack, name, values['start-url']);
+    io.stdout.write(
+      `Started run ${runId} of ${name} on stack ${values.stack}.\nWatch it: scrapeline runs ${name} --stack ${values.stack}\n`,
+    );
+    return EXIT.ok;
+  }
   const job = await loadJob(jobsDir, jobArgument(positionals, 'run'));
   const { outcome } = await runLocally(io, job, dataDir, {
     ...(values['start-url'] ? { startUrls: values['start-url'] } : {}),
@@ -172,6 +197,7 @@ function parseFormat(value: string | undefined, allowed: readonly Format[] = FOR
 
 async function commandQuery(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parse(args, {
+    ...REMOTE_OPTIONS,
     run: { type: 'string' },
     where: { type: 'string', multiple: true },
     fields: { type: 'string' },
@@ -194,7 +220,7 @@ async function commandQuery(args: string[], io: CliIo): Promise<number> {
     .map((field) => field.trim())
     .filter(Boolean);
   const limit = parseLimit(values.limit, format);
-  const store = localStore(dataDir);
+  const store = (await remoteStore(services, values)) ?? localStore(dataDir);
   let source: AsyncIterable<Row>;
   let described: string;
   if (values.run === undefined) {
@@ -224,6 +250,7 @@ async function commandQuery(args: string[], io: CliIo): Promise<number> {
 
 async function commandChanges(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parse(args, {
+    ...REMOTE_OPTIONS,
     run: { type: 'string' },
     format: { type: 'string' },
     type: { type: 'string' },
@@ -237,7 +264,7 @@ async function commandChanges(args: string[], io: CliIo): Promise<number> {
   if (wanted?.some((type) => !['new', 'changed', 'removed'].includes(type))) {
     throw new UsageError(`--type takes new, changed and removed, got "${values.type}"`);
   }
-  const store = localStore(dataDir);
+  const store = (await remoteStore(services, values)) ?? localStore(dataDir);
   const manifest = values.run === undefined ? await latestFinishedRun(store, job) : await readManifest(store, job, values.run);
   if (!manifest) {
     io.stderr.write(values.run === undefined ? `job ${job} has no finished run yet\n` : `no run "${values.run}" of job ${job}\n`);
@@ -273,13 +300,14 @@ async function commandChanges(args: string[], io: CliIo): Promise<number> {
 }
 
 async function commandRuns(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parse(args, { format: { type: 'string' } });
+  const { values, positionals } = parse(args, { ...REMOTE_OPTIONS, format: { type: 'string' } });
   if (values.help) return help(io, 'runs');
   const { dataDir } = paths(values, io);
   const job = jobArgument(positionals, 'runs');
   const format = parseFormat(values.format, ['table', 'json', 'ndjson']);
+  const store = (await remoteStore(services, values)) ?? localStore(dataDir);
   async function* rows() {
-    for await (const manifest of listManifests(localStore(dataDir), job)) {
+    for await (const manifest of listManifests(store, job)) {
       yield {
         runId: manifest.runId,
         state: manifest.state,
@@ -407,6 +435,24 @@ async function commandDemo(args: string[], io: CliIo): Promise<number> {
   return code;
 }
 
+async function commandRedrive(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parse(args, { stack: { type: 'string' }, stage: { type: 'string', multiple: true } });
+  if (values.help) return help(io, 'redrive');
+  if (values.stack === undefined)
+    throw new UsageError('redrive: which stack? (--stack NAME); local runs resume with run --resume');
+  const [job, ...extra] = positionals;
+  if (extra.length > 0) throw new UsageError(`redrive: unexpected arguments: ${extra.join(' ')}`);
+  const stages = values.stage?.map((stage) => {
+    if (!(STAGES as readonly string[]).includes(stage))
+      throw new UsageError(`--stage must be one of ${STAGES.join(', ')}, got "${stage}"`);
+    return stage as Stage;
+  });
+  const moved = await redrive(services, values.stack, { ...(job ? { job } : {}), ...(stages ? { stages } : {}) });
+  const total = Object.values(moved).reduce((sum, count) => sum + count, 0);
+  io.stdout.write(`Moved ${total} dead letter(s) back: ${STAGES.map((stage) => `${stage} ${moved[stage]}`).join(', ')}\n`);
+  return EXIT.ok;
+}
+
 function help(io: CliIo, command?: string): number {
   io.stdout.write(`${command ? (COMMAND_HELP[command] ?? HELP) : HELP}\n`);
   return EXIT.ok;
@@ -417,13 +463,18 @@ const COMMANDS: Record<string, (args: string[], io: CliIo) => Promise<number>> =
   query: commandQuery,
   runs: commandRuns,
   changes: commandChanges,
+  redrive: commandRedrive,
   extract: commandExtract,
   validate: commandValidate,
   demo: commandDemo,
 };
 
+/** AWS clients of this invocation (tests inject clients pointed at local peers). */
+let services: CloudServices = defaultCloudServices();
+
 /** Runs the CLI; returns the exit code. */
-export async function main(argv: readonly string[], io: CliIo): Promise<number> {
+export async function main(argv: readonly string[], io: CliIo, cloud: CloudServices = defaultCloudServices()): Promise<number> {
+  services = cloud;
   const [command, ...args] = argv;
   if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
     return help(io, args[0]);
