@@ -6,7 +6,7 @@ export class AthenaQueryFailedError extends NonRetryableError {
   readonly queryExecutionId: string;
   readonly state: 'FAILED' | 'CANCELLED';
   /** Athena's `StateChangeReason` (e.g. the SQL error with its line and column). */
-  readonly reason: string;
+  readonly stateChangeReason: string;
   /** Athena's `ErrorType` code, when it gives one (e.g. 1100 for a syntax error). */
   readonly errorType: number | undefined;
 
@@ -15,7 +15,7 @@ export class AthenaQueryFailedError extends NonRetryableError {
     super(`query ${queryExecutionId} ${state === 'FAILED' ? 'failed' : 'was cancelled'}: ${why}`, 'athena-query-failed');
     this.queryExecutionId = queryExecutionId;
     this.state = state;
-    this.reason = why;
+    this.stateChangeReason = why;
     this.errorType = errorType;
   }
 }

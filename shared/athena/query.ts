@@ -71,9 +71,7 @@ export async function startQuery(
     new StartQueryExecutionCommand({
       QueryString: query.sql,
       WorkGroup: query.workGroup,
-      ...(query.database === undefined
-        ? {}
-        : { QueryExecutionContext: { Catalog: 'AwsDataCatalog', Database: query.database } }),
+      ...(query.database === undefined ? {} : { QueryExecutionContext: { Catalog: 'AwsDataCatalog', Database: query.database } }),
     }),
   );
   if (!started.QueryExecutionId) throw new AthenaResponseError('StartQueryExecution returned no QueryExecutionId');
