@@ -40,6 +40,8 @@ export const environmentSchema = z.object({
     .max(60_000, 'must be at most 60000')
     .optional(),
   AWS_REGION: z.string().min(1, 'must not be empty'),
+  /** Set by the Lambda runtime; the GB-seconds of the run manifests' cost estimate. */
+  AWS_LAMBDA_FUNCTION_MEMORY_SIZE: z.coerce.number().int().positive().default(1024),
   POWERTOOLS_SERVICE_NAME: z.string().min(1, 'must not be empty').optional(),
   POWERTOOLS_METRICS_NAMESPACE: z.string().min(1, 'must not be empty').default('Scrapeline'),
   LOG_LEVEL: z
@@ -70,6 +72,8 @@ export interface CommonConfig {
   readonly metricsNamespace: string;
   /** @default undefined (Powertools reads `POWERTOOLS_LOG_LEVEL`/`AWS_LAMBDA_LOG_LEVEL`, else INFO) */
   readonly logLevel: LogLevel | undefined;
+  /** Memory of this function in MB. @default 1024 */
+  readonly memoryMb: number;
 }
 
 /** A function's configuration: the common settings plus the ones it asked for. */
@@ -77,7 +81,13 @@ export type FunctionConfig<S extends Setting> = CommonConfig & {
   readonly [K in S]: Environment[(typeof SETTING_VARIABLES)[K]];
 };
 
-const COMMON_VARIABLES = ['AWS_REGION', 'POWERTOOLS_SERVICE_NAME', 'POWERTOOLS_METRICS_NAMESPACE', 'LOG_LEVEL'] as const;
+const COMMON_VARIABLES = [
+  'AWS_REGION',
+  'AWS_LAMBDA_FUNCTION_MEMORY_SIZE',
+  'POWERTOOLS_SERVICE_NAME',
+  'POWERTOOLS_METRICS_NAMESPACE',
+  'LOG_LEVEL',
+] as const;
 
 function received(value: string): string {
   return `got ${JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value)}`;
@@ -117,6 +127,7 @@ export function loadConfig<const S extends Setting>(
     serviceName: parsed.POWERTOOLS_SERVICE_NAME,
     metricsNamespace: parsed.POWERTOOLS_METRICS_NAMESPACE,
     logLevel: parsed.LOG_LEVEL,
+    memoryMb: parsed.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
   };
   for (const setting of settings) config[setting] = parsed[SETTING_VARIABLES[setting]];
   return config as FunctionConfig<S>;

@@ -12,7 +12,7 @@ import { JobValidationError } from '../../shared/job/errors.js';
 import { parseJob } from '../../shared/job/load.js';
 import type { Job } from '../../shared/job/schema.js';
 import { createContext, jobRegistry, type PipelineContext, type PipelineSettings } from '../../shared/pipeline/context.js';
-import { InProcessHostGate } from '../../shared/pipeline/politeness.js';
+import { StateHostGate } from '../../shared/pipeline/politeness.js';
 import { type Log, type Metrics, type Queue, systemClock } from '../../shared/ports.js';
 import type { FunctionConfig } from './config.js';
 import { UnavailablePortError } from './errors.js';
@@ -163,18 +163,20 @@ export function createFunctionRuntime(options: FunctionRuntimeOptions): Function
   const clients = options.clients ?? createAwsClients({ region: config.region });
   const queue = (url: string | undefined, name: string, variable: string): Queue =>
     url === undefined ? unavailableQueue(stage, name, variable) : new SqsQueue({ client: clients.sqs, queueUrl: url });
+  const state = new DynamoStateStore({ client: clients.dynamodb, tableName: config.table });
   const pipeline = createContext({
     jobs: jobRegistry(loadBundledJobs(options.jobs ?? bundledJobs)),
     store: new S3ObjectStore({ client: clients.s3, bucket: config.bucket }),
-    state: new DynamoStateStore({ client: clients.dynamodb, tableName: config.table }),
+    state,
     fetchQueue: queue(config.fetchQueue, 'fetch', 'FETCH_QUEUE_URL'),
     parseQueue: queue(config.parseQueue, 'parse', 'PARSE_QUEUE_URL'),
     http: options.http ?? unavailableHttp(stage),
-    hosts: new InProcessHostGate(),
+    // Many fetcher instances run at once: per-host politeness lives in the state table, shared by all of them.
+    hosts: new StateHostGate(state, { clock: systemClock }),
     clock: systemClock,
     log: logPort(logger),
     metrics: metricsPort(metrics),
-    ...(options.settings === undefined ? {} : { settings: options.settings }),
+    settings: { memoryMb: config.memoryMb, ...options.settings },
   });
   return {
     pipeline,

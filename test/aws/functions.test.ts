@@ -60,6 +60,7 @@ describe('Function: loadConfig', () => {
       serviceName: undefined,
       metricsNamespace: 'Scrapeline',
       logLevel: undefined,
+      memoryMb: 1024,
       bucket: 'scrapeline-data',
       table: 'scrapeline-state',
       fetchQueue: BASE_ENV.FETCH_QUEUE_URL,
