@@ -114,7 +114,11 @@ export function createFetcherHandler(pipeline: PipelineContext): SqsHandler {
       const message = parseMessage(fetchQueueMessage, record.body, `fetch queue message ${record.messageId}`);
       if (message.type === 'start-run') {
         const sentAt = Number(record.attributes.SentTimestamp) || pipeline.clock.now();
-        const runId = message.runId ?? runIdFor(sentAt, record.messageId);
+        const runId =
+          message.runId ??
+          (message.scheduledAt
+            ? runIdFor(Date.parse(message.scheduledAt), `${message.job}@${message.scheduledAt}`)
+            : runIdFor(sentAt, record.messageId));
         await startRun(meters.for(message.job, runId), { ...message, runId }, record.messageId, sentAt);
         return;
       }

@@ -1,5 +1,5 @@
 import { Duration, Validations } from 'aws-cdk-lib';
-import { Schedule, ScheduleExpression, ScheduleTargetInput, TimeWindow } from 'aws-cdk-lib/aws-scheduler';
+import { ContextAttribute, Schedule, ScheduleExpression, ScheduleTargetInput, TimeWindow } from 'aws-cdk-lib/aws-scheduler';
 import { SqsSendMessage } from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
@@ -17,7 +17,7 @@ export interface ScheduledJob {
 export interface JobSchedulesProps {
   /** Every job; those with a `schedule` get one. */
   readonly jobs: readonly ScheduledJob[];
-  /** Queue receiving `{"type":"start-run","job":"<name>"}` when a schedule fires. */
+  /** Queue receiving `{"type":"start-run","job":"<name>","scheduledAt":"<time>"}` when a schedule fires. */
   readonly queue: sqs.IQueue;
   /** Oldest a start message may get while Scheduler retries sending it; later, it goes to the dead-letter queue. @default Duration.hours(1) */
   readonly maxEventAge?: Duration;
@@ -69,7 +69,12 @@ export class JobSchedules extends Construct {
       for (const job of scheduled) {
         // Targets of one queue share one role (the target creates it once per queue and grants through the queue).
         const target = new SqsSendMessage(props.queue, {
-          input: ScheduleTargetInput.fromObject({ type: 'start-run', job: job.name }),
+          // The scheduled time names the run, so a retried delivery of one firing starts the same run, not a second one.
+          input: ScheduleTargetInput.fromObject({
+            type: 'start-run',
+            job: job.name,
+            scheduledAt: ContextAttribute.scheduledTime,
+          }),
           deadLetterQueue: this.deadLetterQueue,
           maxEventAge: props.maxEventAge ?? Duration.hours(1),
           retryAttempts: props.retryAttempts ?? 185,

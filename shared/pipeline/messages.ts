@@ -10,6 +10,8 @@ export const startRunMessage = z.strictObject({
   job: jobName,
   /** Chosen by the sender; derived from the queue message when absent, so a redelivered start is the same run. */
   runId: runId.optional(),
+  /** When a schedule fired (ISO 8601): the run id derives from it, so a retried delivery starts the same run. */
+  scheduledAt: z.iso.datetime({ offset: true }).optional(),
   /** Replaces the job's start URLs for this run (demo and tests serving the site on a random port). */
   startUrls: z.array(z.string()).min(1).optional(),
 });

@@ -262,7 +262,7 @@ describe('Class: ScrapelineStack', () => {
         FlexibleTimeWindow: { Mode: 'OFF' },
         Target: {
           Arn: getAtt(logicalId(stack.fetchQueue.queue)),
-          Input: JSON.stringify({ type: 'start-run', job: 'alpha' }),
+          Input: JSON.stringify({ type: 'start-run', job: 'alpha', scheduledAt: '<aws.scheduler.scheduled-time>' }),
           DeadLetterConfig: {
             Arn: getAtt(logicalId(defined(stack.schedules.deadLetterQueue, 'the schedule dead-letter queue'))),
           },
