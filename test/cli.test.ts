@@ -45,7 +45,8 @@ describe('Function: main (the scrapeline CLI)', () => {
   it('validates the jobs folder; an invalid job exits 2 with its file and path', async () => {
     const good = capture();
     expect(await main(['validate'], good.io)).toBe(EXIT.ok);
-    expect(good.stdout()).toMatch(/ok {2}jobs\/books\.ts: job books, schedule cron\(0 6 \* \* \? \*\)/);
+    expect(good.stdout()).toMatch(/ok {2}jobs\/books\.ts: job books, no schedule/);
+    expect(good.stdout()).toMatch(/ok {2}jobs\/toscrape\.yaml: job toscrape, schedule cron\(0 6 \* \* \? \*\)/);
     const dir = await mkdtemp(join(tmpdir(), 'scrapeline-jobs-'));
     await writeFile(
       join(dir, 'shop.yaml'),

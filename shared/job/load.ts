@@ -11,16 +11,7 @@ import { selectorProblems } from './selectors.js';
 /** File endings read as jobs, in `jobs/`. */
 export const JOB_FILE_EXTENSIONS = ['.ts', '.mts', '.js', '.mjs', '.yaml', '.yml', '.json'] as const;
 
-/**
- * Types a TypeScript job. Validation happens when the job is loaded (CLI, `cdk synth`, run time), where the
- * file name is known and every problem of the file can be reported at once.
- *
- * @example
- * export default defineJob({ name: 'books', start: { urls: ['https://shop.example/'] }, templates: {} });
- */
-export function defineJob(job: JobInput): JobInput {
-  return job;
-}
+export { defineJob } from './define.js';
 
 /** Renders a zod issue path the way users write it: `follow[0].template`, `templates.product.fields.price`. */
 export function formatPath(path: readonly PropertyKey[]): string {

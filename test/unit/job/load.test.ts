@@ -261,12 +261,24 @@ describe('Function: loadJobFile', () => {
 
     // Assess
     expect(job.name).toBe('books');
-    expect(job.schedule).toBe('cron(0 6 * * ? *)');
+    expect(job.schedule).toBeUndefined();
     expect(job.templates.book?.key).toBe('upc');
     expect(job.follow).toHaveLength(2);
     expect(job.limits).toEqual({ maxPages: 5000, maxDepth: 100 });
     expect(job.politeness.perHostConcurrency).toBe(8);
     expect(job.fetch.retries).toBe(3);
+  });
+
+  it('loads the YAML twin of the books job with the same templates and a schedule', async () => {
+    // Act
+    const yaml = await loadJobFile(join(REPO, 'jobs/toscrape.yaml'), REPO);
+    const books = await loadJobFile(join(REPO, 'jobs/books.ts'), REPO);
+
+    // Assess
+    expect(yaml.schedule).toBe('cron(0 6 * * ? *)');
+    expect(Object.keys(yaml.templates.book?.fields ?? {})).toEqual(
+      Object.keys(books.templates.book?.fields ?? {}).filter((field) => field !== 'tags' && field !== 'published'),
+    );
   });
 
   it.each([
