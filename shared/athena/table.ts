@@ -210,7 +210,13 @@ function partitioning(options: TableOptions, prefix: string): { keys: TableColum
   const problem = projectionStartProblem(start);
   if (problem) throw new RangeError(problem);
   return {
-    keys: [{ name: PARTITION_COLUMN, type: 'string', comment: 'Day the row was written (YYYY-MM-DD, UTC): filter on it' }],
+    keys: [
+      {
+        name: PARTITION_COLUMN,
+        type: 'string',
+        comment: 'Day the run that wrote the row started (YYYY-MM-DD, UTC): filter on it',
+      },
+    ],
     parameters: {
       'projection.enabled': 'true',
       'projection.dt.type': 'date',

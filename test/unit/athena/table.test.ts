@@ -190,7 +190,7 @@ describe('Function: datasetTable', () => {
 
     // Assess
     expect(table.partitionKeys).toEqual([
-      { name: 'dt', type: 'string', comment: 'Day the row was written (YYYY-MM-DD, UTC): filter on it' },
+      { name: 'dt', type: 'string', comment: 'Day the run that wrote the row started (YYYY-MM-DD, UTC): filter on it' },
     ]);
     expect(table.parameters).toEqual({
       EXTERNAL: 'TRUE',
