@@ -120,7 +120,7 @@ export async function runLocally(
   io: CliIo,
   job: Job,
   dataDir: string,
-  options: { startUrls?: string[]; runId?: string; resume?: string; verbose: boolean; ssrf?: SsrfPolicy },
+  options: { startUrls?: string[]; runId?: string; resume?: string; reparse?: string; verbose: boolean; ssrf?: SsrfPolicy },
 ): Promise<{ outcome: RunOutcome; runId: string }> {
   const runtime = new LocalRuntime(
     {
@@ -136,7 +136,10 @@ export async function runLocally(
   };
   try {
     let runId: string;
-    if (options.resume) {
+    if (options.reparse) {
+      runId = await runtime.startReparse(job.name, options.reparse);
+      io.stderr.write(`reparsing run ${options.reparse} of ${job.name} as run ${runId} (no fetching)\n`);
+    } else if (options.resume) {
       runId = options.resume;
       await runtime.resume(job.name, runId);
       io.stderr.write(`resuming run ${runId} of ${job.name}\n`);

@@ -28,6 +28,7 @@ import { type CloudServices, defaultCloudServices, redrive, remoteStore, STAGES,
 import { type CliIo, EXIT, environment, loadJob, reportOutcome, runLocally, seconds, UsageError } from './common.js';
 import { runDemo } from './demo.js';
 import { FORMATS, type Format, writeRows } from './format.js';
+import { commandSql, SQL_HELP } from './sql.js';
 
 const HELP = `scrapeline: scrape the web on a schedule, locally or on AWS.
 
@@ -41,6 +42,8 @@ Commands:
   extract <job>      preview a template on one page (--url or --file)
   validate           check every job in the jobs folder
   redrive [job]      move a deployed stack's dead letters back to their queues (--stack NAME)
+  sql "<query>"      run SQL in Athena over a deployed stack's tables (--stack NAME)
+  reparse <job>      extract an archived run again, without fetching (--run ID)
   demo               serve the sample bookstore on 127.0.0.1 and scrape it end to end
 
 Against a deployed stack: run, query, runs and changes take --stack NAME (outputs read through CloudFormation)
@@ -91,6 +94,11 @@ Validates every job file; prints each problem as <file>: <path>: <message>. Exit
 
 Moves dead letters (messages that failed maxReceiveCount times) back to the queues they came from, so they are
 processed again once the cause is fixed. With a job, only that job's messages move.`,
+  sql: SQL_HELP,
+  reparse: `Usage: scrapeline reparse <job> --run <id> [--verbose]
+
+Extracts every page archived by run <id> (raw/<job>/<id>/*.warc.gz) again with the job's current templates, as a
+new run, without fetching anything: the way to apply a fixed selector or a new field to pages already scraped.`,
   demo: `Usage: scrapeline demo [--port <port>] [--books <n>]
 
 Serves the sample bookstore on 127.0.0.1 (port 8321 by default), runs the books job through the whole local
@@ -435,6 +443,16 @@ async function commandDemo(args: string[], io: CliIo): Promise<number> {
   return code;
 }
 
+async function commandReparse(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parse(args, { run: { type: 'string' }, verbose: { type: 'boolean' } });
+  if (values.help) return help(io, 'reparse');
+  const { jobsDir, dataDir } = paths(values, io);
+  const job = await loadJob(jobsDir, jobArgument(positionals, 'reparse'));
+  if (values.run === undefined) throw new UsageError('reparse: which run? (--run ID; scrapeline runs <job> lists them)');
+  const { outcome } = await runLocally(io, job, dataDir, { reparse: values.run, verbose: values.verbose ?? false });
+  return reportOutcome(io, outcome, dataDir);
+}
+
 async function commandRedrive(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parse(args, { stack: { type: 'string' }, stage: { type: 'string', multiple: true } });
   if (values.help) return help(io, 'redrive');
@@ -464,6 +482,8 @@ const COMMANDS: Record<string, (args: string[], io: CliIo) => Promise<number>> =
   runs: commandRuns,
   changes: commandChanges,
   redrive: commandRedrive,
+  reparse: commandReparse,
+  sql: (args, io) => commandSql(args, io),
   extract: commandExtract,
   validate: commandValidate,
   demo: commandDemo,

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync, inflateRawSync } from 'node:zlib';
 import { InvalidInputError } from '../errors.js';
 
 /**
@@ -218,4 +218,51 @@ export function readArchivedResponse(member: Uint8Array): ArchivedResponse {
     payloadDigest: record.fields['WARC-Payload-Digest'] ?? sha256Digest(rest),
     extensions,
   };
+}
+
+/** Gzip header flags (RFC 1952) that add optional fields after the fixed 10-byte header. */
+const FHCRC = 0x02;
+const FEXTRA = 0x04;
+const FNAME = 0x08;
+const FCOMMENT = 0x10;
+
+function headerLength(bytes: Buffer, offset: number): number {
+  if (bytes[offset] !== 0x1f || bytes[offset + 1] !== 0x8b || bytes[offset + 2] !== 8) {
+    throw new InvalidInputError(`no gzip member at byte ${offset}`);
+  }
+  const flags = bytes[offset + 3] ?? 0;
+  let position = offset + 10;
+  if (flags & FEXTRA) position += 2 + (bytes.readUInt16LE(position) ?? 0);
+  if (flags & FNAME) position = bytes.indexOf(0, position) + 1;
+  if (flags & FCOMMENT) position = bytes.indexOf(0, position) + 1;
+  if (flags & FHCRC) position += 2;
+  if (position <= offset || position > bytes.byteLength) throw new InvalidInputError(`truncated gzip header at byte ${offset}`);
+  return position - offset;
+}
+
+/**
+ * Finds the gzip members of a WARC file (one record each, as written here and by most crawlers), so each record can
+ * be read alone with a ranged read.
+ */
+export function gzipMembers(file: Uint8Array): MemberRange[] {
+  const bytes = Buffer.from(file.buffer, file.byteOffset, file.byteLength);
+  const members: MemberRange[] = [];
+  let offset = 0;
+  while (offset < bytes.byteLength) {
+    const header = headerLength(bytes, offset);
+    let deflated: number;
+    try {
+      const result = inflateRawSync(bytes.subarray(offset + header), { info: true }) as unknown as {
+        engine: { bytesWritten: number };
+      };
+      deflated = result.engine.bytesWritten;
+    } catch (error) {
+      throw new InvalidInputError(`gzip member at byte ${offset} cannot be inflated`, error);
+    }
+    const length = header + deflated + 8;
+    if (offset + length > bytes.byteLength) throw new InvalidInputError(`gzip member at byte ${offset} is truncated`);
+    members.push({ offset, length });
+    offset += length;
+  }
+  return members;
 }

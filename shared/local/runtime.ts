@@ -13,6 +13,7 @@ import type { RunMeta } from '../pipeline/ledger.js';
 import type { FetchTask, StartRunMessage } from '../pipeline/messages.js';
 import { InProcessHostGate } from '../pipeline/politeness.js';
 import { postProcessRecords } from '../pipeline/postprocess.js';
+import { startReparse } from '../pipeline/reparse.js';
 import { runIdFor } from '../pipeline/start.js';
 import { type Clock, type Log, silentLog, systemClock } from '../ports.js';
 import { FileSystemObjectStore } from './object-store.js';
@@ -318,6 +319,13 @@ export class LocalRuntime {
     const restart: StartRunMessage = { type: 'start-run', job, runId };
     await this.queues.fetch.send([{ body: JSON.stringify(restart) }, ...pending.map((task) => ({ body: JSON.stringify(task) }))]);
     await finalizeIfComplete(this.pipeline, job, runId);
+  }
+
+  /** Starts a run that extracts an archived run again without fetching; returns the new run's id. */
+  async startReparse(job: string, sourceRunId: string): Promise<string> {
+    const runId = runIdFor(this.pipeline.clock.now(), `${job}:reparse:${sourceRunId}:${Math.random()}`);
+    await startReparse(this.pipeline, job, sourceRunId, runId);
+    return runId;
   }
 
   /** Runs that were started here and never finished (their process died): candidates for {@link resume}. */

@@ -207,6 +207,7 @@ export async function dispatchFetched(context: PipelineContext, outcomes: readon
       });
       return {
         type: 'parse',
+        follow: true,
         job: task.job,
         runId: task.runId,
         url: task.url,

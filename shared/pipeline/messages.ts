@@ -42,6 +42,8 @@ export const parseTaskMessage = z.strictObject({
   template: z.string().optional(),
   hosts: z.array(z.string()).min(1),
   raw: z.strictObject({ key: z.string(), offset: z.number().int().nonnegative(), length: z.number().int().positive() }),
+  /** Follow the page's links. A reparse of an archived run does not: it must not fetch. @default true */
+  follow: z.boolean().default(true),
 });
 
 export const fetchQueueMessage = z.discriminatedUnion('type', [startRunMessage, fetchTaskMessage]);

@@ -61,7 +61,7 @@ export async function parseTask(context: PipelineContext, task: ParseTask): Prom
       record: { status: 'failed', url: task.url, depth: task.depth, reason: error.reason, message: error.message, ...counters },
     };
   }
-  await followLinks(context, task, extraction.links);
+  if (task.follow) await followLinks(context, task, extraction.links);
   return {
     task,
     record: {

@@ -495,7 +495,7 @@ describe('Class: ScrapelineStack', () => {
   });
 
   describe('Outputs', () => {
-    it('name the bucket, table, queues, dead-letter queues, log groups and dashboard', () => {
+    it('name the bucket, table, queues, dead-letter queues, log groups, dashboard and Athena workgroup and database', () => {
       // Assess
       expect(Object.keys(template.findOutputs('*')).sort()).toEqual(
         [
@@ -513,6 +513,8 @@ describe('Class: ScrapelineStack', () => {
           'PostprocessorLogGroupName',
           'DashboardName',
           'DashboardUrl',
+          'AthenaWorkgroup',
+          'GlueDatabase',
         ].sort(),
       );
       template.hasOutput('BucketName', { Value: { Ref: logicalId(stack.storage.bucket) } });

@@ -1,0 +1,57 @@
+import { gzipMembers, readWarcRecord } from '../archive/warc.js';
+import { InvalidInputError } from '../errors.js';
+import type { PipelineContext } from './context.js';
+import { finalizeIfComplete, writeRunningManifest } from './finalize.js';
+import type { ParseTask } from './messages.js';
+
+/**
+ * Starts a run that extracts again every page archived by an earlier run, without fetching: each archived response
+ * becomes a URL of the new run and a parse task pointing at its WARC record, with link following off. Run it after
+ * changing a template or an extractor; the new run's dataset, changes and quality report come out as usual.
+ *
+ * @returns the number of archived pages queued for parsing
+ */
+export async function startReparse(context: PipelineContext, job: string, sourceRunId: string, runId: string): Promise<number> {
+  context.jobs.get(job);
+  const source = await context.ledger.getRun(job, sourceRunId);
+  if (!source) throw new InvalidInputError(`no run ${sourceRunId} of job ${job} to reparse`);
+  const now = context.clock.now();
+  if (await context.ledger.createRun(job, runId, { hosts: source.hosts, seeds: source.seeds }, now)) {
+    const meta = await context.ledger.getRun(job, runId);
+    if (meta) await writeRunningManifest(context, meta);
+  }
+  const tasks: ParseTask[] = [];
+  for await (const object of context.store.list(`raw/${job}/${sourceRunId}/`)) {
+    const file = await context.store.get(object.key);
+    if (!file) continue;
+    for (const member of gzipMembers(file)) {
+      const record = readWarcRecord(file.subarray(member.offset, member.offset + member.length));
+      if (record.fields['WARC-Type'] !== 'response') continue;
+      const url = record.fields['Scrapeline-Requested-URI'] ?? record.fields['WARC-Target-URI'] ?? '';
+      const depth = Number(record.fields['Scrapeline-Depth'] ?? 0);
+      const template = record.fields['Scrapeline-Template'];
+      const outcome = await context.ledger.accept(
+        job,
+        runId,
+        { url, depth, template, parent: 'reparse' },
+        Number.MAX_SAFE_INTEGER,
+        now,
+      );
+      if (outcome !== 'accepted' && outcome !== 'pending') continue;
+      tasks.push({
+        type: 'parse',
+        job,
+        runId,
+        url,
+        depth,
+        ...(template === undefined ? {} : { template }),
+        hosts: [...source.hosts],
+        raw: { key: object.key, offset: member.offset, length: member.length },
+        follow: false,
+      });
+    }
+  }
+  await context.parseQueue.send(tasks.map((task) => ({ body: JSON.stringify(task) })));
+  if (tasks.length === 0) await finalizeIfComplete(context, job, runId);
+  return tasks.length;
+}
