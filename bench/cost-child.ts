@@ -89,13 +89,44 @@ function unitsOf(
   return 1;
 }
 
+/** `run#…` → `run`, `url#…` → `url`: the kind of state item a DynamoDB key names. */
+function keyKind(value: unknown): string {
+  const text = typeof value === 'object' && value !== null && 'S' in value ? String((value as { S: unknown }).S) : '?';
+  if (text.includes('#')) return text.split('#')[0] ?? '?';
+  return /^[A-Za-z0-9_-]{16,}$/.test(text) ? '<id>' : text;
+}
+
+/** Which state items a DynamoDB request touches, e.g. `run/url` or `host/gate`, to attribute its cost. */
+function dynamoTarget(operation: string, input: Record<string, unknown>): string {
+  const key = (item: unknown) => {
+    const record = (item ?? {}) as Record<string, unknown>;
+    return `${keyKind(record.pk)}/${keyKind(record.sk)}`;
+  };
+  if (operation === 'TransactWriteItems') {
+    const items = (input.TransactItems as Record<string, { Key?: unknown; Item?: unknown }>[] | undefined) ?? [];
+    const kinds = new Set(
+      items.map((entry) => {
+        const inner = Object.values(entry)[0];
+        return key(inner?.Key ?? inner?.Item);
+      }),
+    );
+    return [...kinds].sort().join('+');
+  }
+  if (operation === 'Query') {
+    const values = (input.ExpressionAttributeValues ?? {}) as Record<string, unknown>;
+    return `${Object.values(values).map(keyKind).join('/')} (query)`;
+  }
+  return key(input.Key ?? input.Item);
+}
+
 function install(client: object): void {
   if (instrumented.has(client)) return;
   instrumented.add(client);
   const stack = (client as { middlewareStack: { add(middleware: Middleware, options: object): void } }).middlewareStack;
   const middleware: Middleware = (next, context) => async (args) => {
     const service = (context.clientName ?? 'Unknown').replace(/Client$/, '').replace(/^S3$/, 'S3');
-    const operation = (context.commandName ?? 'Unknown').replace(/Command$/, '');
+    const command = (context.commandName ?? 'Unknown').replace(/Command$/, '');
+    const operation = service === 'DynamoDB' ? `${command} ${dynamoTarget(command, args.input ?? {})}` : command;
     const result = await next(args);
     const harness = harnessClients.has(client);
     const key = `${service}/${operation}/${harness}`;
@@ -105,7 +136,7 @@ function install(client: object): void {
     if (service === 'SQS' && operation === 'ReceiveMessage' && ((output.Messages as unknown[] | undefined)?.length ?? 0) === 0) {
       entry.empty++;
     } else {
-      entry.units += unitsOf(service, operation, byteLength(args.request?.body), args.input ?? {}, output);
+      entry.units += unitsOf(service, command, byteLength(args.request?.body), args.input ?? {}, output);
     }
     counts.set(key, entry);
     return result;

@@ -67,7 +67,7 @@ export function price(result: CostChildResult): CostReport {
         if (count.empty > 0) item += ` (${count.empty} empty local polls not billed)`;
         break;
       case 'DynamoDB':
-        usd = DYNAMO_READS.has(count.operation)
+        usd = DYNAMO_READS.has(count.operation.split(' ')[0] ?? '')
           ? (count.units / 1e6) * PRICES.dynamoPerMillionReadUnits
           : (count.units / 1e6) * PRICES.dynamoPerMillionWriteUnits;
         break;

@@ -488,8 +488,24 @@ async function main(): Promise<void> {
   }
   if (options.sections.includes('cost')) {
     const { measureCost } = await import('./cost.js');
-    cost = await measureCost(log);
-    results.cost = cost;
+    const report = await measureCost(log);
+    cost = report;
+    results.cost = report;
+    if (report.lines && report.pages) {
+      const pages = report.pages;
+      log(
+        `cost breakdown (${pages} pages):\n${table(
+          ['Item', 'Requests', 'Per page', 'Units', 'USD / M pages'],
+          report.lines.map((line) => [
+            line.item,
+            String(line.requests),
+            (line.requests / pages).toFixed(2),
+            line.units.toFixed(1),
+            line.usdPerMillionPages.toFixed(3),
+          ]),
+        )}`,
+      );
+    }
   }
 
   // One summary table.
