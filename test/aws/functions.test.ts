@@ -192,14 +192,14 @@ describe('Function: createFunctionRuntime', () => {
     await expect(
       runtime.pipeline.http.fetchPage('https://example.com/', { timeoutMs: 1, maxBytes: 1, maxRedirects: 0, userAgent: 'x' }),
     ).rejects.toBeInstanceOf(UnavailablePortError);
-    expect(runtime.pipeline.jobs.names()).toEqual(['books']);
+    expect(runtime.pipeline.jobs.names()).toEqual(['books', 'toscrape']);
     clients.destroy();
   });
 });
 
 describe('Function: loadBundledJobs', () => {
   it('validates every bundled job', () => {
-    expect(loadBundledJobs(bundledJobs).map((job) => job.name)).toEqual(['books']);
+    expect(loadBundledJobs(bundledJobs).map((job) => job.name)).toEqual(['books', 'toscrape']);
   });
 
   it('names the file of an invalid job', () => {
