@@ -1,4 +1,5 @@
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import * as events from 'aws-cdk-lib/aws-events';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -191,6 +192,7 @@ export class ScrapelineStack extends Stack {
         ...environment,
         FETCH_QUEUE_URL: this.fetchQueue.queue.queueUrl,
         PARSE_QUEUE_URL: this.parseQueue.queue.queueUrl,
+        EVENT_BUS_NAME: 'default',
       },
     });
     this.parser = new ScrapelineFunction(this, 'Parser', {
@@ -208,7 +210,7 @@ export class ScrapelineStack extends Stack {
       description: 'Scrapeline post-processor: validates and deduplicates items (datasets/), writes run manifests',
       memorySize: stages.postprocessor.memorySize,
       timeout: stages.postprocessor.timeout,
-      environment,
+      environment: { ...environment, EVENT_BUS_NAME: 'default' },
     });
 
     // Each function gets exactly what it touches. Consuming its queue is granted by the event source.
@@ -237,6 +239,11 @@ export class ScrapelineStack extends Stack {
     grantBucket(this.postprocessor, BUCKET_ACCESS.postprocessor);
     table.grants.readWriteData(postprocessor);
 
+    // Whoever finishes a run (fetcher or post-processor) announces it on the default event bus.
+    const defaultBus = events.EventBus.fromEventBusName(this, 'DefaultBus', 'default');
+    defaultBus.grantPutEventsTo(fetcher);
+    defaultBus.grantPutEventsTo(postprocessor);
+
     this.schedules = new JobSchedules(this, 'Schedules', { jobs: props.jobs, queue: this.fetchQueue.queue });
 
     const deadLetterQueues = [
@@ -260,7 +267,7 @@ export class ScrapelineStack extends Stack {
       metricsNamespace: METRICS_NAMESPACE,
       stageDimensions: STAGES.map((stage) => ({ service: serviceName, stage })),
       runsFailedMetricName: PIPELINE_METRICS.runsFailed,
-      runMetricNames: [PIPELINE_METRICS.runsDegraded],
+      runsDegradedMetricName: PIPELINE_METRICS.runsDegraded,
       stageMetricNames: [PIPELINE_METRICS.recordsProcessed, PIPELINE_METRICS.recordsFailed],
       alarmTopic: props.alarmTopicArn ? sns.Topic.fromTopicArn(this, 'AlarmTopic', props.alarmTopicArn) : undefined,
     });

@@ -4,7 +4,7 @@ import { loadConfig } from './commons/config.js';
 import { createFunctionRuntime } from './commons/context.js';
 
 /** The fetch queue consumer: starts runs, fetches pages, archives them and enqueues their parse tasks. */
-const config = loadConfig(['bucket', 'table', 'fetchQueue', 'parseQueue', 'fetchAllowAddresses', 'retryBaseMs']);
+const config = loadConfig(['bucket', 'table', 'fetchQueue', 'parseQueue', 'fetchAllowAddresses', 'retryBaseMs', 'eventBus']);
 const http = new UndiciHttpClient({ ssrf: { allow: config.fetchAllowAddresses } });
 const runtime = createFunctionRuntime({
   stage: 'fetcher',

@@ -3,7 +3,7 @@ import { loadConfig } from './commons/config.js';
 import { createFunctionRuntime } from './commons/context.js';
 
 /** The post-processing queue consumer: S3 notifications of page records become curated datasets. */
-const config = loadConfig(['bucket', 'table']);
+const config = loadConfig(['bucket', 'table', 'eventBus']);
 const runtime = createFunctionRuntime({ stage: 'postprocessor', config });
 
 export const handler = runtime.instrument(createPostProcessorHandler(runtime.pipeline));

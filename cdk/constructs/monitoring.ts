@@ -37,6 +37,8 @@ export interface ScrapelineMonitoringProps {
   readonly stageDimensions?: readonly Readonly<Record<string, string>>[];
   /** Custom metric counting runs that ended failed (from whichever stage finished the run); any raises an alarm. @default 'RunsFailed' */
   readonly runsFailedMetricName?: string;
+  /** Custom metric counting degraded runs (a field's fill rate or the item count fell: selectors broke). @default 'RunsDegraded' */
+  readonly runsDegradedMetricName?: string;
   /** Other run-level custom metrics graphed next to failed runs (summed over the stages). @default none */
   readonly runMetricNames?: readonly string[];
   /** Custom metrics graphed per stage (e.g. records processed and failed). @default none */
@@ -60,6 +62,8 @@ export class ScrapelineMonitoring extends Construct {
   readonly functionErrorAlarms: ReadonlyMap<string, cloudwatch.Alarm>;
   /** Alarm on failed runs. */
   readonly runsFailedAlarm: cloudwatch.Alarm;
+  /** Alarm on degraded runs (data quality fell). */
+  readonly runsDegradedAlarm: cloudwatch.Alarm;
   /** The console URL of the dashboard. */
   readonly dashboardUrl: string;
 
@@ -170,6 +174,18 @@ export class ScrapelineMonitoring extends Construct {
       new cloudwatch.Alarm(this, 'RunsFailed', {
         alarmDescription: 'A run ended failed: read its manifest (runs/<job>/<runId>/manifest.json) and failures file.',
         metric: runsFailed,
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    );
+    const runsDegraded = acrossStages(props.runsDegradedMetricName ?? 'RunsDegraded', 'Runs degraded', period);
+    this.runsDegradedAlarm = withActions(
+      new cloudwatch.Alarm(this, 'RunsDegraded', {
+        alarmDescription:
+          'A run was degraded: a field emptied out or the item count fell against the last good run (a selector broke?). Its manifest names the fields.',
+        metric: runsDegraded,
         threshold: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         evaluationPeriods: 1,

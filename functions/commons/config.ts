@@ -32,6 +32,8 @@ export const environmentSchema = z.object({
         .filter((entry) => entry !== ''),
     )
     .pipe(z.array(z.string().regex(/^[0-9A-Fa-f.:]+(\/\d{1,3})?$/, 'must list IP addresses or CIDRs, separated by commas'))),
+  /** Event bus that finished runs are announced on; unset: runs are not announced. */
+  EVENT_BUS_NAME: z.string().min(1, 'must not be empty').optional(),
   /** First retry delay of a failed fetch, in ms; doubles per attempt, with jitter. Default: the pipeline's (500). */
   RETRY_BASE_MS: z.coerce
     .number({ error: 'must be a number of milliseconds' })
@@ -60,6 +62,7 @@ export const SETTING_VARIABLES = {
   parseQueue: 'PARSE_QUEUE_URL',
   fetchAllowAddresses: 'FETCH_ALLOW_ADDRESSES',
   retryBaseMs: 'RETRY_BASE_MS',
+  eventBus: 'EVENT_BUS_NAME',
 } as const satisfies Record<string, keyof Environment>;
 export type Setting = keyof typeof SETTING_VARIABLES;
 

@@ -1,8 +1,10 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit, Metrics as PowertoolsMetrics } from '@aws-lambda-powertools/metrics';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { Context } from 'aws-lambda';
 import { type AwsClients, createAwsClients } from '../../shared/aws/clients.js';
 import { DynamoStateStore } from '../../shared/aws/dynamo-state-store.js';
+import { EventBridgeRunEvents } from '../../shared/aws/run-events.js';
 import { S3ObjectStore } from '../../shared/aws/s3-object-store.js';
 import { SqsQueue } from '../../shared/aws/sqs-queue.js';
 import type { HttpClient } from '../../shared/fetch/http.js';
@@ -13,7 +15,7 @@ import { parseJob } from '../../shared/job/load.js';
 import type { Job } from '../../shared/job/schema.js';
 import { createContext, jobRegistry, type PipelineContext, type PipelineSettings } from '../../shared/pipeline/context.js';
 import { StateHostGate } from '../../shared/pipeline/politeness.js';
-import { type Log, type Metrics, type Queue, systemClock } from '../../shared/ports.js';
+import { type Log, type Metrics, noRunEvents, type Queue, type RunEvents, systemClock } from '../../shared/ports.js';
 import type { FunctionConfig } from './config.js';
 import { UnavailablePortError } from './errors.js';
 import { bundledJobs } from './jobs.generated.js';
@@ -33,7 +35,7 @@ export const METRIC_NAMES = {
 export interface FunctionRuntimeOptions {
   readonly stage: Stage;
   /** The function's configuration; a queue it was not configured with throws when used. */
-  readonly config: FunctionConfig<'bucket' | 'table'> & Partial<FunctionConfig<'fetchQueue' | 'parseQueue'>>;
+  readonly config: FunctionConfig<'bucket' | 'table'> & Partial<FunctionConfig<'fetchQueue' | 'parseQueue' | 'eventBus'>>;
   /** Only the fetcher fetches: without one, fetching throws. */
   readonly http?: HttpClient;
   /** @default clients created once from the environment (`AWS_REGION`, `AWS_ENDPOINT_URL_*`) */
@@ -80,6 +82,22 @@ export function unavailableQueue(stage: Stage, queue: string, variable: string):
   return {
     send: async () => {
       throw new UnavailablePortError(`the ${stage} has no ${queue} queue (its configuration has no ${variable})`);
+    },
+  };
+}
+
+/** Where a function announces finished runs: the configured event bus, else nowhere (the parser never finishes runs). */
+function runEvents(stage: Stage, eventBus: string | undefined, region: string): RunEvents {
+  if (stage === 'parser') return unavailableEvents(stage);
+  if (eventBus === undefined) return noRunEvents;
+  return new EventBridgeRunEvents({ client: new EventBridgeClient({ region }), eventBusName: eventBus });
+}
+
+/** Run events for a function that never finishes runs: using them is a wiring error, said loudly. */
+export function unavailableEvents(stage: Stage): RunEvents {
+  return {
+    runFinished: async (manifest) => {
+      throw new UnavailablePortError(`the ${stage} does not announce finished runs (asked for ${manifest.runId})`);
     },
   };
 }
@@ -176,6 +194,7 @@ export function createFunctionRuntime(options: FunctionRuntimeOptions): Function
     clock: systemClock,
     log: logPort(logger),
     metrics: metricsPort(metrics),
+    events: runEvents(stage, config.eventBus, config.region),
     settings: { memoryMb: config.memoryMb, ...options.settings },
   });
   return {

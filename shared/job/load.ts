@@ -5,7 +5,7 @@ import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { type JobProblem, JobValidationError } from './errors.js';
 import { referenceIssues } from './references.js';
-import { type Job, type JobInput, jobSchema } from './schema.js';
+import { type Job, jobSchema } from './schema.js';
 import { selectorProblems } from './selectors.js';
 
 /** File endings read as jobs, in `jobs/`. */

@@ -176,7 +176,11 @@ export class EmbeddedStateStore implements StateStore {
       conditionHolds(this.#item(write.pk, write.sk), write.condition) ? [] : [index],
     );
     if (failed.length > 0) return { ok: false, failed };
-    const changes = writes.map((write) => ({ pk: write.pk, sk: write.sk, item: applyWrite(this.#item(write.pk, write.sk), write) }));
+    const changes = writes.map((write) => ({
+      pk: write.pk,
+      sk: write.sk,
+      item: applyWrite(this.#item(write.pk, write.sk), write),
+    }));
     this.#commit(changes);
     return { ok: true };
   }

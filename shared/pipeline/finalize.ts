@@ -329,6 +329,9 @@ export async function finalizeIfComplete(context: PipelineContext, job: string, 
       });
     }
   }
+  // Announced before the run is marked finished: if announcing fails, the message is retried and announces again
+  // (at least once; a concurrent finisher may announce twice).
+  await context.events.runFinished(manifest);
   const finished = await context.ledger.finish(job, runId, state, now);
   if (finished) {
     context.log.info('run finished', {
@@ -344,7 +347,6 @@ export async function finalizeIfComplete(context: PipelineContext, job: string, 
       context.metrics.count('RunsDegraded');
       context.log.warn('run degraded', { job, runId, problems: quality.problems });
     }
-    await context.events.runFinished(manifest);
   }
   return manifest;
 }

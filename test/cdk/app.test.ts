@@ -176,7 +176,7 @@ describe('Function: createApp', () => {
 
     // Assess
     expect(stack.stackName).toBe('ScrapelineDev');
-    Template.fromStack(stack).resourcePropertiesCountIs('AWS::CloudWatch::Alarm', { AlarmActions: [topicArn] }, 8);
+    Template.fromStack(stack).resourcePropertiesCountIs('AWS::CloudWatch::Alarm', { AlarmActions: [topicArn] }, 9);
   });
 });
 

@@ -43,9 +43,9 @@ describe('Class: ScrapelineStack', () => {
       // Prepare
       const common = ['BUCKET_NAME', 'STATE_TABLE_NAME', 'POWERTOOLS_SERVICE_NAME', 'POWERTOOLS_METRICS_NAMESPACE', 'LOG_LEVEL'];
       const expected: [ScrapelineFunction, string[]][] = [
-        [stack.fetcher, [...common, 'FETCH_QUEUE_URL', 'PARSE_QUEUE_URL']],
+        [stack.fetcher, [...common, 'FETCH_QUEUE_URL', 'PARSE_QUEUE_URL', 'EVENT_BUS_NAME']],
         [stack.parser, [...common, 'FETCH_QUEUE_URL']],
-        [stack.postprocessor, common],
+        [stack.postprocessor, [...common, 'EVENT_BUS_NAME']],
       ];
       const functions = template.findResources('AWS::Lambda::Function');
 
@@ -418,6 +418,26 @@ describe('Class: ScrapelineStack', () => {
       }
     });
 
+    it('raises an alarm when a run is degraded (a selector broke), whichever stage finished it', () => {
+      const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')).filter((alarm) =>
+        JSON.stringify(alarm).includes('"RunsDegraded"'),
+      );
+      expect(alarms).toHaveLength(1);
+      expect(defined(alarms[0], 'a RunsDegraded alarm').Properties).toMatchObject({
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        Threshold: 1,
+        TreatMissingData: 'notBreaching',
+      });
+    });
+
+    it('lets only the stages that finish runs announce them on the default event bus', () => {
+      const policies = template.findResources('AWS::IAM::Policy');
+      const putters = Object.values(policies)
+        .filter((policy) => JSON.stringify(policy).includes('events:PutEvents'))
+        .flatMap((policy) => (policy.Properties.Roles as { Ref: string }[]).map((role) => role.Ref));
+      expect(putters.sort()).toEqual([logicalId(stack.fetcher.role), logicalId(stack.postprocessor.role)].sort());
+    });
+
     it('raises an alarm when a run fails, whichever stage finished it (RunsFailed summed over the stages)', () => {
       // Prepare
       const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')).filter((alarm) =>
@@ -454,7 +474,7 @@ describe('Class: ScrapelineStack', () => {
         'the sum',
       ).Expression;
       for (const query of stats) expect(expression).toContain(`FILL(${query.Id}, 0)`);
-      template.resourceCountIs('AWS::CloudWatch::Alarm', 8);
+      template.resourceCountIs('AWS::CloudWatch::Alarm', 9);
     });
 
     it('watches the metric names and stage dimensions the functions publish', async () => {
@@ -490,7 +510,7 @@ describe('Class: ScrapelineStack', () => {
       const { template: notified } = synthStack({ jobs, alarmTopicArn: topicArn });
 
       // Assess
-      notified.resourcePropertiesCountIs('AWS::CloudWatch::Alarm', { AlarmActions: [topicArn], OKActions: [topicArn] }, 8);
+      notified.resourcePropertiesCountIs('AWS::CloudWatch::Alarm', { AlarmActions: [topicArn], OKActions: [topicArn] }, 9);
     });
   });
 

@@ -1,0 +1,69 @@
+import { type EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { layout } from '../layout.js';
+import type { RunManifest } from '../pipeline/finalize.js';
+import type { RunEvents } from '../ports.js';
+
+/** `source` of the events scrapeline puts on EventBridge. */
+export const EVENT_SOURCE = 'scrapeline';
+/** `detail-type` of the event sent when a run finishes. */
+export const RUN_FINISHED = 'Scrapeline Run Finished';
+
+/** The event detail: the run's outcome and change summary, small enough for any rule target (well under 256 KB). */
+export function runFinishedDetail(manifest: RunManifest) {
+  return {
+    job: manifest.job,
+    runId: manifest.runId,
+    state: manifest.state,
+    startedAt: manifest.startedAt,
+    finishedAt: manifest.finishedAt,
+    urls: manifest.urls,
+    items: manifest.items,
+    changes: manifest.changes,
+    budgetExhausted: manifest.budgetExhausted,
+    qualityProblems: manifest.quality?.problems ?? [],
+    estimatedCostUsd: manifest.estimatedCostUsd.total,
+    manifestKey: layout.manifest(manifest.job, manifest.runId),
+  };
+}
+
+/** Options of {@link EventBridgeRunEvents}. */
+export interface EventBridgeRunEventsOptions {
+  readonly client: EventBridgeClient;
+  /** @default 'default' */
+  readonly eventBusName?: string;
+}
+
+/**
+ * Announces finished runs on EventBridge (`source: scrapeline`, `detail-type: Scrapeline Run Finished`), so users
+ * subscribe with a rule: e-mail through SNS on `changes.new > 0`, a Slack webhook on `state = degraded`, and so on.
+ */
+export class EventBridgeRunEvents implements RunEvents {
+  readonly #client: EventBridgeClient;
+  readonly #eventBusName: string;
+
+  constructor(options: EventBridgeRunEventsOptions) {
+    this.#client = options.client;
+    this.#eventBusName = options.eventBusName ?? 'default';
+  }
+
+  async runFinished(manifest: RunManifest): Promise<void> {
+    const result = await this.#client.send(
+      new PutEventsCommand({
+        Entries: [
+          {
+            Source: EVENT_SOURCE,
+            DetailType: RUN_FINISHED,
+            Detail: JSON.stringify(runFinishedDetail(manifest)),
+            EventBusName: this.#eventBusName,
+          },
+        ],
+      }),
+    );
+    if ((result.FailedEntryCount ?? 0) > 0) {
+      const entry = result.Entries?.[0];
+      throw new Error(
+        `EventBridge refused the run-finished event of ${manifest.runId}: ${entry?.ErrorCode} ${entry?.ErrorMessage}`,
+      );
+    }
+  }
+}
