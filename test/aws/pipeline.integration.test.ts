@@ -2,6 +2,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import {
   GetQueueAttributesCommand,
   ReceiveMessageCommand,
@@ -9,15 +10,20 @@ import {
   SetQueueAttributesCommand,
 } from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { redrive } from '../../cli/cloud.js';
 import { type DemoServer, startDemoServer } from '../../demo/server.js';
 import { generateSite, type Site } from '../../demo/site.js';
 import { bundledJobs } from '../../functions/commons/jobs.generated.js';
+import { encodeExchange } from '../../shared/archive/warc.js';
+import { DynamoStateStore } from '../../shared/aws/dynamo-state-store.js';
 import { S3ObjectStore } from '../../shared/aws/s3-object-store.js';
 import type { SqsHandler } from '../../shared/handlers.js';
 import { parseJob } from '../../shared/job/load.js';
 import { LocalRuntime } from '../../shared/local/runtime.js';
 import type { RunManifest } from '../../shared/pipeline/finalize.js';
+import { RunLedger } from '../../shared/pipeline/ledger.js';
 import { type AwsPeers, type PeerQueue, startAwsPeers } from '../support/aws-peers.js';
 import { EventSourceMapping, lambdaContext, relayObjectCreated, sqsRecord } from './lambda-driver.js';
 
@@ -324,5 +330,118 @@ describe('Cloud pipeline end to end (s3rver, local-aws-sqs, dynalite)', () => {
     expect(mapping.stats.records).toBe(3);
     expect(mapping.stats.failures).toBe(3);
     expect(new Set(mapping.stats.failedIds).size).toBe(1);
+  });
+
+  it('completes a dead-lettered parse task once the cause is fixed and scrapeline redrive puts it back', async () => {
+    // Prepare: a run with one accepted URL whose archived page is missing, so its parse task fails until it is there.
+    const runId = '20261126T070000Z-redriv';
+    const ledger = new RunLedger(new DynamoStateStore({ client: peers.clients.dynamodb, tableName: peers.tableName }));
+    const book = site.books[0];
+    if (!book) throw new Error('no book');
+    const url = `${server.url}${book.url}`;
+    await ledger.createRun(JOB, runId, { hosts: [new URL(url).host], seeds: [url] }, Date.now());
+    await ledger.accept(JOB, runId, { url, depth: 1, template: 'book', parent: 'seed' }, 10, Date.now());
+    const { members, responseIndex } = encodeExchange({
+      targetUri: url,
+      date: new Date(),
+      status: 200,
+      responseHeaders: { 'content-type': 'text/html; charset=utf-8' },
+      body: Buffer.from(site.page(book.url).body),
+      requestHeaders: {},
+      extensions: { 'Requested-URI': url, Depth: '1', Template: 'book' },
+    });
+    const rawKey = `raw/${JOB}/${runId}/fixed.warc.gz`;
+    const response = members[responseIndex] as Buffer;
+    const task = {
+      type: 'parse',
+      job: JOB,
+      runId,
+      url,
+      depth: 1,
+      template: 'book',
+      hosts: [new URL(url).host],
+      raw: { key: rawKey, offset: 0, length: response.byteLength },
+    };
+    await peers.clients.sqs.send(
+      new SetQueueAttributesCommand({ QueueUrl: queues.parse.url, Attributes: { VisibilityTimeout: '1' } }),
+    );
+    const failing = new EventSourceMapping({
+      sqs: peers.clients.sqs,
+      queueUrl: queues.parse.url,
+      queueArn: queues.parse.arn,
+      functionName: 'parser',
+      handler: handlers.parser,
+    }).start();
+    await peers.clients.sqs.send(new SendMessageCommand({ QueueUrl: queues.parse.url, MessageBody: JSON.stringify(task) }));
+    const deadline = Date.now() + 20_000;
+    try {
+      for (;;) {
+        const depth = await approximateDepth(queues.parse.deadLetter);
+        if (depth !== '0/0/0' || Date.now() > deadline) break;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    } finally {
+      await failing.stop();
+    }
+    expect(failing.stats.failures).toBe(3);
+
+    // Act: fix the cause (the archive arrives), redrive with the CLI's redrive, let the pipeline run
+    await store.put(rawKey, response);
+    const cloudFormation = new CloudFormationClient({ region: peers.region });
+    mockClient(cloudFormation)
+      .on(DescribeStacksCommand)
+      .resolves({
+        Stacks: [
+          {
+            StackName: 'Scrapeline',
+            StackStatus: 'CREATE_COMPLETE',
+            CreationTime: new Date(),
+            Outputs: Object.entries({
+              BucketName: peers.bucket,
+              FetchQueueUrl: queues.fetch.url,
+              ParseQueueUrl: queues.parse.url,
+              PostprocessQueueUrl: queues.postprocess.url,
+              FetchDeadLetterQueueUrl: queues.fetch.deadLetter.url,
+              ParseDeadLetterQueueUrl: queues.parse.deadLetter.url,
+              PostprocessDeadLetterQueueUrl: queues.postprocess.deadLetter.url,
+            }).map(([OutputKey, OutputValue]) => ({ OutputKey, OutputValue })),
+          },
+        ],
+      });
+    const moved = await redrive({ aws: () => peers.clients, cloudFormation: () => cloudFormation }, 'Scrapeline', { job: JOB });
+    const relay = relayObjectCreated(peers.s3Events, peers.clients.sqs, queues.postprocess.url, 'records/');
+    const parse = new EventSourceMapping({
+      sqs: peers.clients.sqs,
+      queueUrl: queues.parse.url,
+      queueArn: queues.parse.arn,
+      functionName: 'parser',
+      handler: handlers.parser,
+    }).start();
+    const post = new EventSourceMapping({
+      sqs: peers.clients.sqs,
+      queueUrl: queues.postprocess.url,
+      queueArn: queues.postprocess.arn,
+      functionName: 'postprocessor',
+      handler: handlers.postprocessor,
+    }).start();
+    let finished: RunManifest | undefined;
+    try {
+      const until = Date.now() + 30_000;
+      while (!finished && Date.now() < until) {
+        const body = await store.get(`runs/${JOB}/${runId}/manifest.json`);
+        const current = body ? (JSON.parse(Buffer.from(body).toString('utf8')) as RunManifest) : undefined;
+        if (current && current.state !== 'running') finished = current;
+        else await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    } finally {
+      await Promise.all([parse.stop(), post.stop(), relay.stop()]);
+      await peers.clients.sqs.send(
+        new SetQueueAttributesCommand({ QueueUrl: queues.parse.url, Attributes: { VisibilityTimeout: '60' } }),
+      );
+    }
+
+    // Assess
+    expect(moved).toEqual({ fetch: 0, parse: 1, postprocess: 0 });
+    expect(finished).toMatchObject({ state: 'succeeded', urls: { accepted: 1, parsed: 1, failed: 0 }, items: { written: 1 } });
   });
 });
