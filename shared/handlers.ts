@@ -98,6 +98,20 @@ class InvocationMeters {
   }
 }
 
+/** Groups a batch's results by the (per-run, metered) context that produced them. */
+function byContext<E extends { readonly context: PipelineContext }, T>(
+  entries: Iterable<E>,
+  value: (entry: E) => T,
+): Map<PipelineContext, T[]> {
+  const groups = new Map<PipelineContext, T[]>();
+  for (const entry of entries) {
+    const group = groups.get(entry.context);
+    if (group) group.push(value(entry));
+    else groups.set(entry.context, [value(entry)]);
+  }
+  return groups;
+}
+
 /** Adds messages to a partial batch response (after a batch-level step failed for them). */
 function withFailures(response: SQSBatchResponse, messageIds: Iterable<string>): SQSBatchResponse {
   const failed = new Set(response.batchItemFailures.map((failure) => failure.itemIdentifier));
@@ -127,9 +141,7 @@ export function createFetcherHandler(pipeline: PipelineContext): SqsHandler {
     });
     let undelivered: string[] = [];
     try {
-      const byContext = new Map<PipelineContext, FetchOutcome[]>();
-      for (const { outcome, context } of outcomes.values()) byContext.set(context, [...(byContext.get(context) ?? []), outcome]);
-      for (const [context, list] of byContext) await dispatchFetched(context, list);
+      for (const [context, list] of byContext(outcomes.values(), (entry) => entry.outcome)) await dispatchFetched(context, list);
     } catch (error) {
       pipeline.log.error('fetcher: archiving or enqueueing the batch failed', { error: describeError(error) });
       undelivered = [...outcomes].filter(([, { outcome }]) => outcome.kind !== 'done').map(([id]) => id);
@@ -151,9 +163,7 @@ export function createParserHandler(pipeline: PipelineContext): SqsHandler {
     });
     let unwritten: string[] = [];
     try {
-      const byContext = new Map<PipelineContext, ParsedPage[]>();
-      for (const { page, context } of parsed.values()) byContext.set(context, [...(byContext.get(context) ?? []), page]);
-      for (const [context, pages] of byContext) await writePageRecords(context, pages);
+      for (const [context, pages] of byContext(parsed.values(), (entry) => entry.page)) await writePageRecords(context, pages);
     } catch (error) {
       pipeline.log.error('parser: writing page records failed', { error: describeError(error) });
       unwritten = [...parsed.keys()];

@@ -6,18 +6,7 @@ import { type CliIo, EXIT } from '../cli/common.js';
 import { main } from '../cli/main.js';
 import { type DemoServer, startDemoServer } from '../demo/server.js';
 import { generateSite } from '../demo/site.js';
-
-function capture(env: Record<string, string> = {}) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: CliIo = {
-    stdout: { write: (text) => void out.push(text) },
-    stderr: { write: (text) => void err.push(text) },
-    interactive: false,
-    env,
-  };
-  return { io, stdout: () => out.join(''), stderr: () => err.join('') };
-}
+import { capture } from './support/cli-io.js';
 
 describe('Function: main (the scrapeline CLI)', () => {
   let dataDir: string;

@@ -221,26 +221,17 @@ export class UndiciHttpClient implements HttpClient {
         current = next;
         continue;
       }
-      if (response.statusCode === 304 && options.validators) {
+      // A 304 to a conditional request, or any non-2xx of a resource, is an answer without a body.
+      if (
+        (response.statusCode === 304 && options.validators) ||
+        (options.resource && (response.statusCode < 200 || response.statusCode >= 300))
+      ) {
         await discard(response.body);
+        const status = response.statusCode;
         return {
           url,
           finalUrl: current,
-          status: 304,
-          headers,
-          body: Buffer.alloc(0),
-          wireBytes: 0,
-          redirects,
-          startedAt,
-          durationMs: Date.now() - startedAt,
-        };
-      }
-      if ((response.statusCode < 200 || response.statusCode >= 300) && options.resource) {
-        await discard(response.body);
-        return {
-          url,
-          finalUrl: current,
-          status: response.statusCode,
+          status,
           headers,
           body: Buffer.alloc(0),
           wireBytes: 0,

@@ -3,7 +3,6 @@ import { urlId } from '../url.js';
 import type { PipelineContext } from './context.js';
 import type { FetchTask } from './messages.js';
 import { estimateCost } from './metering.js';
-import { enqueueFetches } from './start.js';
 
 /** The time or cost budget a run has used up, if any (the page budget is enforced by the ledger itself). */
 async function exhaustedBudget(
@@ -24,6 +23,43 @@ async function exhaustedBudget(
     return { reason: 'budget:maxCost', message: `the run's estimated cost reached its budget of ${maxCostUsd} USD` };
   }
   return undefined;
+}
+
+/** Sends fetch tasks to the fetch queue in order. */
+export async function enqueueFetches(context: PipelineContext, tasks: readonly FetchTask[]): Promise<void> {
+  if (tasks.length === 0) return;
+  await context.fetchQueue.send(tasks.map((task) => ({ body: JSON.stringify(task) })));
+}
+
+/**
+ * Offers one URL to a run: accepts it (within the page budget) and returns the fetch task to enqueue when it is new,
+ * or pending from an earlier delivery of the same parent; `undefined` when there is nothing to fetch.
+ */
+export async function offerUrl(
+  context: PipelineContext,
+  run: { readonly job: string; readonly runId: string; readonly hosts: readonly string[] },
+  link: { url: string; depth: number; template: string | undefined; parent: string; sitemapChain?: string[] },
+): Promise<FetchTask | undefined> {
+  const { sitemapChain, ...entry } = link;
+  const outcome = await context.ledger.accept(
+    run.job,
+    run.runId,
+    { ...entry, ...(sitemapChain ? { sitemap: true } : {}) },
+    context.jobs.get(run.job).limits.maxPages,
+    context.clock.now(),
+  );
+  if (outcome !== 'accepted' && outcome !== 'pending') return undefined;
+  return {
+    type: 'fetch',
+    job: run.job,
+    runId: run.runId,
+    url: link.url,
+    depth: link.depth,
+    ...(link.template === undefined ? {} : { template: link.template }),
+    attempt: 0,
+    hosts: [...run.hosts],
+    ...(sitemapChain ? { sitemapChain } : {}),
+  };
 }
 
 /** The page links are followed from. */
@@ -64,25 +100,12 @@ export async function followLinks(
       );
       continue;
     }
-    const outcome = await context.ledger.accept(
-      from.job,
-      from.runId,
+    const task = await offerUrl(
+      context,
+      { job: from.job, runId: from.runId, hosts: from.hosts },
       { url: link.url, depth, template: link.template, parent },
-      job.limits.maxPages,
-      now,
     );
-    if (outcome === 'accepted' || outcome === 'pending') {
-      tasks.push({
-        type: 'fetch',
-        job: from.job,
-        runId: from.runId,
-        url: link.url,
-        depth,
-        template: link.template,
-        attempt: 0,
-        hosts: [...from.hosts],
-      });
-    }
+    if (task) tasks.push(task);
   }
   await enqueueFetches(context, tasks);
   return tasks.length;

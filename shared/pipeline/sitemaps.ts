@@ -5,10 +5,9 @@ import type { Job } from '../job/schema.js';
 import { hostOf, urlId } from '../url.js';
 import type { PipelineContext } from './context.js';
 import { finalizeIfComplete, lastGoodRun } from './finalize.js';
-import { followLinks } from './links.js';
+import { enqueueFetches, followLinks, offerUrl } from './links.js';
 import type { FetchTask } from './messages.js';
 import { robotsPolicy } from './robots.js';
-import { enqueueFetches } from './start.js';
 
 /**
  * The sitemaps a run starts from: the job's own and, when asked, those its start hosts' robots.txt names.
@@ -48,25 +47,8 @@ export async function acceptSitemaps(
       context.log.warn('sitemap not followed', { url, runId: from.runId, job: from.job, error: (error as Error).message });
       continue;
     }
-    const outcome = await context.ledger.accept(
-      from.job,
-      from.runId,
-      { url, depth: from.depth, template: undefined, parent, sitemap: true },
-      job.limits.maxPages,
-      now,
-    );
-    if (outcome === 'accepted' || outcome === 'pending') {
-      tasks.push({
-        type: 'fetch',
-        job: from.job,
-        runId: from.runId,
-        url,
-        depth: from.depth,
-        attempt: 0,
-        hosts: [...from.hosts],
-        sitemapChain: chain,
-      });
-    }
+    const task = await offerUrl(context, from, { url, depth: from.depth, template: undefined, parent, sitemapChain: chain });
+    if (task) tasks.push(task);
   }
   await enqueueFetches(context, tasks);
 }

@@ -4,6 +4,7 @@ import type { Job } from '../job/schema.js';
 import { hostOf, normaliseUrl } from '../url.js';
 import type { PipelineContext } from './context.js';
 import { finalizeIfComplete, writeRunningManifest } from './finalize.js';
+import { enqueueFetches, offerUrl } from './links.js';
 import type { FetchTask, StartRunMessage } from './messages.js';
 import { acceptSitemaps, sitemapSeeds } from './sitemaps.js';
 
@@ -19,12 +20,6 @@ export function runIdFor(startedAt: number, seed: string): string {
 /** The hosts links may lead to in a run: the job's allow-list, else the start URLs' hosts. */
 export function runHosts(job: Job, startUrls: readonly string[]): string[] {
   return [...new Set(job.fetch.allowedHosts ?? startUrls.map(hostOf))];
-}
-
-/** Sends fetch tasks to the fetch queue in order. */
-export async function enqueueFetches(context: PipelineContext, tasks: readonly FetchTask[]): Promise<void> {
-  if (tasks.length === 0) return;
-  await context.fetchQueue.send(tasks.map((task) => ({ body: JSON.stringify(task) })));
 }
 
 /**
@@ -60,16 +55,12 @@ export async function startRun(
   }
   const tasks: FetchTask[] = [];
   for (const url of seeds) {
-    const outcome = await context.ledger.accept(
-      job.name,
-      runId,
+    const task = await offerUrl(
+      context,
+      { job: job.name, runId, hosts },
       { url, depth: 0, template: job.start.template, parent: 'seed' },
-      job.limits.maxPages,
-      now,
     );
-    if (outcome === 'accepted' || outcome === 'pending') {
-      tasks.push({ type: 'fetch', job: job.name, runId, url, depth: 0, template: job.start.template, attempt: 0, hosts });
-    }
+    if (task) tasks.push(task);
   }
   await enqueueFetches(context, tasks);
   const sitemaps = await sitemapSeeds(context, job, runId, seeds);

@@ -1,7 +1,5 @@
 import { gzipSync } from 'node:zlib';
-import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
-import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CloudServices } from '../../cli/cloud.js';
 import { type CliIo, EXIT } from '../../cli/common.js';
@@ -9,18 +7,8 @@ import { main } from '../../cli/main.js';
 import { S3ObjectStore } from '../../shared/aws/s3-object-store.js';
 import { layout } from '../../shared/layout.js';
 import { type AwsPeers, startAwsPeers } from '../support/aws-peers.js';
-
-function capture() {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: CliIo = {
-    stdout: { write: (text) => void out.push(text) },
-    stderr: { write: (text) => void err.push(text) },
-    interactive: false,
-    env: {},
-  };
-  return { io, stdout: () => out.join(''), stderr: () => err.join('') };
-}
+import { capture } from '../support/cli-io.js';
+import { stackWithOutputs } from '../support/stack.js';
 
 describe('The CLI against a deployed stack (s3rver, local-aws-sqs; CloudFormation mocked)', () => {
   let peers: AwsPeers;
@@ -29,31 +17,9 @@ describe('The CLI against a deployed stack (s3rver, local-aws-sqs; CloudFormatio
 
   beforeAll(async () => {
     peers = await startAwsPeers({ queues: { fetch: {}, parse: {}, postprocess: {} } });
-    const cloudFormation = new CloudFormationClient({ region: 'us-east-1' });
-    const outputs = {
-      BucketName: peers.bucket,
-      FetchQueueUrl: peers.queues.fetch?.url,
-      ParseQueueUrl: peers.queues.parse?.url,
-      PostprocessQueueUrl: peers.queues.postprocess?.url,
-      FetchDeadLetterQueueUrl: peers.queues.fetch?.deadLetter.url,
-      ParseDeadLetterQueueUrl: peers.queues.parse?.deadLetter.url,
-      PostprocessDeadLetterQueueUrl: peers.queues.postprocess?.deadLetter.url,
-    };
-    // The catch-all first: a later, more specific behaviour takes precedence in aws-sdk-client-mock.
-    mockClient(cloudFormation)
-      .on(DescribeStacksCommand)
-      .rejects(new Error('Stack with id Nope does not exist'))
-      .on(DescribeStacksCommand, { StackName: 'Scrapeline' })
-      .resolves({
-        Stacks: [
-          {
-            StackName: 'Scrapeline',
-            StackStatus: 'CREATE_COMPLETE',
-            CreationTime: new Date(),
-            Outputs: Object.entries(outputs).map(([OutputKey, OutputValue]) => ({ OutputKey, OutputValue })),
-          },
-        ],
-      });
+    const { fetch, parse, postprocess } = peers.queues;
+    if (!fetch || !parse || !postprocess) throw new Error('queues missing');
+    const cloudFormation = stackWithOutputs('Scrapeline', { bucket: peers.bucket, fetch, parse, postprocess });
     services = { aws: () => peers.clients, cloudFormation: () => cloudFormation };
     // A finished run as the post-processor leaves it in the bucket.
     const store = new S3ObjectStore({ client: peers.clients.s3, bucket: peers.bucket });

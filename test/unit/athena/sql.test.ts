@@ -18,6 +18,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { type CliIo, EXIT } from '../../../cli/common.js';
 import { commandSql, SQL_HELP, type SqlDependencies } from '../../../cli/sql.js';
+import { capture } from '../../support/cli-io.js';
 
 const cloudFormation = mockClient(CloudFormationClient);
 const athena = mockClient(AthenaClient);
@@ -29,19 +30,6 @@ const STACK_OUTPUTS = [
   { OutputKey: 'AthenaWorkgroup', OutputValue: 'Scrapeline' },
   { OutputKey: 'GlueDatabase', OutputValue: 'scrapeline' },
 ];
-
-/** Captures what the command writes. */
-function capture() {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: CliIo = {
-    stdout: { write: (text) => void out.push(text) },
-    stderr: { write: (text) => void err.push(text) },
-    interactive: false,
-    env: {},
-  };
-  return { io, stdout: () => out.join(''), stderr: () => err.join('') };
-}
 
 /** Clients in a fixed region (their `send` is mocked), a recorded sleep and a clock it advances. */
 function dependencies(): SqlDependencies & { readonly waits: number[] } {

@@ -1,0 +1,39 @@
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { mockClient } from 'aws-sdk-client-mock';
+import type { PeerQueue } from './aws-peers.js';
+
+/**
+ * A CloudFormation client (mocked: there is no wire-level peer) that describes one deployed scrapeline stack with
+ * the given bucket and queues as its outputs, and no other stack.
+ */
+export function stackWithOutputs(
+  stackName: string,
+  resources: { bucket: string; fetch: PeerQueue; parse: PeerQueue; postprocess: PeerQueue },
+): CloudFormationClient {
+  const client = new CloudFormationClient({ region: 'us-east-1' });
+  const outputs = {
+    BucketName: resources.bucket,
+    FetchQueueUrl: resources.fetch.url,
+    ParseQueueUrl: resources.parse.url,
+    PostprocessQueueUrl: resources.postprocess.url,
+    FetchDeadLetterQueueUrl: resources.fetch.deadLetter.url,
+    ParseDeadLetterQueueUrl: resources.parse.deadLetter.url,
+    PostprocessDeadLetterQueueUrl: resources.postprocess.deadLetter.url,
+  };
+  // The catch-all first: a later, more specific behaviour takes precedence in aws-sdk-client-mock.
+  mockClient(client)
+    .on(DescribeStacksCommand)
+    .rejects(new Error('Stack with id does not exist'))
+    .on(DescribeStacksCommand, { StackName: stackName })
+    .resolves({
+      Stacks: [
+        {
+          StackName: stackName,
+          StackStatus: 'CREATE_COMPLETE',
+          CreationTime: new Date(),
+          Outputs: Object.entries(outputs).map(([OutputKey, OutputValue]) => ({ OutputKey, OutputValue })),
+        },
+      ],
+    });
+  return client;
+}
