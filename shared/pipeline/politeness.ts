@@ -137,6 +137,7 @@ export class StateHostGate implements HostGate {
   readonly #maxWaitMs: number;
   readonly #pollMs: number;
   readonly #random: () => number;
+  readonly #local: InProcessHostGate;
 
   constructor(state: StateStore, options: StateHostGateOptions) {
     this.#state = state;
@@ -145,6 +146,7 @@ export class StateHostGate implements HostGate {
     this.#maxWaitMs = options.maxWaitMs ?? 2000;
     this.#pollMs = options.pollMs ?? 25;
     this.#random = options.random ?? Math.random;
+    this.#local = new InProcessHostGate(() => this.#clock.now());
   }
 
   async #read(host: string): Promise<GateState> {
@@ -165,7 +167,24 @@ export class StateHostGate implements HostGate {
   }
 
   async acquire(host: string, limits: HostLimits): Promise<() => void> {
+    // The requests of this process queue for their share locally first, so that only up to `concurrency` of them
+    // contend for the host through the state store.
+    const releaseLocal = await this.#local.acquire(host, { concurrency: limits.concurrency, minDelayMs: 0 });
+    try {
+      const releaseFleet = await this.#acquireFleet(host, limits);
+      return () => {
+        releaseFleet();
+        releaseLocal();
+      };
+    } catch (error) {
+      releaseLocal();
+      throw error;
+    }
+  }
+
+  async #acquireFleet(host: string, limits: HostLimits): Promise<() => void> {
     const startedAt = this.#clock.now();
+    let poll = this.#pollMs;
     for (;;) {
       const current = await this.#read(host);
       if (current.leases.length < limits.concurrency && current.now >= current.nextAt) {
@@ -177,7 +196,10 @@ export class StateHostGate implements HostGate {
         await this.#clock.sleep(1 + this.#random() * 4);
         continue;
       }
-      const wait = current.now < current.nextAt ? current.nextAt - current.now : this.#pollMs;
+      // Waiting for a free slot backs off (each look is a read of the state store); waiting for the next start
+      // time sleeps exactly until then.
+      const wait = current.now < current.nextAt ? current.nextAt - current.now : poll;
+      if (current.now >= current.nextAt) poll = Math.min(poll * 2, 500);
       if (current.now - startedAt + wait > this.#maxWaitMs) throw new PolitenessDeferral(host, Math.max(wait, 1000));
       await this.#clock.sleep(wait + this.#random() * 5);
     }
