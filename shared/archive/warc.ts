@@ -55,7 +55,7 @@ function warcMember(fields: Record<string, string>, block: Buffer): Buffer {
     ...Object.entries(fields).map(([name, value]) => `${name}: ${safeHeaderValue(value)}`),
     `Content-Length: ${block.byteLength}`,
   ];
-  return gzipSync(Buffer.concat([headerBlock(head), block, Buffer.from('\r\n\r\n')]), { level: 6 });
+  return gzipSync(Buffer.concat([headerBlock(head), block, Buffer.from('\r\n\r\n')]), { level: 1 });
 }
 
 /** Encodes a request record and a response record; returns both gzip members and the response member's range. */

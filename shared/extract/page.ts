@@ -1,8 +1,9 @@
-import { type Cheerio, type CheerioAPI, load } from 'cheerio/slim';
-import type { AnyNode, Element } from 'domhandler';
+import { load } from 'cheerio/slim';
+import type { Document, Element } from 'domhandler';
 import { describeError, NonRetryableError } from '../errors.js';
 import type { FieldSpec, FollowRule, Job, PageContext, Template } from '../job/schema.js';
 import { hostOf, normaliseUrl } from '../url.js';
+import { htmlOf, parseHtml, queryAll, queryOne, textOf } from './dom.js';
 import { collapseWhitespace, convertText, convertValue, resolveHttpUrl } from './values.js';
 
 /** A problem with one field of one item. */
@@ -49,18 +50,17 @@ export class ExtractionError extends NonRetryableError {
   }
 }
 
-function readMatch($: CheerioAPI, element: Cheerio<AnyNode>, field: FieldSpec): string | undefined {
+function readMatch(element: Element, field: FieldSpec): string | undefined {
   switch (field.extract) {
     case 'text':
-      return element.text();
+      return textOf(element);
     case 'html':
-      return element.html() ?? undefined;
+      return htmlOf(element);
     case 'attr':
-      return element.attr(field.attr ?? '') ?? undefined;
+      return element.attribs[field.attr ?? ''];
     case 'exists':
       return undefined;
   }
-  void $;
 }
 
 /** No value: nothing matched, empty text, `null` from a code extractor, or an empty list. */
@@ -88,8 +88,7 @@ interface FieldContext {
 }
 
 function extractField(
-  $: CheerioAPI,
-  root: Cheerio<AnyNode> | undefined,
+  root: Document | Element,
   name: string,
   field: FieldSpec,
   context: FieldContext,
@@ -116,18 +115,17 @@ function extractField(
   };
   if (field.from === 'url') return fromText(context.page.url);
   const selector = field.selector ?? '';
-  const matches = root ? root.find(selector) : $(selector);
-  if (field.extract === 'exists') return matches.length > 0;
-  const convert = (element: Cheerio<AnyNode>): unknown => fromText(readMatch($, element, field));
   if (field.many) {
     const values: unknown[] = [];
-    for (let index = 0; index < matches.length; index++) {
-      const value = convert(matches.eq(index));
+    for (const element of queryAll(selector, root)) {
+      const value = fromText(readMatch(element, field));
       if (value !== undefined) values.push(value);
     }
     return values;
   }
-  return matches.length === 0 ? undefined : convert(matches.first());
+  const match = queryOne(selector, root);
+  if (field.extract === 'exists') return match !== null;
+  return match === null ? undefined : fromText(readMatch(match, field));
 }
 
 function finishItem(template: Template, data: Record<string, unknown>, problems: FieldProblem[]): ExtractedItem {
@@ -152,26 +150,21 @@ function compilePatterns(template: Template): Map<string, RegExp> {
   return patterns;
 }
 
-function declarativeItems($: CheerioAPI, template: Template, page: PageSource, base: string): ExtractedItem[] {
+function declarativeItems(document: Document, template: Template, page: PageSource, base: string): ExtractedItem[] {
   const context: FieldContext = { page, base, patterns: compilePatterns(template) };
-  const roots: (Cheerio<AnyNode> | undefined)[] = [];
-  if (template.items === undefined) roots.push(undefined);
-  else {
-    const matches = $(template.items);
-    for (let index = 0; index < matches.length; index++) roots.push(matches.eq(index));
-  }
+  const roots: (Document | Element)[] = template.items === undefined ? [document] : queryAll(template.items, document);
   return roots.map((root) => {
     const problems: FieldProblem[] = [];
     const data: Record<string, unknown> = {};
     for (const [name, field] of Object.entries(template.fields)) {
-      data[name] = extractField($, root, name, field, context, problems);
+      data[name] = extractField(root, name, field, context, problems);
     }
     return finishItem(template, data, problems);
   });
 }
 
 async function codeItems(
-  $: CheerioAPI,
+  document: Document,
   template: Template,
   templateName: string,
   page: PageSource,
@@ -182,7 +175,8 @@ async function codeItems(
   const context: PageContext = {
     url: page.url,
     finalUrl: page.finalUrl,
-    $,
+    // Built only for code extractors: declarative templates query the DOM directly.
+    $: load(document, { baseURI: page.finalUrl }),
     template: templateName,
     resolve: (href) => resolveHttpUrl(href, base),
   };
@@ -219,14 +213,12 @@ async function codeItems(
   });
 }
 
-function linkElements($: CheerioAPI, selector: string | undefined): Element[] {
-  if (selector === undefined) return $('a[href]').toArray();
+function linkElements(document: Document, selector: string | undefined): Element[] {
+  if (selector === undefined) return queryAll('a[href]', document);
   const out: Element[] = [];
-  for (const node of $(selector).toArray()) {
-    if (node.type !== 'tag' && node.type !== 'script' && node.type !== 'style') continue;
-    const element = node as Element;
+  for (const element of queryAll(selector, document)) {
     if ((element.name === 'a' || element.name === 'area') && element.attribs.href !== undefined) out.push(element);
-    else out.push(...$(element).find('a[href]').toArray());
+    else out.push(...queryAll('a[href]', element));
   }
   return out;
 }
@@ -235,12 +227,12 @@ function ruleApplies(rule: FollowRule, template: string | undefined): boolean {
   return rule.from === undefined || rule.from.includes(template ?? 'start');
 }
 
-function discoverLinks($: CheerioAPI, job: Job, page: PageSource, base: string): DiscoveredLink[] {
+function discoverLinks(document: Document, job: Job, page: PageSource, base: string): DiscoveredLink[] {
   const seen = new Map<string, DiscoveredLink>();
   for (const rule of job.follow) {
     if (!ruleApplies(rule, page.template)) continue;
     const pattern = rule.pattern === undefined ? undefined : new RegExp(rule.pattern);
-    for (const element of linkElements($, rule.selector)) {
+    for (const element of linkElements(document, rule.selector)) {
       const href = element.attribs.href;
       if (href === undefined) continue;
       const normalised = normaliseUrl(href, base);
@@ -254,8 +246,8 @@ function discoverLinks($: CheerioAPI, job: Job, page: PageSource, base: string):
 }
 
 /** The base URL for relative links: `<base href>` when present and valid, else the final URL. */
-function baseUrl($: CheerioAPI, finalUrl: string): string {
-  const href = $('base[href]').first().attr('href');
+function baseUrl(document: Document, finalUrl: string): string {
+  const href = queryOne('base[href]', document)?.attribs.href;
   return href === undefined ? finalUrl : (resolveHttpUrl(href, finalUrl) ?? finalUrl);
 }
 
@@ -265,22 +257,18 @@ function baseUrl($: CheerioAPI, finalUrl: string): string {
  * page's `<base href>`, else its final URL.
  *
  * @throws {ExtractionError} when a code extractor throws or returns something other than items
+ * @throws {UnparseablePageError} when the page is nested too deeply to parse
  */
 export async function extractPage(html: string, job: Job, page: PageSource): Promise<PageExtraction> {
-  const $ = load(html, { baseURI: page.finalUrl });
-  const base = baseUrl($, page.finalUrl);
+  const document = parseHtml(html);
+  const base = baseUrl(document, page.finalUrl);
   const template = page.template === undefined ? undefined : job.templates[page.template];
   let items: ExtractedItem[] = [];
   if (template && page.template !== undefined) {
     items = template.extractor
-      ? await codeItems($, template, page.template, page, base)
-      : declarativeItems($, template, page, base);
+      ? await codeItems(document, template, page.template, page, base)
+      : declarativeItems(document, template, page, base);
   }
-  const links = discoverLinks($, job, page, base);
+  const links = discoverLinks(document, job, page, base);
   return { items, links };
-}
-
-/** Loads a page for extraction: exported for `scrapeline extract` previews and benchmarks. */
-export function loadHtml(html: string, url: string): CheerioAPI {
-  return load(html, { baseURI: url });
 }

@@ -74,6 +74,7 @@ export class FileSystemObjectStore implements ObjectStore {
   readonly #temporary: string;
   readonly #names: string;
   readonly #listeners: ObjectCreatedListener[] = [];
+  readonly #folders = new Set<string>();
   #sequence = 0;
 
   constructor(options: FileSystemObjectStoreOptions) {
@@ -119,7 +120,12 @@ export class FileSystemObjectStore implements ObjectStore {
       await mkdir(this.#names, { recursive: true });
       await this.#writeAtomically(join(this.#names, name), segment);
     }
-    await mkdir(dirname(path), { recursive: true });
+    const folder = dirname(path);
+    // Objects of a run share a handful of folders: create each once per process, not once per write.
+    if (!this.#folders.has(folder)) {
+      await mkdir(folder, { recursive: true });
+      this.#folders.add(folder);
+    }
     await this.#writeAtomically(path, body);
     const size = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
     for (const listener of this.#listeners) await listener(key, size);

@@ -42,7 +42,8 @@ export interface LocalQueueOptions {
 
 interface StoredMessage {
   readonly messageId: string;
-  readonly body: string;
+  /** Emptied on delete: the visibility heap may hold a deleted message until its timeout, not its body. */
+  body: string;
   readonly sentAt: number;
   receiveCount: number;
   /** Current receipt handle; a handle from an earlier receive no longer deletes the message. */
@@ -285,6 +286,7 @@ export class LocalQueue implements Queue {
     if (!message) return;
     this.#messages.delete(message.messageId);
     this.#byReceipt.delete(receiptHandle);
+    message.body = '';
   }
 
   /** Deletes received messages by receipt handle. */

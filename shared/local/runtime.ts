@@ -6,7 +6,7 @@ import type { SsrfPolicy } from '../fetch/ssrf.js';
 import { createFetcherHandler, createParserHandler, createPostProcessorHandler, type SqsHandler } from '../handlers.js';
 import type { Job } from '../job/schema.js';
 import { layout } from '../layout.js';
-import { createContext, jobRegistry, type PipelineContext, type PipelineSettings } from '../pipeline/context.js';
+import { createContext, defaultSettings, jobRegistry, type PipelineContext, type PipelineSettings } from '../pipeline/context.js';
 import type { RunManifest } from '../pipeline/finalize.js';
 import { finalizeIfComplete } from '../pipeline/finalize.js';
 import type { RunMeta } from '../pipeline/ledger.js';
@@ -210,7 +210,10 @@ export class LocalRuntime {
       fetchQueue: fetch.main,
       parseQueue: parse.main,
       http: this.#http,
-      hosts: new InProcessHostGate(() => clock.now()),
+      // A host that asked for a long pause (Retry-After) defers its tasks to the queue, as in the cloud.
+      hosts: new InProcessHostGate(() => clock.now(), {
+        maxWaitMs: parts.settings?.inlineRetryMaxMs ?? defaultSettings.inlineRetryMaxMs,
+      }),
       clock,
       log,
       settings: parts.settings,

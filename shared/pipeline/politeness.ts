@@ -35,9 +35,16 @@ interface HostSlot {
 export class InProcessHostGate implements HostGate {
   readonly #hosts = new Map<string, HostSlot>();
   readonly #now: () => number;
+  readonly #maxWaitMs: number;
 
-  constructor(now: () => number = Date.now) {
+  /**
+   * @param now the clock
+   * @param options.maxWaitMs a host slowed down (429/503) for longer than this defers the request with
+   *   {@link PolitenessDeferral} instead of holding it (and its queue message) that long. @default no limit
+   */
+  constructor(now: () => number = Date.now, options: { maxWaitMs?: number } = {}) {
     this.#now = now;
+    this.#maxWaitMs = options.maxWaitMs ?? Number.POSITIVE_INFINITY;
   }
 
   #slot(host: string): HostSlot {
@@ -51,6 +58,8 @@ export class InProcessHostGate implements HostGate {
 
   async acquire(host: string, limits: HostLimits): Promise<() => void> {
     const slot = this.#slot(host);
+    const slowedFor = slot.notBefore - this.#now();
+    if (slowedFor > this.#maxWaitMs) throw new PolitenessDeferral(host, slowedFor);
     if (slot.active >= limits.concurrency || slot.waiting.length > 0) {
       // The releasing request hands its slot over: `active` stays as it is.
       await new Promise<void>((resolve) => slot.waiting.push(resolve));

@@ -35,8 +35,6 @@ export async function acceptSitemaps(
   from: { job: string; runId: string; url: string; depth: number; hosts: readonly string[]; chain: readonly string[] },
   sitemaps: readonly string[],
 ): Promise<void> {
-  const job = context.jobs.get(from.job);
-  const now = context.clock.now();
   const parent = from.chain.length === 0 ? 'seed' : urlId(from.url);
   const tasks: FetchTask[] = [];
   for (const url of sitemaps) {

@@ -2,7 +2,7 @@ import { gzipSync } from 'node:zlib';
 import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CloudServices } from '../../cli/cloud.js';
-import { type CliIo, EXIT } from '../../cli/common.js';
+import { EXIT } from '../../cli/common.js';
 import { main } from '../../cli/main.js';
 import { S3ObjectStore } from '../../shared/aws/s3-object-store.js';
 import { layout } from '../../shared/layout.js';

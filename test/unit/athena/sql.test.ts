@@ -16,7 +16,7 @@ import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-clo
 import { GetTablesCommand, GlueClient } from '@aws-sdk/client-glue';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { type CliIo, EXIT } from '../../../cli/common.js';
+import { EXIT } from '../../../cli/common.js';
 import { commandSql, SQL_HELP, type SqlDependencies } from '../../../cli/sql.js';
 import { capture } from '../../support/cli-io.js';
 
