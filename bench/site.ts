@@ -1,3 +1,4 @@
+import { fmix32, mulberry32, type Rng } from '../demo/random.js';
 /**
  * The benchmark fixture: a deterministic online store with N product (detail) pages and N / perPage listing
  * pages, with the markup weight of a real store (mega-menu navigation, inline scripts and JSON-LD, spec tables,
@@ -50,29 +51,6 @@ export interface Fixture {
   readonly startPath: string;
   /** Renders a path (undefined: 404). Pure: the same path always gives the same bytes. */
   render(path: string): string | undefined;
-}
-
-type Rng = () => number;
-
-function mulberry32(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function fmix32(value: number): number {
-  let h = value >>> 0;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
 }
 
 function stream(seed: number, kind: number, index: number): Rng {

@@ -1,3 +1,4 @@
+import { fmix32, mulberry32, type Rng } from './random.js';
 /**
  * Deterministic sample bookstore (books.toscrape.com in spirit) with exact ground truth.
  *
@@ -103,31 +104,6 @@ const STREAM_EDIT_ORDER = 2;
 const STREAM_CHANGE = 3;
 const STREAM_BROKEN = 4;
 const STREAM_UPC = 5;
-
-type Rng = () => number;
-
-/** mulberry32: tiny, fast, good enough for test data. Returns floats in [0, 1). */
-function mulberry32(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** murmur3 finalizer: a bijection on 32-bit integers. */
-function fmix32(value: number): number {
-  let h = value >>> 0;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
 
 function streamSeed(...parts: number[]): number {
   let h = 0x9e3779b9;
