@@ -56,7 +56,11 @@ export const GOALS = {
 } as const;
 
 /** Local runtime options for the crawl: 16 requests in flight through the per-host gate (job.ts). */
-export const SCRAPELINE_RUNTIME = { concurrency: { fetch: 2, parse: 2, postprocess: 1 }, batchSize: 10 } as const;
+export const SCRAPELINE_RUNTIME = {
+  concurrency: { fetch: 2, parse: 2, postprocess: 1 },
+  batchSize: 10,
+  parseThreads: 1,
+} as const;
 
 interface Options {
   sections: Section[];

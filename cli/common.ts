@@ -1,4 +1,5 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { describeError } from '../shared/errors.js';
@@ -128,7 +129,8 @@ export async function runLocally(
       log: fileLog(join(dataDir, 'logs', `${job.name}.log`), io, options.verbose),
       ...(options.ssrf ? { ssrf: options.ssrf } : {}),
     },
-    { dataDir },
+    // Parsing moves to worker threads, leaving the main thread to fetch and write: every core but one.
+    { dataDir, parseThreads: Math.max(0, availableParallelism() - 1) },
   );
   const startedAt = Date.now();
   const onProgress = (progress: RunProgress) => {

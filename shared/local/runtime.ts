@@ -1,6 +1,7 @@
 import { join, resolve } from 'node:path';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { z } from 'zod';
+import { inProcessExtractor, type PageExtractor, WorkerPoolExtractor } from '../extract/pool.js';
 import { type HttpClient, UndiciHttpClient } from '../fetch/http.js';
 import type { SsrfPolicy } from '../fetch/ssrf.js';
 import { createFetcherHandler, createParserHandler, createPostProcessorHandler, type SqsHandler } from '../handlers.js';
@@ -36,6 +37,8 @@ export const localRuntimeOptions = z.strictObject({
   visibilityTimeoutMs: positive.default(30_000),
   /** Receives before a message moves to its dead-letter queue. @default 3 */
   maxReceiveCount: positive.default(3),
+  /** Worker threads that extract pages (jobs without code extractors), so parsing uses more cores. @default 0 (none) */
+  parseThreads: z.number().int().min(0).max(64).default(0),
 });
 export type LocalRuntimeOptions = z.input<typeof localRuntimeOptions>;
 
@@ -168,6 +171,7 @@ export class LocalRuntime {
   readonly pipeline: PipelineContext;
   readonly #http: HttpClient;
   readonly #ownsHttp: boolean;
+  readonly #extractor: PageExtractor;
   readonly #pollers: Poller[];
 
   constructor(parts: LocalRuntimeParts, options: LocalRuntimeOptions = {}) {
@@ -201,6 +205,10 @@ export class LocalRuntime {
       if (!key.startsWith(layout.recordsPrefix)) return;
       await postprocess.main.send([{ body: objectCreatedNotification('local', key, size, clock.now()) }]);
     });
+    this.#extractor =
+      this.options.parseThreads > 0
+        ? new WorkerPoolExtractor(parts.jobs, { threads: this.options.parseThreads, log })
+        : inProcessExtractor;
     this.#ownsHttp = parts.http === undefined;
     this.#http = parts.http ?? new UndiciHttpClient({ ssrf: parts.ssrf ?? {} });
     this.pipeline = createContext({
@@ -211,6 +219,7 @@ export class LocalRuntime {
       parseQueue: parse.main,
       http: this.#http,
       // A host that asked for a long pause (Retry-After) defers its tasks to the queue, as in the cloud.
+      extractor: this.#extractor,
       hosts: new InProcessHostGate(() => clock.now(), {
         maxWaitMs: parts.settings?.inlineRetryMaxMs ?? defaultSettings.inlineRetryMaxMs,
       }),
@@ -356,6 +365,7 @@ export class LocalRuntime {
     await Promise.all(this.#pollers.map((poller) => poller.stop()));
     for (const queue of [this.queues.fetch, this.queues.parse, this.queues.postprocess]) queue.close();
     if (this.#ownsHttp) await this.#http.close();
+    await this.#extractor.close();
     this.state.close();
   }
 }

@@ -1,3 +1,4 @@
+import { inProcessExtractor, type PageExtractor } from '../extract/pool.js';
 import type { HttpClient } from '../fetch/http.js';
 import { UnknownJobError } from '../job/errors.js';
 import type { Job } from '../job/schema.js';
@@ -70,6 +71,8 @@ export interface PipelineContext {
   readonly fetchQueue: Queue;
   readonly parseQueue: Queue;
   readonly http: HttpClient;
+  /** Where pages are extracted. @default on the calling thread */
+  readonly extractor: PageExtractor;
   readonly hosts: HostGate;
   readonly clock: Clock;
   readonly log: Log;
@@ -84,7 +87,11 @@ export interface PipelineContext {
 
 /** Builds a context, applying defaults. */
 export function createContext(
-  parts: Omit<PipelineContext, 'ledger' | 'pages' | 'items' | 'settings' | 'random' | 'metrics' | 'events' | 'memo'> & {
+  parts: Omit<
+    PipelineContext,
+    'ledger' | 'pages' | 'items' | 'settings' | 'random' | 'metrics' | 'events' | 'memo' | 'extractor'
+  > & {
+    extractor?: PageExtractor;
     metrics?: Metrics;
     events?: RunEvents;
     settings?: Partial<PipelineSettings>;
@@ -100,6 +107,7 @@ export function createContext(
     settings: { ...defaultSettings, ...parts.settings },
     metrics: parts.metrics ?? noMetrics,
     memo: new Map(),
+    extractor: parts.extractor ?? inProcessExtractor,
     events: parts.events ?? noRunEvents,
     random: parts.random ?? Math.random,
   };

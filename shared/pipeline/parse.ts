@@ -1,7 +1,7 @@
 import { gzipSync } from 'node:zlib';
 import { readArchivedResponse } from '../archive/warc.js';
 import { describeError, NonRetryableError, ScrapelineError } from '../errors.js';
-import { extractPage } from '../extract/page.js';
+import type { PageExtraction } from '../extract/page.js';
 import { decodeDocument } from '../fetch/charset.js';
 import { layout } from '../layout.js';
 import { newId, type PipelineContext } from './context.js';
@@ -46,13 +46,18 @@ export async function parseTask(context: PipelineContext, task: ParseTask): Prom
     bodyBytes: response.body.byteLength,
     fetchMs: Number(response.extensions['Fetch-Ms'] ?? 0),
   };
-  let extraction: Awaited<ReturnType<typeof extractPage>>;
+  let extraction: PageExtraction;
   try {
     if (looksBinary(response.body)) {
       throw new NonRetryableError(`${task.url} is binary data, not a document`, 'unparseable');
     }
     const { text } = decodeDocument(response.body, response.headers['content-type']);
-    extraction = await extractPage(text, job, { url: task.url, finalUrl, template: task.template, hosts: task.hosts });
+    extraction = await context.extractor.extract(text, job, {
+      url: task.url,
+      finalUrl,
+      template: task.template,
+      hosts: task.hosts,
+    });
   } catch (error) {
     if (!(error instanceof ScrapelineError) || error.retryable) throw error;
     context.log.warn('extraction failed', { url: task.url, runId: task.runId, job: task.job, error: describeError(error) });
