@@ -1,7 +1,7 @@
 import { pipeline } from 'node:stream/promises';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { type Dispatcher, request } from 'undici';
-import { ScrapelineError } from '../errors.js';
+import { NonRetryableError, ScrapelineError } from '../errors.js';
 import {
   ContentTypeError,
   DecodingError,
@@ -145,6 +145,10 @@ function classifyNetworkError(error: unknown, url: string, deadline: AbortSignal
     .map((inner) => (typeof inner.code === 'string' ? inner.code : undefined))
     .find((inner) => inner !== undefined);
   const name = error instanceof Error ? error.name : 'error';
+  // Headers over undici's limit will be as large next time: retrying cannot help.
+  if (code === 'UND_ERR_HEADERS_OVERFLOW') {
+    return new NonRetryableError(`response headers from ${url} are too large: ${message}`, 'headers-too-large', error);
+  }
   return new NetworkError(`network error fetching ${url}: ${message}`, `network-${code ?? name}`, { cause: error });
 }
 
@@ -208,8 +212,13 @@ export class UndiciHttpClient implements HttpClient {
         } catch {
           throw new RedirectError(`invalid redirect Location "${location}" from ${current}`, 'bad-redirect');
         }
-        if (!/^https?:$/.test(new URL(next).protocol)) {
+        const target = new URL(next);
+        if (!/^https?:$/.test(target.protocol)) {
           throw new RedirectError(`redirect to a non-http URL from ${current}`, 'bad-redirect');
+        }
+        // Jobs refuse URLs with credentials; a redirect must not bring them in (they would land in archives and data).
+        if (target.username !== '' || target.password !== '') {
+          throw new RedirectError(`redirect to a URL with credentials from ${current}`, 'bad-redirect');
         }
         if (next === url || redirects.includes(next)) {
           throw new RedirectError(`redirect loop at ${next} (from ${url})`, 'redirect-loop');
