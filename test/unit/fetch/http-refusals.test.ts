@@ -24,7 +24,6 @@ describe('Class: UndiciHttpClient (refusals that must not be retried)', () => {
       response.writeHead(200, { 'content-type': 'text/html' });
       response.end('<p>ok</p>');
     });
-    server.maxHeaderSize = 200_000;
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });
