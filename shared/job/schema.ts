@@ -150,7 +150,7 @@ export type CodeExtractor = (page: PageContext) => Record<string, unknown>[] | P
 export interface PageContext {
   /** The URL that was requested. */
   readonly url: string;
-  /** The URL after redirects; relative links resolve against it. */
+  /** The URL after redirects; relative links resolve against the page's `<base href>`, else against it. */
   readonly finalUrl: string;
   /** The cheerio API over the page (from `cheerio/slim`). */
   readonly $: import('cheerio').CheerioAPI;
