@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { jobReferenceIssues, templateReferenceIssues } from './references.js';
 
 /**
  * The job model: what a user writes in `jobs/` (TypeScript through `defineJob`, or YAML/JSON).
@@ -173,16 +174,8 @@ const templateSchema = z
       .optional(),
   })
   .superRefine((template, ctx) => {
-    if (Object.keys(template.fields).length === 0) {
-      ctx.addIssue({ code: 'custom', path: ['fields'], message: 'a template needs at least one field' });
-    }
-    if (!(template.key in template.fields)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['key'],
-        message: `"${template.key}" is not one of the template's fields (${Object.keys(template.fields).join(', ') || 'none'})`,
-      });
-    }
+    for (const issue of templateReferenceIssues(template))
+      ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
   });
 
 const followSchema = z
@@ -287,50 +280,8 @@ export const jobSchema = z
     quality: qualitySchema.default(qualitySchema.parse({})),
   })
   .superRefine((job, ctx) => {
-    const templates = Object.keys(job.templates);
-    const known = (name: string | undefined) => name === undefined || templates.includes(name);
-    if (job.start.urls.length === 0 && job.start.sitemaps.length === 0) {
-      ctx.addIssue({ code: 'custom', path: ['start', 'urls'], message: 'at least one start URL or sitemap is needed' });
-    }
-    if (job.start.sitemapsFromRobots && job.start.urls.length === 0) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['start', 'sitemapsFromRobots'],
-        message: "needs start URLs (their hosts' robots.txt is read)",
-      });
-    }
-    if (!known(job.start.sitemapTemplate)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['start', 'sitemapTemplate'],
-        message: `unknown template "${job.start.sitemapTemplate}" (templates: ${templates.join(', ') || 'none'})`,
-      });
-    }
-    if (!known(job.start.template)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['start', 'template'],
-        message: `unknown template "${job.start.template}" (templates: ${templates.join(', ') || 'none'})`,
-      });
-    }
-    job.follow.forEach((rule, index) => {
-      if (!known(rule.template)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['follow', index, 'template'],
-          message: `unknown template "${rule.template}" (templates: ${templates.join(', ') || 'none'})`,
-        });
-      }
-      rule.from?.forEach((name, fromIndex) => {
-        if (name !== 'start' && !templates.includes(name)) {
-          ctx.addIssue({
-            code: 'custom',
-            path: ['follow', index, 'from', fromIndex],
-            message: `unknown template "${name}" (use "start" for pages without a template)`,
-          });
-        }
-      });
-    });
+    // One implementation of the cross-checks: the loader runs the same ones on raw input when the schema fails.
+    for (const issue of jobReferenceIssues(job)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
   });
 
 /** What a user writes: every default optional. */
