@@ -162,9 +162,15 @@ function jobKey(job: string): string {
 export async function lastGoodRun(
   context: PipelineContext,
   job: string,
-): Promise<{ runId: string; startedAt: number } | undefined> {
+): Promise<{ runId: string; startedAt: number; items: number; fillRates: Record<string, number> } | undefined> {
   const item = await context.state.get(jobKey(job), BASELINE);
-  return item ? { runId: String(item.runId), startedAt: Number(item.startedAt ?? 0) } : undefined;
+  if (!item) return undefined;
+  return {
+    runId: String(item.runId),
+    startedAt: Number(item.startedAt ?? 0),
+    items: Number(item.items ?? 0),
+    fillRates: JSON.parse(String(item.fillRates ?? '{}')) as Record<string, number>,
+  };
 }
 
 /** Compares this run's items and fill rates with the baseline run's. */
@@ -297,14 +303,8 @@ export async function finalizeIfComplete(context: PipelineContext, job: string, 
   const failuresKey = lines.length > 0 ? layout.failures(job, runId) : null;
   if (failuresKey) await context.store.put(failuresKey, `${lines.join('\n')}\n`, { contentType: 'application/x-ndjson' });
 
-  const baselineItem = await context.state.get(jobKey(job), BASELINE);
-  const baseline = baselineItem
-    ? {
-        runId: String(baselineItem.runId),
-        items: Number(baselineItem.items ?? 0),
-        fillRates: JSON.parse(String(baselineItem.fillRates ?? '{}')) as Record<string, number>,
-      }
-    : null;
+  const last = await lastGoodRun(context, job);
+  const baseline = last ? { runId: last.runId, items: last.items, fillRates: last.fillRates } : null;
   const quality = assessQuality(definition, meta, baseline);
   // A budget-cut run did not look everywhere, and a degraded one cannot be trusted to have seen what it looked at.
   const removalsInferred =
