@@ -163,6 +163,30 @@ function declarativeItems(document: Document, template: Template, page: PageSour
   });
 }
 
+/**
+ * One white-space rule for both ways of extracting: a string a code extractor returns for a declared field is
+ * collapsed and trimmed exactly like the text a declarative field reads ({@link collapseWhitespace}, when the
+ * field's `trim` is on, its default), before it is typed; so are the strings of an array (a `many` field). A
+ * string left empty counts as no value, as an empty match does: missing for a single value, dropped from a list.
+ * Values of other types, and keys the template does not declare, are kept as returned.
+ */
+function normaliseCodeValue(value: unknown, field: FieldSpec): unknown {
+  if (!field.trim) return value;
+  if (typeof value === 'string') {
+    const text = collapseWhitespace(value);
+    return text === '' ? undefined : text;
+  }
+  if (Array.isArray(value)) {
+    const values: unknown[] = [];
+    for (const one of value) {
+      const normalised = typeof one === 'string' ? collapseWhitespace(one) : one;
+      if (normalised !== '') values.push(normalised);
+    }
+    return values;
+  }
+  return value;
+}
+
 async function codeItems(
   document: Document,
   template: Template,
@@ -196,7 +220,8 @@ async function codeItems(
     const problems: FieldProblem[] = [];
     const data: Record<string, unknown> = { ...(raw as Record<string, unknown>) };
     for (const [name, field] of Object.entries(template.fields)) {
-      const value = data[name];
+      const value = normaliseCodeValue(data[name], field);
+      data[name] = value;
       if (value === undefined || value === null || value === '') continue;
       const values = Array.isArray(value) ? value : [value];
       const converted = values.map((one) => convertValue(one, field, base));
