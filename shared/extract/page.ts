@@ -113,7 +113,8 @@ function extractField(
     }
     return converted.value;
   };
-  if (field.from === 'url') return fromText(context.page.url);
+  // The URL after redirects: where the item lives, the same URL its row's `_url` names.
+  if (field.from === 'url') return fromText(context.page.finalUrl);
   const selector = field.selector ?? '';
   if (field.many) {
     const values: unknown[] = [];
@@ -279,7 +280,8 @@ function baseUrl(document: Document, finalUrl: string): string {
 /**
  * Extracts the items of a page with its template (declarative fields, or the template's code extractor) and
  * the links its follow rules select. Pure: no I/O. Links and url-typed values resolve against one base: the
- * page's `<base href>`, else its final URL.
+ * page's `<base href>`, else its final URL; `from: 'url'` fields read the final URL (after redirects). Strings
+ * of code extractors are normalised like declarative text (see {@link normaliseCodeValue}).
  *
  * @throws {ExtractionError} when a code extractor throws or returns something other than items
  * @throws {UnparseablePageError} when the page is nested too deeply to parse

@@ -147,6 +147,17 @@ describe('Function: extractPage (declarative fields)', () => {
     expect(item).toEqual({ key: URL, data: { url: URL }, problems: [] });
   });
 
+  it('reads the final URL after redirects with from: url, where the item lives', async () => {
+    // Prepare
+    const job = productJob({ url: { from: 'url', type: 'url' }, slug: { from: 'url', pattern: '/author/([^/]+)/$' } });
+
+    // Act
+    const { items } = await extractPage('<h1>x</h1>', job, pageSource(`${SHOP}/author/zoe`, { finalUrl: `${SHOP}/author/zoe/` }));
+
+    // Assess
+    expect(items).toEqual([{ key: `${SHOP}/author/zoe/`, data: { url: `${SHOP}/author/zoe/`, slug: 'zoe' }, problems: [] }]);
+  });
+
   it('applies the pattern of a from: url field', async () => {
     // Act
     const item = await extractOne({ id: { from: 'url', pattern: '/catalogue/([^/]+)_\\d+/' } });
