@@ -6,6 +6,11 @@ import { fmix32, mulberry32, type Rng } from './random.js';
  * byte-identical HTML. Each book draws from its own PRNG stream keyed by its index, which
  * is what keeps a book's detail page byte-identical when other books are added, removed or
  * changed by {@link SiteOptions.edits}.
+ *
+ * Besides the listing and the book pages, the site has the shapes real sites have: each book
+ * links its author as `/author/<slug>`, which answers 301 to `/author/<slug>/` (the trailing
+ * slash: a redirected detail page whose relative links only resolve against the final URL),
+ * and an author page links `quotes.html`, one page holding several quote items.
  */
 
 /** One product of the sample store, exactly as a correct scraper extracts it from the HTML. */
@@ -29,7 +34,42 @@ export interface Book {
   reviews: number;
   /** ISO date `YYYY-MM-DD`. */
   published: string;
+  /** Name of the author, as on the author's page ({@link Author.name}). */
+  author: string;
   /** Absolute path of the detail page, e.g. `/catalogue/the-silent-garden_7/index.html`. */
+  url: string;
+}
+
+/** An author of the store, as a correct scraper extracts it from the author page. */
+export interface Author {
+  /** Unique key; may contain apostrophes and non-ASCII characters. */
+  name: string;
+  /** ISO date `YYYY-MM-DD`, rendered as `March 5, 1950`. */
+  born: string;
+  /** Rendered as `in Kraków`. */
+  birthplace: string;
+  /** Sentences joined by single spaces; the page breaks lines and indents between them. */
+  bio: string;
+  /**
+   * Absolute path of the page after the redirect, with the trailing slash: `/author/zoe-muller/`. Books link
+   * `/author/zoe-muller`, which answers 301 to it.
+   */
+  url: string;
+}
+
+/** One quote of an author's quote page: several items on one page. */
+export interface Quote {
+  /** Unique key: `q-` and 8 lowercase hex characters. */
+  id: string;
+  /** Without the typographic quotes the page wraps it in. */
+  text: string;
+  /** {@link Author.name} of the author. */
+  author: string;
+  /** 0..3 distinct tags, in page order. */
+  tags: string[];
+  /** Rendered as `1,234 likes`. */
+  likes: number;
+  /** Absolute path of the quote page, e.g. `/author/zoe-muller/quotes.html`. */
   url: string;
 }
 
@@ -45,6 +85,11 @@ export interface SiteOptions {
   brokenNotFound?: number;
   /** Listing entries whose detail link always answers 500. Default 2. */
   brokenServerError?: number;
+  /**
+   * Authors the books are drawn from; an author no book links is not part of the site. Edits that add or
+   * remove books never change it. Default `ceil(books / 20)`, at least 1.
+   */
+  authors?: number;
   /** Turns the site into the "next version" of the same seed, for change-detection tests. */
   edits?: SiteEdits;
 }
@@ -63,6 +108,15 @@ export interface SiteEdits {
    * `h2.product-title` instead of `h1`. Default null.
    */
   breakSelector?: 'price' | 'title' | null;
+  /** Authors (of those the books link) whose biography gains a sentence. Default 0. */
+  changeAuthors?: number;
+  /**
+   * Authors (of those the books link) whose pages are gone: their links still redirect, to a 404, and
+   * their quote pages answer 404. Default 0. `changeAuthors + removeAuthors` must not exceed the linked authors.
+   */
+  removeAuthors?: number;
+  /** Quotes dropped from the quote pages of the remaining authors; the pages stay. Default 0. */
+  removeQuotes?: number;
 }
 
 /** A response of the site: what the demo server sends for one path. */
@@ -78,10 +132,21 @@ export interface SitePage {
 export interface Site {
   /** Ground truth, in listing order. */
   books: Book[];
-  /** Listing entries that are not books, with the status their link answers. */
+  /** Ground truth: the authors the books link whose pages exist, in the order of the author pool. */
+  authors: Author[];
+  /** Ground truth: the quotes of {@link authors}, author by author, in page order. */
+  quotes: Quote[];
+  /**
+   * Every linked URL that fails, with the status it ends with: listing entries that are not books (their
+   * paths start with `/catalogue/`), then links to removed authors (`/author/<slug>`, a 301 to a 404).
+   */
   broken: { path: string; status: number }[];
+  /** Every linked redirect: each linked author's `/author/<slug>` to `/author/<slug>/`, removed authors included. */
+  redirects: { path: string; location: string }[];
   /** `/catalogue/page-1.html` .. `/catalogue/page-N.html`. */
   listingPaths: string[];
+  /** The quote pages the author pages link (`/author/<slug>/quotes.html`); a page may have lost all its quotes. */
+  quotePaths: string[];
   /** The response for a path (query and fragment ignored); a 404 page for unknown paths. */
   page(path: string): SitePage;
 }
@@ -104,6 +169,13 @@ const STREAM_EDIT_ORDER = 2;
 const STREAM_CHANGE = 3;
 const STREAM_BROKEN = 4;
 const STREAM_UPC = 5;
+const STREAM_AUTHOR = 6;
+const STREAM_AUTHOR_OF = 7;
+const STREAM_AUTHOR_NAMES = 8;
+const STREAM_AUTHOR_EDIT_ORDER = 9;
+const STREAM_QUOTE_ID = 10;
+const STREAM_QUOTE_EDIT_ORDER = 11;
+const STREAM_AUTHOR_CHANGE = 12;
 
 function streamSeed(...parts: number[]): number {
   let h = 0x9e3779b9;
@@ -314,10 +386,138 @@ function slugify(title: string): string {
 }
 
 const DAY_MS = 86_400_000;
+
+const FIRST_NAMES = [
+  'Zoë',
+  'José',
+  'Renée',
+  'Anaïs',
+  'Søren',
+  'Chloé',
+  'Margaret',
+  'Haruki',
+  'Ngozi',
+  'Pál',
+  'Ingrid',
+  'Tomás',
+  'Aoife',
+  'Kwame',
+  'Léa',
+  'Björn',
+  'Priya',
+  'Dmitri',
+  'Fatima',
+  'Oscar',
+] as const;
+const LAST_NAMES = [
+  "O'Brien",
+  'Brontë',
+  'Müller',
+  "D'Arcy",
+  'Okafor',
+  'Nakamura',
+  'García',
+  'Lindqvist',
+  'Novák',
+  'Dubois',
+  'Kowalski',
+  'Haddad',
+  'Rossi',
+  'Andersen',
+  'Mbeki',
+  'Sato',
+  'Fernández',
+  'MacLeod',
+  'Ivanova',
+  'Weiß',
+] as const;
+const NAME_COMBINATIONS = FIRST_NAMES.length * LAST_NAMES.length;
+/** Beyond the plain combinations, names take a middle initial A..Z. */
+const MAX_AUTHORS = NAME_COMBINATIONS * 27;
+
+const BIO_SENTENCES: readonly ((rng: Rng) => string)[] = [
+  (rng) => `Grew up between ${pick(rng, PLACES)} and ${pick(rng, PLACES)}, & never stopped moving.`,
+  (rng) => `Wrote a first novel at ${int(rng, 16, 60)}, on the back of "borrowed" envelopes.`,
+  (rng) => `Their books about ${lower(rng, NOUNS)}s have been translated into ${int(rng, 2, 40)} languages.`,
+  () => 'Teaches writing <sometimes> and reads everything, always.',
+  (rng) => `Critics called the early work ${lower(rng, ADJECTIVES)}; readers called it theirs.`,
+  (rng) => `Lives with a cat named ${pick(rng, NAMES)} — who edits every page.`,
+];
+
+const QUOTE_TEXTS: readonly ((rng: Rng) => string)[] = [
+  (rng) => `Every ${lower(rng, NOUNS)} is a ${lower(rng, NOUNS)} if you wait long enough.`,
+  (rng) => `I write to find out what I think of the ${lower(rng, ADJECTIVES)} ${lower(rng, NOUNS)}.`,
+  () => 'A book is a dream you hold in your hands & carry home.',
+  (rng) => `Nothing "${lower(rng, ADJECTIVES)}" ever stayed that way. Ask any ${lower(rng, NOUNS)}.`,
+  (rng) => `We read to know we are not alone in ${pick(rng, PLACES)} — or anywhere.`,
+  () => "It's never < too late > to be what you might have been.",
+  (rng) => `The ${lower(rng, NOUNS)} remembers what the ${lower(rng, NOUNS)} forgets.`,
+  () => 'Über-careful sentences are still sentences. Cut them.',
+];
+const QUOTE_TAGS = ['life', 'books', 'writing', 'love', 'humor', 'travel', 'truth', 'café talk', 'courage & fear'] as const;
+
+/** The name pool of a seed: combinations in a seeded order, then the same with middle initials. */
+function authorName(index: number, combinations: readonly string[][]): string {
+  const [first, last] = combinations[index % NAME_COMBINATIONS] as [string, string];
+  const tier = Math.floor(index / NAME_COMBINATIONS);
+  return tier === 0 ? `${first} ${last}` : `${first} ${String.fromCharCode(64 + tier)}. ${last}`;
+}
+
+/** An author and the quotes of their quote page, before edits. */
+interface AuthorDraft {
+  index: number;
+  author: Author;
+  slug: string;
+  quotes: Quote[];
+}
+
+function makeAuthor(seed: number, index: number, name: string, slug: string): AuthorDraft {
+  const rng = stream(seed, STREAM_AUTHOR, index);
+  const born = new Date(Date.UTC(1900, 0, 1) + int(rng, 0, 35_000) * DAY_MS).toISOString().slice(0, 10);
+  const birthplace = pick(rng, PLACES);
+  const bio = shuffle(rng, [...BIO_SENTENCES])
+    .slice(0, int(rng, 2, 4))
+    .map((sentence) => sentence(rng))
+    .join(' ');
+  const url = `/author/${slug}/`;
+  const quoteSalt = streamSeed(seed, STREAM_QUOTE_ID);
+  const quotes = Array.from({ length: int(rng, 0, 5) }, (_, k): Quote => {
+    // (index, k) -> 32 bits is injective for k < 16 and index < 2^28, and fmix32 is a bijection: ids are unique.
+    const id = `q-${hex8(fmix32(((index << 4) | k) ^ quoteSalt))}`;
+    const sentences = shuffle(rng, [...QUOTE_TEXTS]).slice(0, int(rng, 1, 2));
+    return {
+      id,
+      text: sentences.map((sentence) => sentence(rng)).join(' '),
+      author: name,
+      tags: shuffle(rng, [...QUOTE_TAGS]).slice(0, int(rng, 0, 3)),
+      likes: int(rng, 0, 25_000),
+      url: `${url}quotes.html`,
+    };
+  });
+  return { index, author: { name, born, birthplace, bio, url }, slug, quotes };
+}
+
+/** The author pool of a site: unique names and unique slugs. */
+function authorPool(seed: number, count: number): AuthorDraft[] {
+  if (count > MAX_AUTHORS) throw new RangeError(`authors must be at most ${MAX_AUTHORS}, got ${count}`);
+  const combinations = shuffle(
+    stream(seed, STREAM_AUTHOR_NAMES),
+    FIRST_NAMES.flatMap((first) => LAST_NAMES.map((last) => [first, last])),
+  );
+  const slugs = new Set<string>();
+  return Array.from({ length: count }, (_, index) => {
+    const name = authorName(index, combinations);
+    let slug = slugify(name);
+    if (slugs.has(slug)) slug = `${slug}-${index + 1}`;
+    slugs.add(slug);
+    return makeAuthor(seed, index, name, slug);
+  });
+}
+
 const FIRST_PUBLISHED = Date.UTC(1990, 0, 1);
 const PUBLISHED_DAYS = (Date.UTC(2023, 11, 31) - FIRST_PUBLISHED) / DAY_MS;
 
-function makeBook(seed: number, index: number): Book {
+function makeBook(seed: number, index: number, author: string): Book {
   const rng = stream(seed, STREAM_BOOK, index);
   // The low half is a bijection of the index, so UPCs are unique by construction.
   const upc = hex8(rng() * 2 ** 32) + hex8(fmix32(index ^ streamSeed(seed, STREAM_UPC)));
@@ -346,6 +546,7 @@ function makeBook(seed: number, index: number): Book {
     ...(hasDescription ? { description } : {}),
     reviews,
     published,
+    author,
     url,
   };
 }
@@ -374,7 +575,12 @@ function nonNegativeInt(name: string, value: number): number {
   return value;
 }
 
-function applyEdits(seed: number, count: number, edits: SiteEdits): Book[] {
+/** Which author of the pool wrote a book: a stream of its own, so no other field of the book depends on it. */
+function authorIndexOf(seed: number, index: number, authors: number): number {
+  return int(stream(seed, STREAM_AUTHOR_OF, index), 0, authors - 1);
+}
+
+function applyEdits(seed: number, count: number, edits: SiteEdits, authorOf: (index: number) => string): Book[] {
   const change = nonNegativeInt('edits.change', edits.change ?? 0);
   const add = nonNegativeInt('edits.add', edits.add ?? 0);
   const remove = nonNegativeInt('edits.remove', edits.remove ?? 0);
@@ -392,11 +598,50 @@ function applyEdits(seed: number, count: number, edits: SiteEdits): Book[] {
   const books: Book[] = [];
   for (let index = 0; index < count + add; index++) {
     if (removed.has(index)) continue;
-    const book = makeBook(seed, index);
+    const book = makeBook(seed, index, authorOf(index));
     const variant = variants.get(index);
     books.push(variant === undefined ? book : changeBook(seed, index, book, variant));
   }
   return books;
+}
+
+/**
+ * Applies the author edits to the authors the books link. Removals come from the front of one permutation
+ * and changes from its back (as for books); quotes are removed from the remaining authors.
+ *
+ * @returns the remaining authors by pool index, in pool order, each with its edited author and quotes
+ */
+function editAuthors(seed: number, linked: readonly AuthorDraft[], edits: SiteEdits): Map<number, AuthorDraft> {
+  const change = nonNegativeInt('edits.changeAuthors', edits.changeAuthors ?? 0);
+  const remove = nonNegativeInt('edits.removeAuthors', edits.removeAuthors ?? 0);
+  const removeQuotes = nonNegativeInt('edits.removeQuotes', edits.removeQuotes ?? 0);
+  if (change + remove > linked.length) {
+    throw new RangeError(
+      `edits.changeAuthors + edits.removeAuthors (${change + remove}) exceeds the linked authors (${linked.length})`,
+    );
+  }
+  const order = shuffle(
+    stream(seed, STREAM_AUTHOR_EDIT_ORDER),
+    linked.map((draft) => draft.index),
+  );
+  const removed = new Set(order.slice(0, remove));
+  const changed = new Set(order.slice(linked.length - change));
+  const remaining = linked.filter((draft) => !removed.has(draft.index));
+  const quoteIds = remaining.flatMap((draft) => draft.quotes.map((quote) => quote.id));
+  if (removeQuotes > quoteIds.length) {
+    throw new RangeError(`edits.removeQuotes (${removeQuotes}) exceeds the quotes of the remaining authors (${quoteIds.length})`);
+  }
+  const droppedQuotes = new Set(shuffle(stream(seed, STREAM_QUOTE_EDIT_ORDER), quoteIds).slice(0, removeQuotes));
+  const live = new Map<number, AuthorDraft>();
+  for (const draft of remaining) {
+    let author = draft.author;
+    if (changed.has(draft.index)) {
+      const rng = stream(seed, STREAM_AUTHOR_CHANGE, draft.index);
+      author = { ...author, bio: `${author.bio} Now lives in ${pick(rng, PLACES)}, writing again.` };
+    }
+    live.set(draft.index, { ...draft, author, quotes: draft.quotes.filter((quote) => !droppedQuotes.has(quote.id)) });
+  }
+  return live;
 }
 
 const ESCAPES: Record<string, string> = {
@@ -581,7 +826,7 @@ function recentlyViewed(book: Book): string {
   return `<aside class="recently-viewed"><h2>Recently viewed</h2><ol>\n${items.join('\n')}\n</ol></aside>`;
 }
 
-function detailHtml(book: Book, breakSelector: SiteEdits['breakSelector']): string {
+function detailHtml(book: Book, authorSlug: string, breakSelector: SiteEdits['breakSelector']): string {
   const title = esc(book.title);
   const price = formatPrice(book.price);
   const heading = breakSelector === 'title' ? `<h2 class="product-title">${title}</h2>` : `<h1>${title}</h1>`;
@@ -613,6 +858,7 @@ function detailHtml(book: Book, breakSelector: SiteEdits['breakSelector']): stri
 <div class="col-sm-6"><div id="product_gallery" class="carousel"><div class="thumbnail"><img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=" alt="${title}"></div></div></div>
 <div class="col-sm-6 product_main">
 ${heading}
+<p class="author">by <a href="../../author/${authorSlug}">${esc(book.author)}</a></p>
 <p class="${priceClass}">${price}</p>
 <p class="${stockClass} availability">${availability(book)}</p>
 ${stars(book.rating)}
@@ -630,6 +876,59 @@ ${recentlyViewed(book)}
 </div></div>`;
   const head = book.description === undefined ? '' : `<meta name="description" content="${esc(book.description)}">\n`;
   return layout(book.title, '../../index.html', content, head);
+}
+
+/** The author page, served at `/author/<slug>/`: its relative links only resolve against that final URL. */
+function authorHtml(author: Author, hasQuotes: boolean): string {
+  const bio = author.bio
+    .split(/(?<=[.!?]) /)
+    .map((sentence) => `\n    ${esc(sentence)}`)
+    .join('');
+  const quotes = hasQuotes ? `<p><a class="quotes-link" href="quotes.html">Quotes by ${esc(author.name)}</a></p>\n` : '';
+  const content = `<ul class="breadcrumb"><li><a href="../../index.html">Home</a></li><li class="active">Authors</li></ul>
+<div class="author-details">
+<h1 class="author-title">${esc(author.name)}</h1>
+<p><strong>Born:</strong> <span class="author-born-date">${formatDate(author.born)}</span>
+<span class="author-born-location">in ${esc(author.birthplace)}</span></p>
+<div class="author-description">${bio}
+</div>
+${quotes}</div>`;
+  return layout(author.name, '../../index.html', content);
+}
+
+function formatLikes(likes: number): string {
+  return `${likes.toLocaleString('en-US')} ${likes === 1 ? 'like' : 'likes'}`;
+}
+
+/** The quote page of an author: one item per `div.quote`. */
+function quotesHtml(author: Author, quotes: readonly Quote[]): string {
+  const items = quotes.map((quote) => {
+    const tags = quote.tags.map((tag) => `<a class="tag" href="#">${esc(tag)}</a>`).join(' ');
+    const text = quote.text
+      .split(/(?<=[.!?]) /)
+      .map(esc)
+      .join('\n  ');
+    return `<div class="quote" itemscope itemtype="http://schema.org/CreativeWork">
+<meta itemprop="identifier" content="${quote.id}">
+<span class="text" itemprop="text">“${text}”</span>
+<span>by <small class="author" itemprop="author">${esc(quote.author)}</small> <a href="./">(about)</a></span>
+<div class="tags">Tags: ${tags}</div>
+<span class="likes">${formatLikes(quote.likes)}</span>
+</div>`;
+  });
+  const content = `<ul class="breadcrumb"><li><a href="../../index.html">Home</a></li><li><a href="./">${esc(author.name)}</a></li><li class="active">Quotes</li></ul>
+<div class="page-header"><h1>Quotes by ${esc(author.name)}</h1></div>
+<div class="quotes">
+${items.length === 0 ? '<p class="empty">No quotes yet.</p>' : items.join('\n')}
+</div>`;
+  return layout(`Quotes by ${author.name}`, '../../index.html', content);
+}
+
+function movedHtml(location: string): string {
+  return `<!DOCTYPE html>
+<html><head><title>301 Moved Permanently</title></head>
+<body><h1>Moved Permanently</h1><p>The document has moved <a href="${esc(location)}">here</a>.</p></body></html>
+`;
 }
 
 function homeHtml(): string {
@@ -679,12 +978,15 @@ function brokenPods(seed: number, notFound: number, serverError: number): { pod:
  * byte-identical pages, and a book untouched by `edits` has the same detail page as in the
  * base site of the same seed.
  *
- * Paths: `/` (and `/index.html`), `/catalogue/page-N.html`, each book's `url`, the `broken`
- * paths, `/robots.txt`, `/sitemap.xml`; anything else is a 404 page. Pages render lazily
- * and are memoized, so the same path returns the same {@link SitePage} object.
+ * Paths: `/` (and `/index.html`), `/catalogue/page-N.html`, each book's `url`, each linked
+ * author's `/author/<slug>` (301 to `/author/<slug>/`, the author page, also for removed authors),
+ * `/author/<slug>/quotes.html`, the `broken` paths, `/robots.txt`, `/sitemap.xml`; anything else
+ * is a 404 page. Pages render lazily and are memoized, so the same path returns the same
+ * {@link SitePage} object.
  *
- * @throws RangeError on counts that are not non-negative integers, `perPage` < 1, or
- * `edits.change + edits.remove` > `books`.
+ * @throws RangeError on counts that are not non-negative integers, `perPage` < 1, `authors` <
+ * 1, `edits.change + edits.remove` > `books`, `edits.changeAuthors + edits.removeAuthors` > the
+ * linked authors, or `edits.removeQuotes` > the quotes of the remaining authors.
  */
 export function generateSite(options: SiteOptions = {}): Site {
   const seed = options.seed ?? 42;
@@ -693,10 +995,17 @@ export function generateSite(options: SiteOptions = {}): Site {
   if (perPage < 1) throw new RangeError('perPage must be at least 1');
   const notFound = nonNegativeInt('brokenNotFound', options.brokenNotFound ?? 5);
   const serverError = nonNegativeInt('brokenServerError', options.brokenServerError ?? 2);
+  const authorCount = nonNegativeInt('authors', options.authors ?? Math.max(1, Math.ceil(count / 20)));
+  if (authorCount < 1) throw new RangeError('authors must be at least 1');
   const edits = options.edits ?? {};
   const breakSelector = edits.breakSelector ?? null;
 
-  const books = applyEdits(seed, count, edits);
+  const pool = authorPool(seed, authorCount);
+  const draftOf = (index: number) => pool[authorIndexOf(seed, index, authorCount)] as AuthorDraft;
+  const books = applyEdits(seed, count, edits, (index) => draftOf(index).author.name);
+  const byName = new Map(pool.map((draft) => [draft.author.name, draft]));
+  const linked = pool.filter((draft) => books.some((book) => book.author === draft.author.name));
+  const authors = editAuthors(seed, linked, edits);
   // An empty store still has one (empty) listing page, so the home page link never 404s.
   const pages = Math.max(1, Math.ceil(books.length / perPage));
   const listingPods: Pod[][] = Array.from({ length: pages }, (_, p) => books.slice(p * perPage, (p + 1) * perPage));
@@ -733,7 +1042,33 @@ export function generateSite(options: SiteOptions = {}): Site {
     );
   });
   for (const book of books) {
-    routes.set(book.url, () => html(detailHtml(book, breakSelector)));
+    const slug = (byName.get(book.author) as AuthorDraft).slug;
+    routes.set(book.url, () => html(detailHtml(book, slug, breakSelector)));
+  }
+  const redirects: { path: string; location: string }[] = [];
+  const brokenAuthors: { path: string; status: number }[] = [];
+  const quotePaths: string[] = [];
+  for (const draft of linked) {
+    const path = `/author/${draft.slug}`;
+    const location = `${path}/`;
+    redirects.push({ path, location });
+    routes.set(path, () => ({
+      status: 301,
+      contentType: HTML,
+      body: movedHtml(location),
+      headers: { Location: location, 'Cache-Control': 'no-store' },
+    }));
+    const edited = authors.get(draft.index);
+    if (!edited) {
+      brokenAuthors.push({ path, status: 404 });
+      continue;
+    }
+    const hasQuotes = draft.quotes.length > 0;
+    routes.set(location, () => html(authorHtml(edited.author, hasQuotes)));
+    if (hasQuotes) {
+      quotePaths.push(`${location}quotes.html`);
+      routes.set(`${location}quotes.html`, () => html(quotesHtml(edited.author, edited.quotes)));
+    }
   }
   for (const { pod, status } of broken) {
     if (routes.has(pod.url)) throw new Error(`broken link collides with ${pod.url}`);
@@ -746,10 +1081,15 @@ export function generateSite(options: SiteOptions = {}): Site {
   }
 
   const rendered = new Map<string, SitePage>();
+  const live = [...authors.values()];
   return {
     books,
-    broken: broken.map(({ pod, status }) => ({ path: pod.url, status })),
+    authors: live.map((draft) => draft.author),
+    quotes: live.flatMap((draft) => draft.quotes),
+    broken: [...broken.map(({ pod, status }) => ({ path: pod.url, status })), ...brokenAuthors],
+    redirects,
     listingPaths,
+    quotePaths,
     page(path) {
       const clean = path.replace(/[?#].*$/s, '');
       const cached = rendered.get(clean);

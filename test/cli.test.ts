@@ -8,13 +8,17 @@ import { type DemoServer, startDemoServer } from '../demo/server.js';
 import { generateSite } from '../demo/site.js';
 import { capture } from './support/cli-io.js';
 
+const SITE = generateSite({ books: 40, perPage: 10, brokenNotFound: 1, brokenServerError: 0 });
+/** Items of the books job on SITE: books, their authors and the authors' quotes. */
+const ITEMS = SITE.books.length + SITE.authors.length + SITE.quotes.length;
+
 describe('Function: main (the scrapeline CLI)', () => {
   let dataDir: string;
   let server: DemoServer;
 
   beforeAll(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'scrapeline-cli-'));
-    server = await startDemoServer({ site: generateSite({ books: 40, perPage: 10, brokenNotFound: 1, brokenServerError: 0 }) });
+    server = await startDemoServer({ site: SITE });
   });
 
   afterAll(async () => {
@@ -55,14 +59,14 @@ describe('Function: main (the scrapeline CLI)', () => {
     const code = await main([...runArgs, '--allow-address', '127.0.0.1'], run.io);
     expect(code, run.stdout() + run.stderr()).toBe(EXIT.partial);
     expect(run.stdout()).toMatch(/Run \S+ of books: partial/);
-    expect(run.stdout()).toContain('40 written');
+    expect(run.stdout()).toContain(`${ITEMS} written`);
     expect(run.stdout()).toContain('http-404 ×1');
 
     const runs = capture();
     expect(await main(['runs', 'books', '--data-dir', dataDir, '--format', 'json'], runs.io)).toBe(EXIT.ok);
     const listed = JSON.parse(runs.stdout()) as { state: string; items: number }[];
     expect(listed).toHaveLength(1);
-    expect(listed[0]).toMatchObject({ state: 'partial', items: 40 });
+    expect(listed[0]).toMatchObject({ state: 'partial', items: ITEMS });
 
     const query = capture();
     const args = ['query', 'books', '--data-dir', dataDir, '--where', 'price>=30', '--fields', 'upc,price', '--format', 'ndjson'];
@@ -87,8 +91,8 @@ describe('Function: main (the scrapeline CLI)', () => {
 
     const changes = capture();
     expect(await main(['changes', 'books', '--data-dir', dataDir, '--format', 'ndjson'], changes.io)).toBe(EXIT.ok);
-    expect(changes.stdout().trim().split('\n')).toHaveLength(40);
-    expect(changes.stderr()).toContain('40 new, 0 changed, 0 removed');
+    expect(changes.stdout().trim().split('\n')).toHaveLength(ITEMS);
+    expect(changes.stderr()).toContain(`${ITEMS} new, 0 changed, 0 removed`);
   });
 
   it('keeps the SSRF guard on unless an address is allowed: a run against 127.0.0.1 fails with ssrf-blocked', async () => {
@@ -120,9 +124,8 @@ describe('Function: main (the scrapeline CLI)', () => {
     const file = join(dataDir, 'book.html');
     await writeFile(file, page.page(book.url).body);
     const extract = capture();
-    expect(await main(['extract', 'books', '--file', file, '--base-url', `http://127.0.0.1:8321${book.url}`], extract.io)).toBe(
-      EXIT.ok,
-    );
+    const args = ['extract', 'books', '--template', 'book', '--file', file, '--base-url', `http://127.0.0.1:8321${book.url}`];
+    expect(await main(args, extract.io)).toBe(EXIT.ok);
     const output = JSON.parse(extract.stdout()) as { items: { key: string; data: { price: number }; problems: unknown[] }[] };
     expect(output.items).toHaveLength(1);
     expect(output.items[0]).toMatchObject({ key: book.upc, data: { price: book.price }, problems: [] });

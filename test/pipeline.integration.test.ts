@@ -32,11 +32,14 @@ describe('Local pipeline on the demo site', () => {
     await server?.close();
   });
 
-  it('accounts for every URL: listing and detail pages parsed, broken links failed with their reasons', () => {
-    const listingPages = site.listingPaths.length;
+  /** Every page the job parses: listing, book, author (each redirected author link is one URL) and quote pages. */
+  const parsedPages = () => site.listingPaths.length + site.books.length + site.authors.length + site.quotePaths.length;
+
+  it('accounts for every URL: listing, book, author and quote pages parsed, broken links failed with their reasons', () => {
+    expect(site.redirects).toHaveLength(site.authors.length);
     expect(first.urls).toEqual({
-      accepted: listingPages + site.books.length + site.broken.length,
-      parsed: listingPages + site.books.length,
+      accepted: parsedPages() + site.broken.length,
+      parsed: parsedPages(),
       unchanged: 0,
       skipped: 0,
       failed: site.broken.length,
@@ -61,20 +64,28 @@ describe('Local pipeline on the demo site', () => {
     expect(failures.every((failure) => failure.state === 'failed')).toBe(true);
   });
 
-  it('extracts exactly the ground truth: one item per book, every field equal', () => {
-    expect(first.items).toEqual({ written: site.books.length, invalid: 0, duplicates: 0, onUnchangedPages: 0 });
-    expect(first.changes).toEqual({ new: site.books.length, changed: 0, removed: 0, removalsInferred: true });
-    expect(rows).toHaveLength(site.books.length);
+  it('extracts exactly the ground truth: one item per book, author and quote, every field equal', () => {
+    const truth = [
+      ...site.books.map((book) => ({ key: book.upc, item: book })),
+      ...site.authors.map((author) => ({ key: author.name, item: author })),
+      ...site.quotes.map((quote) => ({ key: quote.id, item: quote })),
+    ];
+    expect(site.authors.length).toBeGreaterThan(0);
+    expect(site.quotes.length).toBeGreaterThan(site.quotePaths.length);
+    expect(first.items).toEqual({ written: truth.length, invalid: 0, duplicates: 0, onUnchangedPages: 0 });
+    expect(first.changes).toEqual({ new: truth.length, changed: 0, removed: 0, removalsInferred: true });
+    expect(rows).toHaveLength(truth.length);
     const byKey = new Map(rows.map((row) => [row._key, row]));
-    expect(byKey.size).toBe(site.books.length);
-    for (const book of site.books) {
-      const row = byKey.get(book.upc);
-      expect(row, `book ${book.upc}`).toBeDefined();
+    expect(byKey.size).toBe(truth.length);
+    for (const { key, item } of truth) {
+      const row = byKey.get(key);
+      expect(row, `item ${key}`).toBeDefined();
       const { _key, _url, _runId, _fetchedAt, url, ...fields } = row as Row;
-      const { url: path, ...truth } = book;
-      expect(fields, `book ${book.upc}`).toEqual(truth);
-      expect(new URL(String(url)).pathname).toBe(path);
-      expect(new URL(String(_url)).pathname).toBe(path);
+      const { url: path, ...expected } = item;
+      expect(fields, `item ${key}`).toEqual(expected);
+      // A redirected author page: the item's url and _url are the final URL, with the trailing slash.
+      expect(new URL(String(url)).pathname, `url of ${key}`).toBe(path);
+      expect(new URL(String(_url)).pathname, `_url of ${key}`).toBe(path);
       expect(_runId).toBe(first.runId);
     }
   });
@@ -85,10 +96,19 @@ describe('Local pipeline on the demo site', () => {
     expect(second.runId).not.toBe(first.runId);
     expectManifestInvariant(second);
     expect(second.urls).toEqual({ ...first.urls, parsed: 0, unchanged: first.urls.parsed });
-    expect(second.items).toEqual({ written: 0, invalid: 0, duplicates: 0, onUnchangedPages: site.books.length });
+    expect(second.items).toEqual({
+      written: 0,
+      invalid: 0,
+      duplicates: 0,
+      onUnchangedPages: site.books.length + site.authors.length + site.quotes.length,
+    });
     expect(second.changes).toEqual({ new: 0, changed: 0, removed: 0, removalsInferred: true });
     expect(await local.rows(second)).toEqual([]);
-    const conditional = server.requests.slice(requestsBefore).filter((request) => request.headers['if-none-match'] !== undefined);
+    // One conditional request per page parsed in the first run, at its final URL (a redirect hop is no page).
+    const redirecting = new Set(site.redirects.map((redirect) => redirect.path));
+    const conditional = server.requests
+      .slice(requestsBefore)
+      .filter((request) => request.headers['if-none-match'] !== undefined && !redirecting.has(request.path));
     expect(conditional).toHaveLength(first.urls.parsed);
     expect(second.state).toBe('partial');
     expect(second.quality?.problems).toEqual([]);

@@ -263,7 +263,8 @@ describe('Function: loadJobFile', () => {
     expect(job.name).toBe('books');
     expect(job.schedule).toBeUndefined();
     expect(job.templates.book?.key).toBe('upc');
-    expect(job.follow).toHaveLength(2);
+    expect(job.follow).toHaveLength(4);
+    expect(Object.keys(job.templates)).toEqual(['book', 'author', 'quote']);
     expect(job.limits).toEqual({ maxPages: 5000, maxDepth: 100 });
     expect(job.politeness.perHostConcurrency).toBe(8);
     expect(job.fetch.retries).toBe(3);
@@ -277,7 +278,7 @@ describe('Function: loadJobFile', () => {
     // Assess
     expect(yaml.schedule).toBe('cron(0 6 * * ? *)');
     expect(Object.keys(yaml.templates.book?.fields ?? {})).toEqual(
-      Object.keys(books.templates.book?.fields ?? {}).filter((field) => field !== 'tags' && field !== 'published'),
+      Object.keys(books.templates.book?.fields ?? {}).filter((field) => !['tags', 'published', 'author'].includes(field)),
     );
   });
 
