@@ -1,7 +1,7 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { extname, join, relative } from 'node:path';
 import { parse } from 'yaml';
-import { JOB_FILE_EXTENSIONS } from './load.js';
+import { isJobFileName } from './load.js';
 
 /** One job as bundled into the Lambda functions: where it came from and what the file produced (validated at cold start). */
 export interface BundledJob {
@@ -18,8 +18,7 @@ export interface BundledJob {
  */
 export async function renderJobsModule(jobsDir: string, moduleFile: string, cwd = process.cwd()): Promise<string> {
   const entries = (await readdir(jobsDir, { withFileTypes: true }))
-    .filter((entry) => entry.isFile() && (JOB_FILE_EXTENSIONS as readonly string[]).includes(extname(entry.name)))
-    .filter((entry) => !entry.name.endsWith('.d.ts') && !entry.name.startsWith('_') && !entry.name.includes('.test.'))
+    .filter((entry) => entry.isFile() && isJobFileName(entry.name))
     .map((entry) => entry.name)
     .sort();
   const imports: string[] = [];

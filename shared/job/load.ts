@@ -13,6 +13,20 @@ export const JOB_FILE_EXTENSIONS = ['.ts', '.mts', '.js', '.mjs', '.yaml', '.yml
 
 export { defineJob } from './define.js';
 
+/** Files of a jobs folder that belong to its project, not jobs: a jobs folder may be a package of its own. */
+const PROJECT_FILES = new Set(['package.json', 'package-lock.json', 'tsconfig.json', 'jsconfig.json', 'biome.json']);
+
+/** Whether a file of a jobs folder, by its name, is read as a job (declaration, test and `_` files are not). */
+export function isJobFileName(name: string): boolean {
+  return (
+    (JOB_FILE_EXTENSIONS as readonly string[]).includes(extname(name)) &&
+    !PROJECT_FILES.has(name) &&
+    !name.endsWith('.d.ts') &&
+    !name.startsWith('_') &&
+    !name.includes('.test.')
+  );
+}
+
 /** Renders a zod issue path the way users write it: `follow[0].template`, `templates.product.fields.price`. */
 export function formatPath(path: readonly PropertyKey[]): string {
   let out = '';
@@ -143,7 +157,12 @@ async function readJobInput(file: string, source: string): Promise<unknown> {
   try {
     module = (await import(pathToFileURL(resolve(file)).href)) as { default?: unknown };
   } catch (error) {
-    throw new JobValidationError(source, [{ path: '(module)', message: `cannot be loaded: ${(error as Error).message}` }]);
+    const message = (error as Error).message;
+    // A .ts/.js file outside an ES module package is loaded as CommonJS, which cannot import the ESM scrapeline.
+    const hint = /require\(\) ES Module|Cannot use import statement|require is not defined/.test(message)
+      ? ' (a job is an ES module: name it .mts/.mjs, or add "type": "module" to the package.json of its folder)'
+      : '';
+    throw new JobValidationError(source, [{ path: '(module)', message: `cannot be loaded: ${message}${hint}` }]);
   }
   if (module.default === undefined) {
     throw new JobValidationError(source, [
@@ -167,8 +186,7 @@ export type LoadedJobFile = { file: string; job: Job } | { file: string; error: 
 export async function loadJobDirectory(dir: string, cwd = process.cwd()): Promise<LoadedJobFile[]> {
   const entries = await readdir(dir, { withFileTypes: true });
   const files = entries
-    .filter((entry) => entry.isFile() && (JOB_FILE_EXTENSIONS as readonly string[]).includes(extname(entry.name)))
-    .filter((entry) => !entry.name.endsWith('.d.ts') && !entry.name.startsWith('_') && !entry.name.includes('.test.'))
+    .filter((entry) => entry.isFile() && isJobFileName(entry.name))
     .map((entry) => join(dir, entry.name))
     .sort();
   const loaded: LoadedJobFile[] = [];
