@@ -15,8 +15,25 @@ function cell(value: unknown): string {
   return String(value);
 }
 
-function csvCell(value: unknown): string {
-  const text = Array.isArray(value) || (value !== null && typeof value === 'object') ? JSON.stringify(value) : cell(value);
+/** First characters that make a spreadsheet (Excel, LibreOffice, Google Sheets) read a cell as a formula. */
+const FORMULA_START = /^[=+\-@\t\r]/;
+
+/**
+ * One CSV cell (RFC 4180: quoted when it holds `"`, `,`, CR or LF; quotes doubled).
+ *
+ * Scraped text is attacker-controlled, and a spreadsheet runs a cell starting with `=`, `+`, `-`, `@`, tab or CR
+ * as a formula (CSV injection): such text cells get a leading `'`, as OWASP advises, so that they open as text.
+ * Numbers and booleans, which the pipeline typed from the page, are written as they are: `-3` from a number field
+ * is a number, not text, and a spreadsheet reads it as one. A string field that holds "-3" is text and is escaped.
+ */
+export function csvCell(value: unknown): string {
+  let text: string;
+  if (value === undefined || value === null) text = '';
+  else if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') text = String(value);
+  else {
+    text = typeof value === 'object' ? JSON.stringify(value) : String(value);
+    if (FORMULA_START.test(text)) text = `'${text}`;
+  }
   return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
@@ -26,9 +43,11 @@ function clip(text: string, width: number): string {
 }
 
 /**
- * Writes rows in a format. `json`, `ndjson` and `csv` stream row by row (CSV columns come from `columns` or the
- * first row); `table` holds the rows it prints, so callers bound it with a limit.
+ * Writes rows in a format. `json`, `ndjson` and `csv` stream row by row; `table` holds the rows it prints, so
+ * callers bound it with a limit. CSV and table columns are `columns` when given (callers that know the rows' shape
+ * up front pass it, so that no row's fields are lost), else the keys of the first row (CSV) or of every row (table).
  *
+ * @param unlisted collects keys of rows that are not among `columns` (and so were left out of CSV and table output)
  * @returns the number of rows written
  */
 export async function writeRows(
@@ -36,8 +55,13 @@ export async function writeRows(
   format: Format,
   output: Output,
   columns?: readonly string[],
+  unlisted?: Set<string>,
 ): Promise<number> {
   let count = 0;
+  const note = (row: Row) => {
+    if (!unlisted || !columns) return;
+    for (const key of Object.keys(row)) if (!columns.includes(key)) unlisted.add(key);
+  };
   switch (format) {
     case 'ndjson':
       for await (const row of rows) {
@@ -57,6 +81,7 @@ export async function writeRows(
       let header = columns;
       for await (const row of rows) {
         if (!header) header = Object.keys(row);
+        note(row);
         if (count === 0) output.write(`${header.map(csvCell).join(',')}\n`);
         output.write(`${header.map((name) => csvCell(row[name])).join(',')}\n`);
         count++;
@@ -66,7 +91,10 @@ export async function writeRows(
     }
     case 'table': {
       const held: Row[] = [];
-      for await (const row of rows) held.push(row);
+      for await (const row of rows) {
+        note(row);
+        held.push(row);
+      }
       const names = columns ?? [...new Set(held.flatMap((row) => Object.keys(row)))];
       const maxWidth = Math.max(24, Math.floor(200 / Math.max(1, names.length)));
       const texts = held.map((row) => names.map((name) => clip(cell(row[name]), maxWidth)));
