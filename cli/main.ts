@@ -8,11 +8,14 @@ import { UndiciHttpClient } from '../shared/fetch/http.js';
 import type { SsrfPolicy } from '../shared/fetch/ssrf.js';
 import { JobValidationError } from '../shared/job/errors.js';
 import { loadJobDirectory } from '../shared/job/load.js';
+import type { Job } from '../shared/job/schema.js';
 import { FileSystemObjectStore } from '../shared/local/object-store.js';
 import type { RunManifest } from '../shared/pipeline/finalize.js';
 import type { ObjectStore } from '../shared/ports.js';
 import {
+  changeColumns,
   currentRows,
+  flattenChange,
   latestFinishedRun,
   listManifests,
   parseCondition,
@@ -20,14 +23,18 @@ import {
   type Row,
   readManifest,
   readSnapshot,
+  rowColumns,
   runChanges,
   runRows,
+  unknownFieldsProblem,
 } from '../shared/query.js';
 import { hostOf } from '../shared/url.js';
 import { type CloudServices, defaultCloudServices, redrive, remoteStore, STAGES, type Stage, startCloudRun } from './cloud.js';
+import { CHANGES, COMMAND_SPECS, DEMO, EXTRACT, QUERY, REDRIVE, RUN, RUNS, VALIDATE } from './commands.js';
 import { type CliIo, EXIT, environment, loadJob, reportOutcome, runLocally, seconds, UsageError } from './common.js';
 import { runDemo } from './demo.js';
 import { FORMATS, type Format, writeRows } from './format.js';
+import { commandHelp, parseCommandArgs } from './options.js';
 import { commandSql, SQL_HELP } from './sql.js';
 
 const HELP = `scrapeline: scrape the web on a schedule, locally or on AWS.
@@ -57,59 +64,13 @@ Common options:
 Exit codes: 0 ok, 1 error, 2 usage or invalid job, 3 run partial, 4 run failed, 5 run stalled.`;
 
 const COMMAND_HELP: Record<string, string> = {
-  run: `Usage: scrapeline run <job> [--start-url <url>]... [--run-id <id> | --resume <id>] [--allow-address <ip>]... [--verbose]
-
-Runs the job with the local runtime: fetch, parse and post-processing run concurrently over embedded queues.
-  --start-url <url>  replace the job's start URLs for this run (repeatable)
-  --run-id <id>      choose the run id (default: time-based)
-  --resume <id>      finish a run whose process died (killed, crashed): nothing is lost or written twice
-  --allow-address <ip|cidr>
-                     let the SSRF guard through to this address (repeatable; also SCRAPELINE_ALLOW_ADDRESSES).
-                     The guard refuses loopback, private, link-local and similar addresses by default.
-  --verbose          print the pipeline's log to stderr (always written to <data-dir>/logs/)`,
-  query: `Usage: scrapeline query <job> [--run <id>] [--where <cond>]... [--fields a,b] [--format table|json|ndjson|csv] [--limit N]
-
-Streams the current state of every item (latest value per key across runs; removed items left out), or the
-items one run wrote with --run <id> (--run latest: the latest finished run).
-  --where <cond>     field=value, field!=value, field>N, field>=N, field<N, field<=N, field~text (repeatable, all must hold)
-  --fields <list>    comma-separated fields to print, in order
-  --format <fmt>     table (default; limited to 50 rows unless --limit), json, ndjson, csv
-  --limit <n>        rows at most`,
-  changes: `Usage: scrapeline changes <job> [--run <id>] [--type new,changed,removed] [--format table|json|ndjson|csv] [--limit N]
-
-Shows what a run found changed (default: the latest finished run): new items, changed items with a field-level
-diff, and removed items (inferred only from runs not cut by a budget and not degraded).`,
-  runs: `Usage: scrapeline runs <job> [--format table|json]
-
-Lists the job's runs from their manifests, oldest first.`,
-  extract: `Usage: scrapeline extract <job> (--url <url> | --file <path>) [--template <name>] [--base-url <url>]
-
-Applies a template to one page and prints the items (with any problems) and the links the follow rules select.
-  --template <name>  template to apply (default: the job's only template, or its start template)
-  --base-url <url>   URL the file is treated as coming from (default: the job's first start URL)`,
-  validate: `Usage: scrapeline validate [--jobs <dir>]
-
-Validates every job file; prints each problem as <file>: <path>: <message>. Exit code 2 when any job is invalid.`,
-  redrive: `Usage: scrapeline redrive [job] --stack NAME [--stage fetch|parse|postprocess]...
-
-Moves dead letters (messages that failed maxReceiveCount times) back to the queues they came from, so they are
-processed again once the cause is fixed. With a job, only that job's messages move.`,
+  ...Object.fromEntries(Object.entries(COMMAND_SPECS).map(([command, spec]) => [command, commandHelp(spec)])),
   sql: SQL_HELP,
   reparse: `Usage: scrapeline reparse <job> --run <id> [--verbose]
 
 Extracts every page archived by run <id> (raw/<job>/<id>/*.warc.gz) again with the job's current templates, as a
 new run, without fetching anything: the way to apply a fixed selector or a new field to pages already scraped.`,
-  demo: `Usage: scrapeline demo [--port <port>] [--books <n>]
-
-Serves the sample bookstore on 127.0.0.1 (port 8321 by default), runs the books job through the whole local
-pipeline, prints the run summary and a sample query.`,
 };
-
-/** Options of the commands that read results: from a deployed stack's bucket, or a bucket by name. */
-const REMOTE_OPTIONS = {
-  stack: { type: 'string' },
-  bucket: { type: 'string' },
-} as const satisfies ParseArgsConfig['options'];
 
 const COMMON_OPTIONS = {
   jobs: { type: 'string' },
@@ -146,20 +107,12 @@ function jobArgument(positionals: string[], command: string): string {
 }
 
 async function commandRun(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parse(args, {
-    ...REMOTE_OPTIONS,
-    'start-url': { type: 'string', multiple: true },
-    'run-id': { type: 'string' },
-    resume: { type: 'string' },
-    verbose: { type: 'boolean' },
-    'allow-address': { type: 'string', multiple: true },
-  });
+  const { values, positionals } = parseCommandArgs('run', args, RUN);
   if (values.help) return help(io, 'run');
   if (values.resume && (values['start-url'] || values['run-id'])) {
     throw new UsageError('run: --resume continues a run as it was started; it takes no --start-url or --run-id');
   }
   const { jobsDir, dataDir } = paths(values, io);
-  if (values.bucket !== undefined) throw new UsageError('run: a run starts on a stack (--stack NAME), not a bucket');
   if (values.stack !== undefined) {
     const name = jobArgument(positionals, 'run');
     const runId = await startCloudRun(services, values.stack, name, values['start-url']);
@@ -203,18 +156,38 @@ function parseFormat(value: string | undefined, allowed: readonly Format[] = FOR
   return format;
 }
 
+/**
+ * The job a reading command (query, changes, runs) names, from the job definitions, local and cloud alike: an
+ * unknown job is a usage error naming the jobs there are, not an empty result.
+ */
+async function knownJob(jobsDir: string, positionals: string[], command: string): Promise<Job> {
+  return loadJob(jobsDir, jobArgument(positionals, command));
+}
+
+/** Says on stderr which fields rows had that CSV or table output left out (rows of runs with older templates). */
+function noteUnlisted(io: CliIo, unlisted: ReadonlySet<string>): void {
+  if (unlisted.size === 0) return;
+  io.stderr.write(
+    `note: some rows have fields the job's templates no longer declare, left out here: ${[...unlisted].join(', ')} (--format ndjson shows them)\n`,
+  );
+}
+
+/** Why a run wrote no rows when it is because its pages were unchanged (their items stay in the current state). */
+function unchangedRunNote(manifest: RunManifest): string | undefined {
+  const { urls, items } = manifest;
+  if (items.written > 0 || urls.unchanged === 0) return undefined;
+  const pages =
+    urls.unchanged === urls.accepted
+      ? `all ${urls.unchanged} pages were unchanged`
+      : `${urls.unchanged} of ${urls.accepted} pages were unchanged`;
+  return `run ${manifest.runId} wrote no rows: ${pages} (an unchanged page is not parsed again; ${items.onUnchangedPages} item(s) on them); the current state is \`scrapeline query ${manifest.job}\``;
+}
+
 async function commandQuery(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parse(args, {
-    ...REMOTE_OPTIONS,
-    run: { type: 'string' },
-    where: { type: 'string', multiple: true },
-    fields: { type: 'string' },
-    format: { type: 'string' },
-    limit: { type: 'string' },
-  });
+  const { values, positionals } = parseCommandArgs('query', args, QUERY);
   if (values.help) return help(io, 'query');
-  const { dataDir } = paths(values, io);
-  const job = jobArgument(positionals, 'query');
+  const { jobsDir, dataDir } = paths(values, io);
+  const job = await knownJob(jobsDir, positionals, 'query');
   const format = parseFormat(values.format);
   const where = (values.where ?? []).map((expression) => {
     try {
@@ -227,60 +200,76 @@ async function commandQuery(args: string[], io: CliIo): Promise<number> {
     ?.split(',')
     .map((field) => field.trim())
     .filter(Boolean);
+  const view = values.run === undefined ? 'current' : 'run';
+  const columns = rowColumns(job, view);
+  const problem =
+    unknownFieldsProblem(
+      '--where',
+      where.map((condition) => condition.field),
+      columns,
+    ) ?? unknownFieldsProblem('--fields', fields ?? [], columns);
+  if (problem) throw new UsageError(problem);
   const limit = parseLimit(values.limit, format);
   const store = (await remoteStore(services, values)) ?? localStore(dataDir);
   let source: AsyncIterable<Row>;
   let described: string;
+  let note: string | undefined;
   if (values.run === undefined) {
-    const snapshot = await readSnapshot(store, job);
+    const snapshot = await readSnapshot(store, job.name);
     if (!snapshot) {
-      io.stderr.write(`job ${job} has no finished run yet: scrapeline run ${job}\n`);
+      io.stderr.write(`job ${job.name} has no finished run yet: scrapeline run ${job.name}\n`);
       return EXIT.error;
     }
     source = currentRows(store, snapshot);
     described = `the current state of ${snapshot.items} item(s), as of run ${snapshot.runId}`;
   } else {
-    const manifest = values.run === 'latest' ? await latestFinishedRun(store, job) : await readManifest(store, job, values.run);
+    const manifest =
+      values.run === 'latest' ? await latestFinishedRun(store, job.name) : await readManifest(store, job.name, values.run);
     if (!manifest) {
       io.stderr.write(
-        values.run === 'latest' ? `job ${job} has no finished run yet\n` : `no run "${values.run}" of job ${job}\n`,
+        values.run === 'latest' ? `job ${job.name} has no finished run yet\n` : `no run "${values.run}" of job ${job.name}\n`,
       );
       return EXIT.error;
     }
     source = runRows(store, manifest);
     described = `run ${manifest.runId} (${manifest.state})`;
+    note = unchangedRunNote(manifest);
   }
   const rows = queryRows(source, { where, ...(fields ? { fields } : {}), ...(limit !== undefined ? { limit } : {}) });
-  const count = await writeRows(rows, format, io.stdout, fields);
+  const unlisted = new Set<string>();
+  const count = await writeRows(rows, format, io.stdout, fields ?? columns, fields ? undefined : unlisted);
+  noteUnlisted(io, unlisted);
   if (format === 'table') io.stderr.write(`${count} row(s) from ${described}\n`);
+  if (note) io.stderr.write(`${note}\n`);
   return EXIT.ok;
 }
 
 async function commandChanges(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parse(args, {
-    ...REMOTE_OPTIONS,
-    run: { type: 'string' },
-    format: { type: 'string' },
-    type: { type: 'string' },
-    limit: { type: 'string' },
-  });
+  const { values, positionals } = parseCommandArgs('changes', args, CHANGES);
   if (values.help) return help(io, 'changes');
-  const { dataDir } = paths(values, io);
-  const job = jobArgument(positionals, 'changes');
+  const { jobsDir, dataDir } = paths(values, io);
+  const job = await knownJob(jobsDir, positionals, 'changes');
   const format = parseFormat(values.format);
   const wanted = values.type?.split(',').map((type) => type.trim());
   if (wanted?.some((type) => !['new', 'changed', 'removed'].includes(type))) {
     throw new UsageError(`--type takes new, changed and removed, got "${values.type}"`);
   }
   const store = (await remoteStore(services, values)) ?? localStore(dataDir);
-  const manifest = values.run === undefined ? await latestFinishedRun(store, job) : await readManifest(store, job, values.run);
+  const manifest =
+    values.run === undefined ? await latestFinishedRun(store, job.name) : await readManifest(store, job.name, values.run);
   if (!manifest) {
-    io.stderr.write(values.run === undefined ? `job ${job} has no finished run yet\n` : `no run "${values.run}" of job ${job}\n`);
+    io.stderr.write(
+      values.run === undefined ? `job ${job.name} has no finished run yet\n` : `no run "${values.run}" of job ${job.name}\n`,
+    );
     return EXIT.error;
   }
   async function* rows(): AsyncIterable<Row> {
     for await (const change of runChanges(store, manifest as RunManifest)) {
       if (wanted && !wanted.includes(String(change.type))) continue;
+      if (format === 'csv') {
+        yield flattenChange(change);
+        continue;
+      }
       if (format !== 'table') {
         yield change;
         continue;
@@ -299,7 +288,10 @@ async function commandChanges(args: string[], io: CliIo): Promise<number> {
     }
   }
   const limit = parseLimit(values.limit, format);
-  const count = await writeRows(queryRows(rows(), limit === undefined ? {} : { limit }), format, io.stdout);
+  const columns = format === 'csv' ? changeColumns(job) : format === 'table' ? ['type', 'key', 'what'] : undefined;
+  const unlisted = new Set<string>();
+  const count = await writeRows(queryRows(rows(), limit === undefined ? {} : { limit }), format, io.stdout, columns, unlisted);
+  noteUnlisted(io, unlisted);
   const { changes } = manifest;
   io.stderr.write(
     `run ${manifest.runId} (${manifest.state}): ${changes.new} new, ${changes.changed} changed, ${changes.removed} removed${changes.removalsInferred ? '' : ' (removals not inferred: the run was cut by a budget or degraded)'}; ${count} shown\n`,
@@ -308,10 +300,10 @@ async function commandChanges(args: string[], io: CliIo): Promise<number> {
 }
 
 async function commandRuns(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parse(args, { ...REMOTE_OPTIONS, format: { type: 'string' } });
+  const { values, positionals } = parseCommandArgs('runs', args, RUNS);
   if (values.help) return help(io, 'runs');
-  const { dataDir } = paths(values, io);
-  const job = jobArgument(positionals, 'runs');
+  const { jobsDir, dataDir } = paths(values, io);
+  const job = (await knownJob(jobsDir, positionals, 'runs')).name;
   const format = parseFormat(values.format, ['table', 'json', 'ndjson']);
   const store = (await remoteStore(services, values)) ?? localStore(dataDir);
   async function* rows() {
@@ -336,13 +328,7 @@ async function commandRuns(args: string[], io: CliIo): Promise<number> {
 }
 
 async function commandExtract(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parse(args, {
-    url: { type: 'string' },
-    file: { type: 'string' },
-    template: { type: 'string' },
-    'base-url': { type: 'string' },
-    'allow-address': { type: 'string', multiple: true },
-  });
+  const { values, positionals } = parseCommandArgs('extract', args, EXTRACT);
   if (values.help) return help(io, 'extract');
   const { jobsDir } = paths(values, io);
   const job = await loadJob(jobsDir, jobArgument(positionals, 'extract'));
@@ -388,7 +374,7 @@ async function commandExtract(args: string[], io: CliIo): Promise<number> {
 }
 
 async function commandValidate(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parse(args, {});
+  const { values, positionals } = parseCommandArgs('validate', args, VALIDATE);
   if (values.help) return help(io, 'validate');
   if (positionals.length > 0) throw new UsageError(`validate: unexpected arguments: ${positionals.join(' ')}`);
   const { jobsDir } = paths(values, io);
@@ -409,7 +395,7 @@ async function commandValidate(args: string[], io: CliIo): Promise<number> {
 }
 
 async function commandDemo(args: string[], io: CliIo): Promise<number> {
-  const { values } = parse(args, { port: { type: 'string' }, books: { type: 'string' } });
+  const { values } = parseCommandArgs('demo', args, DEMO);
   if (values.help) return help(io, 'demo');
   const { jobsDir, dataDir } = paths(values, io);
   const port = Number(values.port ?? 8321);
@@ -426,6 +412,8 @@ async function commandDemo(args: string[], io: CliIo): Promise<number> {
   await commandQuery(
     [
       'books',
+      '--jobs',
+      jobsDir,
       '--data-dir',
       dataDir,
       '--where',
@@ -454,7 +442,7 @@ async function commandReparse(args: string[], io: CliIo): Promise<number> {
 }
 
 async function commandRedrive(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parse(args, { stack: { type: 'string' }, stage: { type: 'string', multiple: true } });
+  const { values, positionals } = parseCommandArgs('redrive', args, REDRIVE);
   if (values.help) return help(io, 'redrive');
   if (values.stack === undefined)
     throw new UsageError('redrive: which stack? (--stack NAME); local runs resume with run --resume');

@@ -29,6 +29,7 @@ those days: it bills by bytes scanned. Examples: docs/query.md.
   --timeout <s>        stop the query and fail after this many seconds (default 300)
   --limit <n>          print at most n rows (stops paging through the results)
   --region <region>    AWS region (default: AWS_REGION, or your profile's)
+  -h, --help           this help
 
 Exit codes: 0 ok, 1 the query failed, was cancelled or timed out (Athena's reason is printed) or AWS refused a
 call, 2 usage, or a stack that is missing or lacks the outputs.`;
@@ -98,7 +99,8 @@ export async function readStackOutputs(client: CloudFormationClient, stackName: 
   return outputs;
 }
 
-const OPTIONS = {
+/** The options `scrapeline sql` parses (each listed in {@link SQL_HELP}: test/cli.help.test.ts checks it). */
+export const SQL_OPTIONS = {
   stack: { type: 'string' },
   workgroup: { type: 'string' },
   database: { type: 'string' },
@@ -124,7 +126,7 @@ interface SqlCommand {
 
 function parseOptions(args: string[]) {
   try {
-    return parseArgs({ args, options: OPTIONS, allowPositionals: true, strict: true });
+    return parseArgs({ args, options: SQL_OPTIONS, allowPositionals: true, strict: true });
   } catch (error) {
     throw new UsageError(`sql: ${describeError(error)}`);
   }

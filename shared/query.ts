@@ -2,12 +2,70 @@ import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { InvalidInputError } from './errors.js';
+import type { Job } from './job/schema.js';
 import { layout, partitionDate } from './layout.js';
 import type { CurrentSnapshot, RunManifest } from './pipeline/finalize.js';
 import type { ObjectStore } from './ports.js';
 
 /** A dataset row: the item's fields plus `_key`, `_url`, `_runId`, `_fetchedAt`. */
 export type Row = Record<string, unknown>;
+
+/**
+ * The columns the pipeline adds to an item's fields: in a run's dataset (shared/pipeline/postprocess.ts) and in the
+ * current-state snapshot (shared/pipeline/finalize.ts). test/cli.query.test.ts checks them against written rows.
+ */
+export const METADATA_COLUMNS = {
+  run: ['_key', '_url', '_runId', '_fetchedAt'],
+  current: ['_key', '_url', '_changedIn'],
+} as const;
+
+/** The columns of a change record (shared/pipeline/changes.ts `ChangeRecord`) besides its `data`. */
+export const CHANGE_COLUMNS = ['type', 'key', 'runId', 'url', 'diff'] as const;
+
+/** Which rows a query reads: the current state of every item, or the items of one run. */
+export type RowView = keyof typeof METADATA_COLUMNS;
+
+/** Every field of a job's templates, each once, in declaration order (templates in order, then their fields). */
+export function templateFields(job: Pick<Job, 'templates'>): string[] {
+  return [...new Set(Object.values(job.templates).flatMap((template) => Object.keys(template.fields)))];
+}
+
+/**
+ * The columns of a job's rows, known before the first row streams by: the union of its templates' fields, then
+ * the metadata columns of the view. Output formats that need a header (CSV, table) use these, so a template whose
+ * items come later in the stream still has its columns.
+ */
+export function rowColumns(job: Pick<Job, 'templates'>, view: RowView): string[] {
+  return [...templateFields(job), ...METADATA_COLUMNS[view]];
+}
+
+/** The columns of a job's change records, flattened for CSV: `type`, `key`, `runId`, `url`, `diff`, `data.<field>`. */
+export function changeColumns(job: Pick<Job, 'templates'>): string[] {
+  return [...CHANGE_COLUMNS, ...templateFields(job).map((field) => `data.${field}`)];
+}
+
+/** A change record with its `data` spread into `data.<field>` keys (the rest as it is), for CSV. */
+export function flattenChange(change: Row): Row {
+  const { data, ...rest } = change;
+  const flat: Row = { ...rest };
+  if (data !== null && typeof data === 'object') {
+    for (const [field, value] of Object.entries(data as Record<string, unknown>)) flat[`data.${field}`] = value;
+  }
+  return flat;
+}
+
+/**
+ * Checks that every field a query names (`--where`, `--fields`; for `a.b` the part before the dot) is one of the
+ * columns.
+ *
+ * @returns a message naming the unknown fields and the valid ones, or `undefined` when all are known
+ */
+export function unknownFieldsProblem(option: string, names: readonly string[], columns: readonly string[]): string | undefined {
+  const unknown = [...new Set(names.filter((name) => !columns.includes(name.split('.')[0] ?? name)))];
+  if (unknown.length === 0) return undefined;
+  const which = unknown.map((name) => `"${name}"`).join(', ');
+  return `${option}: unknown field${unknown.length > 1 ? 's' : ''} ${which} (fields: ${columns.join(', ')})`;
+}
 
 /** Every manifest of a job, oldest first (run ids sort by start time). */
 export async function* listManifests(store: ObjectStore, job: string): AsyncIterable<RunManifest> {
