@@ -6,7 +6,7 @@ import { generateSite, type Site } from '../demo/site.js';
 import { loadJobFile } from '../shared/job/load.js';
 import type { Job } from '../shared/job/schema.js';
 import type { RunManifest } from '../shared/pipeline/finalize.js';
-import type { Row } from '../shared/query.js';
+import { currentRows, type Row, readSnapshot } from '../shared/query.js';
 import { tempRuntime } from './support/local-run.js';
 import { expectManifestInvariant } from './support/manifest.js';
 
@@ -31,6 +31,27 @@ describe('Local pipeline on the demo site', () => {
     await local?.dispose();
     await server?.close();
   });
+
+  /** Every item of every template in the current state: its key mapped to the path of the URL it lives at. */
+  async function currentState(): Promise<Map<string, string>> {
+    const snapshot = await readSnapshot(local.runtime.store, 'books');
+    const state = new Map<string, string>();
+    if (!snapshot) return state;
+    for await (const row of currentRows(local.runtime.store, snapshot)) {
+      expect(state.has(String(row._key)), `${String(row._key)} once in the current state`).toBe(false);
+      state.set(String(row._key), new URL(String(row._url)).pathname);
+    }
+    return state;
+  }
+
+  /** What the current state must be: every item of the ground truth, at its final URL. */
+  function expectedState(): Map<string, string> {
+    return new Map([
+      ...site.books.map((book) => [book.upc, book.url] as const),
+      ...site.authors.map((author) => [author.name, author.url] as const),
+      ...site.quotes.map((quote) => [quote.id, quote.url] as const),
+    ]);
+  }
 
   /** Every page the job parses: listing, book, author (each redirected author link is one URL) and quote pages. */
   const parsedPages = () => site.listingPaths.length + site.books.length + site.authors.length + site.quotePaths.length;
@@ -90,6 +111,10 @@ describe('Local pipeline on the demo site', () => {
     }
   });
 
+  it('holds every item of every template in the current state, redirected author pages included', async () => {
+    expect(await currentState()).toEqual(expectedState());
+  });
+
   it('runs the same job again with conditional GETs: every page unchanged, nothing parsed, no changes', async () => {
     const requestsBefore = server.requests.length;
     const second = await local.run('books', [`${server.url}/catalogue/page-1.html`]);
@@ -112,5 +137,6 @@ describe('Local pipeline on the demo site', () => {
     expect(conditional).toHaveLength(first.urls.parsed);
     expect(second.state).toBe('partial');
     expect(second.quality?.problems).toEqual([]);
+    expect(await currentState()).toEqual(expectedState());
   });
 });
