@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DemoServer, startDemoServer } from '../demo/server.js';
-import { type Book, generateSite, type SiteOptions } from '../demo/site.js';
+import { generateSite, type Site, type SiteEdits, type SiteOptions } from '../demo/site.js';
 import { loadJobFile, parseJob } from '../shared/job/load.js';
 import type { Job, JobInput } from '../shared/job/schema.js';
 import { layout, partitionDate } from '../shared/layout.js';
@@ -12,8 +12,22 @@ import type { RunManifest } from '../shared/pipeline/finalize.js';
 import { tempRuntime } from './support/local-run.js';
 import { expectManifestInvariant } from './support/manifest.js';
 
-/** A smaller site without permanent 500s, so unreached pages count as evidence of removal. */
-const BASE: SiteOptions = { books: 120, perPage: 20, brokenServerError: 0 };
+/**
+ * A smaller site without permanent 500s, so unreached pages count as evidence of removal. Seed 4: the author
+ * EDITS remove has quotes (checked in run 3), so their removal is seen through a redirect to a 404.
+ */
+const BASE: SiteOptions = { seed: 4, books: 120, perPage: 20, brokenServerError: 0 };
+/** The next version of BASE: books changed, added and removed; an author changed, one gone (its link redirects to a 404), quotes dropped. */
+const EDITS: SiteEdits = { change: 6, add: 4, remove: 5, changeAuthors: 1, removeAuthors: 1, removeQuotes: 2 };
+
+/** Every item of a site's ground truth, keyed as the books job keys it. */
+function truthOf(site: Site): Map<string, Record<string, unknown>> {
+  return new Map<string, Record<string, unknown>>([
+    ...site.books.map((book) => [book.upc, { ...book }] as const),
+    ...site.authors.map((author) => [author.name, { ...author }] as const),
+    ...site.quotes.map((quote) => [quote.id, { ...quote }] as const),
+  ]);
+}
 
 describe('Change detection and data quality across runs', () => {
   let server: DemoServer;
@@ -51,11 +65,13 @@ describe('Change detection and data quality across runs', () => {
     await server?.close();
   });
 
-  it('run 1: every item is new', async () => {
+  it('run 1: every item of every template is new', async () => {
     const manifest = await run();
-    expect(manifest.changes).toEqual({ new: 120, changed: 0, removed: 0, removalsInferred: true });
+    const truth = truthOf(generateSite(BASE));
+    expect(manifest.changes).toEqual({ new: truth.size, changed: 0, removed: 0, removalsInferred: true });
     const changes = await changesOf(manifest);
-    expect(changes.map((change) => change.type)).toEqual(Array(120).fill('new'));
+    expect(changes.map((change) => change.type)).toEqual(Array(truth.size).fill('new'));
+    expect(changes.map((change) => change.key).sort()).toEqual([...truth.keys()].sort());
     expect(manifest.state).toBe('partial');
     expect(manifest.quality?.fillRates.price).toBe(1);
   });
@@ -67,18 +83,34 @@ describe('Change detection and data quality across runs', () => {
     expect(manifest.urls.unchanged).toBe(manifest.urls.accepted - manifest.urls.failed);
   });
 
-  it('run 3 after edits: exactly the added, changed and removed items, with field-level diffs', async () => {
-    const before = generateSite(BASE).books;
-    const after = generateSite({ ...BASE, edits: { change: 6, add: 4, remove: 5 } }).books;
-    server.setSite(generateSite({ ...BASE, edits: { change: 6, add: 4, remove: 5 } }));
+  it('run 3 after edits: exactly the added, changed and removed items of every template, with field-level diffs', async () => {
+    const next = generateSite({ ...BASE, edits: EDITS });
+    const old = truthOf(generateSite(BASE));
+    const current = truthOf(next);
+    server.setSite(next);
     const manifest = await run();
-    const byKey = (books: Book[]) => new Map(books.map((book) => [book.upc, book]));
-    const old = byKey(before);
-    const current = byKey(after);
-    const added = after.filter((book) => !old.has(book.upc)).map((book) => book.upc);
-    const removed = before.filter((book) => !current.has(book.upc)).map((book) => book.upc);
-    const changed = after.filter((book) => old.has(book.upc) && JSON.stringify(old.get(book.upc)) !== JSON.stringify(book));
-    expect(manifest.changes).toEqual({ new: 4, changed: 6, removed: 5, removalsInferred: true });
+    const added = [...current.keys()].filter((key) => !old.has(key));
+    const removed = [...old.keys()].filter((key) => !current.has(key));
+    const changed = [...current.keys()].filter(
+      (key) => old.has(key) && JSON.stringify(old.get(key)) !== JSON.stringify(current.get(key)),
+    );
+    // The edits reach every template: books added, changed and removed; an author changed and one removed with
+    // its quotes; quotes dropped from pages that stay.
+    const base = generateSite(BASE);
+    const goneAuthors = base.authors.filter((author) => !current.has(author.name)).map((author) => author.name);
+    const quotesOfGone = base.quotes.filter((quote) => goneAuthors.includes(quote.author));
+    expect(goneAuthors).toHaveLength(1);
+    expect(quotesOfGone.length).toBeGreaterThan(0);
+    expect(added).toHaveLength(4);
+    expect(changed).toHaveLength(6 + 1);
+    expect(removed).toHaveLength(5 + 1 + quotesOfGone.length + 2);
+    expect(manifest.changes).toEqual({
+      new: added.length,
+      changed: changed.length,
+      removed: removed.length,
+      removalsInferred: true,
+    });
+    expect(manifest.reasons['http-404']).toBe(next.broken.filter((broken) => broken.status === 404).length);
     const changes = await changesOf(manifest);
     const keysOf = (type: ChangeRecord['type']) =>
       changes
@@ -87,16 +119,17 @@ describe('Change detection and data quality across runs', () => {
         .sort();
     expect(keysOf('new')).toEqual(added.sort());
     expect(keysOf('removed')).toEqual(removed.sort());
-    expect(keysOf('changed')).toEqual(changed.map((book) => book.upc).sort());
-    for (const book of changed) {
-      const previous = old.get(book.upc) as Book;
+    expect(keysOf('changed')).toEqual(changed.sort());
+    for (const key of changed) {
+      const previous = old.get(key) as Record<string, unknown>;
+      const now = current.get(key) as Record<string, unknown>;
       const expected: Record<string, { before: unknown; after: unknown }> = {};
-      for (const field of ['title', 'price', 'tags'] as const) {
-        if (JSON.stringify(previous[field]) !== JSON.stringify(book[field]))
-          expected[field] = { before: previous[field], after: book[field] };
+      for (const field of new Set([...Object.keys(previous), ...Object.keys(now)])) {
+        if (JSON.stringify(previous[field]) !== JSON.stringify(now[field]))
+          expected[field] = { before: previous[field] ?? null, after: now[field] ?? null };
       }
-      const change = changes.find((record) => record.key === book.upc && record.type === 'changed');
-      expect(change?.diff, `diff of ${book.upc}`).toEqual(expected);
+      const change = changes.find((record) => record.key === key && record.type === 'changed');
+      expect(change?.diff, `diff of ${key}`).toEqual(expected);
     }
   });
 
@@ -120,7 +153,7 @@ describe('Change detection and data quality across runs', () => {
   });
 
   it('a selector that silently breaks makes the run degraded, naming the field', async () => {
-    server.setSite(generateSite({ ...BASE, edits: { change: 6, add: 4, remove: 5, breakSelector: 'price' } }));
+    server.setSite(generateSite({ ...BASE, edits: { ...EDITS, breakSelector: 'price' } }));
     const manifest = await run();
     expect(manifest.state).toBe('degraded');
     expect(manifest.quality?.fillRates.price).toBe(0);
