@@ -68,17 +68,24 @@ describe('Crash recovery of the local runner', () => {
     const manifest = await readManifest(store, 'books', runId);
     if (!manifest) throw new Error('no manifest');
     expectManifestInvariant(manifest);
+    // Listing, book, author (one URL per redirected author link) and quote pages.
+    const pages = site.listingPaths.length + site.books.length + site.authors.length + site.quotePaths.length;
     expect(manifest.urls).toEqual({
-      accepted: site.listingPaths.length + site.books.length + site.broken.length,
-      parsed: site.listingPaths.length + site.books.length,
+      accepted: pages + site.broken.length,
+      parsed: pages,
       unchanged: 0,
       skipped: 0,
       failed: site.broken.length,
     });
+    const keys = [
+      ...site.books.map((book) => book.upc),
+      ...site.authors.map((author) => author.name),
+      ...site.quotes.map((quote) => quote.id),
+    ];
     const rows: Row[] = [];
     for await (const row of runRows(store, manifest)) rows.push(row);
-    expect(rows).toHaveLength(site.books.length);
-    expect(new Set(rows.map((row) => row._key))).toEqual(new Set(site.books.map((book) => book.upc)));
-    expect(manifest.items).toMatchObject({ written: site.books.length, duplicates: 0 });
+    expect(rows).toHaveLength(keys.length);
+    expect(new Set(rows.map((row) => row._key))).toEqual(new Set(keys));
+    expect(manifest.items).toMatchObject({ written: keys.length, duplicates: 0 });
   });
 });
