@@ -25,7 +25,7 @@ const positive = z.number().int().positive();
 
 /** Options of the local runtime, validated once. */
 export const localRuntimeOptions = z.strictObject({
-  /** Folder for objects (`store/`) and state (`state.journal`). @default '.scrapeline' */
+  /** Folder for objects (`store/`) and state (`state.db`; a `state.journal` of earlier versions is imported). @default '.scrapeline' */
   dataDir: z.string().min(1).default('.scrapeline'),
   /** Handler invocations in flight per stage (each takes a batch of up to `batchSize`). */
   concurrency: z
@@ -180,7 +180,7 @@ export class LocalRuntime {
     const clock = parts.clock ?? systemClock;
     const log = parts.log ?? silentLog;
     this.store = new FileSystemObjectStore({ root: join(dataDir, 'store') });
-    this.state = new EmbeddedStateStore({ file: join(dataDir, 'state.journal') });
+    this.state = new EmbeddedStateStore({ file: join(dataDir, 'state.db') });
     const queue = (name: string) => {
       const deadLetterQueue = new LocalQueue({ name: `${name}-dlq`, clock });
       const main = new LocalQueue({

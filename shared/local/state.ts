@@ -1,18 +1,19 @@
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  truncateSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import Database from 'better-sqlite3';
+import { StateWriteError } from '../aws/errors.js';
 import type { StateCondition, StateItem, StateStore, StateValue, StateWrite, TransactResult } from '../ports.js';
+import { DiskFullError } from './state-errors.js';
+import { replayLegacyJournal } from './state-journal.js';
 
 type MutableItem = Record<string, StateValue>;
+
+/** Writes per transaction (the DynamoDB limit). */
+const MAX_TRANSACT_WRITES = 100;
+/** Schema version stored in `PRAGMA user_version`. */
+const SCHEMA_VERSION = 1;
+/** Expired items deleted per statement. */
+const EXPIRY_BATCH = 1_000;
 
 function conditionHolds(item: MutableItem | undefined, condition: StateCondition | undefined): boolean {
   if (!condition) return true;
@@ -31,7 +32,7 @@ function conditionHolds(item: MutableItem | undefined, condition: StateCondition
 }
 
 function applyWrite(item: MutableItem | undefined, write: StateWrite): MutableItem {
-  const next: MutableItem = { ...(item ?? {}) };
+  const next: MutableItem = item ?? {};
   for (const [name, value] of Object.entries(write.set ?? {})) next[name] = value;
   for (const [name, value] of Object.entries(write.add ?? {})) {
     const current = next[name];
@@ -41,161 +42,324 @@ function applyWrite(item: MutableItem | undefined, write: StateWrite): MutableIt
   return next;
 }
 
-/** Options of {@link EmbeddedStateStore}. */
-export interface EmbeddedStateStoreOptions {
-  /** Journal file; without one the store lives in memory only. */
-  readonly file?: string;
-  /** Rewrite the journal when it holds this many times more entries than live items. @default 4 */
-  readonly compactionRatio?: number;
+/**
+ * Refuses values the database would not give back as written (JSON turns `NaN` into `null` and drops `undefined`),
+ * which DynamoDB refuses too.
+ */
+function checkWrite(write: StateWrite): void {
+  const where = `write to ${write.pk} / ${write.sk}`;
+  const check = (value: unknown, what: string) => {
+    if (value === null || typeof value === 'string' || typeof value === 'boolean') return;
+    if (typeof value === 'number') {
+      if (Number.isFinite(value)) return;
+      throw new StateWriteError(`${where}: ${what} is ${value}: state numbers must be finite`);
+    }
+    throw new StateWriteError(`${where}: ${what} is a ${typeof value}: state values are strings, numbers, booleans or null`);
+  };
+  for (const [name, value] of Object.entries(write.set ?? {})) check(value, name);
+  for (const [name, value] of Object.entries(write.add ?? {})) {
+    if (typeof value !== 'number') throw new StateWriteError(`${where}: counter ${name} must be added a number`);
+    check(value, name);
+  }
+  if (write.expiresAt !== undefined) check(write.expiresAt, 'expiresAt');
+}
+
+/** The TTL of an item: its `expiresAt` attribute when it is a number (DynamoDB ignores any other type). */
+function expiryOf(item: MutableItem): number | null {
+  return typeof item.expiresAt === 'number' ? item.expiresAt : null;
 }
 
 /**
- * The local state store: every item in memory, every write appended to a journal file (one JSON line per
- * changed item) before the call returns, so state survives a crash of the process (a SIGKILL loses nothing
- * that was acknowledged). Opening the store replays the journal; the journal is compacted when it has grown
- * much larger than the live data. Single process: writes are atomic because they run synchronously.
+ * The smallest string greater than every string that starts with `prefix`, in code point order (which is UTF-8 byte
+ * order, the order of SQLite's BINARY collation and of DynamoDB), or `undefined` when there is none (the prefix is
+ * empty or all U+10FFFF). Lone surrogates count as U+FFFD, as they are stored.
+ */
+export function prefixSuccessor(prefix: string): string | undefined {
+  const points = Array.from(prefix, (char) => {
+    const point = char.codePointAt(0) ?? 0;
+    return point >= 0xd800 && point <= 0xdfff ? 0xfffd : point;
+  });
+  while (points.length > 0) {
+    const last = points.pop() ?? 0;
+    if (last < 0x10ffff) {
+      // Surrogate code points are not characters: after U+D7FF comes U+E000.
+      points.push(last + 1 === 0xd800 ? 0xe000 : last + 1);
+      return points.map((point) => String.fromCodePoint(point)).join('');
+    }
+  }
+  return undefined;
+}
+
+/** Options of {@link EmbeddedStateStore}. */
+export interface EmbeddedStateStoreOptions {
+  /** SQLite database file (created with its folder when missing); without one the store lives in memory only. */
+  readonly file?: string;
+  /**
+   * Journal of earlier versions to import once when the store opens, then renamed `<journal>.imported`.
+   * `null` imports nothing. @default `state.journal` next to `file`
+   */
+  readonly legacyJournal?: string | null;
+  /** Items per page of a query (a page is read at once, so no statement stays open while the caller works). @default 256 */
+  readonly queryPageSize?: number;
+  /** SQLite page cache, in KiB: the store's memory beyond the current page of each open query. @default 16384 */
+  readonly cacheKib?: number;
+  /** How often expired items are deleted while the store is open (also once when it opens). @default 600000 (10 min) */
+  readonly expirySweepMs?: number;
+  /** Current time in epoch milliseconds, for expiry. @default Date.now */
+  readonly now?: () => number;
+  /**
+   * Largest size of the database in pages (`PRAGMA max_page_count`): past it writes fail as on a full disk. For tests.
+   * @default SQLite's (no practical limit)
+   */
+  readonly maxPageCount?: number;
+}
+
+/**
+ * The local state store: a SQLite database (better-sqlite3) with one row per item, keyed by (pk, sk), the attributes
+ * as JSON. Memory stays bounded whatever the number of runs and items (SQLite's page cache and one page of each open
+ * query); queries are index range scans read in pages by key, so the caller may write while iterating.
+ *
+ * Durability: WAL journal with `synchronous=NORMAL`. Every write is committed to the WAL file before the call returns,
+ * so a crash of the process (SIGKILL included) loses nothing acknowledged; an OS crash or power loss may lose the last
+ * commits but never corrupts the database (as the JSON-lines journal of earlier versions, which never fsynced).
+ * Every `write` and `transact` is one SQLite transaction: all or nothing, also when the disk is full
+ * ({@link DiskFullError}); the database stays readable.
+ *
+ * Items whose `expiresAt` (epoch seconds) is past are deleted when the store opens and every `expirySweepMs`
+ * (best effort, like DynamoDB TTL: they are returned until deleted).
+ *
+ * Several processes may open one database (SQLite locking; a writer waits up to 5 s for another).
  */
 export class EmbeddedStateStore implements StateStore {
-  readonly #partitions = new Map<string, Map<string, MutableItem>>();
-  readonly #file: string | undefined;
-  readonly #compactionRatio: number;
-  #fd: number | undefined;
-  #journalEntries = 0;
-  #liveItems = 0;
+  readonly #db: Database.Database;
+  readonly #file: string;
+  readonly #queryPageSize: number;
+  readonly #expirySweepMs: number;
+  readonly #now: () => number;
+  #nextSweep = 0;
+  readonly #select: Database.Statement<[string, string], string>;
+  readonly #upsert: Database.Statement<[string, string, string, number | null]>;
+  readonly #pages: Record<'first' | 'next' | 'firstBounded' | 'nextBounded', Database.Statement<unknown[], PageRow>>;
+  readonly #deleteExpired: Database.Statement<[number, number]>;
+  readonly #writeOne: (write: StateWrite) => MutableItem | undefined;
+  readonly #transactAll: (writes: readonly StateWrite[]) => TransactResult;
 
   constructor(options: EmbeddedStateStoreOptions = {}) {
-    this.#file = options.file;
-    this.#compactionRatio = options.compactionRatio ?? 4;
-    if (this.#file) {
-      mkdirSync(dirname(this.#file), { recursive: true });
-      const newLine = existsSync(this.#file) ? this.#replay(this.#file) : false;
-      this.#fd = openSync(this.#file, 'a');
-      if (newLine) writeSync(this.#fd, '\n');
+    const pageSize = options.queryPageSize ?? 256;
+    if (!Number.isInteger(pageSize) || pageSize < 1)
+      throw new RangeError(`queryPageSize must be a positive integer, got ${pageSize}`);
+    this.#queryPageSize = pageSize;
+    this.#expirySweepMs = options.expirySweepMs ?? 600_000;
+    this.#now = options.now ?? Date.now;
+    this.#file = options.file ?? ':memory:';
+    if (options.file) mkdirSync(dirname(options.file), { recursive: true });
+    this.#db = new Database(this.#file);
+    try {
+      this.#configure(options);
+      this.#select = this.#db.prepare<[string, string], string>('SELECT item FROM items WHERE pk = ? AND sk = ?').pluck();
+      this.#upsert = this.#db.prepare(
+        'INSERT INTO items (pk, sk, item, expires_at) VALUES (?, ?, ?, ?) ' +
+          'ON CONFLICT (pk, sk) DO UPDATE SET item = excluded.item, expires_at = excluded.expires_at',
+      );
+      const page = (where: string) =>
+        this.#db.prepare<unknown[], PageRow>(`SELECT sk, item FROM items WHERE pk = ? AND ${where} ORDER BY sk LIMIT ?`);
+      this.#pages = {
+        first: page('sk >= ?'),
+        next: page('sk > ?'),
+        firstBounded: page('sk >= ? AND sk < ?'),
+        nextBounded: page('sk > ? AND sk < ?'),
+      };
+      this.#deleteExpired = this.#db.prepare(
+        'DELETE FROM items WHERE (pk, sk) IN (SELECT pk, sk FROM items WHERE expires_at < ? LIMIT ?)',
+      );
+      // IMMEDIATE: the write lock is taken before the conditions are read, so another process cannot interleave.
+      const writeOne = this.#db.transaction((write: StateWrite) => {
+        const current = this.#read(write.pk, write.sk);
+        if (!conditionHolds(current, write.condition)) return undefined;
+        const next = applyWrite(current, write);
+        this.#upsert.run(write.pk, write.sk, JSON.stringify(next), expiryOf(next));
+        return next;
+      });
+      this.#writeOne = (write) => writeOne.immediate(write);
+      const transactAll = this.#db.transaction((writes: readonly StateWrite[]): TransactResult => {
+        const current = writes.map((write) => this.#read(write.pk, write.sk));
+        const failed = writes.flatMap((write, index) => (conditionHolds(current[index], write.condition) ? [] : [index]));
+        if (failed.length > 0) return { ok: false, failed };
+        for (const [index, write] of writes.entries()) {
+          const next = applyWrite(current[index], write);
+          this.#upsert.run(write.pk, write.sk, JSON.stringify(next), expiryOf(next));
+        }
+        return { ok: true };
+      });
+      this.#transactAll = (writes) => transactAll.immediate(writes);
+      const journal =
+        options.legacyJournal === undefined
+          ? options.file
+            ? join(dirname(options.file), 'state.journal')
+            : null
+          : options.legacyJournal;
+      if (journal && existsSync(journal)) this.#importJournal(journal);
+      this.#sweepExpired(Number.POSITIVE_INFINITY);
+    } catch (error) {
+      this.#db.close();
+      throw error;
+    }
+  }
+
+  #configure(options: EmbeddedStateStoreOptions): void {
+    const db = this.#db;
+    db.pragma('busy_timeout = 5000');
+    if (this.#file !== ':memory:') {
+      const mode = db.pragma('journal_mode = WAL', { simple: true });
+      if (mode !== 'wal') throw new Error(`state database ${this.#file}: cannot use WAL (journal_mode is ${String(mode)})`);
+    }
+    db.pragma('synchronous = NORMAL');
+    db.pragma('temp_store = MEMORY');
+    db.pragma(`cache_size = ${-Math.max(1024, Math.round(options.cacheKib ?? 16_384))}`);
+    if (options.maxPageCount !== undefined) db.pragma(`max_page_count = ${Math.round(options.maxPageCount)}`);
+    const version = Number(db.pragma('user_version', { simple: true }));
+    if (version > SCHEMA_VERSION) {
+      throw new Error(`state database ${this.#file} has schema version ${version}: written by a newer scrapeline`);
+    }
+    if (version < SCHEMA_VERSION) {
+      db.exec(`
+        BEGIN IMMEDIATE;
+        CREATE TABLE IF NOT EXISTS items (
+          pk TEXT NOT NULL,
+          sk TEXT NOT NULL,
+          item TEXT NOT NULL,
+          expires_at NUMERIC,
+          PRIMARY KEY (pk, sk)
+        ) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS items_expiry ON items (expires_at) WHERE expires_at IS NOT NULL;
+        CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+        PRAGMA user_version = ${SCHEMA_VERSION};
+        COMMIT;
+      `);
     }
   }
 
   /**
-   * Replays the journal. A torn last line (the process died mid-write) is cut off the file, so that new entries
-   * start on a line of their own; anything else that does not parse is corruption.
-   *
-   * @returns whether the journal ends without a line break (a whole last entry whose `\n` was not written)
+   * Imports the journal of earlier versions in one transaction (all or nothing), then renames it. The meta row
+   * remembers the journal imported (size and mtime), so a crash between the commit and the rename does not import it
+   * again over newer writes.
    */
-  #replay(file: string): boolean {
-    const bytes = readFileSync(file);
-    const lines = bytes.toString('utf8').split('\n');
-    let intact = 0;
-    for (const [index, line] of lines.entries()) {
-      const end = intact + Buffer.byteLength(line) + (index < lines.length - 1 ? 1 : 0);
-      if (line !== '') {
-        let entry: { pk: string; sk: string; item: MutableItem | null };
-        try {
-          entry = JSON.parse(line);
-        } catch {
-          if (index >= lines.length - 2) break;
-          throw new Error(`state journal ${file} is corrupt at line ${index + 1}`);
-        }
-        this.#set(entry.pk, entry.sk, entry.item ?? undefined);
-        this.#journalEntries++;
+  #importJournal(journal: string): void {
+    const stat = statSync(journal);
+    const identity = JSON.stringify({ size: stat.size, mtimeMs: stat.mtimeMs });
+    const imported = this.#db.prepare<[string], string>('SELECT value FROM meta WHERE key = ?').pluck().get('journalImported');
+    if (imported !== identity) {
+      const remove = this.#db.prepare<[string, string]>('DELETE FROM items WHERE pk = ? AND sk = ?');
+      const setMeta = this.#db.prepare<[string, string]>(
+        'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+      );
+      const importAll = this.#db.transaction(() => {
+        replayLegacyJournal(journal, (entry) => {
+          if (entry.item) this.#upsert.run(entry.pk, entry.sk, JSON.stringify(entry.item), expiryOf(entry.item));
+          else remove.run(entry.pk, entry.sk);
+        });
+        setMeta.run('journalImported', identity);
+      });
+      try {
+        importAll.immediate();
+      } catch (error) {
+        throw this.#mapError(error, undefined);
       }
-      intact = end;
     }
-    if (intact < bytes.byteLength) truncateSync(file, intact);
-    return intact > 0 && bytes[intact - 1] !== 0x0a;
+    renameSync(journal, `${journal}.imported`);
   }
 
-  #set(pk: string, sk: string, item: MutableItem | undefined): void {
-    let partition = this.#partitions.get(pk);
-    if (!partition) {
-      partition = new Map();
-      this.#partitions.set(pk, partition);
+  /** Deletes expired items: all of them (`batches` infinite) or up to `batches` statements' worth. */
+  #sweepExpired(batches: number): void {
+    const now = this.#now();
+    this.#nextSweep = now + this.#expirySweepMs;
+    for (let batch = 0; batch < batches; batch++) {
+      const { changes } = this.#deleteExpired.run(Math.floor(now / 1000), EXPIRY_BATCH);
+      if (changes < EXPIRY_BATCH) return;
     }
-    const existed = partition.has(sk);
-    if (item) partition.set(sk, item);
-    else partition.delete(sk);
-    this.#liveItems += (item ? 1 : 0) - (existed ? 1 : 0);
+    // More left: come back soon rather than in a whole interval.
+    this.#nextSweep = now + 1000;
   }
 
-  #item(pk: string, sk: string): MutableItem | undefined {
-    return this.#partitions.get(pk)?.get(sk);
-  }
-
-  #commit(changes: readonly { pk: string; sk: string; item: MutableItem }[]): void {
-    if (this.#fd !== undefined) {
-      writeSync(this.#fd, changes.map((change) => `${JSON.stringify(change)}\n`).join(''));
-      this.#journalEntries += changes.length;
-    }
-    for (const change of changes) this.#set(change.pk, change.sk, change.item);
-    if (
-      this.#fd !== undefined &&
-      this.#journalEntries > 10_000 &&
-      this.#journalEntries > this.#liveItems * this.#compactionRatio
-    ) {
-      this.#compact();
+  #maybeSweep(): void {
+    if (this.#now() < this.#nextSweep) return;
+    try {
+      this.#sweepExpired(10);
+    } catch (error) {
+      throw this.#mapError(error, undefined);
     }
   }
 
-  #compact(): void {
-    if (!this.#file || this.#fd === undefined) return;
-    const temporary = `${this.#file}.compact`;
-    const lines: string[] = [];
-    for (const [pk, partition] of this.#partitions) {
-      for (const [sk, item] of partition) lines.push(JSON.stringify({ pk, sk, item }));
-    }
-    writeFileSync(temporary, lines.length > 0 ? `${lines.join('\n')}\n` : '');
-    closeSync(this.#fd);
-    renameSync(temporary, this.#file);
-    this.#fd = openSync(this.#file, 'a');
-    this.#journalEntries = lines.length;
+  #read(pk: string, sk: string): MutableItem | undefined {
+    const json = this.#select.get(pk, sk);
+    return json === undefined ? undefined : JSON.parse(json);
+  }
+
+  /** SQLite's disk-full error as a {@link DiskFullError}; anything else as it is. */
+  #mapError(error: unknown, pk: string | undefined): unknown {
+    const code = (error as { code?: unknown } | undefined)?.code;
+    if (code === 'SQLITE_FULL') return new DiskFullError(this.#file, pk, error);
+    return error;
   }
 
   async get(pk: string, sk: string): Promise<StateItem | undefined> {
-    const item = this.#item(pk, sk);
-    return item ? { ...item } : undefined;
+    return this.#read(pk, sk);
   }
 
   async *query(pk: string, skPrefix: string): AsyncIterable<StateItem & { readonly sk: string }> {
-    const partition = this.#partitions.get(pk);
-    if (!partition) return;
-    // DynamoDB orders sort keys by their UTF-8 bytes (not by UTF-16 code units, as Array#sort does).
-    const keys = [...partition.keys()]
-      .filter((sk) => sk.startsWith(skPrefix))
-      .map((sk) => ({ sk, bytes: Buffer.from(sk) }))
-      .sort((a, b) => Buffer.compare(a.bytes, b.bytes))
-      .map(({ sk }) => sk);
-    for (const sk of keys) {
-      const item = partition.get(sk);
-      if (item) yield { ...item, sk };
+    const upper = prefixSuccessor(skPrefix);
+    const limit = this.#queryPageSize;
+    let after: string | undefined;
+    for (;;) {
+      // A whole page at once: no statement stays open across the caller's awaits (and writes).
+      const rows =
+        upper === undefined
+          ? after === undefined
+            ? this.#pages.first.all(pk, skPrefix, limit)
+            : this.#pages.next.all(pk, after, limit)
+          : after === undefined
+            ? this.#pages.firstBounded.all(pk, skPrefix, upper, limit)
+            : this.#pages.nextBounded.all(pk, after, upper, limit);
+      for (const row of rows) yield { ...JSON.parse(row.item), sk: row.sk };
+      const last = rows[rows.length - 1];
+      if (rows.length < limit || last === undefined) return;
+      after = last.sk;
     }
   }
 
   async transact(writes: readonly StateWrite[]): Promise<TransactResult> {
-    if (writes.length > 100) throw new Error(`a transaction holds at most 100 writes, got ${writes.length}`);
+    if (writes.length > MAX_TRANSACT_WRITES) {
+      throw new Error(`a transaction holds at most ${MAX_TRANSACT_WRITES} writes, got ${writes.length}`);
+    }
     const targets = new Set(writes.map((write) => `${write.pk}\u0000${write.sk}`));
     if (targets.size < writes.length) throw new Error('a transaction cannot write one item twice (DynamoDB refuses it)');
-    const failed = writes.flatMap((write, index) =>
-      conditionHolds(this.#item(write.pk, write.sk), write.condition) ? [] : [index],
-    );
-    if (failed.length > 0) return { ok: false, failed };
-    const changes = writes.map((write) => ({
-      pk: write.pk,
-      sk: write.sk,
-      item: applyWrite(this.#item(write.pk, write.sk), write),
-    }));
-    this.#commit(changes);
-    return { ok: true };
+    if (writes.length === 0) return { ok: true };
+    for (const write of writes) checkWrite(write);
+    this.#maybeSweep();
+    try {
+      return this.#transactAll(writes);
+    } catch (error) {
+      throw this.#mapError(error, (writes.find((write) => write.pk.startsWith('run#')) ?? writes[0])?.pk);
+    }
   }
 
   async write(write: StateWrite): Promise<StateItem | undefined> {
-    const current = this.#item(write.pk, write.sk);
-    if (!conditionHolds(current, write.condition)) return undefined;
-    const next = applyWrite(current, write);
-    this.#commit([{ pk: write.pk, sk: write.sk, item: next }]);
-    return { ...next };
+    checkWrite(write);
+    this.#maybeSweep();
+    try {
+      return this.#writeOne(write);
+    } catch (error) {
+      throw this.#mapError(error, write.pk);
+    }
   }
 
-  /** Closes the journal. */
+  /** Closes the database (idempotent). Later calls throw. */
   close(): void {
-    if (this.#fd !== undefined) closeSync(this.#fd);
-    this.#fd = undefined;
+    if (this.#db.open) this.#db.close();
   }
+}
+
+interface PageRow {
+  readonly sk: string;
+  readonly item: string;
 }

@@ -1,18 +1,18 @@
-import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { EmbeddedStateStore } from '../../../shared/local/state.js';
-import type { StateItem } from '../../../shared/ports.js';
+import { EmbeddedStateStore, prefixSuccessor } from '../../../shared/local/state.js';
+import { DiskFullError } from '../../../shared/local/state-errors.js';
 import { makeTempDir, type TempDir } from '../../fixtures/temp-dir.js';
 
 async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
   for await (const value of iterable) out.push(value);
   return out;
-}
-
-async function lineCount(file: string): Promise<number> {
-  return (await readFile(file, 'utf8')).split('\n').filter((line) => line !== '').length;
 }
 
 describe('Class: EmbeddedStateStore', () => {
@@ -212,22 +212,73 @@ describe('Class: EmbeddedStateStore', () => {
       // Assess
       expect(keys).toEqual(['k\uff5a', 'k\u{1F600}']);
     });
+
+    it.each([
+      ['LIKE wildcards', 'a%', ['a%', 'a%b', 'a%\u{10FFFF}'], ['a', 'ab', 'a&', 'a_b']],
+      ['an underscore', 'a_', ['a_', 'a_x'], ['aa_', 'ab', 'a`']],
+      ['a last code point of U+FFFF', 'a\uffff', ['a\uffff', 'a\uffffz'], ['a\u{10000}', 'a\ufffe']],
+      ['a last code point of U+D7FF', 'a\ud7ff', ['a\ud7ff', 'a\ud7ffz'], ['a\ue000', 'a\ud7fe']],
+      ['a last code point of U+10FFFF', 'a\u{10FFFF}', ['a\u{10FFFF}', 'a\u{10FFFF}\u{10FFFF}'], ['b', 'a\uffff']],
+      ['a NUL character', 'a\u0000', ['a\u0000', 'a\u0000b'], ['a', 'a\u0001']],
+    ] as const)('selects exactly the keys starting with a prefix ending in %s', async (_what, prefix, inside, outside) => {
+      // Prepare
+      const store = new EmbeddedStateStore();
+      for (const sk of [...inside, ...outside]) await store.write({ pk: 'p', sk, set: { v: 1 } });
+
+      // Act
+      const keys = (await collect(store.query('p', prefix))).map((item) => item.sk);
+
+      // Assess
+      expect(keys).toEqual([...inside].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))));
+    });
+
+    it('computes the first string after every string with a prefix', () => {
+      expect(prefixSuccessor('')).toBeUndefined();
+      expect(prefixSuccessor('url#')).toBe('url$');
+      expect(prefixSuccessor('a\u{10FFFF}')).toBe('b');
+      expect(prefixSuccessor('\u{10FFFF}\u{10FFFF}')).toBeUndefined();
+      expect(prefixSuccessor('a\ud7ff')).toBe('a\ue000');
+      expect(prefixSuccessor('a\uffff')).toBe('a\u{10000}');
+    });
+
+    it('reads a partition page by page, letting the caller write while it iterates', async () => {
+      // Prepare: 25 items read 4 at a time.
+      const store = new EmbeddedStateStore({ queryPageSize: 4 });
+      for (let index = 0; index < 25; index++) {
+        await store.write({ pk: 'run', sk: `url#${String(index).padStart(2, '0')}`, set: { index, status: 'pending' } });
+      }
+      await store.write({ pk: 'run', sk: 'zz', set: { outside: true } });
+
+      // Act: update every item as it is yielded, and add items behind the cursor (a write while a query is open).
+      const seen: number[] = [];
+      for await (const item of store.query('run', 'url#')) {
+        seen.push(item.index as number);
+        await store.write({ pk: 'run', sk: item.sk, set: { status: 'done' } });
+        await store.transact([
+          { pk: 'run', sk: `url#!${item.sk}`, set: { index: -1 } },
+          { pk: 'run', sk: 'meta', add: { done: 1 } },
+        ]);
+      }
+
+      // Assess: every item once, in order; every write kept.
+      expect(seen).toEqual(Array.from({ length: 25 }, (_, index) => index));
+      await expect(store.get('run', 'meta')).resolves.toEqual({ done: 25 });
+      const after = await collect(store.query('run', 'url#'));
+      expect(after).toHaveLength(50);
+      expect(after.filter((item) => item.index !== -1).every((item) => item.status === 'done')).toBe(true);
+    });
   });
 
-  describe('Journal', () => {
+  describe('Database file', () => {
     let dir: TempDir;
     let file: string;
     beforeEach(async () => {
       dir = await makeTempDir('state');
-      file = join(dir.path, 'nested', 'state.jsonl');
+      file = join(dir.path, 'nested', 'state.db');
     });
     afterEach(async () => {
       await dir.remove();
     });
-
-    async function snapshot(store: EmbeddedStateStore, pk: string): Promise<StateItem[]> {
-      return collect(store.query(pk, ''));
-    }
 
     it('keeps every acknowledged write across a reopen of the same file', async () => {
       // Prepare
@@ -246,122 +297,37 @@ describe('Class: EmbeddedStateStore', () => {
       const second = new EmbeddedStateStore({ file });
 
       // Assess
-      expect(await snapshot(second, 'p')).toEqual([
+      expect(await collect(second.query('p', ''))).toEqual([
         { sk: 'a', s: 'x', n: null, b: false },
         { sk: 'b', c: 5 },
       ]);
-      expect(await snapshot(second, 'q')).toEqual([
+      expect(await collect(second.query('q', ''))).toEqual([
         { sk: '1', v: 1 },
         { sk: '2', v: 2 },
       ]);
       second.close();
     });
 
-    it('appends one line per changed item and nothing for a refused write', async () => {
+    it('persists nothing of a refused write or a failed transaction', async () => {
       // Prepare
       const store = new EmbeddedStateStore({ file });
+      await store.write({ pk: 'p', sk: 'a', set: { v: 1 } });
 
       // Act
-      await store.write({ pk: 'p', sk: 'a', set: { v: 1 } });
       await store.write({ pk: 'p', sk: 'a', set: { v: 2 }, condition: { kind: 'absent' } });
       await store.transact([
         { pk: 'p', sk: 'b', set: { v: 1 } },
-        { pk: 'p', sk: 'c', set: { v: 1 } },
+        { pk: 'p', sk: 'c', set: { v: 1 }, condition: { kind: 'exists' } },
       ]);
-      await store.transact([{ pk: 'p', sk: 'd', set: { v: 1 }, condition: { kind: 'exists' } }]);
       store.close();
 
       // Assess
-      expect(await lineCount(file)).toBe(3);
-    });
-
-    it('tolerates a torn last line, dropping only that write', async () => {
-      // Prepare
-      const store = new EmbeddedStateStore({ file });
-      await store.write({ pk: 'p', sk: 'a', set: { v: 1 } });
-      await store.write({ pk: 'p', sk: 'b', set: { v: 2 } });
-      store.close();
-      await appendFile(file, '{"pk":"p","sk":"c","item":{"v":');
-
-      // Act
       const reopened = new EmbeddedStateStore({ file });
-
-      // Assess
-      expect(await snapshot(reopened, 'p')).toEqual([
-        { sk: 'a', v: 1 },
-        { sk: 'b', v: 2 },
-      ]);
+      expect(await collect(reopened.query('p', ''))).toEqual([{ sk: 'a', v: 1 }]);
       reopened.close();
     });
 
-    it('keeps writes made after recovering from a torn last line', async () => {
-      // Prepare
-      const store = new EmbeddedStateStore({ file });
-      await store.write({ pk: 'p', sk: 'a', set: { v: 1 } });
-      store.close();
-      await appendFile(file, '{"pk":"p","sk":"torn"');
-      const recovered = new EmbeddedStateStore({ file });
-      await recovered.write({ pk: 'p', sk: 'b', set: { v: 2 } });
-      await recovered.write({ pk: 'p', sk: 'c', set: { v: 3 } });
-      recovered.close();
-
-      // Act
-      const reopened = new EmbeddedStateStore({ file });
-
-      // Assess
-      expect(await snapshot(reopened, 'p')).toEqual([
-        { sk: 'a', v: 1 },
-        { sk: 'b', v: 2 },
-        { sk: 'c', v: 3 },
-      ]);
-      reopened.close();
-    });
-
-    it('keeps a whole last entry whose line break was not written, and the writes after it', async () => {
-      // Prepare
-      await mkdir(dirname(file), { recursive: true });
-      await writeFile(file, `${JSON.stringify({ pk: 'p', sk: 'a', item: { v: 1 } })}`);
-      const recovered = new EmbeddedStateStore({ file });
-      await recovered.write({ pk: 'p', sk: 'b', set: { v: 2 } });
-      recovered.close();
-
-      // Act
-      const reopened = new EmbeddedStateStore({ file });
-
-      // Assess
-      expect(await snapshot(reopened, 'p')).toEqual([
-        { sk: 'a', v: 1 },
-        { sk: 'b', v: 2 },
-      ]);
-      expect(await lineCount(file)).toBe(2);
-      reopened.close();
-    });
-
-    it('reports corruption before the last line, naming the file and line', async () => {
-      // Prepare
-      const good = (sk: string) => JSON.stringify({ pk: 'p', sk, item: { v: 1 } });
-      await mkdir(dirname(file), { recursive: true });
-      await writeFile(file, `${good('a')}\n{not json\n${good('b')}\n${good('c')}\n`);
-
-      // Act & Assess
-      expect(() => new EmbeddedStateStore({ file })).toThrow(`state journal ${file} is corrupt at line 2`);
-    });
-
-    it('skips blank lines', async () => {
-      // Prepare
-      const good = (sk: string) => JSON.stringify({ pk: 'p', sk, item: { v: sk } });
-      await mkdir(dirname(file), { recursive: true });
-      await writeFile(file, `${good('a')}\n\n\n${good('b')}\n`);
-
-      // Act
-      const store = new EmbeddedStateStore({ file });
-
-      // Assess
-      expect((await snapshot(store, 'p')).map((item) => item.sk)).toEqual(['a', 'b']);
-      store.close();
-    });
-
-    it('compacts a journal much larger than the live data, keeping every item', async () => {
+    it('updates a hot item in place: 10,100 increments leave a small file', async () => {
       // Prepare
       const store = new EmbeddedStateStore({ file });
       for (let index = 0; index < 50; index++) await store.write({ pk: 'p', sk: `item-${index}`, set: { index } });
@@ -371,7 +337,7 @@ describe('Class: EmbeddedStateStore', () => {
       store.close();
 
       // Assess
-      expect(await lineCount(file)).toBeLessThan(1000);
+      expect(statSync(file).size).toBeLessThan(64 * 1024);
       const reopened = new EmbeddedStateStore({ file });
       await expect(reopened.get('p', 'counter')).resolves.toEqual({ n: 10_100 });
       expect(await collect(reopened.query('p', 'item-'))).toHaveLength(50);
@@ -379,21 +345,336 @@ describe('Class: EmbeddedStateStore', () => {
       reopened.close();
     });
 
-    it('keeps writing to the compacted journal', async () => {
+    it('loses no acknowledged write when the process is killed with SIGKILL', async () => {
+      // Prepare: a child process writing items and reporting each one acknowledged.
+      const module = pathToFileURL(join(process.cwd(), 'shared', 'local', 'state.ts')).href;
+      const script = [
+        `const { EmbeddedStateStore } = await import(${JSON.stringify(module)});`,
+        `const store = new EmbeddedStateStore({ file: ${JSON.stringify(file)} });`,
+        'for (let i = 0; ; i++) {',
+        "  await store.transact([{ pk: 'p', sk: 'k' + String(i).padStart(8, '0'), set: { i } }, { pk: 'p', sk: 'count', add: { n: 1 } }]);",
+        "  process.stdout.write(i + '\\n');",
+        '}',
+      ].join('\n');
+      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      let acknowledged = -1;
+      let output = '';
+      const exited = new Promise<string | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+
+      // Act: kill it once it has acknowledged a few hundred writes.
+      await new Promise<void>((resolve) => {
+        child.stdout.on('data', (chunk: Buffer) => {
+          output += chunk.toString();
+          const lines = output.split('\n');
+          acknowledged = Number(lines[lines.length - 2] ?? -1);
+          if (acknowledged >= 300) {
+            child.kill('SIGKILL');
+            resolve();
+          }
+        });
+      });
+      expect(await exited).toBe('SIGKILL');
+
+      // Assess: every acknowledged transaction is there, whole.
+      const store = new EmbeddedStateStore({ file });
+      const count = (await store.get('p', 'count'))?.n as number;
+      expect(count).toBeGreaterThan(acknowledged);
+      const items = await collect(store.query('p', 'k'));
+      expect(items).toHaveLength(count);
+      expect(items.map((item) => item.i)).toEqual(Array.from({ length: count }, (_, index) => index));
+      store.close();
+    }, 30_000);
+
+    it('deletes items whose expiresAt is past when it opens and while open, returning them until then', async () => {
       // Prepare
-      const store = new EmbeddedStateStore({ file, compactionRatio: 2 });
-      for (let index = 0; index < 10_010; index++) await store.write({ pk: 'p', sk: 'x', set: { index } });
+      let now = 1_000_000_000_000;
+      const store = new EmbeddedStateStore({ file, now: () => now, expirySweepMs: 60_000 });
+      await store.write({ pk: 'p', sk: 'old', set: { v: 1 }, expiresAt: now / 1000 + 10 });
+      await store.write({ pk: 'p', sk: 'later', set: { v: 2 }, expiresAt: now / 1000 + 120 });
+      await store.write({ pk: 'p', sk: 'forever', set: { v: 3 } });
+      await store.write({ pk: 'p', sk: 'string-ttl', set: { v: 4, expiresAt: 'soon' } });
+
+      // Act & Assess: expired but not swept yet (DynamoDB TTL is best effort too).
+      now += 30_000;
+      expect((await collect(store.query('p', ''))).map((item) => item.sk)).toEqual(['forever', 'later', 'old', 'string-ttl']);
+      // The next sweep is due one interval after the last: the next write runs it.
+      now += 31_000;
+      await store.write({ pk: 'q', sk: 'x', set: { v: 1 } });
+      expect((await collect(store.query('p', ''))).map((item) => item.sk)).toEqual(['forever', 'later', 'string-ttl']);
+      store.close();
+      now += 60_000;
+      const reopened = new EmbeddedStateStore({ file, now: () => now });
+      expect((await collect(reopened.query('p', ''))).map((item) => item.sk)).toEqual(['forever', 'string-ttl']);
+      reopened.close();
+    });
+
+    it('refuses values it could not give back as written, writing nothing', async () => {
+      // Prepare
+      const store = new EmbeddedStateStore({ file });
+
+      // Act & Assess
+      await expect(store.write({ pk: 'p', sk: 'a', set: { n: Number.NaN } })).rejects.toThrow(
+        'write to p / a: n is NaN: state numbers must be finite',
+      );
+      await expect(
+        store.transact([
+          { pk: 'p', sk: 'b', set: { v: 1 } },
+          { pk: 'p', sk: 'c', add: { n: Number.POSITIVE_INFINITY } },
+        ]),
+      ).rejects.toThrow('write to p / c: n is Infinity');
+      await expect(store.write({ pk: 'p', sk: 'd', set: { o: {} as unknown as string } })).rejects.toThrow(
+        'o is a object: state values are strings, numbers, booleans or null',
+      );
+      expect(await collect(store.query('p', ''))).toEqual([]);
+      store.close();
+    });
+
+    it('refuses a database written by a newer version', async () => {
+      // Prepare
+      new EmbeddedStateStore({ file }).close();
+      const db = new Database(file);
+      db.pragma('user_version = 99');
+      db.close();
+
+      // Act & Assess
+      expect(() => new EmbeddedStateStore({ file })).toThrow(`state database ${file} has schema version 99`);
+    });
+  });
+
+  describe('Disk full', () => {
+    let dir: TempDir;
+    beforeEach(async () => {
+      dir = await makeTempDir('state-full');
+    });
+    afterEach(async () => {
+      await dir.remove();
+    });
+
+    /** Writes pages of ~1 KB until one fails; returns the acknowledged writes and the error. */
+    async function fill(store: EmbeddedStateStore): Promise<{ acknowledged: number; error: unknown }> {
+      const payload = 'x'.repeat(1000);
+      for (let index = 0; index < 1_000_000; index++) {
+        try {
+          await store.transact([
+            { pk: 'run#books#r1', sk: `url#${String(index).padStart(8, '0')}`, set: { payload, index } },
+            { pk: 'run#books#r1', sk: 'meta', add: { accepted: 1 } },
+          ]);
+        } catch (error) {
+          return { acknowledged: index, error };
+        }
+      }
+      throw new Error('the disk never filled up');
+    }
+
+    async function expectIntact(store: EmbeddedStateStore, acknowledged: number): Promise<void> {
+      await expect(store.get('run#books#r1', 'meta')).resolves.toEqual({ accepted: acknowledged });
+      const items = await collect(store.query('run#books#r1', 'url#'));
+      expect(items).toHaveLength(acknowledged);
+      expect(items.map((item) => item.index)).toEqual(Array.from({ length: acknowledged }, (_, index) => index));
+    }
+
+    it('fails the write with DiskFullError, keeps every acknowledged write and works again once space is freed', async () => {
+      // Prepare: a database limited to 64 pages, as if the disk held no more.
+      const file = join(dir.path, 'state.db');
+      const store = new EmbeddedStateStore({ file, maxPageCount: 64 });
 
       // Act
-      await store.write({ pk: 'p', sk: 'after', set: { ok: true } });
+      const { acknowledged, error } = await fill(store);
+
+      // Assess: a clear error, the failed transaction rolled back whole, the store still readable and writable.
+      expect(acknowledged).toBeGreaterThan(10);
+      expect(error).toBeInstanceOf(DiskFullError);
+      expect(error).toMatchObject({ retryable: false, reason: 'disk-full' });
+      expect((error as Error).message).toContain('disk full: free space, then `scrapeline run books --resume r1`');
+      await expect(store.get('run#books#r1', `url#${String(acknowledged).padStart(8, '0')}`)).resolves.toBeUndefined();
+      await expectIntact(store, acknowledged);
+      await expect(store.write({ pk: 'run#books#r1', sk: 'meta', set: { note: 'y'.repeat(100_000) } })).rejects.toThrow(
+        DiskFullError,
+      );
       store.close();
 
-      // Assess
+      // Act: free space (a higher limit) and reopen.
       const reopened = new EmbeddedStateStore({ file });
-      await expect(reopened.get('p', 'x')).resolves.toEqual({ index: 10_009 });
-      await expect(reopened.get('p', 'after')).resolves.toEqual({ ok: true });
-      expect(await lineCount(file)).toBeLessThan(100);
+
+      // Assess
+      await expectIntact(reopened, acknowledged);
+      await reopened.write({ pk: 'run#books#r1', sk: 'url#after', set: { ok: true } });
+      await expect(reopened.get('run#books#r1', 'url#after')).resolves.toEqual({ ok: true });
       reopened.close();
+    });
+
+    const root = process.getuid?.() === 0 && process.platform === 'linux';
+    it.runIf(root)(
+      'survives a real full file system (a 1 MB tmpfs), then works again once files are deleted',
+      async (context) => {
+        // Prepare: a tiny file system, if this machine lets us mount one.
+        const mountPoint = join(dir.path, 'tiny');
+        mkdirSync(mountPoint);
+        try {
+          execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mountPoint], { stdio: 'ignore' });
+        } catch {
+          context.skip('mounting a tmpfs is not permitted here: the max_page_count test covers the same path');
+        }
+        try {
+          const file = join(mountPoint, 'state.db');
+          const ballast = join(mountPoint, 'ballast');
+          writeFileSync(ballast, Buffer.alloc(256 * 1024));
+          const store = new EmbeddedStateStore({ file });
+
+          // Act
+          const { acknowledged, error } = await fill(store);
+
+          // Assess
+          expect(error).toBeInstanceOf(DiskFullError);
+          await expectIntact(store, acknowledged);
+          store.close();
+          rmSync(ballast);
+          const reopened = new EmbeddedStateStore({ file });
+          await expectIntact(reopened, acknowledged);
+          await reopened.write({ pk: 'run#books#r1', sk: 'url#after', set: { ok: true } });
+          await expect(reopened.get('run#books#r1', 'url#after')).resolves.toEqual({ ok: true });
+          reopened.close();
+        } finally {
+          execFileSync('umount', [mountPoint]);
+        }
+      },
+    );
+  });
+
+  describe('Import of state.journal (earlier versions)', () => {
+    let dir: TempDir;
+    let file: string;
+    let journal: string;
+    beforeEach(async () => {
+      dir = await makeTempDir('state-import');
+      file = join(dir.path, 'state.db');
+      journal = join(dir.path, 'state.journal');
+    });
+    afterEach(async () => {
+      await dir.remove();
+    });
+
+    const line = (pk: string, sk: string, item: Record<string, unknown> | null) => `${JSON.stringify({ pk, sk, item })}\n`;
+
+    it('imports the journal once, later lines winning and null items deleted, then renames it', async () => {
+      // Prepare
+      await writeFile(
+        journal,
+        line('p', 'a', { v: 1 }) +
+          line('p', 'b', { v: 1 }) +
+          line('p', 'a', { v: 2, t: null }) +
+          line('p', 'b', null) +
+          line('run#j#r', 'meta', { accepted: 3, expiresAt: 4_000_000_000 }),
+      );
+
+      // Act
+      const store = new EmbeddedStateStore({ file });
+      await store.write({ pk: 'p', sk: 'c', set: { v: 3 } });
+      store.close();
+      const reopened = new EmbeddedStateStore({ file });
+
+      // Assess
+      expect(await collect(reopened.query('p', ''))).toEqual([
+        { sk: 'a', v: 2, t: null },
+        { sk: 'c', v: 3 },
+      ]);
+      await expect(reopened.get('run#j#r', 'meta')).resolves.toEqual({ accepted: 3, expiresAt: 4_000_000_000 });
+      expect(existsSync(journal)).toBe(false);
+      expect(existsSync(`${journal}.imported`)).toBe(true);
+      reopened.close();
+    });
+
+    it('does not import a journal again over newer writes when it was not renamed (a crash after the import)', async () => {
+      // Prepare
+      await writeFile(journal, line('p', 'a', { v: 1 }));
+      const store = new EmbeddedStateStore({ file });
+      await store.write({ pk: 'p', sk: 'a', set: { v: 2 } });
+      store.close();
+      renameSync(`${journal}.imported`, journal);
+
+      // Act
+      const reopened = new EmbeddedStateStore({ file });
+
+      // Assess
+      await expect(reopened.get('p', 'a')).resolves.toEqual({ v: 2 });
+      expect(existsSync(journal)).toBe(false);
+      reopened.close();
+    });
+
+    it('imports a journal larger than its read buffer, across chunk boundaries', async () => {
+      // Prepare: ~2.5 MB of lines of varying length, some with multi-byte characters.
+      const lines: string[] = [];
+      for (let index = 0; index < 20_000; index++) {
+        lines.push(line('p', `k${String(index).padStart(6, '0')}`, { i: index, s: 'é€😀'.repeat(index % 40) }));
+      }
+      await writeFile(journal, lines.join(''));
+
+      // Act
+      const store = new EmbeddedStateStore({ file });
+
+      // Assess
+      const items = await collect(store.query('p', 'k'));
+      expect(items).toHaveLength(20_000);
+      expect(items[12_345]).toEqual({ sk: 'k012345', i: 12_345, s: 'é€😀'.repeat(12_345 % 40) });
+      store.close();
+    });
+
+    it('tolerates a torn last line, dropping only that write', async () => {
+      // Prepare
+      await writeFile(journal, `${line('p', 'a', { v: 1 })}${line('p', 'b', { v: 2 })}{"pk":"p","sk":"c","item":{"v":`);
+
+      // Act
+      const store = new EmbeddedStateStore({ file });
+      await store.write({ pk: 'p', sk: 'd', set: { v: 4 } });
+
+      // Assess
+      expect(await collect(store.query('p', ''))).toEqual([
+        { sk: 'a', v: 1 },
+        { sk: 'b', v: 2 },
+        { sk: 'd', v: 4 },
+      ]);
+      store.close();
+    });
+
+    it('keeps a whole last entry whose line break was not written', async () => {
+      // Prepare
+      await writeFile(journal, `${line('p', 'a', { v: 1 })}${JSON.stringify({ pk: 'p', sk: 'b', item: { v: 2 } })}`);
+
+      // Act
+      const store = new EmbeddedStateStore({ file });
+
+      // Assess
+      expect(await collect(store.query('p', ''))).toEqual([
+        { sk: 'a', v: 1 },
+        { sk: 'b', v: 2 },
+      ]);
+      store.close();
+    });
+
+    it('skips blank lines', async () => {
+      // Prepare
+      await writeFile(journal, `${line('p', 'a', { v: 'a' })}\n\n${line('p', 'b', { v: 'b' })}`);
+
+      // Act
+      const store = new EmbeddedStateStore({ file });
+
+      // Assess
+      expect((await collect(store.query('p', ''))).map((item) => item.sk)).toEqual(['a', 'b']);
+      store.close();
+    });
+
+    it('reports corruption before the last line, naming the file and line, and imports nothing', async () => {
+      // Prepare
+      await writeFile(journal, `${line('p', 'a', { v: 1 })}{not json\n${line('p', 'b', { v: 1 })}${line('p', 'c', { v: 1 })}`);
+
+      // Act & Assess
+      expect(() => new EmbeddedStateStore({ file })).toThrow(`state journal ${journal} is corrupt at line 2`);
+      expect(existsSync(journal)).toBe(true);
+      const store = new EmbeddedStateStore({ file, legacyJournal: null });
+      expect(await collect(store.query('p', ''))).toEqual([]);
+      store.close();
     });
   });
 });
