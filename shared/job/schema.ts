@@ -77,30 +77,29 @@ export type ExtractKind = (typeof EXTRACT_KINDS)[number];
 
 const fieldObject = z
   .strictObject({
-    /** CSS selector, relative to the item root. Required unless `from: 'url'`. */
-    selector: z.string().min(1).optional(),
-    /** Where the value comes from: a selector match (default) or the page URL. */
-    from: z.enum(['selector', 'url']).default('selector'),
-    /** What to read from the match. @default 'text' ('attr' when `attr` is set) */
-    extract: z.enum(EXTRACT_KINDS).optional(),
-    /** Attribute name, for `extract: 'attr'`. */
-    attr: z.string().min(1).optional(),
-    /** Collect every match as an array instead of the first. @default false */
-    many: z.boolean().default(false),
-    /** Value type after parsing. @default 'string' */
-    type: z.enum(FIELD_TYPES).default('string'),
-    /** Collapse runs of white space and trim. @default true */
-    trim: z.boolean().default(true),
-    /** Regular expression applied to the raw text; the first capture group (or the whole match) is kept. */
-    pattern: regexString.optional(),
-    /** Replaces the text (after `pattern`) by a value, e.g. `{ One: 1, Two: 2 }`; text without an entry is a problem. */
-    map: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
-    /** Decimal separator for numbers. @default '.' */
-    decimal: z.enum(['.', ',']).default('.'),
-    /** Value used when nothing matched. */
-    default: z.unknown().optional(),
-    /** An item without this field is invalid (quarantined). @default false */
-    required: z.boolean().default(false),
+    selector: z.string().min(1).optional().describe("CSS selector, relative to the item root. Required unless `from: 'url'`."),
+    from: z
+      .enum(['selector', 'url'])
+      .default('selector')
+      .describe('Where the value comes from: a selector match (default) or the page URL.'),
+    extract: z
+      .enum(EXTRACT_KINDS)
+      .optional()
+      .describe("What to read from the match. Default: 'text' ('attr' when `attr` is set)."),
+    attr: z.string().min(1).optional().describe("Attribute name, for `extract: 'attr'`."),
+    many: z.boolean().default(false).describe('Collect every match as an array instead of the first.'),
+    type: z.enum(FIELD_TYPES).default('string').describe('Value type after parsing.'),
+    trim: z.boolean().default(true).describe('Collapse runs of white space and trim.'),
+    pattern: regexString
+      .optional()
+      .describe('Regular expression applied to the raw text; the first capture group (or the whole match) is kept.'),
+    map: z
+      .record(z.string(), z.union([z.string(), z.number(), z.boolean()]))
+      .optional()
+      .describe('Replaces the text (after `pattern`) by a value, e.g. `{ One: 1, Two: 2 }`; text without an entry is a problem.'),
+    decimal: z.enum(['.', ',']).default('.').describe('Decimal separator for numbers.'),
+    default: z.unknown().optional().describe('Value used when nothing matched.'),
+    required: z.boolean().default(false).describe('An item without this field is invalid (quarantined).'),
   })
   .superRefine((field, ctx) => {
     if (field.from === 'selector' && field.selector === undefined) {
@@ -163,15 +162,30 @@ export interface PageContext {
 
 const templateSchema = z
   .strictObject({
-    /** Name of the field that identifies an item across pages and runs. */
-    key: z.string().regex(FIELD_NAME, 'must be a field name'),
-    /** Selector whose every match is one item; without it the whole page is one item. */
-    items: z.string().min(1).optional(),
-    fields: z.record(z.string().regex(FIELD_NAME, 'field names are letters, digits and _'), fieldSchema),
-    /** Code extractor replacing the declarative fields (fields still type and validate its items). */
+    key: z
+      .string()
+      .regex(FIELD_NAME, 'must be a field name')
+      .describe('Name of the field that identifies an item across pages and runs.'),
+    items: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'Selector whose every match is one item (several items per page, e.g. `div.quote`); fields select inside each match. Without it the whole page is one item.',
+      ),
+    fields: z
+      .record(z.string().regex(FIELD_NAME, 'field names are letters, digits and _'), fieldSchema)
+      .describe(
+        'The fields of an item, by name (letters, digits and _): a CSS selector string (its trimmed text) or a field object.',
+      ),
     extractor: z
       .custom<CodeExtractor>((value) => typeof value === 'function', { message: 'must be a function (page) => items' })
-      .optional(),
+      .optional()
+      .meta({
+        description:
+          'TypeScript jobs only: a function `(page) => items` (or a promise of items) replacing the declarative selectors; `fields` still type and validate its items. `page` has `url` (requested), `finalUrl` (after redirects), `$` (cheerio loaded with the page), `template` (its name) and `resolve(href)` (an absolute URL, or undefined).',
+        typescriptOnly: true,
+      }),
   })
   .superRefine((template, ctx) => {
     for (const issue of templateReferenceIssues(template))
@@ -180,14 +194,27 @@ const templateSchema = z
 
 const followSchema = z
   .strictObject({
-    /** Links inside matches of this selector are followed (`a[href]` matches themselves or their descendants). */
-    selector: z.string().min(1).optional(),
-    /** Only absolute URLs matching this regular expression are followed. */
-    pattern: regexString.optional(),
-    /** Template applied to the pages reached; none means the pages are only crawled for links. */
-    template: z.string().optional(),
-    /** Only follow from pages of these templates (`"start"` names pages without a template). @default every page */
-    from: z.array(z.string()).min(1).optional(),
+    selector: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Links inside matches of this selector are followed (`a[href]` matches themselves or their descendants).'),
+    pattern: regexString
+      .optional()
+      .describe(
+        'Regular expression the absolute URL of a link must match (tested anywhere in the URL); with a selector, both must hold; alone, every `a[href]` of the page is a candidate.',
+      ),
+    template: z
+      .string()
+      .optional()
+      .describe('Template applied to the pages reached; none means the pages are only crawled for links.'),
+    from: z
+      .array(z.string())
+      .min(1)
+      .optional()
+      .describe(
+        'Apply this rule only on pages of these templates (`"start"` names pages without a template, e.g. start pages when `start.template` is not set). Default: every page.',
+      ),
   })
   .superRefine((rule, ctx) => {
     if (rule.selector === undefined && rule.pattern === undefined) {
@@ -196,88 +223,146 @@ const followSchema = z
   });
 
 const startSchema = z.strictObject({
-  urls: z.array(httpUrl).default([]),
-  /** Template for the start pages. @default none (start pages are only crawled for links) */
-  template: z.string().optional(),
-  /** Sitemaps (urlset or sitemapindex, XML, gzip or text) whose URLs start the run. @default [] */
-  sitemaps: z.array(httpUrl).default([]),
-  /** Also start from the `Sitemap:` lines of the start URLs' robots.txt. @default false */
-  sitemapsFromRobots: z.boolean().default(false),
-  /** Template for pages found in sitemaps. @default none */
-  sitemapTemplate: z.string().optional(),
-  /** Take only sitemap URLs whose `lastmod` is after the start of the last successful run. @default false */
-  onlyModifiedSinceLastRun: z.boolean().default(false),
+  urls: z.array(httpUrl).default([]).describe('Absolute http(s) URLs a run starts from (depth 0).'),
+  template: z
+    .string()
+    .optional()
+    .describe(
+      'Template for the start pages, when they hold items themselves (e.g. the first listing page). Default: none (start pages are only crawled for links).',
+    ),
+  sitemaps: z
+    .array(httpUrl)
+    .default([])
+    .describe('Sitemaps (urlset or sitemapindex, XML, gzip or text) whose URLs start the run.'),
+  sitemapsFromRobots: z.boolean().default(false).describe("Also start from the `Sitemap:` lines of the start URLs' robots.txt."),
+  sitemapTemplate: z.string().optional().describe('Template for pages found in sitemaps. Default: none.'),
+  onlyModifiedSinceLastRun: z
+    .boolean()
+    .default(false)
+    .describe('Take only sitemap URLs whose `lastmod` is after the start of the last successful run.'),
 });
 
 const limitsSchema = z.strictObject({
-  /** URLs fetched per run at most; later URLs end as skipped (budget). @default 10000 */
-  maxPages: z.number().int().positive().default(10_000),
-  /** Link depth from the start URLs (start pages are depth 0). @default 10 */
-  maxDepth: z.number().int().nonnegative().default(10),
-  /** No new URLs are accepted once the run is this old; in-flight work finishes. @default none */
-  maxDurationMinutes: z.number().positive().optional(),
-  /** No new URLs are accepted once the run's estimated AWS cost reaches this. @default none */
-  maxCostUsd: z.number().positive().optional(),
+  maxPages: z
+    .number()
+    .int()
+    .positive()
+    .default(10_000)
+    .describe('URLs fetched per run at most; later URLs end as skipped (budget).'),
+  maxDepth: z
+    .number()
+    .int()
+    .nonnegative()
+    .default(10)
+    .describe('Link depth from the start URLs (start pages are depth 0): a page more links away is not fetched.'),
+  maxDurationMinutes: z
+    .number()
+    .positive()
+    .optional()
+    .describe('No new URLs are accepted once the run is this old; in-flight work finishes. Default: none.'),
+  maxCostUsd: z
+    .number()
+    .positive()
+    .optional()
+    .describe("No new URLs are accepted once the run's estimated AWS cost reaches this. Default: none."),
 });
 
 const politenessSchema = z.strictObject({
-  /** Requests in flight per host at once. @default 4 */
-  perHostConcurrency: z.number().int().min(1).max(64).default(4),
-  /** Minimum time between two requests to one host. @default 0 */
-  minDelayMs: z.number().int().nonnegative().max(600_000).default(0),
-  /** User-Agent header. @default 'scrapeline/0.1 (+https://github.com/scrapeline/scrapeline)' */
-  userAgent: z.string().min(1).default('scrapeline/0.1 (+https://github.com/scrapeline/scrapeline)'),
-  /** robots.txt handling. @default 'respect' */
-  robotsTxt: z.enum(['respect', 'ignore']).default('respect'),
+  perHostConcurrency: z.number().int().min(1).max(64).default(4).describe('Requests in flight per host at once.'),
+  minDelayMs: z.number().int().nonnegative().max(600_000).default(0).describe('Minimum time between two requests to one host.'),
+  userAgent: z
+    .string()
+    .min(1)
+    .default('scrapeline/0.1 (+https://github.com/scrapeline/scrapeline)')
+    .describe('User-Agent header.'),
+  robotsTxt: z.enum(['respect', 'ignore']).default('respect').describe('robots.txt handling.'),
 });
 
 const fetchSchema = z.strictObject({
-  /** Deadline for one request, headers and body. @default 15000 */
-  timeoutMs: z.number().int().min(100).max(120_000).default(15_000),
-  /** Largest accepted body after decompression. @default 5 MiB */
+  timeoutMs: z.number().int().min(100).max(120_000).default(15_000).describe('Deadline for one request, headers and body.'),
   maxBytes: z
     .number()
     .int()
     .min(1024)
     .max(100 * 1024 * 1024)
-    .default(5 * 1024 * 1024),
-  /** Redirects followed per request. @default 5 */
-  maxRedirects: z.number().int().min(0).max(20).default(5),
-  /** Retries after the first attempt for network errors, 5xx and 429. @default 3 */
-  retries: z.number().int().min(0).max(10).default(3),
-  /** Hosts links may lead to. @default the hosts of the start URLs */
-  allowedHosts: z.array(z.string().min(1)).optional(),
+    .default(5 * 1024 * 1024)
+    .describe('Largest accepted body after decompression, in bytes (default 5 MiB).'),
+  maxRedirects: z.number().int().min(0).max(20).default(5).describe('Redirects followed per request.'),
+  retries: z
+    .number()
+    .int()
+    .min(0)
+    .max(10)
+    .default(3)
+    .describe('Retries after the first attempt for network errors, 5xx and 429.'),
+  allowedHosts: z
+    .array(z.string().min(1))
+    .optional()
+    .describe(
+      'Hosts (with the port, when not the default) links may lead to, e.g. `["shop.example", "cdn.shop.example"]`; a link to another host is not followed. Default: the hosts of the start URLs.',
+    ),
 });
 
 const qualitySchema = z.strictObject({
-  /** A field whose fill rate falls by more than this many points (0–1) from the baseline run marks the run degraded. @default 0.2 */
-  maxFillRateDrop: z.number().min(0).max(1).default(0.2),
-  /** A run with fewer items than this share of the baseline run's is degraded. @default 0.5 */
-  minItemRatio: z.number().min(0).max(1).default(0.5),
-  /** Fill rates are compared only when both runs extracted at least this many items. @default 20 */
-  minItemsForFillRates: z.number().int().min(1).default(20),
+  maxFillRateDrop: z
+    .number()
+    .min(0)
+    .max(1)
+    .default(0.2)
+    .describe('A field whose fill rate falls by more than this many points (0–1) from the baseline run marks the run degraded.'),
+  minItemRatio: z
+    .number()
+    .min(0)
+    .max(1)
+    .default(0.5)
+    .describe("A run with fewer items than this share of the baseline run's is degraded."),
+  minItemsForFillRates: z
+    .number()
+    .int()
+    .min(1)
+    .default(20)
+    .describe('Fill rates are compared only when both runs extracted at least this many items.'),
 });
 
 /** Defaults of the optional sections, spelled out so that `{}` resolves through each section's own defaults. */
 export const jobSchema = z
   .strictObject({
-    name: z.string().regex(JOB_NAME, 'lowercase letters, digits and "-", starting with a letter or digit, at most 48'),
-    description: z.string().optional(),
-    /** EventBridge Scheduler expression; no schedule means the job only runs on demand. */
+    name: z
+      .string()
+      .regex(JOB_NAME, 'lowercase letters, digits and "-", starting with a letter or digit, at most 48')
+      .describe('The job\'s name, unique among the jobs: lowercase letters, digits and "-", at most 48 characters.'),
+    description: z.string().optional().describe('What the job scrapes, for people.'),
     schedule: z
       .string()
       .superRefine((value, ctx) => {
         const problem = scheduleProblem(value);
         if (problem) ctx.addIssue({ code: 'custom', message: problem });
       })
-      .optional(),
-    start: startSchema,
-    follow: z.array(followSchema).default([]),
-    templates: z.record(z.string().regex(FIELD_NAME, 'template names are letters, digits and _'), templateSchema).default({}),
-    limits: limitsSchema.default(limitsSchema.parse({})),
-    politeness: politenessSchema.default(politenessSchema.parse({})),
-    fetch: fetchSchema.default(fetchSchema.parse({})),
-    quality: qualitySchema.default(qualitySchema.parse({})),
+      .optional()
+      .describe(
+        'EventBridge Scheduler expression, in UTC: `rate(6 hours)`, `rate(1 day)`, or `cron(minutes hours day-of-month month day-of-week year)` with exactly one of day-of-month and day-of-week `?`, e.g. `cron(0 6 * * ? *)`. No schedule means the job only runs on demand.',
+      ),
+    start: startSchema.describe('Where a run starts: URLs, sitemaps, and the template of the pages they lead to.'),
+    follow: z
+      .array(followSchema)
+      .default([])
+      .describe(
+        "Link rules, applied to every fetched page: a link selected by a rule is fetched (once per run) with the rule's template. A link is followed only to an allowed host (`fetch.allowedHosts`) and within `limits.maxDepth`.",
+      ),
+    templates: z
+      .record(z.string().regex(FIELD_NAME, 'template names are letters, digits and _'), templateSchema)
+      .default({})
+      .describe(
+        'How items are extracted, by template name: each page is extracted with the template its start URL or follow rule names.',
+      ),
+    limits: limitsSchema.default(limitsSchema.parse({})).describe('Budgets of one run.'),
+    politeness: politenessSchema.default(politenessSchema.parse({})).describe('How gently hosts are treated.'),
+    fetch: fetchSchema.default(fetchSchema.parse({})).describe('HTTP requests.'),
+    quality: qualitySchema
+      .default(qualitySchema.parse({}))
+      .describe(
+        'When a finished run counts as `degraded` (exit code 4, an alarm on AWS): its item count and fill rates are compared with the last good run (the baseline); a degraded run infers no removals.',
+      ),
   })
   .superRefine((job, ctx) => {
     // One implementation of the cross-checks: the loader runs the same ones on raw input when the schema fails.

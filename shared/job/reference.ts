@@ -1,0 +1,258 @@
+import { z } from 'zod';
+import { jobSchema } from './schema.js';
+
+/**
+ * The job reference (docs/jobs.md) and the JSON Schema for editors (docs/job.schema.json), both generated from
+ * the zod job schema and the descriptions it carries: `npm run docs:jobs` writes them, and a test fails when the
+ * checked-in files differ from what this module renders.
+ */
+
+/** A JSON Schema node, as zod writes it (only the keywords the rendering reads are typed). */
+interface JsonSchema {
+  type?: string | string[];
+  description?: string;
+  default?: unknown;
+  enum?: unknown[];
+  properties?: Record<string, JsonSchema>;
+  required?: string[];
+  additionalProperties?: JsonSchema | boolean;
+  items?: JsonSchema;
+  anyOf?: JsonSchema[];
+  not?: JsonSchema;
+  pattern?: string;
+  minLength?: number;
+  minItems?: number;
+  minimum?: number;
+  maximum?: number;
+  exclusiveMinimum?: number;
+  [keyword: string]: unknown;
+}
+
+/** Where the JSON Schema is published in this repository, relative to its root. */
+export const JSON_SCHEMA_PATH = 'docs/job.schema.json';
+/** Where the reference is published, relative to the repository root. */
+export const REFERENCE_PATH = 'docs/jobs.md';
+
+/**
+ * The JSON Schema of a job file as a user writes it (`io: 'input'`: defaults are optional). What JSON Schema cannot
+ * say is left to the loader: cross-references (a template named by a follow rule exists, a key is a field),
+ * selectors, regular expressions, URLs and schedules are checked by `scrapeline validate`. A code `extractor` is a
+ * function, which a YAML or JSON job cannot hold: the schema refuses the key.
+ */
+export function jobJsonSchema(): Record<string, unknown> {
+  const schema = z.toJSONSchema(jobSchema, {
+    io: 'input',
+    unrepresentable: 'any',
+    override: (context) => {
+      const node = context.jsonSchema as JsonSchema;
+      if (node.typescriptOnly === true) {
+        delete node.typescriptOnly;
+        node.not = {};
+      }
+    },
+  }) as Record<string, unknown>;
+  const { $schema, ...rest } = schema;
+  return {
+    $schema,
+    title: 'scrapeline job',
+    description:
+      'A scrapeline job file (YAML or JSON). Generated from shared/job/schema.ts by `npm run docs:jobs`; see docs/jobs.md.',
+    ...rest,
+  };
+}
+
+/** Renders the schema as JSON text, as checked in. */
+export function renderJsonSchema(): string {
+  return `${JSON.stringify(jobJsonSchema(), null, 2)}\n`;
+}
+
+function typeOf(node: JsonSchema): string {
+  if (node.not !== undefined && Object.keys(node.not).length === 0) return 'function (TypeScript only)';
+  if (node.anyOf) return node.anyOf.map(typeOf).join(' or ');
+  if (node.enum) return node.enum.map((value) => `\`${JSON.stringify(value)}\``).join(', ');
+  if (Array.isArray(node.type)) return node.type.join(' or ');
+  // zod bounds every integer by the safe range: not worth a mention.
+  const bound = (value: number | undefined) =>
+    value === undefined || Math.abs(value) === Number.MAX_SAFE_INTEGER ? undefined : value;
+  const minimum = bound(node.minimum);
+  const maximum = bound(node.maximum);
+  const range = [
+    minimum !== undefined ? `≥ ${minimum}` : undefined,
+    node.exclusiveMinimum !== undefined ? `> ${node.exclusiveMinimum}` : undefined,
+    maximum !== undefined ? `≤ ${maximum}` : undefined,
+  ].filter(Boolean);
+  switch (node.type) {
+    case 'array':
+      return `list of ${node.items ? typeOf(node.items) : 'values'}${node.minItems ? ` (at least ${node.minItems})` : ''}`;
+    case 'object':
+      if (node.properties) return 'object';
+      if (node.additionalProperties && typeof node.additionalProperties === 'object') {
+        return `map of name → ${typeOf(node.additionalProperties)}`;
+      }
+      return 'object';
+    case 'integer':
+    case 'number':
+      return range.length > 0 ? `${node.type} ${range.join(', ')}` : node.type;
+    case undefined:
+      return 'any';
+    default:
+      return node.type;
+  }
+}
+
+function defaultOf(node: JsonSchema): string {
+  if (node.default === undefined) return '';
+  const value = node.default;
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) return 'see below';
+  return `\`${JSON.stringify(value)}\``;
+}
+
+const cellText = (text: string) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+
+interface Entry {
+  readonly path: string;
+  readonly node: JsonSchema;
+  readonly required: boolean;
+}
+
+/** Every key of the schema, depth first, each with its path as a user writes it (`templates.<name>.fields.<field>`). */
+function entries(node: JsonSchema, path: string): Entry[] {
+  const out: Entry[] = [];
+  const objects = node.anyOf ? node.anyOf.filter((branch) => branch.type === 'object') : [node];
+  for (const object of objects) {
+    if (object.properties) {
+      for (const [key, child] of Object.entries(object.properties)) {
+        const childPath = path === '' ? key : `${path}.${key}`;
+        out.push({ path: childPath, node: child, required: object.required?.includes(key) ?? false });
+        out.push(...nested(child, childPath));
+      }
+    }
+  }
+  return out;
+}
+
+function nested(node: JsonSchema, path: string): Entry[] {
+  if (node.type === 'array' && node.items) return entries(node.items, `${path}[]`);
+  if (node.type === 'object' && node.properties) return entries(node, path);
+  if (node.type === 'object' && node.additionalProperties && typeof node.additionalProperties === 'object') {
+    const name = path.endsWith('fields') ? '<field>' : '<name>';
+    return entries(node.additionalProperties, `${path}.${name}`);
+  }
+  return [];
+}
+
+function section(title: string, intro: string, rows: readonly Entry[]): string {
+  const lines = [
+    `## ${title}`,
+    '',
+    intro,
+    '',
+    '| Key | Type | Default | Description |',
+    '| --- | --- | --- | --- |',
+    ...rows.map(
+      (row) =>
+        `| \`${row.path}\`${row.required ? ' (required)' : ''} | ${cellText(typeOf(row.node))} | ${cellText(defaultOf(row.node))} | ${cellText(row.node.description ?? '')} |`,
+    ),
+  ];
+  return lines.join('\n');
+}
+
+const INTRO = `# Job reference
+
+<!-- Generated from shared/job/schema.ts by \`npm run docs:jobs\`: do not edit; edit the schema's descriptions. -->
+
+A job is a TypeScript module exporting \`defineJob({...})\`, or the same structure in a YAML or JSON file, in the
+jobs folder (\`jobs/\`, or \`--jobs DIR\` / \`SCRAPELINE_JOBS_DIR\`). Every object is strict: an unknown key is an
+error. \`scrapeline validate\` checks every job file and reports every problem of a file at once.
+
+Editors that speak the YAML language server (VS Code with the YAML extension, and others) complete and check a YAML
+job against [job.schema.json](job.schema.json), generated from the same schema, when its first line names it
+(the path is relative to the job file):
+
+\`\`\`yaml
+# yaml-language-server: $schema=../docs/job.schema.json
+\`\`\`
+
+The JSON Schema checks keys, types, allowed values, ranges and names. What it cannot express, the loader checks:
+that the templates follow rules and start options name exist, that a template's key is one of its fields, that
+selectors, regular expressions, URLs and schedules are valid.
+
+How a run uses a job: it fetches the start URLs (depth 0) and sitemaps; every fetched page is extracted with the
+template its start option or follow rule names (a page without a template is only crawled for links), and the
+follow rules select the links to fetch next, each with its template, up to \`limits.maxDepth\` links away and only
+to the allowed hosts. A template makes one item of a page, or one item per match of its \`items\` selector; the
+\`key\` field identifies an item across pages and runs. Examples: \`jobs/books.ts\`, \`jobs/toscrape.yaml\`, and the
+quotes job of the README (two templates, several items per page).`;
+
+const CODE_EXTRACTORS = `## Code extractors (TypeScript jobs)
+
+A template may have \`extractor: (page) => items\` instead of selectors in its fields (a YAML or JSON job cannot:
+a function is code). The items it returns (plain objects, or a promise of them) are typed and validated by the
+template's \`fields\` like declarative items: every field named there is converted to its \`type\`, \`required\`
+and \`default\` apply, and \`key\` must be one of them. \`page\` has:
+
+| Property | What |
+| --- | --- |
+| \`url\` | the URL that was requested |
+| \`finalUrl\` | the URL after redirects |
+| \`$\` | the cheerio API loaded with the page (\`page.$('h1').text()\`) |
+| \`template\` | the name of the template the page was fetched for |
+| \`resolve(href)\` | an absolute URL for a (relative) link, against the page's \`<base href>\` or \`finalUrl\`; \`undefined\` when it is not an http(s) URL |
+
+\`\`\`ts
+import { defineJob } from '../shared/job/define.js';   // outside this repository: 'scrapeline/shared/job/define.js'
+
+export default defineJob({
+  name: 'shop',
+  start: { urls: ['https://shop.example/'], template: 'product' },
+  templates: {
+    product: {
+      key: 'sku',
+      fields: { sku: { selector: '.sku', required: true }, price: { selector: '.price', type: 'number' } },
+      extractor: (page) =>
+        page.$('.product').toArray().map((element) => ({
+          sku: page.$(element).attr('data-sku'),
+          price: page.$(element).find('.price').text(),
+        })),
+    },
+  },
+});
+\`\`\``;
+
+/** The reference, as checked in at docs/jobs.md. */
+export function renderJobReference(): string {
+  const schema = jobJsonSchema() as JsonSchema;
+  const all = entries(schema, '');
+  const top = (key: string) =>
+    all.filter((entry) => entry.path === key || entry.path.startsWith(`${key}.`) || entry.path.startsWith(`${key}[]`));
+  const describe = (key: string) => schema.properties?.[key]?.description ?? '';
+  const parts = [
+    INTRO,
+    section(
+      'Job',
+      'The top-level keys.',
+      all.filter((entry) => !entry.path.includes('.') && !entry.path.includes('[')),
+    ),
+    ...['start', 'follow', 'templates', 'limits', 'politeness', 'fetch', 'quality'].map((key) =>
+      section(
+        `\`${key}\``,
+        describe(key),
+        top(key).filter((entry) => entry.path !== key),
+      ),
+    ),
+    `## Fields
+
+A field is a CSS selector string (\`title: h1\`: the trimmed text of the first match, a string) or an object
+(\`templates.<name>.fields.<field>\` above). The value is read from the first match inside the item (\`many: true\`:
+every match, a list), by \`extract\`; then \`trim\`, \`pattern\` (the first capture group, or the whole match),
+\`map\`, and the \`type\` conversion apply in that order. Types: \`string\`; \`number\` and \`integer\` (the first
+number in the text: "£1,234.56" is 1234.56; \`decimal: ","\` for "1.234,56"); \`boolean\` (true, yes, y, 1, on, in stock,
+available; false, no, n, 0, off, out of stock, unavailable, sold out; other text is a problem; with
+\`extract: exists\`, whether the selector matched); \`url\` (absolute, resolved against the
+page); \`date\` (ISO dates, "March 5, 2019", "5 March 2019"; never the machine's time zone). A field with no value
+is left out of the item, or set to its \`default\`; an item whose key or a \`required\` field is missing is invalid
+(quarantined).`,
+    CODE_EXTRACTORS,
+  ];
+  return `${parts.join('\n\n')}\n`;
+}
