@@ -122,7 +122,8 @@ describe('Cloud pipeline end to end (s3rver, local-aws-sqs, dynalite)', () => {
     if (!fetch || !parse || !postprocess) throw new Error('queues missing');
     queues = { fetch, parse, postprocess };
     store = new S3ObjectStore({ client: peers.clients.s3, bucket: peers.bucket });
-    // The demo site at 400 books (20 listing pages, the 7 broken links): the whole cloud path in well under a minute.
+    // The demo site at 400 books (20 listing pages, the 7 broken links, 20 authors behind redirects and their quote
+    // pages): the whole cloud path in well under a minute.
     site = generateSite({ books: 400 });
     server = await startDemoServer({ site });
     // The functions read their configuration at cold start, and the SDK its endpoints: set both before importing.
@@ -204,16 +205,19 @@ describe('Cloud pipeline end to end (s3rver, local-aws-sqs, dynalite)', () => {
     const { manifest: localManifest, rows: localRows } = await local;
 
     // Assess: the manifest
+    const items = site.books.length + site.authors.length + site.quotes.length;
     expect(manifest).toMatchObject({
       job: JOB,
       state: 'partial',
-      items: { written: site.books.length, invalid: 0, duplicates: 0 },
+      items: { written: items, invalid: 0, duplicates: 0 },
     });
     expect(manifest.urls.failed).toBe(7);
     expect(manifest.reasons).toEqual({ 'http-404': 5, 'http-500': 2 });
     const { accepted, parsed, unchanged, skipped, failed } = manifest.urls;
     expect(accepted).toBe(parsed + unchanged + skipped + failed);
-    expect(accepted).toBe(site.listingPaths.length + site.books.length + site.broken.length);
+    expect(accepted).toBe(
+      site.listingPaths.length + site.books.length + site.authors.length + site.quotePaths.length + site.broken.length,
+    );
     expect(manifest.urls).toEqual(localManifest.urls);
     expect(manifest.items).toEqual(localManifest.items);
 
@@ -231,8 +235,8 @@ describe('Cloud pipeline end to end (s3rver, local-aws-sqs, dynalite)', () => {
     const cloudRows: Row[] = [];
     for await (const object of store.list(`datasets/${JOB}/`))
       cloudRows.push(...parseNdjsonGzip((await store.get(object.key)) ?? new Uint8Array()));
-    expect(cloudRows).toHaveLength(site.books.length);
-    expect(new Set(cloudRows.map((row) => row._key)).size).toBe(site.books.length);
+    expect(cloudRows).toHaveLength(items);
+    expect(new Set(cloudRows.map((row) => row._key)).size).toBe(items);
     expect(cloudRows.every((row) => row._runId === manifest.runId)).toBe(true);
     const cloud = comparable(cloudRows);
     const expected = comparable(localRows);
@@ -358,6 +362,8 @@ describe('Cloud pipeline end to end (s3rver, local-aws-sqs, dynalite)', () => {
     const response = members[responseIndex] as Buffer;
     const task = {
       type: 'parse',
+      // The book page links its author: not followed, so the run stays at its one URL (no fetcher runs here).
+      follow: false,
       job: JOB,
       runId,
       url,
