@@ -12,8 +12,6 @@ type MutableItem = Record<string, StateValue>;
 const MAX_TRANSACT_WRITES = 100;
 /** Schema version stored in `PRAGMA user_version`. */
 const SCHEMA_VERSION = 1;
-/** Expired items deleted per statement. */
-const EXPIRY_BATCH = 1_000;
 
 function conditionHolds(item: MutableItem | undefined, condition: StateCondition | undefined): boolean {
   if (!condition) return true;
@@ -103,7 +101,10 @@ export interface EmbeddedStateStoreOptions {
   readonly queryPageSize?: number;
   /** SQLite page cache, in KiB: the store's memory beyond the current page of each open query. @default 16384 */
   readonly cacheKib?: number;
-  /** How often expired items are deleted while the store is open (also once when it opens). @default 600000 (10 min) */
+  /**
+   * How often expired items are deleted (when the store opens, if the last sweep is older, and while it is open).
+   * A sweep scans the table (an index on `expiresAt` would cost every write about 40%). @default 86400000 (a day)
+   */
   readonly expirySweepMs?: number;
   /** Current time in epoch milliseconds, for expiry. @default Date.now */
   readonly now?: () => number;
@@ -125,8 +126,8 @@ export interface EmbeddedStateStoreOptions {
  * Every `write` and `transact` is one SQLite transaction: all or nothing, also when the disk is full
  * ({@link DiskFullError}); the database stays readable.
  *
- * Items whose `expiresAt` (epoch seconds) is past are deleted when the store opens and every `expirySweepMs`
- * (best effort, like DynamoDB TTL: they are returned until deleted).
+ * Items whose `expiresAt` (epoch seconds) is past are deleted once every `expirySweepMs` (a day), when the store
+ * opens or on a write (best effort, like DynamoDB TTL: they are returned until deleted).
  *
  * Several processes may open one database (SQLite locking; a writer waits up to 5 s for another).
  */
@@ -140,7 +141,8 @@ export class EmbeddedStateStore implements StateStore {
   readonly #select: Database.Statement<[string, string], string>;
   readonly #upsert: Database.Statement<[string, string, string, number | null]>;
   readonly #pages: Record<'first' | 'next' | 'firstBounded' | 'nextBounded', Database.Statement<unknown[], PageRow>>;
-  readonly #deleteExpired: Database.Statement<[number, number]>;
+  readonly #deleteExpired: Database.Statement<[number]>;
+  readonly #setMeta: Database.Statement<[string, string]>;
   readonly #writeOne: (write: StateWrite) => MutableItem | undefined;
   readonly #transactAll: (writes: readonly StateWrite[]) => TransactResult;
 
@@ -149,7 +151,7 @@ export class EmbeddedStateStore implements StateStore {
     if (!Number.isInteger(pageSize) || pageSize < 1)
       throw new RangeError(`queryPageSize must be a positive integer, got ${pageSize}`);
     this.#queryPageSize = pageSize;
-    this.#expirySweepMs = options.expirySweepMs ?? 600_000;
+    this.#expirySweepMs = options.expirySweepMs ?? 86_400_000;
     this.#now = options.now ?? Date.now;
     this.#file = options.file ?? ':memory:';
     if (options.file) mkdirSync(dirname(options.file), { recursive: true });
@@ -169,8 +171,9 @@ export class EmbeddedStateStore implements StateStore {
         firstBounded: page('sk >= ? AND sk < ?'),
         nextBounded: page('sk > ? AND sk < ?'),
       };
-      this.#deleteExpired = this.#db.prepare(
-        'DELETE FROM items WHERE (pk, sk) IN (SELECT pk, sk FROM items WHERE expires_at < ? LIMIT ?)',
+      this.#deleteExpired = this.#db.prepare('DELETE FROM items WHERE expires_at < ?');
+      this.#setMeta = this.#db.prepare(
+        'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
       );
       // IMMEDIATE: the write lock is taken before the conditions are read, so another process cannot interleave.
       const writeOne = this.#db.transaction((write: StateWrite) => {
@@ -199,7 +202,9 @@ export class EmbeddedStateStore implements StateStore {
             : null
           : options.legacyJournal;
       if (journal && existsSync(journal)) this.#importJournal(journal);
-      this.#sweepExpired(Number.POSITIVE_INFINITY);
+      const lastSweep = this.#db.prepare<[string], string>('SELECT value FROM meta WHERE key = ?').pluck().get('lastExpirySweep');
+      this.#nextSweep = Number(lastSweep ?? 0) + this.#expirySweepMs;
+      this.#maybeSweep();
     } catch (error) {
       this.#db.close();
       throw error;
@@ -231,7 +236,6 @@ export class EmbeddedStateStore implements StateStore {
           expires_at NUMERIC,
           PRIMARY KEY (pk, sk)
         ) WITHOUT ROWID;
-        CREATE INDEX IF NOT EXISTS items_expiry ON items (expires_at) WHERE expires_at IS NOT NULL;
         CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
         PRAGMA user_version = ${SCHEMA_VERSION};
         COMMIT;
@@ -250,15 +254,12 @@ export class EmbeddedStateStore implements StateStore {
     const imported = this.#db.prepare<[string], string>('SELECT value FROM meta WHERE key = ?').pluck().get('journalImported');
     if (imported !== identity) {
       const remove = this.#db.prepare<[string, string]>('DELETE FROM items WHERE pk = ? AND sk = ?');
-      const setMeta = this.#db.prepare<[string, string]>(
-        'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
-      );
       const importAll = this.#db.transaction(() => {
         replayLegacyJournal(journal, (entry) => {
           if (entry.item) this.#upsert.run(entry.pk, entry.sk, JSON.stringify(entry.item), expiryOf(entry.item));
           else remove.run(entry.pk, entry.sk);
         });
-        setMeta.run('journalImported', identity);
+        this.#setMeta.run('journalImported', identity);
       });
       try {
         importAll.immediate();
@@ -269,22 +270,16 @@ export class EmbeddedStateStore implements StateStore {
     renameSync(journal, `${journal}.imported`);
   }
 
-  /** Deletes expired items: all of them (`batches` infinite) or up to `batches` statements' worth. */
-  #sweepExpired(batches: number): void {
-    const now = this.#now();
-    this.#nextSweep = now + this.#expirySweepMs;
-    for (let batch = 0; batch < batches; batch++) {
-      const { changes } = this.#deleteExpired.run(Math.floor(now / 1000), EXPIRY_BATCH);
-      if (changes < EXPIRY_BATCH) return;
-    }
-    // More left: come back soon rather than in a whole interval.
-    this.#nextSweep = now + 1000;
-  }
-
+  /** Deletes the expired items when a sweep is due, and remembers when (so a reopen does not sweep again). */
   #maybeSweep(): void {
-    if (this.#now() < this.#nextSweep) return;
+    const now = this.#now();
+    if (now < this.#nextSweep) return;
+    this.#nextSweep = now + this.#expirySweepMs;
     try {
-      this.#sweepExpired(10);
+      this.#db.transaction(() => {
+        this.#deleteExpired.run(Math.floor(now / 1000));
+        this.#setMeta.run('lastExpirySweep', String(now));
+      })();
     } catch (error) {
       throw this.#mapError(error, undefined);
     }

@@ -387,7 +387,7 @@ describe('Class: EmbeddedStateStore', () => {
       store.close();
     }, 30_000);
 
-    it('deletes items whose expiresAt is past when it opens and while open, returning them until then', async () => {
+    it('deletes items whose expiresAt is past once per sweep interval, while open or when it opens, returning them until then', async () => {
       // Prepare
       let now = 1_000_000_000_000;
       const store = new EmbeddedStateStore({ file, now: () => now, expirySweepMs: 60_000 });
@@ -405,7 +405,7 @@ describe('Class: EmbeddedStateStore', () => {
       expect((await collect(store.query('p', ''))).map((item) => item.sk)).toEqual(['forever', 'later', 'string-ttl']);
       store.close();
       now += 60_000;
-      const reopened = new EmbeddedStateStore({ file, now: () => now });
+      const reopened = new EmbeddedStateStore({ file, now: () => now, expirySweepMs: 60_000 });
       expect((await collect(reopened.query('p', ''))).map((item) => item.sk)).toEqual(['forever', 'string-ttl']);
       reopened.close();
     });
