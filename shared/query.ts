@@ -85,7 +85,12 @@ export async function readManifest(store: ObjectStore, job: string, runId: strin
 /** The most recent finished run (any final state), or `undefined` when the job has none. */
 export async function latestFinishedRun(store: ObjectStore, job: string): Promise<RunManifest | undefined> {
   let latest: RunManifest | undefined;
-  for await (const manifest of listManifests(store, job)) if (manifest.state !== 'running') latest = manifest;
+  for await (const manifest of listManifests(store, job)) {
+    // Run ids sort by start time to the second only: two runs started within a second are ordered by start time.
+    if (manifest.state !== 'running' && (!latest || Date.parse(manifest.startedAt) >= Date.parse(latest.startedAt))) {
+      latest = manifest;
+    }
+  }
   return latest;
 }
 

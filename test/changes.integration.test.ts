@@ -73,7 +73,7 @@ describe('Change detection and data quality across runs', () => {
     expect(changes.map((change) => change.type)).toEqual(Array(truth.size).fill('new'));
     expect(changes.map((change) => change.key).sort()).toEqual([...truth.keys()].sort());
     expect(manifest.state).toBe('partial');
-    expect(manifest.quality?.fillRates.price).toBe(1);
+    expect(manifest.quality?.templates.book?.fillRates.price).toBe(1);
   });
 
   it('run 2 on the unchanged site: no changes', async () => {
@@ -156,9 +156,11 @@ describe('Change detection and data quality across runs', () => {
     server.setSite(generateSite({ ...BASE, edits: { ...EDITS, breakSelector: 'price' } }));
     const manifest = await run();
     expect(manifest.state).toBe('degraded');
-    expect(manifest.quality?.fillRates.price).toBe(0);
+    expect(manifest.quality?.templates.book?.fillRates.price).toBe(0);
     expect(
-      manifest.quality?.problems.some((problem) => problem.startsWith('field "price": fill rate fell from 100% to 0%')),
+      manifest.quality?.problems.some((problem) =>
+        problem.startsWith('template "book", field "price": fill rate fell from 100% to 0%'),
+      ),
     ).toBe(true);
     expect(manifest.items.invalid).toBeGreaterThan(0);
     expect(manifest.changes).toMatchObject({ removed: 0, removalsInferred: false });

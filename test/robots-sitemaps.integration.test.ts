@@ -1,9 +1,17 @@
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXIT } from '../cli/common.js';
+import { main } from '../cli/main.js';
 import { parseJob } from '../shared/job/load.js';
+import { FileSystemObjectStore } from '../shared/local/object-store.js';
 import type { RunManifest } from '../shared/pipeline/finalize.js';
+import { latestFinishedRun } from '../shared/query.js';
+import { capture } from './support/cli-io.js';
 import { tempRuntime } from './support/local-run.js';
 import { expectManifestInvariant } from './support/manifest.js';
 
@@ -136,7 +144,7 @@ describe('robots.txt and sitemaps on a fixture shop', () => {
 });
 
 describe('an unreachable robots.txt (5xx)', () => {
-  it('disallows the host for the run, retries later, then ends its URLs as skipped with reason robots-unreachable', async () => {
+  it('disallows the host for the run, retries later, then ends its URLs as failed with reason robots-unreachable: the run failed', async () => {
     let robotsRequests = 0;
     const shop = sitemapShop(() => {
       robotsRequests++;
@@ -151,13 +159,39 @@ describe('an unreachable robots.txt (5xx)', () => {
     try {
       const manifest = await local.run('shop');
       expectManifestInvariant(manifest);
-      expect(manifest.urls).toEqual({ accepted: 2, parsed: 0, unchanged: 0, skipped: 2, failed: 0 });
+      expect(manifest.urls).toEqual({ accepted: 2, parsed: 0, unchanged: 0, skipped: 0, failed: 2 });
       expect(manifest.reasons).toEqual({ 'robots-unreachable': 2 });
+      expect(manifest.state).toBe('failed');
       expect(robotsRequests).toBeGreaterThan(1);
       expect(shop.hits.filter((hit) => hit.path !== '/robots.txt')).toEqual([]);
     } finally {
       await local.dispose();
       await new Promise((resolve) => shop.server.close(resolve));
+    }
+  });
+});
+
+describe('a dead host', () => {
+  it('ends the run failed (exit 4) with reason robots-unreachable, after a short robots wait', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise((resolve) => closed.close(resolve));
+    const dataDir = await mkdtemp(join(tmpdir(), 'scrapeline-dead-host-'));
+    try {
+      const io = capture();
+      const code = await main(
+        ['run', 'books', '--data-dir', dataDir, '--start-url', `http://127.0.0.1:${port}/`, '--allow-address', '127.0.0.1'],
+        io.io,
+      );
+      expect(code, io.stdout() + io.stderr()).toBe(EXIT.runFailed);
+      expect(io.stdout()).toMatch(/Run \S+ of books: failed/);
+      expect(io.stdout()).toContain('robots-unreachable ×1');
+      const manifest = await latestFinishedRun(new FileSystemObjectStore({ root: join(dataDir, 'store') }), 'books');
+      expect(manifest?.urls).toEqual({ accepted: 1, parsed: 0, unchanged: 0, skipped: 0, failed: 1 });
+      expect(manifest?.reasons).toEqual({ 'robots-unreachable': 1 });
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
     }
   });
 });

@@ -14,7 +14,7 @@ import type { RunMeta } from '../pipeline/ledger.js';
 import type { FetchTask, StartRunMessage } from '../pipeline/messages.js';
 import { InProcessHostGate } from '../pipeline/politeness.js';
 import { postProcessRecords } from '../pipeline/postprocess.js';
-import { startReparse } from '../pipeline/reparse.js';
+import { type ReparseOptions, startReparse } from '../pipeline/reparse.js';
 import { runIdFor } from '../pipeline/start.js';
 import { type Clock, type Log, silentLog, systemClock } from '../ports.js';
 import { FileSystemObjectStore } from './object-store.js';
@@ -334,9 +334,9 @@ export class LocalRuntime {
   }
 
   /** Starts a run that extracts an archived run again without fetching; returns the new run's id. */
-  async startReparse(job: string, sourceRunId: string): Promise<string> {
+  async startReparse(job: string, sourceRunId: string, options: ReparseOptions = {}): Promise<string> {
     const runId = runIdFor(this.pipeline.clock.now(), `${job}:reparse:${sourceRunId}:${Math.random()}`);
-    await startReparse(this.pipeline, job, sourceRunId, runId);
+    await startReparse(this.pipeline, job, sourceRunId, runId, options);
     return runId;
   }
 

@@ -21,8 +21,9 @@ export interface ItemState {
   readonly keyId: string;
   readonly hash: string;
   readonly data: Record<string, unknown>;
-  /** `urlId` of the page it was last seen on. */
+  /** `urlId` of the URL the run requested for the page it was last seen on (its ledger entry's id). */
   readonly page: string;
+  /** Where that page's redirects led: the item's `_url`. */
   readonly pageUrl: string;
   /** The run in which the item last changed (or appeared). */
   readonly changedIn: string;
@@ -93,17 +94,24 @@ export class ItemMemory {
   /**
    * Records that an item was seen on a page in a run; returns the change it represents, if any.
    * An item seen before with the same hash is no change (its page is updated if it moved).
+   *
+   * @param item.page the URL the run requested for the page (the page's identity in the ledger and page memory)
+   * @param item.pageUrl where the page's redirects led
+   * @param options.record `false` compares with the memory without changing it (a reparse that must not move the
+   *   job's current state). @default true
    */
   async observe(
     job: string,
     runId: string,
     batchId: string,
-    item: { key: string; data: Record<string, unknown>; pageUrl: string },
+    item: { key: string; data: Record<string, unknown>; page: string; pageUrl: string },
+    options: { record?: boolean } = {},
   ): Promise<ChangeRecord | undefined> {
     const pk = itemsKey(job);
     const sk = `k#${urlId(item.key)}`;
     const hash = itemHash(item.data);
-    const page = urlId(item.pageUrl);
+    const page = urlId(item.page);
+    const record = options.record ?? true;
     const existing = await this.#state.get(pk, sk);
     const known = existing && typeof existing.hash === 'string' ? existing : undefined;
     if (known && known.changeRun === runId && known.changeBatch === batchId) {
@@ -119,27 +127,31 @@ export class ItemMemory {
       };
     }
     if (known && known.hash === hash) {
-      if (known.page !== page) await this.#state.write({ pk, sk, set: { page, pageUrl: item.pageUrl } });
+      if (record && (known.page !== page || known.pageUrl !== item.pageUrl)) {
+        await this.#state.write({ pk, sk, set: { page, pageUrl: item.pageUrl } });
+      }
       return undefined;
     }
     const diff = known ? fieldDiff(JSON.parse(String(known.data ?? '{}')) as Record<string, unknown>, item.data) : undefined;
     const change = known ? 'changed' : 'new';
-    await this.#state.write({
-      pk,
-      sk,
-      set: {
-        key: item.key,
-        hash,
-        data: JSON.stringify(item.data),
-        page,
-        pageUrl: item.pageUrl,
-        change,
-        changeRun: runId,
-        changeBatch: batchId,
-        diff: diff ? JSON.stringify(diff) : null,
-        removedRun: null,
-      },
-    });
+    if (record) {
+      await this.#state.write({
+        pk,
+        sk,
+        set: {
+          key: item.key,
+          hash,
+          data: JSON.stringify(item.data),
+          page,
+          pageUrl: item.pageUrl,
+          change,
+          changeRun: runId,
+          changeBatch: batchId,
+          diff: diff ? JSON.stringify(diff) : null,
+          removedRun: null,
+        },
+      });
+    }
     return { type: change, key: item.key, runId, url: item.pageUrl, data: item.data, ...(diff ? { diff } : {}) };
   }
 

@@ -46,7 +46,10 @@ export interface PipelineSettings {
   readonly retryBaseMs: number;
   /** Longest delay honoured from `Retry-After` before the URL fails. @default 900000 (the SQS maximum delay) */
   readonly maxRetryAfterMs: number;
-  /** How long an unreachable robots.txt keeps its host disallowed before it is fetched again. @default 60000 */
+  /**
+   * How long an unreachable robots.txt keeps its host disallowed before it is fetched again; a URL waiting for it is
+   * retried after this, doubling per retry (2 + 4 + 8 s with the default 3 retries before its URLs fail). @default 2000
+   */
   readonly robotsRetryMs: number;
   /** Memory of the function running a stage, for the GB-seconds of the cost estimate. @default 1024 */
   readonly memoryMb: number;
@@ -57,7 +60,7 @@ export const defaultSettings: PipelineSettings = {
   retryBaseMs: 500,
   maxRetryAfterMs: 900_000,
   memoryMb: 1024,
-  robotsRetryMs: 60_000,
+  robotsRetryMs: 2000,
 };
 
 /** Everything a pipeline stage needs: ports, the job registry and settings. */

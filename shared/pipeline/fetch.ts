@@ -7,6 +7,7 @@ import { layout } from '../layout.js';
 import { hostOf } from '../url.js';
 import { newId, type PipelineContext } from './context.js';
 import { finalizeIfComplete } from './finalize.js';
+import { templateCounter, templateCounters } from './ledger.js';
 import { followLinks } from './links.js';
 import type { FetchTask, ParseTask } from './messages.js';
 import type { PageMemory } from './pages.js';
@@ -53,16 +54,17 @@ export async function fetchTask(context: PipelineContext, task: FetchTask): Prom
         return {
           kind: 'retry-later',
           task: { ...task, attempt: task.attempt + 1 },
-          delayMs: context.settings.robotsRetryMs,
+          delayMs: context.settings.robotsRetryMs * 2 ** task.attempt,
           error,
         };
       }
+      // Not a choice made by policy but the host failing us: a run that could reach nothing ends failed.
       await endUrl(
         context,
         task,
-        'skipped',
+        'failed',
         'robots-unreachable',
-        `robots.txt of ${host} stayed unreachable (RFC 9309: disallow all)`,
+        `robots.txt of ${host} stayed unreachable (network error, 5xx or 429) after ${job.fetch.retries} retries; RFC 9309 disallows the host until it answers`,
       );
       return { kind: 'done' };
     }
@@ -146,12 +148,22 @@ async function completeUnchanged(
   page: FetchedPage,
 ): Promise<void> {
   await followLinks(context, task, memory.links);
+  // The page counts for quality with what it yielded when last parsed, and still holds the keys it held then.
+  // Memories from before yields were kept know only their item count (and the task its template).
+  const template = memory.template ?? task.template;
+  const yielded =
+    template === undefined
+      ? {}
+      : memory.keys === undefined
+        ? { [templateCounter.items(template)]: memory.items }
+        : templateCounters(template, memory);
   await context.ledger.complete(task.job, task.runId, [
     {
       url: task.url,
       state: 'unchanged',
       reason: page.status === 304 ? 'not-modified' : 'same-content',
-      add: { wireBytes: page.wireBytes, fetchMs: page.durationMs, unchangedItems: memory.items },
+      add: { wireBytes: page.wireBytes, fetchMs: page.durationMs, unchangedItems: memory.items, ...yielded },
+      ...(memory.keys ? { keys: memory.keys } : {}),
     },
   ]);
   await finalizeIfComplete(context, task.job, task.runId);

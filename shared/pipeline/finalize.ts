@@ -3,21 +3,41 @@ import type { Job } from '../job/schema.js';
 import { layout, partitionDate } from '../layout.js';
 import type { ChangeRecord, ItemState } from './changes.js';
 import type { PipelineContext } from './context.js';
-import { type RunMeta, type RunState, TERMINAL_STATES, type TerminalState, terminalCount, type UrlEntry } from './ledger.js';
+import {
+  type ReparseOf,
+  type RunMeta,
+  type RunState,
+  TERMINAL_STATES,
+  type TerminalState,
+  terminalCount,
+  type UrlEntry,
+} from './ledger.js';
 import { estimateCost } from './metering.js';
 
-/** Field fill rates and item counts of a run, compared with the baseline (the last good run). */
-export interface QualityReport {
-  /** Valid items the run saw: written now plus those on unchanged pages. */
+/** Item count and field fill rates of one template's pages in a run. */
+export interface TemplateQuality {
+  /** Valid items: written now plus those on unchanged pages. */
   readonly items: number;
-  /** Items extracted in this run, valid or not (duplicates aside): the base of the fill rates. */
+  /** Items extracted, valid or not (duplicates aside), unchanged pages counting what they yielded when last parsed. */
   readonly extracted: number;
   /** Share of extracted items with a value, per field (0–1). */
   readonly fillRates: Readonly<Record<string, number>>;
+}
+
+/** Item counts and fill rates of a run per template, compared with the baseline (the last good run). */
+export interface QualityReport {
+  /** Valid items the run saw: written now plus those on unchanged pages. */
+  readonly items: number;
+  /** Items extracted in this run, valid or not (duplicates aside), unchanged pages included. */
+  readonly extracted: number;
+  /** Per template: judged separately, since templates have different fields and page counts. */
+  readonly templates: Readonly<Record<string, TemplateQuality>>;
   readonly baseline: {
     readonly runId: string;
     readonly items: number;
-    readonly fillRates: Readonly<Record<string, number>>;
+    readonly templates: Readonly<
+      Record<string, { readonly items: number; readonly fillRates: Readonly<Record<string, number>> }>
+    >;
   } | null;
   /** Why the run is degraded; empty when it is not. */
   readonly problems: readonly string[];
@@ -62,6 +82,8 @@ export interface RunManifest {
   };
   /** Key of the NDJSON file listing every failed or skipped URL with its reason. */
   readonly failuresKey: string | null;
+  /** Set when the run re-extracted an earlier run's archive instead of fetching. */
+  readonly reparse: ReparseOf | null;
 }
 
 const GONE = new Set(['http-404', 'http-410']);
@@ -117,6 +139,7 @@ export function manifestOf(
     requests: Object.fromEntries(Object.entries(meta.requests).map(([name, value]) => [name, Math.round(value * 100) / 100])),
     estimatedCostUsd: costOf(meta.requests, fetched),
     failuresKey: details.failuresKey ?? null,
+    reparse: meta.reparse ?? null,
   };
 }
 
@@ -158,49 +181,79 @@ function jobKey(job: string): string {
   return `job#${job}`;
 }
 
+/** The quality baseline of a job: the last good run's item counts and fill rates per template. */
+export interface QualityBaseline {
+  readonly runId: string;
+  readonly startedAt: number;
+  readonly items: number;
+  readonly templates: Readonly<Record<string, { readonly items: number; readonly fillRates: Readonly<Record<string, number>> }>>;
+}
+
 /** The last good run of a job (the quality baseline): not failed, degraded or cut by a budget. */
-export async function lastGoodRun(
-  context: PipelineContext,
-  job: string,
-): Promise<{ runId: string; startedAt: number; items: number; fillRates: Record<string, number> } | undefined> {
+export async function lastGoodRun(context: PipelineContext, job: string): Promise<QualityBaseline | undefined> {
   const item = await context.state.get(jobKey(job), BASELINE);
   if (!item) return undefined;
   return {
     runId: String(item.runId),
     startedAt: Number(item.startedAt ?? 0),
     items: Number(item.items ?? 0),
-    fillRates: JSON.parse(String(item.fillRates ?? '{}')) as Record<string, number>,
+    // Baselines from before per-template quality have no `templates`: only their item count is compared.
+    templates: JSON.parse(String(item.templates ?? '{}')) as QualityBaseline['templates'],
   };
 }
 
-/** Compares this run's items and fill rates with the baseline run's. */
+const percent = (share: number) => Math.round(share * 100);
+
+/** Compares this run's items and fill rates with the baseline run's, template by template. */
 export function assessQuality(job: Job, meta: RunMeta, baseline: QualityReport['baseline']): QualityReport {
-  const extracted = meta.counters.items + meta.counters.invalidItems;
-  const items = meta.counters.items + meta.counters.unchangedItems;
-  const allFields = new Set(Object.values(job.templates).flatMap((template) => Object.keys(template.fields)));
-  const fillRates: Record<string, number> = {};
-  if (extracted > 0) {
-    for (const field of allFields) fillRates[field] = Math.round(((meta.fill[field] ?? 0) / extracted) * 1000) / 1000;
-  }
-  const problems: string[] = [];
   const { maxFillRateDrop, minItemRatio, minItemsForFillRates } = job.quality;
-  if (baseline && baseline.items > 0 && items < baseline.items * minItemRatio) {
-    problems.push(
-      `item count fell from ${baseline.items} to ${items} (below ${Math.round(minItemRatio * 100)}% of run ${baseline.runId})`,
-    );
+  const templates: Record<string, TemplateQuality> = {};
+  for (const [name, template] of Object.entries(job.templates)) {
+    const counts = meta.templates[name] ?? { extracted: 0, items: 0, fill: {} };
+    const fillRates: Record<string, number> = {};
+    if (counts.extracted > 0) {
+      for (const field of Object.keys(template.fields)) {
+        fillRates[field] = Math.round(((counts.fill[field] ?? 0) / counts.extracted) * 1000) / 1000;
+      }
+    }
+    templates[name] = { items: counts.items, extracted: counts.extracted, fillRates };
   }
-  const baselineExtracted = baseline ? Object.keys(baseline.fillRates).length > 0 : false;
-  if (baseline && baselineExtracted && extracted >= minItemsForFillRates) {
-    for (const [field, before] of Object.entries(baseline.fillRates)) {
-      const after = fillRates[field] ?? 0;
-      if (before - after > maxFillRateDrop) {
+  const items = meta.counters.items + meta.counters.unchangedItems;
+  const extracted = Object.values(templates).reduce((sum, template) => sum + template.extracted, 0);
+  const problems: string[] = [];
+  const below = (runId: string) => `below ${percent(minItemRatio)}% of run ${runId}`;
+  const baselineTemplates = Object.entries(baseline?.templates ?? {});
+  if (baseline && baselineTemplates.length === 0 && baseline.items > 0 && items < baseline.items * minItemRatio) {
+    problems.push(`item count fell from ${baseline.items} to ${items} (${below(baseline.runId)})`);
+  }
+  for (const [name, before] of baseline ? baselineTemplates : []) {
+    const now = templates[name];
+    if (!baseline || !now) continue;
+    if (before.items > 0 && now.items < before.items * minItemRatio) {
+      problems.push(`template "${name}": item count fell from ${before.items} to ${now.items} (${below(baseline.runId)})`);
+    }
+    if (now.extracted < minItemsForFillRates) continue;
+    for (const [field, rate] of Object.entries(before.fillRates)) {
+      const after = now.fillRates[field] ?? 0;
+      if (rate - after > maxFillRateDrop) {
         problems.push(
-          `field "${field}": fill rate fell from ${Math.round(before * 100)}% to ${Math.round(after * 100)}% (more than ${Math.round(maxFillRateDrop * 100)} points below run ${baseline.runId})`,
+          `template "${name}", field "${field}": fill rate fell from ${percent(rate)}% to ${percent(after)}% (more than ${percent(maxFillRateDrop)} points below run ${baseline.runId})`,
         );
       }
     }
   }
-  return { items, extracted, fillRates, baseline, problems };
+  return { items, extracted, templates, baseline, problems };
+}
+
+/** The baseline a good run leaves: its counts, with fill rates only for templates that extracted enough items to judge. */
+function nextBaseline(job: Job, meta: RunMeta, quality: QualityReport): QualityBaseline {
+  const templates: Record<string, { items: number; fillRates: Readonly<Record<string, number>> }> = {};
+  for (const [name, now] of Object.entries(quality.templates)) {
+    const fillRates =
+      now.extracted >= job.quality.minItemsForFillRates ? now.fillRates : (quality.baseline?.templates[name]?.fillRates ?? {});
+    templates[name] = { items: now.items, fillRates };
+  }
+  return { runId: meta.runId, startedAt: meta.startedAt, items: quality.items, templates };
 }
 
 /**
@@ -221,8 +274,10 @@ async function inferRemovals(
     const entry = entries.get(item.page);
     let present: boolean;
     if (!entry) present = transientFailures;
-    else if (entry.status === 'parsed') present = entry.keys.includes(item.keyId.slice('k#'.length));
-    else if (entry.status === 'failed') present = !GONE.has(entry.reason ?? '');
+    else if (entry.status === 'parsed' || entry.status === 'unchanged') {
+      // A page that no longer yields a key is evidence that the key is gone, whether it changed now or when last parsed.
+      present = entry.keys === undefined || entry.keys.includes(item.keyId.slice('k#'.length));
+    } else if (entry.status === 'failed') present = !GONE.has(entry.reason ?? '');
     else present = true;
     if (present) continue;
     gone.push(item);
@@ -304,30 +359,33 @@ export async function finalizeIfComplete(context: PipelineContext, job: string, 
   if (failuresKey) await context.store.put(failuresKey, `${lines.join('\n')}\n`, { contentType: 'application/x-ndjson' });
 
   const last = await lastGoodRun(context, job);
-  const baseline = last ? { runId: last.runId, items: last.items, fillRates: last.fillRates } : null;
+  const baseline = last ? { runId: last.runId, items: last.items, templates: last.templates } : null;
   const quality = assessQuality(definition, meta, baseline);
-  // A budget-cut run did not look everywhere, and a degraded one cannot be trusted to have seen what it looked at.
+  // A reparse moves the job's current state only when asked to stand as the latest run.
+  const movesCurrentState = meta.reparse === undefined || meta.reparse.asLatest;
+  // A budget-cut run did not look everywhere, a degraded one cannot be trusted to have seen what it looked at, and a
+  // reparse saw only the pages its source run archived (not those that were unchanged then).
   const removalsInferred =
-    budgetOf(reasons) === null && quality.problems.length === 0 && meta.counters.parsed + meta.counters.unchanged > 0;
+    meta.reparse === undefined &&
+    budgetOf(reasons) === null &&
+    quality.problems.length === 0 &&
+    meta.counters.parsed + meta.counters.unchanged > 0;
   const dt = partitionDate(meta.startedAt);
   const removed = removalsInferred ? await inferRemovals(context, meta, entries, transientFailures, dt) : 0;
 
-  await writeSnapshot(context, job, runId);
+  if (movesCurrentState) await writeSnapshot(context, job, runId);
   const now = context.clock.now();
   const state = finalState(meta, reasons, quality);
   const manifest = manifestOf({ ...meta, state, finishedAt: now }, { reasons, failuresKey, quality, removed, removalsInferred });
   await context.store.put(layout.manifest(job, runId), JSON.stringify(manifest, null, 2), { contentType: 'application/json' });
   // A degraded, failed or budget-cut run is no baseline: the next run is compared with the last good one.
-  if (state === 'succeeded' || state === 'partial') {
-    const fillRates =
-      quality.extracted >= definition.quality.minItemsForFillRates ? quality.fillRates : (baseline?.fillRates ?? {});
-    if (budgetOf(reasons) === null) {
-      await context.state.write({
-        pk: jobKey(job),
-        sk: BASELINE,
-        set: { runId, startedAt: meta.startedAt, items: quality.items, fillRates: JSON.stringify(fillRates) },
-      });
-    }
+  if ((state === 'succeeded' || state === 'partial') && budgetOf(reasons) === null && movesCurrentState) {
+    const next = nextBaseline(definition, meta, quality);
+    await context.state.write({
+      pk: jobKey(job),
+      sk: BASELINE,
+      set: { runId, startedAt: meta.startedAt, items: next.items, templates: JSON.stringify(next.templates) },
+    });
   }
   // Announced before the run is marked finished: if announcing fails, the message is retried and announces again
   // (at least once; a concurrent finisher may announce twice).

@@ -45,10 +45,66 @@ export interface RunMeta {
   /** The start URLs the run was started with. */
   readonly seeds: readonly string[];
   readonly counters: Readonly<Record<RunCounter, number>>;
-  /** Items with a value per field (`fill:<field>` counters), for fill rates. */
-  readonly fill: Readonly<Record<string, number>>;
+  /** What each template's pages yielded, parsed and unchanged pages alike (`t:<template>:…` counters). */
+  readonly templates: Readonly<Record<string, TemplateCounts>>;
+  /** Set for a run that re-extracts an earlier run's archive instead of fetching. */
+  readonly reparse: ReparseOf | undefined;
   /** AWS requests and capacity units the run used (`req:<service>:<operation>` counters). */
   readonly requests: Readonly<Record<string, number>>;
+}
+
+/**
+ * What the pages of one template yielded in a run, for its quality report. An unchanged page counts with what it
+ * yielded when it was last parsed, so a run that re-parses few pages is judged on the whole site.
+ */
+export interface TemplateCounts {
+  /** Items extracted, valid or not (duplicates aside): the base of the fill rates. */
+  readonly extracted: number;
+  /** Valid items. */
+  readonly items: number;
+  /** Extracted items with a value, per field. */
+  readonly fill: Readonly<Record<string, number>>;
+}
+
+/** The counter names of a template's {@link TemplateCounts}. */
+export const templateCounter = {
+  extracted: (template: string) => `t:${template}:extracted`,
+  items: (template: string) => `t:${template}:items`,
+  fill: (template: string, field: string) => `t:${template}:fill:${field}`,
+} as const;
+
+/** The counters that add a page's yield to its template's {@link TemplateCounts}. */
+export function templateCounters(
+  template: string,
+  counts: { readonly extracted: number; readonly items: number; readonly fill: Readonly<Record<string, number>> },
+): Record<string, number> {
+  const add: Record<string, number> = {
+    [templateCounter.extracted(template)]: counts.extracted,
+    [templateCounter.items(template)]: counts.items,
+  };
+  for (const [field, count] of Object.entries(counts.fill)) add[templateCounter.fill(template, field)] = count;
+  return add;
+}
+
+function templatesOf(item: StateItem): Record<string, TemplateCounts> {
+  const templates: Record<string, { extracted: number; items: number; fill: Record<string, number> }> = {};
+  for (const [name, value] of Object.entries(item)) {
+    const match = /^t:([A-Za-z_][A-Za-z0-9_]*):(extracted|items|fill:([A-Za-z_][A-Za-z0-9_]*))$/.exec(name);
+    if (!match?.[1] || !match[2]) continue;
+    const counts = templates[match[1]] ?? { extracted: 0, items: 0, fill: {} };
+    templates[match[1]] = counts;
+    if (match[2] === 'extracted') counts.extracted = Number(value);
+    else if (match[2] === 'items') counts.items = Number(value);
+    else if (match[3]) counts.fill[match[3]] = Number(value);
+  }
+  return templates;
+}
+
+/** The archived run a reparse run extracts again, and whether it may move the job's current state. */
+export interface ReparseOf {
+  readonly sourceRunId: string;
+  /** The reparse updates the job's item memory, current state and quality baseline like a crawl. @default false */
+  readonly asLatest: boolean;
 }
 
 /** The record of one URL in a run. */
@@ -65,8 +121,11 @@ export interface UrlEntry {
   readonly message: string | undefined;
   /** The records object whose post-processing made the URL terminal, when one did. */
   readonly batch: string | undefined;
-  /** Ids of the item keys a parsed page yielded. */
-  readonly keys: readonly string[];
+  /**
+   * Ids of the item keys the page holds: those a parsed page yielded, or for an unchanged page those it yielded when
+   * last parsed. `undefined` when that is not known (the page memory predates it).
+   */
+  readonly keys: readonly string[] | undefined;
   /** Whether the URL is a sitemap rather than a page. */
   readonly sitemap: boolean;
 }
@@ -88,9 +147,9 @@ export interface Completion {
   readonly state: TerminalState;
   readonly reason?: string;
   readonly message?: string;
-  /** Run counters to add with this completion (items written, bytes, `fill:<field>`...). */
+  /** Run counters to add with this completion (items written, bytes, {@link templateCounters}...). */
   readonly add?: Partial<Record<RunCounter, number>> & Readonly<Record<string, number>>;
-  /** Ids of the item keys a parsed page yielded (removal detection). */
+  /** Ids of the item keys the page holds (removal detection); see {@link UrlEntry.keys}. */
   readonly keys?: readonly string[];
   /** The records object this completion comes from (lets a redelivered object rewrite its dataset whole). */
   readonly batch?: string;
@@ -118,11 +177,9 @@ function toMeta(job: string, runId: string, item: StateItem): RunMeta {
     hosts: JSON.parse(String(item.hosts ?? '[]')) as string[],
     seeds: JSON.parse(String(item.seeds ?? '[]')) as string[],
     counters,
-    fill: Object.fromEntries(
-      Object.entries(item)
-        .filter(([name]) => name.startsWith('fill:'))
-        .map(([name, value]) => [name.slice('fill:'.length), Number(value)]),
-    ),
+    templates: templatesOf(item),
+    reparse:
+      typeof item.reparseOf === 'string' ? { sourceRunId: item.reparseOf, asLatest: item.reparseAsLatest === true } : undefined,
     requests: Object.fromEntries(
       Object.entries(item)
         .filter(([name]) => name.startsWith('req:'))
@@ -142,7 +199,7 @@ function toUrlEntry(item: StateItem): UrlEntry {
     reason: item.reason === null || item.reason === undefined ? undefined : String(item.reason),
     message: item.message === null || item.message === undefined ? undefined : String(item.message),
     batch: item.batch === null || item.batch === undefined ? undefined : String(item.batch),
-    keys: typeof item.keys === 'string' ? (JSON.parse(item.keys) as string[]) : [],
+    keys: typeof item.keys === 'string' ? (JSON.parse(item.keys) as string[]) : undefined,
     sitemap: item.sitemap === true,
   };
 }
@@ -171,16 +228,17 @@ export class RunLedger {
   async createRun(
     job: string,
     runId: string,
-    start: { hosts: readonly string[]; seeds: readonly string[] },
+    start: { hosts: readonly string[]; seeds: readonly string[]; reparse?: ReparseOf },
     now: number,
   ): Promise<boolean> {
-    const set: Record<string, string | number> = {
+    const set: Record<string, string | number | boolean> = {
       job,
       runId,
       state: 'running',
       startedAt: now,
       hosts: JSON.stringify(start.hosts),
       seeds: JSON.stringify(start.seeds),
+      ...(start.reparse ? { reparseOf: start.reparse.sourceRunId, reparseAsLatest: start.reparse.asLatest } : {}),
     };
     const created = await this.#state.write({
       pk: runKey(job, runId),

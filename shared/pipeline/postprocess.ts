@@ -5,7 +5,7 @@ import { urlId } from '../url.js';
 import type { ChangeRecord } from './changes.js';
 import type { PipelineContext } from './context.js';
 import { finalizeIfComplete } from './finalize.js';
-import type { Completion } from './ledger.js';
+import { type Completion, templateCounters } from './ledger.js';
 import { type PageRecord, pageRecordSchema } from './messages.js';
 import type { PageMemory } from './pages.js';
 
@@ -87,6 +87,8 @@ export async function postProcessRecords(context: PipelineContext, key: string):
   let skippedPages = 0;
   let duplicates = 0;
   const now = context.clock.now();
+  // A reparse moves the job's memory (items, pages) only when it was asked to stand as the latest run.
+  const record = meta.reparse === undefined || meta.reparse.asLatest;
   for (const page of pages) {
     const entry = await context.ledger.getUrl(job, runId, page.url);
     const pending = entry?.status === 'accepted';
@@ -94,7 +96,10 @@ export async function postProcessRecords(context: PipelineContext, key: string):
       skippedPages++;
       continue;
     }
-    const counters = { wireBytes: page.wireBytes, bodyBytes: page.bodyBytes, fetchMs: page.fetchMs };
+    // A reparse fetched nothing: its pages' transfer counters belong to the run that fetched them.
+    const counters: Record<string, number> = meta.reparse
+      ? { bodyBytes: page.bodyBytes }
+      : { wireBytes: page.wireBytes, bodyBytes: page.bodyBytes, fetchMs: page.fetchMs };
     if (page.status === 'failed') {
       completions.push({
         url: page.url,
@@ -115,10 +120,11 @@ export async function postProcessRecords(context: PipelineContext, key: string):
       changedItems: 0,
     };
     const keys: string[] = [];
+    const fill: Record<string, number> = {};
     for (const item of page.items) {
       // Fill rates count every extracted item, valid or not: a broken selector shows as the field emptying out.
       for (const [field, value] of Object.entries(item.data)) {
-        if (!isEmptyValue(value)) add[`fill:${field}`] = (add[`fill:${field}`] ?? 0) + 1;
+        if (!isEmptyValue(value)) fill[field] = (fill[field] ?? 0) + 1;
       }
       // A quarantined item with a key was still seen on the page: it is not removed.
       if (item.key !== null) keys.push(urlId(item.key));
@@ -133,7 +139,13 @@ export async function postProcessRecords(context: PipelineContext, key: string):
       }
       add.items = (add.items ?? 0) + 1;
       rows.push({ ...item.data, _key: item.key, _url: page.finalUrl, _runId: runId, _fetchedAt: page.fetchedAt });
-      const change = await context.items.observe(job, runId, batchId, { key: item.key, data: item.data, pageUrl: page.finalUrl });
+      const change = await context.items.observe(
+        job,
+        runId,
+        batchId,
+        { key: item.key, data: item.data, page: page.url, pageUrl: page.finalUrl },
+        { record },
+      );
       if (change) {
         changes.push(change);
         add[change.type === 'new' ? 'newItems' : 'changedItems'] =
@@ -141,14 +153,20 @@ export async function postProcessRecords(context: PipelineContext, key: string):
       }
     }
     duplicates += add.duplicateItems ?? 0;
+    const yielded = { extracted: page.items.length, items: add.items ?? 0, fill };
+    if (page.template !== null) Object.assign(add, templateCounters(page.template, yielded));
     completions.push({ url: page.url, state: 'parsed', add, batch: batchId, keys });
+    if (!record) continue;
     remembered.push({
       url: page.url,
+      finalUrl: page.finalUrl,
       etag: page.etag ?? undefined,
       lastModified: page.lastModified ?? undefined,
       hash: page.hash,
       links: page.links.map(([url, template]) => ({ url, template: template ?? undefined })),
-      items: add.items ?? 0,
+      template: page.template ?? undefined,
+      ...yielded,
+      keys,
       runId,
     });
   }

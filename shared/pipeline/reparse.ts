@@ -4,6 +4,18 @@ import type { PipelineContext } from './context.js';
 import { finalizeIfComplete, writeRunningManifest } from './finalize.js';
 import type { ParseTask } from './messages.js';
 
+/** Options of {@link startReparse}. */
+export interface ReparseOptions {
+  /**
+   * Let the reparse stand as the job's latest run: its items update the item memory and the current state, its page
+   * yields the page memory, and a good reparse becomes the quality baseline. Without it a reparse only writes its own
+   * run (dataset, quarantine, changes compared with the current state, manifest) and never moves the job's current
+   * state, which may be newer than the archive. Either way it infers no removals: its source run archived only the
+   * pages it fetched, not those that were unchanged. @default false
+   */
+  readonly asLatest?: boolean;
+}
+
 /**
  * Starts a run that extracts again every page archived by an earlier run, without fetching: each archived response
  * becomes a URL of the new run and a parse task pointing at its WARC record, with link following off. Run it after
@@ -11,12 +23,19 @@ import type { ParseTask } from './messages.js';
  *
  * @returns the number of archived pages queued for parsing
  */
-export async function startReparse(context: PipelineContext, job: string, sourceRunId: string, runId: string): Promise<number> {
+export async function startReparse(
+  context: PipelineContext,
+  job: string,
+  sourceRunId: string,
+  runId: string,
+  options: ReparseOptions = {},
+): Promise<number> {
   context.jobs.get(job);
   const source = await context.ledger.getRun(job, sourceRunId);
   if (!source) throw new InvalidInputError(`no run ${sourceRunId} of job ${job} to reparse`);
   const now = context.clock.now();
-  if (await context.ledger.createRun(job, runId, { hosts: source.hosts, seeds: source.seeds }, now)) {
+  const reparse = { sourceRunId, asLatest: options.asLatest ?? false };
+  if (await context.ledger.createRun(job, runId, { hosts: source.hosts, seeds: source.seeds, reparse }, now)) {
     const meta = await context.ledger.getRun(job, runId);
     if (meta) await writeRunningManifest(context, meta);
   }
