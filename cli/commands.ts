@@ -173,7 +173,27 @@ pipeline, prints the run summary and a sample query.`,
   },
 } as const satisfies CommandSpec;
 
-/** The commands whose options and help come from a table here (sql and reparse keep their own). */
+export const REPARSE = {
+  usage: 'Usage: scrapeline reparse <job> --run <id> [options]',
+  description: `Extracts every page archived by run <id> (raw/<job>/<id>/*.warc.gz) again with the job's current templates, as a
+new run, without fetching anything: the way to try a fixed selector or a new field on pages already scraped.
+The reparse run writes its own dataset, quarantine, changes (compared with the current state) and manifest. It never
+moves the job's current state (what \`scrapeline query <job>\` answers) unless --as-latest is given, and it never
+infers removals: its source run archived only the pages it fetched, not those that were unchanged.`,
+  options: {
+    run: { type: 'string', value: '<id>', help: 'the archived run to extract again (scrapeline runs <job> lists them)' },
+    'as-latest': {
+      type: 'boolean',
+      help: "let the reparse update the job's current state, item memory and quality baseline like a crawl",
+    },
+    verbose: { type: 'boolean', help: "print the pipeline's log to stderr (always written to <data-dir>/logs/)" },
+    jobs,
+    'data-dir': dataDir,
+    help,
+  },
+} as const satisfies CommandSpec;
+
+/** The commands whose options and help come from a table here (sql keeps its own). */
 export const COMMAND_SPECS: Readonly<Record<string, CommandSpec>> = {
   run: RUN,
   query: QUERY,
@@ -183,4 +203,5 @@ export const COMMAND_SPECS: Readonly<Record<string, CommandSpec>> = {
   validate: VALIDATE,
   redrive: REDRIVE,
   demo: DEMO,
+  reparse: REPARSE,
 };

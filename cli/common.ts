@@ -8,7 +8,7 @@ import { loadJobDirectory } from '../shared/job/load.js';
 import type { Job } from '../shared/job/schema.js';
 import { LocalRuntime, type RunOutcome, type RunProgress } from '../shared/local/runtime.js';
 import type { RunManifest } from '../shared/pipeline/finalize.js';
-import { terminalCount } from '../shared/pipeline/ledger.js';
+import { type ReparseOf, terminalCount } from '../shared/pipeline/ledger.js';
 import type { Log } from '../shared/ports.js';
 import type { Output } from './format.js';
 
@@ -91,12 +91,23 @@ export function formatSummary(manifest: RunManifest, dataDir: string): string {
     .sort(([, a], [, b]) => b - a)
     .map(([reason, count]) => `${reason} ×${count}`)
     .join(', ');
+  const { reparse, changes } = manifest;
   const lines = [
     `Run ${manifest.runId} of ${manifest.job}: ${manifest.state} in ${seconds(manifest.durationMs)} (${manifest.pagesPerSecond ?? '?'} pages/s)`,
     `  URLs      ${urls.accepted} accepted: ${urls.parsed} parsed, ${urls.unchanged} unchanged, ${urls.skipped} skipped, ${urls.failed} failed`,
     `  Items     ${items.written} written, ${items.invalid} invalid (quarantined), ${items.duplicates} duplicates`,
-    `  Fetched   ${(manifest.bytes.wire / 1e6).toFixed(1)} MB on the wire, ${(manifest.bytes.body / 1e6).toFixed(1)} MB of pages`,
+    `  Changes   ${changes.new} new, ${changes.changed} changed, ${changes.removed} removed${changes.removalsInferred ? '' : ' (removals not inferred)'}`,
+    reparse
+      ? `  Reparsed  ${(manifest.bytes.body / 1e6).toFixed(1)} MB of pages archived by run ${reparse.sourceRunId}; nothing fetched`
+      : `  Fetched   ${(manifest.bytes.wire / 1e6).toFixed(1)} MB on the wire, ${(manifest.bytes.body / 1e6).toFixed(1)} MB of pages`,
   ];
+  if (reparse) {
+    lines.push(
+      reparse.asLatest
+        ? `  Current   this run is now the job's current state (--as-latest)`
+        : `  Current   unchanged: changes are against the current state, which this run did not move (--as-latest would)`,
+    );
+  }
   if (reasons) lines.push(`  Not done  ${reasons}  (details: ${join(dataDir, 'store', manifest.failuresKey ?? '')})`);
   lines.push(`  Manifest  ${join(dataDir, 'store', 'runs', manifest.job, manifest.runId, 'manifest.json')}`);
   return `${lines.join('\n')}\n`;
@@ -121,7 +132,14 @@ export async function runLocally(
   io: CliIo,
   job: Job,
   dataDir: string,
-  options: { startUrls?: string[]; runId?: string; resume?: string; reparse?: string; verbose: boolean; ssrf?: SsrfPolicy },
+  options: {
+    startUrls?: string[];
+    runId?: string;
+    resume?: string;
+    reparse?: ReparseOf;
+    verbose: boolean;
+    ssrf?: SsrfPolicy;
+  },
 ): Promise<{ outcome: RunOutcome; runId: string }> {
   const runtime = new LocalRuntime(
     {
@@ -139,8 +157,9 @@ export async function runLocally(
   try {
     let runId: string;
     if (options.reparse) {
-      runId = await runtime.startReparse(job.name, options.reparse);
-      io.stderr.write(`reparsing run ${options.reparse} of ${job.name} as run ${runId} (no fetching)\n`);
+      const { sourceRunId, asLatest } = options.reparse;
+      runId = await runtime.startReparse(job.name, sourceRunId, { asLatest });
+      io.stderr.write(`reparsing run ${sourceRunId} of ${job.name} as run ${runId} (no fetching)\n`);
     } else if (options.resume) {
       runId = options.resume;
       await runtime.resume(job.name, runId);

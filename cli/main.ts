@@ -1,6 +1,5 @@
 import { readFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
-import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { describeError } from '../shared/errors.js';
 import { extractPage } from '../shared/extract/page.js';
 import { decodeDocument } from '../shared/fetch/charset.js';
@@ -30,7 +29,7 @@ import {
 } from '../shared/query.js';
 import { hostOf } from '../shared/url.js';
 import { type CloudServices, defaultCloudServices, redrive, remoteStore, STAGES, type Stage, startCloudRun } from './cloud.js';
-import { CHANGES, COMMAND_SPECS, DEMO, EXTRACT, QUERY, REDRIVE, RUN, RUNS, VALIDATE } from './commands.js';
+import { CHANGES, COMMAND_SPECS, DEMO, EXTRACT, QUERY, REDRIVE, REPARSE, RUN, RUNS, VALIDATE } from './commands.js';
 import { type CliIo, EXIT, environment, loadJob, reportOutcome, runLocally, seconds, UsageError } from './common.js';
 import { runDemo } from './demo.js';
 import { FORMATS, type Format, writeRows } from './format.js';
@@ -66,25 +65,7 @@ Exit codes: 0 ok, 1 error, 2 usage or invalid job, 3 run partial, 4 run failed, 
 const COMMAND_HELP: Record<string, string> = {
   ...Object.fromEntries(Object.entries(COMMAND_SPECS).map(([command, spec]) => [command, commandHelp(spec)])),
   sql: SQL_HELP,
-  reparse: `Usage: scrapeline reparse <job> --run <id> [--verbose]
-
-Extracts every page archived by run <id> (raw/<job>/<id>/*.warc.gz) again with the job's current templates, as a
-new run, without fetching anything: the way to apply a fixed selector or a new field to pages already scraped.`,
 };
-
-const COMMON_OPTIONS = {
-  jobs: { type: 'string' },
-  'data-dir': { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-} as const satisfies ParseArgsConfig['options'];
-
-function parse<T extends ParseArgsConfig['options']>(args: string[], options: T) {
-  try {
-    return parseArgs({ args, options: { ...COMMON_OPTIONS, ...options }, allowPositionals: true, strict: true });
-  } catch (error) {
-    throw new UsageError(describeError(error));
-  }
-}
 
 interface Paths {
   readonly jobsDir: string;
@@ -432,12 +413,15 @@ async function commandDemo(args: string[], io: CliIo): Promise<number> {
 }
 
 async function commandReparse(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parse(args, { run: { type: 'string' }, verbose: { type: 'boolean' } });
+  const { values, positionals } = parseCommandArgs('reparse', args, REPARSE);
   if (values.help) return help(io, 'reparse');
   const { jobsDir, dataDir } = paths(values, io);
   const job = await loadJob(jobsDir, jobArgument(positionals, 'reparse'));
   if (values.run === undefined) throw new UsageError('reparse: which run? (--run ID; scrapeline runs <job> lists them)');
-  const { outcome } = await runLocally(io, job, dataDir, { reparse: values.run, verbose: values.verbose ?? false });
+  const { outcome } = await runLocally(io, job, dataDir, {
+    reparse: { sourceRunId: values.run, asLatest: values['as-latest'] ?? false },
+    verbose: values.verbose ?? false,
+  });
   return reportOutcome(io, outcome, dataDir);
 }
 
