@@ -81,7 +81,9 @@ const fieldObject = z
     from: z
       .enum(['selector', 'url'])
       .default('selector')
-      .describe('Where the value comes from: a selector match (default) or the page URL.'),
+      .describe(
+        'Where the value comes from: a selector match (default) or the page URL after redirects (where the item lives, as its `_url`).',
+      ),
     extract: z
       .enum(EXTRACT_KINDS)
       .optional()
@@ -89,7 +91,12 @@ const fieldObject = z
     attr: z.string().min(1).optional().describe("Attribute name, for `extract: 'attr'`."),
     many: z.boolean().default(false).describe('Collect every match as an array instead of the first.'),
     type: z.enum(FIELD_TYPES).default('string').describe('Value type after parsing.'),
-    trim: z.boolean().default(true).describe('Collapse runs of white space and trim.'),
+    trim: z
+      .boolean()
+      .default(true)
+      .describe(
+        'Collapse runs of white space (no-break spaces included) into one space and trim: both the text a selector reads and the strings (also inside arrays) a code extractor returns for this field; a string left empty counts as no value. `false` keeps them as they are.',
+      ),
     pattern: regexString
       .optional()
       .describe('Regular expression applied to the raw text; the first capture group (or the whole match) is kept.'),
