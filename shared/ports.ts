@@ -70,6 +70,20 @@ export interface StateWrite {
 /** Outcome of {@link StateStore.transact}: which writes' conditions failed, when any did (then nothing was written). */
 export type TransactResult = { readonly ok: true } | { readonly ok: false; readonly failed: readonly number[] };
 
+/** Outcome of {@link StateStore.tryWrite}: the item after the write, or the item as it is when the condition failed. */
+export type TryWriteResult =
+  | { readonly ok: true; readonly item: StateItem }
+  | { readonly ok: false; readonly current: StateItem | undefined };
+
+/** The key of one state item. */
+export interface StateKey {
+  readonly pk: string;
+  readonly sk: string;
+}
+
+/** Keys per {@link StateStore.getMany} call (the DynamoDB BatchGetItem limit). */
+export const MAX_GET_MANY = 100;
+
 /**
  * Durable key-value state with conditional writes and atomic counters: DynamoDB in the cloud, an embedded
  * store locally. Reads are strongly consistent.
@@ -82,6 +96,16 @@ export interface StateStore {
   transact(writes: readonly StateWrite[]): Promise<TransactResult>;
   /** One write; returns the item after it, or `undefined` when the condition failed. */
   write(write: StateWrite): Promise<StateItem | undefined>;
+  /**
+   * One write that, when its condition fails, also returns the item as it is (DynamoDB's
+   * `ReturnValuesOnConditionCheckFailure`), so a caller learns why without a second request.
+   */
+  tryWrite(write: StateWrite): Promise<TryWriteResult>;
+  /**
+   * Up to {@link MAX_GET_MANY} items by key, in the order of `keys` (`undefined` where there is none). Eventually
+   * consistent, and so half the price of {@link StateStore.get}: for looks whose answer a conditional write confirms.
+   */
+  getMany(keys: readonly StateKey[]): Promise<(StateItem | undefined)[]>;
 }
 
 /** Time, injectable so tests and benchmarks control it. */

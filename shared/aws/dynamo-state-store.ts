@@ -1,5 +1,6 @@
 import {
   type AttributeValue,
+  BatchGetItemCommand,
   type CancellationReason,
   type DynamoDBClient,
   GetItemCommand,
@@ -10,13 +11,16 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import {
   type Clock,
+  MAX_GET_MANY,
   type StateCondition,
   type StateItem,
+  type StateKey,
   type StateStore,
   type StateValue,
   type StateWrite,
   systemClock,
   type TransactResult,
+  type TryWriteResult,
 } from '../ports.js';
 import { StateWriteError, TransactionConflictError } from './errors.js';
 
@@ -242,20 +246,69 @@ export class DynamoStateStore implements StateStore {
   }
 
   async write(write: StateWrite): Promise<StateItem | undefined> {
+    const result = await this.#update(write, false);
+    return result.ok ? result.item : undefined;
+  }
+
+  async tryWrite(write: StateWrite): Promise<TryWriteResult> {
+    return this.#update(write, true);
+  }
+
+  /**
+   * One UpdateItem. A transaction in flight on the same item makes it fail with `TransactionConflictException`:
+   * retried with jittered backoff like a conflicting transaction.
+   */
+  async #update(write: StateWrite, returnCurrent: boolean): Promise<TryWriteResult> {
     const update = buildUpdate(write);
-    try {
-      const output = await this.#client.send(
-        new UpdateItemCommand({
-          TableName: this.#tableName,
-          ...update,
-          ReturnValues: 'ALL_NEW',
-        }),
-      );
-      return fromItem(output.Attributes ?? update.Key);
-    } catch (error) {
-      if (errorName(error) === 'ConditionalCheckFailedException') return undefined;
-      throw error;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const output = await this.#client.send(
+          new UpdateItemCommand({
+            TableName: this.#tableName,
+            ...update,
+            ReturnValues: 'ALL_NEW',
+            ...(returnCurrent && write.condition ? { ReturnValuesOnConditionCheckFailure: 'ALL_OLD' } : {}),
+          }),
+        );
+        return { ok: true, item: fromItem(output.Attributes ?? update.Key) };
+      } catch (error) {
+        if (errorName(error) === 'ConditionalCheckFailedException') {
+          if (!returnCurrent) return { ok: false, current: undefined };
+          const item = (error as { Item?: Record<string, AttributeValue> }).Item;
+          // Peers without ReturnValuesOnConditionCheckFailure (dynalite) return no item: look it up.
+          return { ok: false, current: item ? fromItem(item) : await this.get(write.pk, write.sk) };
+        }
+        if (errorName(error) !== 'TransactionConflictException') throw error;
+        if (attempt >= this.#maxTransactAttempts) throw new TransactionConflictError(attempt, error);
+        await this.#clock.sleep(Math.round(this.#random() * this.#conflictBaseMs * 2 ** (attempt - 1)));
+      }
     }
+  }
+
+  async getMany(keys: readonly StateKey[]): Promise<(StateItem | undefined)[]> {
+    if (keys.length > MAX_GET_MANY) throw new StateWriteError(`getMany takes at most ${MAX_GET_MANY} keys, got ${keys.length}`);
+    const found = new Map<string, StateItem>();
+    const id = (pk: string, sk: string) => `${pk}\u0000${sk}`;
+    const unique = [...new Map(keys.map((key) => [id(key.pk, key.sk), key])).values()];
+    let pending: Record<string, AttributeValue>[] = unique.map((key) => ({
+      [PARTITION_KEY]: { S: key.pk },
+      [SORT_KEY]: { S: key.sk },
+    }));
+    for (let attempt = 1; pending.length > 0; attempt++) {
+      const output = await this.#client.send(
+        new BatchGetItemCommand({ RequestItems: { [this.#tableName]: { Keys: pending, ConsistentRead: false } } }),
+      );
+      for (const item of output.Responses?.[this.#tableName] ?? []) {
+        const state = fromItem(item);
+        found.set(id(String(state[PARTITION_KEY]), String(state[SORT_KEY])), state);
+      }
+      pending = output.UnprocessedKeys?.[this.#tableName]?.Keys ?? [];
+      if (pending.length > 0) {
+        if (attempt >= this.#maxTransactAttempts) throw new TransactionConflictError(attempt, new Error('unprocessed keys'));
+        await this.#clock.sleep(Math.round(this.#random() * this.#conflictBaseMs * 2 ** (attempt - 1)));
+      }
+    }
+    return keys.map((key) => found.get(id(key.pk, key.sk)));
   }
 
   async transact(writes: readonly StateWrite[]): Promise<TransactResult> {

@@ -2,7 +2,17 @@ import { existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { StateWriteError } from '../aws/errors.js';
-import type { StateCondition, StateItem, StateStore, StateValue, StateWrite, TransactResult } from '../ports.js';
+import {
+  MAX_GET_MANY,
+  type StateCondition,
+  type StateItem,
+  type StateKey,
+  type StateStore,
+  type StateValue,
+  type StateWrite,
+  type TransactResult,
+  type TryWriteResult,
+} from '../ports.js';
 import { DiskFullError } from './state-errors.js';
 import { replayLegacyJournal } from './state-journal.js';
 
@@ -346,6 +356,16 @@ export class EmbeddedStateStore implements StateStore {
     } catch (error) {
       throw this.#mapError(error, write.pk);
     }
+  }
+
+  async tryWrite(write: StateWrite): Promise<TryWriteResult> {
+    const item = await this.write(write);
+    return item ? { ok: true, item } : { ok: false, current: this.#read(write.pk, write.sk) };
+  }
+
+  async getMany(keys: readonly StateKey[]): Promise<(StateItem | undefined)[]> {
+    if (keys.length > MAX_GET_MANY) throw new Error(`getMany takes at most ${MAX_GET_MANY} keys, got ${keys.length}`);
+    return keys.map((key) => this.#read(key.pk, key.sk));
   }
 
   /** Closes the database (idempotent). Later calls throw. */

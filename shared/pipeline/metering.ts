@@ -142,5 +142,20 @@ export function meteredState(state: StateStore, meter: RequestMeter): StateStore
       meter.add('dynamodb:WriteUnits', writeUnits(write));
       return state.write(write);
     },
+    tryWrite: (write) => {
+      meter.add('dynamodb:UpdateItem');
+      meter.add('dynamodb:WriteUnits', writeUnits(write));
+      return state.tryWrite(write);
+    },
+    getMany: async (keys) => {
+      const items = await state.getMany(keys);
+      meter.add('dynamodb:BatchGetItem', Math.ceil(keys.length / 100));
+      // Eventually consistent: half a read unit per 4 KB of each item.
+      meter.add(
+        'dynamodb:ReadUnits',
+        items.reduce((sum, item) => sum + Math.max(1, Math.ceil(itemBytes(item) / 4096)) / 2, 0),
+      );
+      return items;
+    },
   };
 }

@@ -26,6 +26,42 @@ describe('Class: DynamoStateStore', () => {
     await peers?.stop();
   });
 
+  describe('Method: tryWrite', () => {
+    it('returns the item after a write, and the item as it is when the condition fails', async () => {
+      const key = pk();
+      const created = await store.tryWrite({ pk: key, sk: 'a', set: { owner: 'x' }, condition: { kind: 'absent' } });
+      const refused = await store.tryWrite({ pk: key, sk: 'a', set: { owner: 'y' }, condition: { kind: 'absent' } });
+      const missing = await store.tryWrite({ pk: key, sk: 'b', set: { owner: 'y' }, condition: { kind: 'exists' } });
+
+      expect(created).toEqual({ ok: true, item: { pk: key, sk: 'a', owner: 'x' } });
+      expect(refused).toEqual({ ok: false, current: { pk: key, sk: 'a', owner: 'x' } });
+      expect(missing).toEqual({ ok: false, current: undefined });
+      expect(await store.get(key, 'b')).toBeUndefined();
+    });
+  });
+
+  describe('Method: getMany', () => {
+    it('returns items in the order of the keys, undefined where there is none, repeated keys included', async () => {
+      const key = pk();
+      for (const sk of ['a', 'b', 'c']) await store.write({ pk: key, sk, set: { v: sk } });
+      const keys = ['c', 'x', 'a', 'c'].map((sk) => ({ pk: key, sk }));
+
+      const items = await store.getMany(keys);
+
+      expect(items).toEqual([
+        { pk: key, sk: 'c', v: 'c' },
+        undefined,
+        { pk: key, sk: 'a', v: 'a' },
+        { pk: key, sk: 'c', v: 'c' },
+      ]);
+    });
+
+    it('refuses more than 100 keys', async () => {
+      const keys = Array.from({ length: 101 }, (_, index) => ({ pk: 'p', sk: String(index) }));
+      await expect(store.getMany(keys)).rejects.toThrow('getMany takes at most 100 keys, got 101');
+    });
+  });
+
   describe('Method: write', () => {
     it('upserts: sets attributes, adds counters from 0, sets expiresAt, and returns the item after', async () => {
       const key = pk();

@@ -106,6 +106,35 @@ describe('Class: EmbeddedStateStore', () => {
     });
   });
 
+  describe('Method: tryWrite / getMany', () => {
+    it('tryWrite returns the item after, or the item as it is when the condition fails', async () => {
+      const store = new EmbeddedStateStore();
+      const created = await store.tryWrite({ pk: 'p', sk: 'a', set: { owner: 'x' }, condition: { kind: 'absent' } });
+      const refused = await store.tryWrite({ pk: 'p', sk: 'a', set: { owner: 'y' }, condition: { kind: 'absent' } });
+      const missing = await store.tryWrite({ pk: 'p', sk: 'b', set: { owner: 'y' }, condition: { kind: 'exists' } });
+
+      expect(created).toEqual({ ok: true, item: { owner: 'x' } });
+      expect(refused).toEqual({ ok: false, current: { owner: 'x' } });
+      expect(missing).toEqual({ ok: false, current: undefined });
+    });
+
+    it('getMany returns items in the order of the keys and refuses more than 100', async () => {
+      const store = new EmbeddedStateStore();
+      await store.write({ pk: 'p', sk: 'a', set: { v: 1 } });
+      await store.write({ pk: 'p', sk: 'c', set: { v: 3 } });
+
+      expect(
+        await store.getMany([
+          { pk: 'p', sk: 'c' },
+          { pk: 'p', sk: 'b' },
+          { pk: 'p', sk: 'a' },
+        ]),
+      ).toEqual([{ v: 3 }, undefined, { v: 1 }]);
+      const keys = Array.from({ length: 101 }, (_, index) => ({ pk: 'p', sk: String(index) }));
+      await expect(store.getMany(keys)).rejects.toThrow('getMany takes at most 100 keys, got 101');
+    });
+  });
+
   describe('Method: transact', () => {
     it('writes every item when every condition holds', async () => {
       // Prepare
