@@ -337,7 +337,15 @@ async function writeSnapshot(context: PipelineContext, job: string, runId: strin
  * any time and more than once: it does nothing while work is pending or once the run is finished, and concurrent
  * finishers write the same content.
  */
-export async function finalizeIfComplete(context: PipelineContext, job: string, runId: string): Promise<RunManifest | undefined> {
+export async function finalizeIfComplete(
+  context: PipelineContext,
+  job: string,
+  runId: string,
+  options: {
+    /** The watchdog ended the run's pending URLs (failed, `stalled`): the run ends `stalled` whatever it achieved. */
+    readonly stalled?: boolean;
+  } = {},
+): Promise<RunManifest | undefined> {
   const meta = await context.ledger.getRun(job, runId);
   if (meta?.state !== 'running' || terminalCount(meta) < meta.counters.accepted) return undefined;
   const definition = context.jobs.get(job);
@@ -375,7 +383,7 @@ export async function finalizeIfComplete(context: PipelineContext, job: string, 
 
   if (movesCurrentState) await writeSnapshot(context, job, runId);
   const now = context.clock.now();
-  const state = finalState(meta, reasons, quality);
+  const state = options.stalled ? 'stalled' : finalState(meta, reasons, quality);
   const manifest = manifestOf({ ...meta, state, finishedAt: now }, { reasons, failuresKey, quality, removed, removalsInferred });
   await context.store.put(layout.manifest(job, runId), JSON.stringify(manifest, null, 2), { contentType: 'application/json' });
   // A degraded, failed or budget-cut run is no baseline: the next run is compared with the last good one.
@@ -401,6 +409,7 @@ export async function finalizeIfComplete(context: PipelineContext, job: string, 
       changes: manifest.changes,
     });
     if (state === 'failed') context.metrics.count('RunsFailed');
+    if (state === 'stalled') context.metrics.count('RunsStalled');
     if (state === 'degraded') {
       context.metrics.count('RunsDegraded');
       context.log.warn('run degraded', { job, runId, problems: quality.problems });

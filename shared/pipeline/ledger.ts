@@ -12,7 +12,8 @@ import { urlId } from '../url.js';
 
 export const TERMINAL_STATES = ['parsed', 'unchanged', 'skipped', 'failed'] as const;
 export type TerminalState = (typeof TERMINAL_STATES)[number];
-export type RunState = 'running' | 'succeeded' | 'partial' | 'degraded' | 'failed';
+/** `stalled`: the run made no progress for the watchdog's limit; its pending URLs ended failed (`stalled`). */
+export type RunState = 'running' | 'succeeded' | 'partial' | 'degraded' | 'failed' | 'stalled';
 
 /** Counters kept on the run's meta item. */
 export const RUN_COUNTERS = [
@@ -156,6 +157,18 @@ export interface Completion {
 }
 
 const META = 'meta';
+/** The partition listing runs that have not finished, for the watchdog. */
+const ACTIVE_RUNS = 'runs#active';
+
+/** A run that has not finished, as {@link RunLedger.activeRuns} lists it. */
+export interface ActiveRun {
+  readonly job: string;
+  readonly runId: string;
+  readonly startedAt: number;
+  /** The progress the watchdog last saw, and when (epoch ms); `undefined` before its first look. */
+  readonly progress: number | undefined;
+  readonly progressAt: number | undefined;
+}
 
 /** Partition key of a run's items. */
 export function runKey(job: string, runId: string): string {
@@ -248,7 +261,42 @@ export class RunLedger {
       condition: { kind: 'absent' },
       expiresAt: this.#expiry(now),
     });
+    if (created) {
+      await this.#state.write({
+        pk: ACTIVE_RUNS,
+        sk: `${job}#${runId}`,
+        set: { job, runId, state: 'running', startedAt: now },
+        expiresAt: this.#expiry(now),
+      });
+    }
     return created !== undefined;
+  }
+
+  /**
+   * Runs started and not known to be finished, across jobs, oldest first, with the progress the watchdog last saw.
+   * A run is listed until it finishes (or its state items expire).
+   */
+  async *activeRuns(): AsyncIterable<ActiveRun> {
+    for await (const item of this.#state.query(ACTIVE_RUNS, '')) {
+      if (item.state !== 'running') continue;
+      yield {
+        job: String(item.job),
+        runId: String(item.runId),
+        startedAt: Number(item.startedAt ?? 0),
+        progress: item.progress === undefined || item.progress === null ? undefined : Number(item.progress),
+        progressAt: item.progressAt === undefined || item.progressAt === null ? undefined : Number(item.progressAt),
+      };
+    }
+  }
+
+  /** Records the progress the watchdog saw for an active run (a number that grows while the run moves) and when. */
+  async noteProgress(job: string, runId: string, progress: number, at: number): Promise<void> {
+    await this.#state.write({
+      pk: ACTIVE_RUNS,
+      sk: `${job}#${runId}`,
+      set: { progress, progressAt: at },
+      condition: { kind: 'exists' },
+    });
   }
 
   async getRun(job: string, runId: string): Promise<RunMeta | undefined> {
@@ -402,6 +450,9 @@ export class RunLedger {
       set: { state, finishedAt: now },
       condition: { kind: 'equals', attribute: 'state', value: 'running' },
     });
+    if (result !== undefined) {
+      await this.#state.write({ pk: ACTIVE_RUNS, sk: `${job}#${runId}`, set: { state }, condition: { kind: 'exists' } });
+    }
     return result !== undefined;
   }
 
