@@ -37,7 +37,7 @@ describe('Class: StateHostGate (politeness shared by a fleet of fetchers)', () =
   });
 
   it('never exceeds the host rate or concurrency, measured at the server, with several concurrent workers', async () => {
-    // Prepare: four workers, each with its own gate, sharing only the state store (as Lambda instances share DynamoDB).
+    // Prepare: three fleet members, each with its own gate, sharing only the state store (as Lambda instances share DynamoDB).
     const state = new EmbeddedStateStore();
     const limits = { concurrency: 2, minDelayMs: 200 };
     const workers = Array.from({ length: 3 }, () => new StateHostGate(state, { clock: systemClock, maxWaitMs: 60_000 }));
@@ -70,22 +70,24 @@ describe('Class: StateHostGate (politeness shared by a fleet of fetchers)', () =
 
   it('defers instead of waiting long: the caller puts its task back with a delay', async () => {
     const state = new EmbeddedStateStore();
+    const limits = { concurrency: 1, minDelayMs: 100 };
     const gate = new StateHostGate(state, { clock: systemClock, maxWaitMs: 50 });
     await gate.slowDown('busy.example', Date.now() + 5_000);
-    await expect(gate.acquire('busy.example', { concurrency: 1, minDelayMs: 0 })).rejects.toBeInstanceOf(PolitenessDeferral);
+    await expect(gate.acquire('busy.example', limits)).rejects.toBeInstanceOf(PolitenessDeferral);
     const other = new StateHostGate(state, { clock: systemClock, maxWaitMs: 50 });
-    const error = await other.acquire('busy.example', { concurrency: 1, minDelayMs: 0 }).catch((caught: unknown) => caught);
+    const error = await other.acquire('busy.example', limits).catch((caught: unknown) => caught);
     expect((error as PolitenessDeferral).delayMs).toBeGreaterThan(4_000);
   });
 
-  it('frees the slot of a fetcher that died holding it once its lease expires', async () => {
+  it('holds no slot for a fetcher that died before releasing: the next member starts one delay later', async () => {
     const state = new EmbeddedStateStore();
-    const crashed = new StateHostGate(state, { clock: systemClock, leaseMs: 100 });
-    await crashed.acquire('lease.example', { concurrency: 1, minDelayMs: 0 });
-    const survivor = new StateHostGate(state, { clock: systemClock, maxWaitMs: 2_000 });
+    const limits = { concurrency: 1, minDelayMs: 100 };
+    const crashed = new StateHostGate(state, { clock: systemClock });
+    await crashed.acquire('crash.example', limits);
     const started = Date.now();
-    const release = await survivor.acquire('lease.example', { concurrency: 1, minDelayMs: 0 });
+    const survivor = new StateHostGate(state, { clock: systemClock, maxWaitMs: 2_000 });
+    const release = await survivor.acquire('crash.example', limits);
     release();
-    expect(Date.now() - started).toBeGreaterThanOrEqual(80);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(90);
   });
 });

@@ -189,7 +189,8 @@ export function createFunctionRuntime(options: FunctionRuntimeOptions): Function
     fetchQueue: queue(config.fetchQueue, 'fetch', 'FETCH_QUEUE_URL'),
     parseQueue: queue(config.parseQueue, 'parse', 'PARSE_QUEUE_URL'),
     http: options.http ?? unavailableHttp(stage),
-    // Many fetcher instances run at once: per-host politeness lives in the state table, shared by all of them.
+    // Many fetcher instances run at once: per-host start slots are booked in the state table, shared by all of them
+    // (one conditional write per start, none on release; hosts with minDelayMs 0 cost nothing).
     hosts: new StateHostGate(state, { clock: systemClock }),
     clock: systemClock,
     log: logPort(logger),

@@ -1,5 +1,5 @@
 import { RetryableError } from '../errors.js';
-import type { Clock, StateStore } from '../ports.js';
+import type { Clock, StateCondition, StateItem, StateStore, StateWrite, TryWriteResult } from '../ports.js';
 
 /** Per-host politeness limits, from the job. */
 export interface HostLimits {
@@ -93,6 +93,11 @@ export class InProcessHostGate implements HostGate {
     const slot = this.#slot(host);
     slot.notBefore = Math.max(slot.notBefore, untilMs);
   }
+
+  /** The earliest a request to `host` may start after {@link slowDown} (epoch ms), 0 when it was never slowed. */
+  notBefore(host: string): number {
+    return this.#hosts.get(host)?.notBefore ?? 0;
+  }
 }
 
 /**
@@ -113,123 +118,240 @@ export class PolitenessDeferral extends RetryableError {
 
 /** Options of {@link StateHostGate}. */
 export interface StateHostGateOptions {
+  /** The writer's clock: every booking is made in the clock of the process that writes it. */
   readonly clock: Clock;
-  /** How long a slot is held at most (a crashed fetcher's slot frees itself after this). @default 120000 */
-  readonly leaseMs?: number;
-  /** Longest in-process wait for a slot before deferring the task. @default 2000 */
+  /**
+   * Longest in-process wait for a booked start; a longer one is handed back as a {@link PolitenessDeferral} (the
+   * task goes back to the queue with that delay) and books nothing. @default 2000
+   */
   readonly maxWaitMs?: number;
-  /** Poll interval while all slots are taken. @default 25 */
-  readonly pollMs?: number;
+  /**
+   * The most fetcher processes that can run at once (the fetch queue's maximum concurrency). Known, it lets a host
+   * with `minDelayMs` 0 and `concurrency` ≥ `fleetSize` go without any state request: each process takes
+   * `floor(concurrency / fleetSize)` of the host's slots. @default undefined (unknown: each process takes them all)
+   */
+  readonly fleetSize?: number;
+  /** Conditional writes one acquire makes at most before it defers. @default 6 */
+  readonly maxAttempts?: number;
+  /** Random source for the jitter of retries after a deferral. @default Math.random */
   readonly random?: () => number;
 }
 
-type Lease = [id: string, until: number];
-
-/** A host's gate item as read. */
-interface GateState {
-  readonly item: Readonly<Record<string, unknown>> | undefined;
-  readonly now: number;
-  readonly leases: Lease[];
-  readonly nextAt: number;
-  readonly version: number;
+/** What a process last learned of a host's booking. */
+interface Seen {
+  /** The host's `next` as last written or seen. */
+  readonly next: number;
+  /** The last look found the host booked ahead: the next acquire adds to the booking rather than starting now. */
+  readonly busy: boolean;
+  /** After a booking past `maxWaitMs`: no new attempt before this time (epoch ms). */
+  readonly retryAt: number;
 }
 
+/** A maximum that follows a higher sample at once and a lower one by 1/8 of the gap: a cautious estimate. */
+function decayingMax(previous: number, sample: number): number {
+  return sample >= previous ? sample : previous - (previous - sample) / 8;
+}
+
+/** Hosts whose booking this process remembers (a bound on memory, not on correctness). */
+const REMEMBERED_HOSTS = 10_000;
+/** How long a host's gate item outlives its last write (DynamoDB TTL). */
+const GATE_ITEM_TTL_S = 86_400;
+
 /**
- * Politeness for a whole fleet of fetchers: per host, one state item holds the leases of the requests in flight
- * and the earliest time the next request may start, updated with optimistic concurrency (a version number and a
- * conditional write). A 429/503 pushes the host's next start back for everyone.
+ * Politeness for a whole fleet of fetchers by booked start slots: per host, one state item holds `next`, the
+ * earliest time (in the writer's clock) the next request may start. An acquire books a start with ONE conditional
+ * write and reads nothing:
+ *
+ * - the host looks idle (`next` is past): `SET next = now + slot` if `next <= now`, and the request starts now;
+ * - the host looks busy (`next` is ahead): `ADD next slot` if `next <= now + maxWaitMs`, and the request starts at
+ *   the old `next` (the write returns the new one), after a short in-process wait;
+ * - a failed condition returns the item as it is (`tryWrite`), which says which case holds or how long the wait
+ *   would be; a wait beyond `maxWaitMs` books nothing and throws {@link PolitenessDeferral} with that delay.
+ *
+ * Which case to try first comes from the last `next` this process saw, so a guess costs a second write only when
+ * the host changed between busy and idle. A host this process already knows to be booked beyond `maxWaitMs` defers
+ * with no request at all (`next` only grows). Releasing writes nothing: the slot is a length of time, `slot =
+ * max(minDelayMs, ceil(duration / concurrency))` where `duration` is how long this process's requests to the host
+ * take (a decaying maximum), so starts at least `slot` apart keep at most `concurrency` requests in flight whenever
+ * a request takes no longer than that (Little's law, held per start), and a crashed fetcher holds nothing.
+ * In process, a semaphore caps the host's requests exactly, so only that many contend through the store.
+ *
+ * A host with `minDelayMs` 0 is not booked: the job asked for no spacing, and one write per page would be most of
+ * the cost of a fetch-bound crawl. Its cap is held by the in-process semaphore, with each process taking
+ * `floor(concurrency / fleetSize)` when {@link StateHostGateOptions.fleetSize} is known (then exact fleet-wide),
+ * else `concurrency` (fleet-wide at most `concurrency` × the fetchers running). A 429/503 (`slowDown`) still pushes
+ * `next` back in the store for every booked host, and the process that saw it holds the host back itself.
  */
 export class StateHostGate implements HostGate {
   readonly #state: StateStore;
   readonly #clock: Clock;
-  readonly #leaseMs: number;
   readonly #maxWaitMs: number;
-  readonly #pollMs: number;
-  readonly #random: () => number;
+  readonly #fleetSize: number | undefined;
+  readonly #maxAttempts: number;
   readonly #local: InProcessHostGate;
+  /** What this process last learned of each host's booking. */
+  readonly #seen = new Map<string, Seen>();
+  /** The booking in progress per host (one at a time per process). */
+  readonly #booking = new Map<string, Promise<void>>();
+  readonly #random: () => number;
+  /** How long a conditional write takes: a decaying maximum. */
+  #writeLatencyMs = 0;
+  /** How long this process's requests to a host take: a maximum that decays by 1/8 of the gap per request. */
+  readonly #durations = new Map<string, number>();
 
   constructor(state: StateStore, options: StateHostGateOptions) {
+    const problems: string[] = [];
+    const { maxWaitMs = 2000, fleetSize, maxAttempts = 6 } = options;
+    if (!(maxWaitMs >= 0)) problems.push(`maxWaitMs must be >= 0, got ${maxWaitMs}`);
+    if (fleetSize !== undefined && !(Number.isInteger(fleetSize) && fleetSize >= 1))
+      problems.push(`fleetSize must be a positive integer, got ${fleetSize}`);
+    if (!(Number.isInteger(maxAttempts) && maxAttempts >= 2))
+      problems.push(`maxAttempts must be an integer >= 2, got ${maxAttempts}`);
+    if (problems.length > 0) throw new RangeError(`invalid StateHostGate options: ${problems.join('; ')}`);
     this.#state = state;
     this.#clock = options.clock;
-    this.#leaseMs = options.leaseMs ?? 120_000;
-    this.#maxWaitMs = options.maxWaitMs ?? 2000;
-    this.#pollMs = options.pollMs ?? 25;
+    this.#maxWaitMs = maxWaitMs;
+    this.#fleetSize = fleetSize;
+    this.#maxAttempts = maxAttempts;
     this.#random = options.random ?? Math.random;
-    this.#local = new InProcessHostGate(() => this.#clock.now());
-  }
-
-  async #read(host: string): Promise<GateState> {
-    const item = await this.#state.get(`host#${host}`, 'gate');
-    const now = this.#clock.now();
-    const leases = (JSON.parse(String(item?.leases ?? '[]')) as Lease[]).filter(([, until]) => until > now);
-    return { item, now, leases, nextAt: Number(item?.nextAt ?? 0), version: Number(item?.version ?? 0) };
-  }
-
-  async #write(host: string, current: GateState, set: { leases: Lease[]; nextAt: number }): Promise<boolean> {
-    const written = await this.#state.write({
-      pk: `host#${host}`,
-      sk: 'gate',
-      set: { leases: JSON.stringify(set.leases), nextAt: set.nextAt, version: current.version + 1 },
-      condition: current.item ? { kind: 'equals', attribute: 'version', value: current.version } : { kind: 'absent' },
-    });
-    return written !== undefined;
+    this.#local = new InProcessHostGate(() => this.#clock.now(), { maxWaitMs });
   }
 
   async acquire(host: string, limits: HostLimits): Promise<() => void> {
-    // The requests of this process queue for their share locally first, so that only up to `concurrency` of them
-    // contend for the host through the state store.
-    const releaseLocal = await this.#local.acquire(host, { concurrency: limits.concurrency, minDelayMs: 0 });
+    const booked = limits.minDelayMs > 0;
+    const share =
+      booked || this.#fleetSize === undefined
+        ? limits.concurrency
+        : Math.max(1, Math.floor(limits.concurrency / this.#fleetSize));
+    const releaseLocal = await this.#local.acquire(host, { concurrency: share, minDelayMs: 0 });
     try {
-      const releaseFleet = await this.#acquireFleet(host, limits);
-      return () => {
-        releaseFleet();
-        releaseLocal();
-      };
+      if (booked) await this.#startBooked(host, limits);
     } catch (error) {
       releaseLocal();
       throw error;
     }
-  }
-
-  async #acquireFleet(host: string, limits: HostLimits): Promise<() => void> {
     const startedAt = this.#clock.now();
-    let poll = this.#pollMs;
-    for (;;) {
-      const current = await this.#read(host);
-      if (current.leases.length < limits.concurrency && current.now >= current.nextAt) {
-        const id = `${current.now.toString(36)}${Math.floor(this.#random() * 1e9).toString(36)}`;
-        const leases: Lease[] = [...current.leases, [id, current.now + this.#leaseMs]];
-        if (await this.#write(host, current, { leases, nextAt: current.now + limits.minDelayMs })) {
-          return () => void this.#release(host, id);
-        }
-        await this.#clock.sleep(1 + this.#random() * 4);
-        continue;
-      }
-      // Waiting for a free slot backs off (each look is a read of the state store); waiting for the next start
-      // time sleeps exactly until then.
-      const wait = current.now < current.nextAt ? current.nextAt - current.now : poll;
-      if (current.now >= current.nextAt) poll = Math.min(poll * 2, 500);
-      if (current.now - startedAt + wait > this.#maxWaitMs) throw new PolitenessDeferral(host, Math.max(wait, 1000));
-      await this.#clock.sleep(wait + this.#random() * 5);
-    }
-  }
-
-  async #release(host: string, id: string): Promise<void> {
-    for (let attempt = 0; attempt < 20; attempt++) {
-      const current = await this.#read(host);
-      if (!current.leases.some(([lease]) => lease === id)) return;
-      const leases = current.leases.filter(([lease]) => lease !== id);
-      if (await this.#write(host, current, { leases, nextAt: current.nextAt })) return;
-      await this.#clock.sleep(1 + this.#random() * 4);
-    }
-    // Unreleased, the lease expires by itself after leaseMs.
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      if (booked) this.#observe(host, this.#clock.now() - startedAt);
+      releaseLocal();
+    };
   }
 
   async slowDown(host: string, untilMs: number): Promise<void> {
-    for (let attempt = 0; attempt < 20; attempt++) {
-      const current = await this.#read(host);
-      if (current.nextAt >= untilMs) return;
-      if (await this.#write(host, current, { leases: current.leases, nextAt: untilMs })) return;
+    await this.#local.slowDown(host, untilMs);
+    for (let attempt = 0; attempt < this.#maxAttempts; attempt++) {
+      const result = await this.#write(host, { set: { next: untilMs } }, { kind: 'lessThan', attribute: 'next', value: untilMs });
+      if (result.ok) return this.#remember(host, untilMs, true);
+      const next = this.#nextOf(result.current);
+      if (next !== undefined) return this.#remember(host, next, true);
+      const created = await this.#write(host, { set: { next: untilMs } }, { kind: 'absent' });
+      if (created.ok) return this.#remember(host, untilMs, true);
     }
+  }
+
+  /** Books a start and waits for it (at most `maxWaitMs`), or throws {@link PolitenessDeferral}. */
+  async #startBooked(host: string, limits: HostLimits): Promise<void> {
+    const slot = Math.max(limits.minDelayMs, Math.ceil((this.#durations.get(host) ?? 0) / limits.concurrency));
+    const start = await this.#book(host, slot);
+    // A 429/503 seen by this process after the booking: the slot is given up, `next` is already past the pause.
+    const paused = this.#local.notBefore(host) - this.#clock.now();
+    if (paused > 0 && this.#local.notBefore(host) > start) throw new PolitenessDeferral(host, paused);
+    const wait = start - this.#clock.now();
+    if (wait > 0) await this.#clock.sleep(wait);
+  }
+
+  /** Books one start; the bookings of one process for one host go one after another, each with what the last saw. */
+  #book(host: string, slot: number): Promise<number> {
+    const booking = (this.#booking.get(host) ?? Promise.resolve()).then(() => this.#bookNow(host, slot));
+    const settled = booking.then(
+      () => {},
+      () => {},
+    );
+    this.#booking.set(host, settled);
+    void settled.then(() => {
+      if (this.#booking.get(host) === settled) this.#booking.delete(host);
+    });
+    return booking;
+  }
+
+  async #bookNow(host: string, slot: number): Promise<number> {
+    for (let attempt = 0; attempt < this.#maxAttempts; attempt++) {
+      const now = this.#clock.now();
+      const seen = this.#seen.get(host);
+      if (seen !== undefined && (seen.next - now > this.#maxWaitMs || now < seen.retryAt)) {
+        throw new PolitenessDeferral(host, Math.max(seen.next - now, 1));
+      }
+      if (seen === undefined || (seen.next <= now && !seen.busy)) {
+        // The host looks idle: start as soon as the write is through (the start is booked a write's latency ahead,
+        // so that it is not already past when the write returns) if nobody has booked past that.
+        const start = now + Math.ceil(this.#writeLatencyMs);
+        const idle = { kind: 'lessThan', attribute: 'next', value: start + 1 } as const;
+        const result = await this.#write(host, { set: { next: start + slot } }, idle);
+        const next = this.#nextOf(result.ok ? undefined : result.current);
+        if (result.ok) this.#remember(host, start + slot, false);
+        else if (next !== undefined) this.#remember(host, next, next > now);
+        if (result.ok || next !== undefined) {
+          if (result.ok) return start;
+          continue;
+        }
+        const created = await this.#write(host, { set: { next: start + slot } }, { kind: 'absent' });
+        if (created.ok) {
+          this.#remember(host, start + slot, false);
+          return start;
+        }
+        this.#remember(host, this.#nextOf(created.current) ?? now, true);
+        continue;
+      }
+      // The host looks busy: take the slot after the last one booked, if it starts within maxWaitMs.
+      const within = { kind: 'lessThan', attribute: 'next', value: now + this.#maxWaitMs + 1 } as const;
+      const result = await this.#write(host, { add: { next: slot } }, within);
+      const next = this.#nextOf(result.ok ? result.item : result.current);
+      if (next === undefined) {
+        this.#seen.delete(host);
+        continue;
+      }
+      if (!result.ok) {
+        // Booked beyond maxWaitMs: this process asks again only once the window has moved on, each process at a
+        // different moment, so that the fleet's deferred tasks do not all race for the next free slot.
+        const jitter = this.#random() * Math.min(this.#maxWaitMs * 0.75, slot * 8);
+        this.#remember(host, next, true, next - this.#maxWaitMs + jitter);
+        continue;
+      }
+      // A booking that began before this acquire looked at the clock is unusable (its successor may start within
+      // `slot` of now): it is left as a gap, and the next attempt books as the host is now, idle.
+      const start = next - slot;
+      this.#remember(host, next, start >= now);
+      if (start >= now) return start;
+    }
+    throw new PolitenessDeferral(host, Math.max(slot, 1));
+  }
+
+  async #write(host: string, change: Pick<StateWrite, 'set' | 'add'>, condition: StateCondition): Promise<TryWriteResult> {
+    const sentAt = this.#clock.now();
+    const expiresAt = Math.ceil(sentAt / 1000) + GATE_ITEM_TTL_S;
+    const result = await this.#state.tryWrite({ pk: `host#${host}`, sk: 'gate', ...change, condition, expiresAt });
+    this.#writeLatencyMs = decayingMax(this.#writeLatencyMs, this.#clock.now() - sentAt);
+    return result;
+  }
+
+  #nextOf(item: StateItem | undefined): number | undefined {
+    const next = item?.next;
+    return typeof next === 'number' ? next : undefined;
+  }
+
+  #remember(host: string, next: number, busy: boolean, retryAt = 0): void {
+    this.#seen.delete(host);
+    this.#seen.set(host, { next, busy, retryAt });
+    if (this.#seen.size > REMEMBERED_HOSTS) this.#seen.delete(this.#seen.keys().next().value as string);
+  }
+
+  #observe(host: string, durationMs: number): void {
+    const previous = this.#durations.get(host) ?? 0;
+    this.#durations.delete(host);
+    this.#durations.set(host, decayingMax(previous, durationMs));
+    if (this.#durations.size > REMEMBERED_HOSTS) this.#durations.delete(this.#durations.keys().next().value as string);
   }
 }

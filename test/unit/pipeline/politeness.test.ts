@@ -1,6 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { InProcessHostGate } from '../../../shared/pipeline/politeness.js';
+import { EmbeddedStateStore } from '../../../shared/local/state.js';
+import { InProcessHostGate, PolitenessDeferral, StateHostGate } from '../../../shared/pipeline/politeness.js';
+import type { StateItem, StateKey, StateStore, StateWrite, TransactResult, TryWriteResult } from '../../../shared/ports.js';
+import { ManualClock } from '../../fixtures/clock.js';
 
 /** Runs `count` requests through the gate at once; records starts and the most requests in flight. */
 async function burst(
@@ -197,5 +200,241 @@ describe('Class: InProcessHostGate', () => {
     // Assess
     expect(performance.now() - started).toBeLessThan(500);
     release();
+  });
+});
+
+/** The state store, counting requests as the AWS requests they stand for. */
+class CountingStore implements StateStore {
+  reads = 0;
+  writes = 0;
+  constructor(readonly inner: StateStore = new EmbeddedStateStore()) {}
+  get(pk: string, sk: string): Promise<StateItem | undefined> {
+    this.reads++;
+    return this.inner.get(pk, sk);
+  }
+  query(pk: string, skPrefix: string): AsyncIterable<StateItem & { readonly sk: string }> {
+    this.reads++;
+    return this.inner.query(pk, skPrefix);
+  }
+  getMany(keys: readonly StateKey[]): Promise<(StateItem | undefined)[]> {
+    this.reads++;
+    return this.inner.getMany(keys);
+  }
+  transact(writes: readonly StateWrite[]): Promise<TransactResult> {
+    this.writes++;
+    return this.inner.transact(writes);
+  }
+  write(write: StateWrite): Promise<StateItem | undefined> {
+    this.writes++;
+    return this.inner.write(write);
+  }
+  tryWrite(write: StateWrite): Promise<TryWriteResult> {
+    this.writes++;
+    return this.inner.tryWrite(write);
+  }
+  get requests(): number {
+    return this.reads + this.writes;
+  }
+}
+
+/** Lets every pending promise run (the embedded store answers within the same turn). */
+const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** Moves the manual clock forward 1 ms at a time, letting the gates act at every step. */
+async function runFor(clock: ManualClock, ms: number): Promise<void> {
+  for (let elapsed = 0; elapsed < ms; elapsed++) {
+    await settle();
+    clock.advance(1);
+  }
+  await settle();
+}
+
+describe('Class: StateHostGate', () => {
+  const host = 'shop.example';
+
+  it('starts a request on an idle host at once, with one conditional write and no read', async () => {
+    // Prepare
+    const clock = new ManualClock();
+    const state = new CountingStore();
+    const gate = new StateHostGate(state, { clock });
+    (await gate.acquire(host, { concurrency: 2, minDelayMs: 250 }))();
+    await runFor(clock, 1000);
+    const before = state.writes;
+
+    // Act
+    const startedAt = clock.now();
+    const release = await gate.acquire(host, { concurrency: 2, minDelayMs: 250 });
+    release();
+
+    // Assess
+    expect(clock.now()).toBe(startedAt);
+    expect(state.writes - before).toBe(1);
+    expect(state.reads).toBe(0);
+  });
+
+  it('spaces the starts of several fleet members by minDelayMs, with no reads and no writes on release', async () => {
+    // Prepare: four members over one store, three requests each, all wanting to go at once.
+    const clock = new ManualClock();
+    const state = new CountingStore();
+    const members = Array.from({ length: 4 }, () => new StateHostGate(state, { clock, maxWaitMs: 10_000 }));
+    const limits = { concurrency: 2, minDelayMs: 100 };
+    const starts: number[] = [];
+    let writesAtStarts = 0;
+    const releases: (() => void)[] = [];
+
+    // Act
+    const all = Promise.all(
+      members.flatMap((gate) =>
+        [0, 1, 2].map(async () => {
+          const release = await gate.acquire(host, limits);
+          starts.push(clock.now());
+          writesAtStarts = state.writes;
+          await clock.sleep(30);
+          releases.push(release);
+          release();
+        }),
+      ),
+    );
+    await runFor(clock, 2000);
+    await all;
+
+    // Assess
+    expect(starts).toHaveLength(12);
+    const sorted = [...starts].sort((a, b) => a - b);
+    for (let index = 1; index < sorted.length; index++) {
+      expect((sorted[index] ?? 0) - (sorted[index - 1] ?? 0)).toBeGreaterThanOrEqual(100);
+    }
+    expect(state.reads).toBe(0);
+    expect(state.writes).toBe(writesAtStarts);
+    expect(state.writes).toBeLessThanOrEqual(2 * 12);
+  });
+
+  it('hands a wait beyond maxWaitMs back as a deferral without booking it, and knows the next time without asking', async () => {
+    // Prepare: one member books three starts 1 s apart.
+    const clock = new ManualClock();
+    const state = new CountingStore();
+    const busy = new StateHostGate(state, { clock, maxWaitMs: 5000 });
+    const limits = { concurrency: 3, minDelayMs: 1000 };
+    const booked = Promise.all([0, 1, 2].map(() => busy.acquire(host, limits)));
+    await runFor(clock, 0);
+    const next = (await state.inner.get(`host#${host}`, 'gate'))?.next;
+    const other = new StateHostGate(state, { clock, maxWaitMs: 2000 });
+
+    // Act
+    const first = await other.acquire(host, limits).catch((error: unknown) => error);
+    const writes = state.writes;
+    const second = await other.acquire(host, limits).catch((error: unknown) => error);
+
+    // Assess
+    expect(first).toBeInstanceOf(PolitenessDeferral);
+    expect((first as PolitenessDeferral).delayMs).toBe(3000);
+    expect(second).toBeInstanceOf(PolitenessDeferral);
+    expect(state.writes).toBe(writes);
+    expect((await state.inner.get(`host#${host}`, 'gate'))?.next).toBe(next);
+    await runFor(clock, 2000);
+    for (const release of await booked) release();
+  });
+
+  it("pushes every member's next start back after a slowDown (429/503)", async () => {
+    // Prepare
+    const clock = new ManualClock();
+    const state = new CountingStore();
+    const throttled = new StateHostGate(state, { clock });
+    const other = new StateHostGate(state, { clock });
+    const limits = { concurrency: 2, minDelayMs: 100 };
+    (await other.acquire(host, limits))();
+    const until = clock.now() + 10_000;
+
+    // Act
+    await throttled.slowDown(host, until);
+    const deferral = await other.acquire(host, limits).catch((error: unknown) => error);
+    await runFor(clock, 9000);
+    const acquired = other.acquire(host, limits);
+    await runFor(clock, 1000);
+    const release = await acquired;
+
+    // Assess
+    expect(deferral).toBeInstanceOf(PolitenessDeferral);
+    expect((deferral as PolitenessDeferral).delayMs).toBeGreaterThanOrEqual(9900);
+    expect(clock.now()).toBeGreaterThanOrEqual(until);
+    release();
+  });
+
+  it('leaves nothing held by a fetcher that never releases: the next member starts one slot later', async () => {
+    // Prepare
+    const clock = new ManualClock();
+    const state = new CountingStore();
+    const limits = { concurrency: 1, minDelayMs: 200 };
+    const crashed = new StateHostGate(state, { clock });
+    await crashed.acquire(host, limits);
+    const startedAt = clock.now();
+
+    // Act
+    const acquired = new StateHostGate(state, { clock }).acquire(host, limits);
+    await runFor(clock, 200);
+    const release = await acquired;
+
+    // Assess
+    expect(clock.now() - startedAt).toBe(200);
+    release();
+  });
+
+  it('lengthens the slot to duration / concurrency when requests are slow, so that concurrency holds', async () => {
+    // Prepare: one request of 1 s seen by this member.
+    const clock = new ManualClock();
+    const state = new CountingStore();
+    const gate = new StateHostGate(state, { clock, maxWaitMs: 10_000 });
+    const limits = { concurrency: 2, minDelayMs: 100 };
+    const slow = await gate.acquire(host, limits);
+    await runFor(clock, 1000);
+    slow();
+
+    // Act
+    const starts: number[] = [];
+    const all = Promise.all(
+      [0, 1, 2].map(async () => {
+        const release = await gate.acquire(host, limits);
+        starts.push(clock.now());
+        release();
+      }),
+    );
+    await runFor(clock, 1500);
+    await all;
+
+    // Assess
+    expect(starts.map((at) => at - (starts[0] ?? 0))).toEqual([0, 500, 1000]);
+  });
+
+  it('makes no state request for a host with minDelayMs 0, and shares its concurrency across a known fleet', async () => {
+    // Prepare
+    const clock = new ManualClock();
+    const state = new CountingStore();
+    const gate = new StateHostGate(state, { clock, fleetSize: 2 });
+    let started = 0;
+
+    // Act
+    const releases = Array.from({ length: 8 }, () =>
+      gate.acquire(host, { concurrency: 8, minDelayMs: 0 }).then((release) => {
+        started++;
+        return release;
+      }),
+    );
+    await runFor(clock, 10);
+    const startedFirst = started;
+    for (const release of await Promise.all(releases.slice(0, 4))) release();
+    await runFor(clock, 10);
+
+    // Assess
+    expect(startedFirst).toBe(4);
+    expect(started).toBe(8);
+    expect(state.requests).toBe(0);
+    for (const release of await Promise.all(releases)) release();
+  });
+
+  it('refuses invalid options, naming each', () => {
+    const clock = new ManualClock();
+    expect(() => new StateHostGate(new CountingStore(), { clock, maxWaitMs: -1, fleetSize: 0, maxAttempts: 1 })).toThrow(
+      /maxWaitMs must be >= 0, got -1; fleetSize must be a positive integer, got 0; maxAttempts must be an integer >= 2, got 1/,
+    );
   });
 });

@@ -1,0 +1,93 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoStateStore } from '../../shared/aws/dynamo-state-store.js';
+import { PolitenessDeferral, StateHostGate } from '../../shared/pipeline/politeness.js';
+import { systemClock } from '../../shared/ports.js';
+import { createStateTable, type DynamoPeer, PEER_CREDENTIALS, PEER_REGION, startDynamoPeer } from '../support/aws-peers.js';
+
+describe('Class: StateHostGate over DynamoDB (dynalite)', () => {
+  let peer: DynamoPeer;
+  let client: DynamoDBClient;
+  let state: DynamoStateStore;
+  let hosts = 0;
+  /** A fresh host per test. */
+  const newHost = () => `h${++hosts}.example`;
+  const operations = () => new Map(peer.operations);
+  const delta = (before: Map<string, number>, name: string) => (peer.operations.get(name) ?? 0) - (before.get(name) ?? 0);
+
+  beforeAll(async () => {
+    peer = await startDynamoPeer();
+    client = new DynamoDBClient({ region: PEER_REGION, credentials: PEER_CREDENTIALS, endpoint: peer.endpoint });
+    await createStateTable(client, 'gate-test');
+    state = new DynamoStateStore({ client, tableName: 'gate-test' });
+  });
+  afterAll(async () => {
+    client?.destroy();
+    await peer?.stop();
+  });
+
+  it('spaces the starts of several fleet members by minDelayMs with UpdateItem alone (no GetItem when the item is returned)', async () => {
+    // Prepare: three members, two requests each at once; the host is booked once so the item exists.
+    const host = newHost();
+    const limits = { concurrency: 2, minDelayMs: 150 };
+    const members = Array.from({ length: 3 }, () => new StateHostGate(state, { clock: systemClock, maxWaitMs: 5_000 }));
+    (await members[0]?.acquire(host, limits))?.();
+    const before = operations();
+
+    // Act
+    const starts: number[] = [];
+    await Promise.all(
+      members.flatMap((gate) =>
+        [0, 1].map(async () => {
+          const release = await gate.acquire(host, limits);
+          starts.push(Date.now());
+          release();
+        }),
+      ),
+    );
+
+    // Assess
+    // Booked starts are 150 ms apart; a start is seen when its timer fires, which on this event loop (shared by
+    // the members and dynalite) may be a few ms late, so each gap gets 15 ms of slack and the whole span none.
+    const sorted = starts.sort((a, b) => a - b);
+    for (let index = 1; index < sorted.length; index++) {
+      expect((sorted[index] ?? 0) - (sorted[index - 1] ?? 0)).toBeGreaterThanOrEqual(150 - 15);
+    }
+    expect((sorted.at(-1) ?? 0) - (sorted[0] ?? 0)).toBeGreaterThanOrEqual(5 * 150 - 15);
+    expect(delta(before, 'UpdateItem')).toBeGreaterThanOrEqual(6);
+    expect(delta(before, 'UpdateItem')).toBeLessThanOrEqual(12);
+    // dynalite returns no item with a failed condition, so the adapter looks it up; DynamoDB needs no GetItem.
+    expect(delta(before, 'GetItem')).toBeLessThanOrEqual(delta(before, 'UpdateItem') - 6);
+  });
+
+  it("pushes every member's next start back after a slowDown, and defers instead of waiting", async () => {
+    // Prepare
+    const host = newHost();
+    const limits = { concurrency: 1, minDelayMs: 100 };
+    const throttled = new StateHostGate(state, { clock: systemClock });
+    const other = new StateHostGate(state, { clock: systemClock, maxWaitMs: 500 });
+
+    // Act
+    await throttled.slowDown(host, Date.now() + 5_000);
+    const error = await other.acquire(host, limits).catch((caught: unknown) => caught);
+
+    // Assess
+    expect(error).toBeInstanceOf(PolitenessDeferral);
+    expect((error as PolitenessDeferral).delayMs).toBeGreaterThan(4_000);
+    expect((await state.get(`host#${host}`, 'gate'))?.next).toBeGreaterThan(Date.now() + 4_000);
+  });
+
+  it('asks DynamoDB nothing for a host with minDelayMs 0', async () => {
+    // Prepare
+    const host = newHost();
+    const gate = new StateHostGate(state, { clock: systemClock });
+    const before = operations();
+
+    // Act
+    const releases = await Promise.all([0, 1, 2].map(() => gate.acquire(host, { concurrency: 4, minDelayMs: 0 })));
+    for (const release of releases) release();
+
+    // Assess
+    expect(delta(before, 'UpdateItem') + delta(before, 'GetItem')).toBe(0);
+  });
+});
