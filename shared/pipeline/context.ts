@@ -14,7 +14,7 @@ import {
   type StateStore,
 } from '../ports.js';
 import { ItemMemory } from './changes.js';
-import { RunLedger } from './ledger.js';
+import { RunLedger, SeenUrls } from './ledger.js';
 import { meteredQueue, meteredState, meteredStore, type RequestMeter } from './metering.js';
 import { PageMemoryStore } from './pages.js';
 import type { HostGate } from './politeness.js';
@@ -88,6 +88,14 @@ export interface PipelineContext {
   readonly random: () => number;
 }
 
+const SEEN_URLS = 'seen-urls';
+
+/** The process's memo of URLs seen in its runs (see {@link SeenUrls}). */
+function seenUrlsOf(context: PipelineContext): SeenUrls | undefined {
+  const seen = context.memo.get(SEEN_URLS);
+  return seen instanceof SeenUrls ? seen : undefined;
+}
+
 /** Builds a context, applying defaults. */
 export function createContext(
   parts: Omit<
@@ -102,14 +110,17 @@ export function createContext(
     ledger?: RunLedger;
   },
 ): PipelineContext {
+  const memo = new Map<string, unknown>();
+  const seen = new SeenUrls();
+  memo.set(SEEN_URLS, seen);
   return {
     ...parts,
-    ledger: parts.ledger ?? new RunLedger(parts.state),
+    ledger: parts.ledger ?? new RunLedger(parts.state, { seen }),
     pages: new PageMemoryStore(parts.state),
     items: new ItemMemory(parts.state),
     settings: { ...defaultSettings, ...parts.settings },
     metrics: parts.metrics ?? noMetrics,
-    memo: new Map(),
+    memo,
     extractor: parts.extractor ?? inProcessExtractor,
     events: parts.events ?? noRunEvents,
     random: parts.random ?? Math.random,
@@ -125,7 +136,7 @@ export function withMeter(context: PipelineContext, meter: RequestMeter): Pipeli
     state,
     fetchQueue: meteredQueue(context.fetchQueue, meter),
     parseQueue: meteredQueue(context.parseQueue, meter),
-    ledger: new RunLedger(state),
+    ledger: new RunLedger(state, { seen: seenUrlsOf(context) }),
     pages: new PageMemoryStore(state),
     items: new ItemMemory(state),
   };

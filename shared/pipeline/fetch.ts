@@ -6,11 +6,11 @@ import { SITEMAP_MAX_BYTES } from '../fetch/sitemap.js';
 import { layout } from '../layout.js';
 import { hostOf } from '../url.js';
 import { newId, type PipelineContext } from './context.js';
-import { finalizeIfComplete } from './finalize.js';
 import { templateCounter, templateCounters } from './ledger.js';
 import { followLinks } from './links.js';
-import type { FetchTask, ParseTask } from './messages.js';
+import type { FetchTask, PageRecord, ParseTask } from './messages.js';
 import type { PageMemory } from './pages.js';
+import { type RunPageRecord, writePageRecords } from './parse.js';
 import { PolitenessDeferral } from './politeness.js';
 import { robotsPolicy } from './robots.js';
 import { processSitemap } from './sitemaps.js';
@@ -21,8 +21,11 @@ export type FetchOutcome =
   | { readonly kind: 'fetched'; readonly task: FetchTask; readonly page: FetchedPage }
   /** Try again later: the task goes back to the fetch queue with a delay. */
   | { readonly kind: 'retry-later'; readonly task: FetchTask; readonly delayMs: number; readonly error: ScrapelineError }
-  /** The URL reached a terminal state here (failed), or already had one (a redelivery). */
-  | { readonly kind: 'done' };
+  /**
+   * Nothing to parse: the URL ended here (`record`, made terminal by post-processing like every page), or it was
+   * terminal already (a redelivery).
+   */
+  | { readonly kind: 'done'; readonly ended?: RunPageRecord };
 
 function asScrapelineError(error: unknown): ScrapelineError {
   if (error && typeof error === 'object' && 'retryable' in error && 'reason' in error) return error as ScrapelineError;
@@ -59,19 +62,16 @@ export async function fetchTask(context: PipelineContext, task: FetchTask): Prom
         };
       }
       // Not a choice made by policy but the host failing us: a run that could reach nothing ends failed.
-      await endUrl(
-        context,
+      return ended(
         task,
         'failed',
         'robots-unreachable',
         `robots.txt of ${host} stayed unreachable (network error, 5xx or 429) after ${job.fetch.retries} retries; RFC 9309 disallows the host until it answers`,
       );
-      return { kind: 'done' };
     }
     // Sitemaps are where robots.txt sends crawlers: only their pages are checked against the rules.
     if (!sitemap && !policy.isAllowed(task.url)) {
-      await endUrl(context, task, 'skipped', 'robots', `disallowed by ${policy.origin}/robots.txt`);
-      return { kind: 'done' };
+      return ended(task, 'skipped', 'robots', `disallowed by ${policy.origin}/robots.txt`);
     }
     if (policy.crawlDelayMs !== undefined) minDelayMs = Math.max(minDelayMs, policy.crawlDelayMs);
   }
@@ -96,14 +96,12 @@ export async function fetchTask(context: PipelineContext, task: FetchTask): Prom
         ...(memory ? { validators: { etag: memory.etag, lastModified: memory.lastModified } } : {}),
       });
       if (sitemap && (page.status < 500 || attempt >= job.fetch.retries)) {
-        await processSitemap(context, task, page);
-        return { kind: 'done' };
+        return { kind: 'done', ended: { task, record: await processSitemap(context, task, page) } };
       }
       if (sitemap)
         throw httpStatusError(page.status, task.url, parseRetryAfter(page.headers['retry-after'], context.clock.now()));
       if (memory && (page.status === 304 || sha256Digest(page.body) === memory.hash)) {
-        await completeUnchanged(context, task, memory, page);
-        return { kind: 'done' };
+        return { kind: 'done', ended: { task, record: await unchangedRecord(context, task, memory, page) } };
       }
       return { kind: 'fetched', task: { ...task, attempt }, page };
     } catch (caught) {
@@ -114,14 +112,12 @@ export async function fetchTask(context: PipelineContext, task: FetchTask): Prom
     const attributes = { url: task.url, runId: task.runId, job: task.job, attempt, reason: error.reason };
     if (!error.retryable || attempt >= job.fetch.retries) {
       context.log.warn('fetch failed', { ...attributes, error: error.message });
-      await endUrl(context, task, 'failed', error.reason, error.message);
-      return { kind: 'done' };
+      return ended(task, 'failed', error.reason, error.message);
     }
     const retryAfterMs = 'retryAfterMs' in error ? (error as RetryableError).retryAfterMs : undefined;
     if (retryAfterMs !== undefined && retryAfterMs > context.settings.maxRetryAfterMs) {
       const message = `${error.message}; Retry-After of ${Math.round(retryAfterMs / 1000)} s is beyond the limit`;
-      await endUrl(context, task, 'failed', error.reason, message);
-      return { kind: 'done' };
+      return ended(task, 'failed', error.reason, message);
     }
     const delayMs = Math.max(retryAfterMs ?? 0, backoffMs(attempt, context.settings.retryBaseMs, context.random));
     if (error.reason === 'http-429' || error.reason === 'http-503') {
@@ -138,17 +134,17 @@ export async function fetchTask(context: PipelineContext, task: FetchTask): Prom
 }
 
 /**
- * Ends a page that has not changed since the last run (304, or the same body hash) without parsing it: its links
- * from last time are followed again, then it is marked `unchanged`.
+ * A page that has not changed since the last run (304, or the same body hash) is not parsed: its links from last
+ * time are followed again, and it ends `unchanged`, counting with what it yielded when last parsed and still holding
+ * the item keys it held then.
  */
-async function completeUnchanged(
+async function unchangedRecord(
   context: PipelineContext,
   task: FetchTask,
   memory: PageMemory,
   page: FetchedPage,
-): Promise<void> {
+): Promise<PageRecord> {
   await followLinks(context, task, memory.links);
-  // The page counts for quality with what it yielded when last parsed, and still holds the keys it held then.
   // Memories from before yields were kept know only their item count (and the task its template).
   const template = memory.template ?? task.template;
   const yielded =
@@ -157,39 +153,42 @@ async function completeUnchanged(
       : memory.keys === undefined
         ? { [templateCounter.items(template)]: memory.items }
         : templateCounters(template, memory);
-  await context.ledger.complete(task.job, task.runId, [
-    {
-      url: task.url,
-      state: 'unchanged',
-      reason: page.status === 304 ? 'not-modified' : 'same-content',
-      add: { wireBytes: page.wireBytes, fetchMs: page.durationMs, unchangedItems: memory.items, ...yielded },
-      ...(memory.keys ? { keys: memory.keys } : {}),
-    },
-  ]);
-  await finalizeIfComplete(context, task.job, task.runId);
+  return {
+    status: 'unchanged',
+    url: task.url,
+    depth: task.depth,
+    reason: page.status === 304 ? 'not-modified' : 'same-content',
+    keys: memory.keys ? [...memory.keys] : null,
+    add: { unchangedItems: memory.items, ...yielded },
+    wireBytes: page.wireBytes,
+    bodyBytes: 0,
+    fetchMs: page.durationMs,
+  };
 }
 
-/** Ends a URL as failed or skipped with its reason, and finishes the run if it was the last URL pending. */
-export async function endUrl(
-  context: PipelineContext,
-  task: FetchTask,
-  state: 'failed' | 'skipped',
-  reason: string,
-  message: string,
-): Promise<void> {
-  await context.ledger.complete(task.job, task.runId, [{ url: task.url, state, reason, message }]);
-  await finalizeIfComplete(context, task.job, task.runId);
+/** A URL that ends in the fetcher as failed or skipped, with its reason (made terminal by post-processing). */
+function ended(task: FetchTask, status: 'failed' | 'skipped', reason: string, message: string): FetchOutcome {
+  return {
+    kind: 'done',
+    ended: {
+      task,
+      record: { status, url: task.url, depth: task.depth, reason, message, wireBytes: 0, bodyBytes: 0, fetchMs: 0 },
+    },
+  };
 }
 
 /**
  * Archives fetched pages as one WARC object per run and enqueues one parse task per page pointing at its
- * response record. Tasks to retry later go back to the fetch queue with their delay.
+ * response record; pages that ended without a parse go to post-processing in one records object per run. Tasks to
+ * retry later go back to the fetch queue with their delay.
  */
 export async function dispatchFetched(context: PipelineContext, outcomes: readonly FetchOutcome[]): Promise<void> {
   const byRun = new Map<string, Extract<FetchOutcome, { kind: 'fetched' }>[]>();
   const later: Extract<FetchOutcome, { kind: 'retry-later' }>[] = [];
+  const ended: RunPageRecord[] = [];
   for (const outcome of outcomes) {
     if (outcome.kind === 'retry-later') later.push(outcome);
+    if (outcome.kind === 'done' && outcome.ended) ended.push(outcome.ended);
     if (outcome.kind !== 'fetched') continue;
     const runKey = `${outcome.task.job}/${outcome.task.runId}`;
     const list = byRun.get(runKey) ?? [];
@@ -232,6 +231,7 @@ export async function dispatchFetched(context: PipelineContext, outcomes: readon
     await context.store.put(key, batch.toBuffer(), { contentType: 'application/warc' });
     await context.parseQueue.send(tasks.map((task) => ({ body: JSON.stringify(task) })));
   }
+  await writePageRecords(context, ended);
   if (later.length > 0) {
     await context.fetchQueue.send(
       later.map(({ task, delayMs }) => ({ body: JSON.stringify(task), delaySeconds: Math.min(900, Math.ceil(delayMs / 1000)) })),

@@ -344,16 +344,25 @@ export async function finalizeIfComplete(
   options: {
     /** The watchdog ended the run's pending URLs (failed, `stalled`): the run ends `stalled` whatever it achieved. */
     readonly stalled?: boolean;
+    /**
+     * Look at the URL entries even though the counters do not add up (they lag after a crash between a URL's move
+     * and its object's counters): the watchdog's check of a quiet run. @default false
+     */
+    readonly verify?: boolean;
   } = {},
 ): Promise<RunManifest | undefined> {
-  const meta = await context.ledger.getRun(job, runId);
-  if (meta?.state !== 'running' || terminalCount(meta) < meta.counters.accepted) return undefined;
+  const counted = await context.ledger.getRun(job, runId);
+  if (counted?.state !== 'running') return undefined;
+  if (!options.verify && !options.stalled && terminalCount(counted) < counted.counters.accepted) return undefined;
   const definition = context.jobs.get(job);
   const reasons: Record<string, number> = {};
   const lines: string[] = [];
   const entries = new Map<string, UrlEntry>();
+  const states: Record<UrlEntry['status'], number> = { accepted: 0, parsed: 0, unchanged: 0, skipped: 0, failed: 0 };
   let transientFailures = false;
   for await (const entry of context.ledger.urls(job, runId)) {
+    states[entry.status]++;
+    if (states.accepted > 0) break;
     entries.set(entry.id, entry);
     if (entry.status !== 'failed' && entry.status !== 'skipped') continue;
     const reason = entry.reason ?? 'unknown';
@@ -363,6 +372,13 @@ export async function finalizeIfComplete(
       JSON.stringify({ url: entry.url, state: entry.status, reason, message: entry.message ?? null, depth: entry.depth }),
     );
   }
+  // The counters can lag but never run ahead (see ledger.ts): the entries decide, and the manifest counts them.
+  if (states.accepted > 0) return undefined;
+  const { accepted: _pending, ...terminal } = states;
+  const meta: RunMeta = {
+    ...counted,
+    counters: { ...counted.counters, ...terminal, accepted: entries.size },
+  };
   const failuresKey = lines.length > 0 ? layout.failures(job, runId) : null;
   if (failuresKey) await context.store.put(failuresKey, `${lines.join('\n')}\n`, { contentType: 'application/x-ndjson' });
 

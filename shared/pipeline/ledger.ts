@@ -1,13 +1,21 @@
-import type { StateItem, StateStore, StateWrite } from '../ports.js';
+import { MAX_GET_MANY, type StateItem, type StateStore } from '../ports.js';
+import { COUNTER_SHARDS, stateKeys } from '../state-keys.js';
 import { urlId } from '../url.js';
 
 /**
- * The run ledger in the state store: one meta item per run with counters, and one item per URL accepted into
- * the run. Every URL is accepted exactly once (conditional write) and moves from `accepted` to exactly one
- * terminal state (conditional write), each together with its counter in one transaction, so the counters
- * stay exact under at-least-once delivery and crashes: the run is complete when the terminal counters add up
- * to `accepted`. A page's links are accepted before the page itself becomes terminal, so "complete" cannot be
- * seen while work is still in flight.
+ * The run ledger in the state store (key layout: `state-keys.ts`). One item per URL accepted into a run, written
+ * once (a conditional put) and moved once from `accepted` to a terminal state (a conditional update that returns
+ * the item as it is when it fails): no transactions and no reads on the way.
+ *
+ * Counters decide when a run is complete, and they are kept so that they can lag but never run ahead:
+ * - URLs accepted are reserved on the run's meta item *before* their entries are written (one update per offer
+ *   batch, which also enforces the page budget), and given back for entries that turned out to exist: `accepted`
+ *   is never below the URLs really accepted.
+ * - Terminal states are counted once per records object, with a receipt in the same transaction (spread over
+ *   counter shards, so no item is hot): never above the URLs really terminal, exact once every object is done.
+ * So `terminal == accepted` can only be seen when every URL is terminal; finalization still verifies it on the
+ * entries. A crash between reserving and writing leaves `accepted` too high: the run then waits for the watchdog,
+ * which verifies the entries themselves. A page's links are accepted before the page itself becomes terminal.
  */
 
 export const TERMINAL_STATES = ['parsed', 'unchanged', 'skipped', 'failed'] as const;
@@ -15,7 +23,7 @@ export type TerminalState = (typeof TERMINAL_STATES)[number];
 /** `stalled`: the run made no progress for the watchdog's limit; its pending URLs ended failed (`stalled`). */
 export type RunState = 'running' | 'succeeded' | 'partial' | 'degraded' | 'failed' | 'stalled';
 
-/** Counters kept on the run's meta item. */
+/** The run's counters (on its meta item and counter shards, summed). */
 export const RUN_COUNTERS = [
   'accepted',
   'admitted',
@@ -156,9 +164,24 @@ export interface Completion {
   readonly batch?: string;
 }
 
-const META = 'meta';
-/** The partition listing runs that have not finished, for the watchdog. */
-const ACTIVE_RUNS = 'runs#active';
+/** A URL offered to a run. */
+export interface Offer {
+  readonly url: string;
+  readonly depth: number;
+  readonly template: string | undefined;
+  /** Id of the page that found it, or `seed`. */
+  readonly parent: string;
+  readonly sitemap?: boolean;
+}
+
+/** A URL's move to its terminal state, without counters (those are applied per records object). */
+export interface Move {
+  readonly url: string;
+  readonly state: TerminalState;
+  readonly reason?: string | undefined;
+  readonly message?: string | undefined;
+  readonly keys?: readonly string[] | undefined;
+}
 
 /** A run that has not finished, as {@link RunLedger.activeRuns} lists it. */
 export interface ActiveRun {
@@ -172,31 +195,39 @@ export interface ActiveRun {
 
 /** Partition key of a run's items. */
 export function runKey(job: string, runId: string): string {
-  return `run#${job}#${runId}`;
+  return stateKeys.run(job, runId);
 }
 
-function urlKey(url: string): string {
-  return `url#${urlId(url)}`;
-}
+/** Counters reserved on the meta item when URLs are accepted; every other counter lives on the shards. */
+const META_COUNTERS = ['accepted', 'admitted', 'skipped'] as const;
 
-function toMeta(job: string, runId: string, item: StateItem): RunMeta {
-  const counters = Object.fromEntries(RUN_COUNTERS.map((name) => [name, Number(item[name] ?? 0)])) as Record<RunCounter, number>;
+function toMeta(job: string, runId: string, meta: StateItem, shards: readonly StateItem[]): RunMeta {
+  const sums: Record<string, number> = {};
+  for (const item of [meta, ...shards]) {
+    for (const [name, value] of Object.entries(item)) {
+      if (typeof value !== 'number') continue;
+      if ((RUN_COUNTERS as readonly string[]).includes(name) || name.startsWith('t:') || name.startsWith('req:')) {
+        sums[name] = (sums[name] ?? 0) + value;
+      }
+    }
+  }
+  const counters = Object.fromEntries(RUN_COUNTERS.map((name) => [name, sums[name] ?? 0])) as Record<RunCounter, number>;
   return {
     job,
     runId,
-    state: (item.state as RunState | undefined) ?? 'running',
-    startedAt: Number(item.startedAt ?? 0),
-    finishedAt: item.finishedAt === undefined || item.finishedAt === null ? undefined : Number(item.finishedAt),
-    hosts: JSON.parse(String(item.hosts ?? '[]')) as string[],
-    seeds: JSON.parse(String(item.seeds ?? '[]')) as string[],
+    state: (meta.state as RunState | undefined) ?? 'running',
+    startedAt: Number(meta.startedAt ?? 0),
+    finishedAt: meta.finishedAt === undefined || meta.finishedAt === null ? undefined : Number(meta.finishedAt),
+    hosts: JSON.parse(String(meta.hosts ?? '[]')) as string[],
+    seeds: JSON.parse(String(meta.seeds ?? '[]')) as string[],
     counters,
-    templates: templatesOf(item),
+    templates: templatesOf(sums),
     reparse:
-      typeof item.reparseOf === 'string' ? { sourceRunId: item.reparseOf, asLatest: item.reparseAsLatest === true } : undefined,
+      typeof meta.reparseOf === 'string' ? { sourceRunId: meta.reparseOf, asLatest: meta.reparseAsLatest === true } : undefined,
     requests: Object.fromEntries(
-      Object.entries(item)
+      Object.entries(sums)
         .filter(([name]) => name.startsWith('req:'))
-        .map(([name, value]) => [name.slice('req:'.length), Number(value)]),
+        .map(([name, value]) => [name.slice('req:'.length), value]),
     ),
   };
 }
@@ -222,19 +253,84 @@ export function terminalCount(meta: RunMeta): number {
   return TERMINAL_STATES.reduce((sum, state) => sum + meta.counters[state], 0);
 }
 
+/** Runs `task` over `items` with at most `limit` in flight, keeping the order of results. */
+async function mapLimited<T, R>(items: readonly T[], limit: number, task: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    for (let index = next++; index < items.length; index = next++) results[index] = await task(items[index] as T);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+/**
+ * URL ids a process has seen in its runs, with the parent that offered them, so a link repeated on every page (a
+ * menu, a pager) is looked up once per process rather than once per page. Bounded: the oldest run is forgotten
+ * first, and a run past `maxPerRun` ids starts over.
+ */
+export class SeenUrls {
+  readonly #runs = new Map<string, Map<string, string>>();
+  readonly #maxRuns: number;
+  readonly #maxPerRun: number;
+
+  /** @param options.maxRuns runs remembered @default 8 @param options.maxPerRun ids per run @default 200000 */
+  constructor(options: { maxRuns?: number; maxPerRun?: number } = {}) {
+    this.#maxRuns = options.maxRuns ?? 8;
+    this.#maxPerRun = options.maxPerRun ?? 200_000;
+  }
+
+  /** The parent a URL was offered by in the run, when this process saw it. */
+  parentOf(run: string, id: string): string | undefined {
+    return this.#runs.get(run)?.get(id);
+  }
+
+  add(run: string, id: string, parent: string): void {
+    let ids = this.#runs.get(run);
+    if (!ids) {
+      if (this.#runs.size >= this.#maxRuns) this.#runs.delete(this.#runs.keys().next().value as string);
+      ids = new Map();
+      this.#runs.set(run, ids);
+    }
+    if (ids.size >= this.#maxPerRun) ids.clear();
+    ids.set(id, parent);
+  }
+}
+
+/** Options of {@link RunLedger}. */
+export interface RunLedgerOptions {
+  /** Seconds run items are kept after their run started. @default 30 days */
+  readonly ttlSeconds?: number;
+  /** URLs this process has seen (shared by every ledger of the process). @default none */
+  readonly seen?: SeenUrls;
+  /** Conditional writes in flight at once per call. @default 16 */
+  readonly parallelism?: number;
+  /** Picks a counter shard. @default Math.random */
+  readonly random?: () => number;
+}
+
 /** Typed access to a run's state items. */
 export class RunLedger {
   readonly #state: StateStore;
-  /** Seconds run items are kept after their run started. @default 30 days */
   readonly #ttlSeconds: number;
+  readonly #seen: SeenUrls | undefined;
+  readonly #parallelism: number;
+  readonly #random: () => number;
 
-  constructor(state: StateStore, options: { ttlSeconds?: number } = {}) {
+  constructor(state: StateStore, options: RunLedgerOptions = {}) {
     this.#state = state;
     this.#ttlSeconds = options.ttlSeconds ?? 30 * 24 * 3600;
+    this.#seen = options.seen;
+    this.#parallelism = options.parallelism ?? 16;
+    this.#random = options.random ?? Math.random;
   }
 
   #expiry(now: number): number {
     return Math.floor(now / 1000) + this.#ttlSeconds;
+  }
+
+  #shard(): string {
+    return stateKeys.counterShard(Math.floor(this.#random() * COUNTER_SHARDS) % COUNTER_SHARDS);
   }
 
   /** Creates the run's meta item; `false` when it exists already (a redelivered start). */
@@ -255,16 +351,16 @@ export class RunLedger {
     };
     const created = await this.#state.write({
       pk: runKey(job, runId),
-      sk: META,
+      sk: stateKeys.meta,
       set,
-      add: Object.fromEntries(RUN_COUNTERS.map((name) => [name, 0])),
+      add: Object.fromEntries(META_COUNTERS.map((name) => [name, 0])),
       condition: { kind: 'absent' },
       expiresAt: this.#expiry(now),
     });
     if (created) {
       await this.#state.write({
-        pk: ACTIVE_RUNS,
-        sk: `${job}#${runId}`,
+        pk: stateKeys.activeRuns,
+        sk: stateKeys.activeRun(job, runId),
         set: { job, runId, state: 'running', startedAt: now },
         expiresAt: this.#expiry(now),
       });
@@ -272,12 +368,262 @@ export class RunLedger {
     return created !== undefined;
   }
 
+  /** The run with its counters summed over the meta item and the counter shards. */
+  async getRun(job: string, runId: string): Promise<RunMeta | undefined> {
+    const pk = runKey(job, runId);
+    const meta = await this.#state.get(pk, stateKeys.meta);
+    if (!meta) return undefined;
+    const shards: StateItem[] = [];
+    for await (const shard of this.#state.query(pk, stateKeys.counterShardPrefix)) shards.push(shard);
+    return toMeta(job, runId, meta, shards);
+  }
+
+  async getUrl(job: string, runId: string, url: string): Promise<UrlEntry | undefined> {
+    const item = await this.#state.get(runKey(job, runId), stateKeys.url(url));
+    return item ? toUrlEntry(item) : undefined;
+  }
+
+  /**
+   * Offers URLs to the run. New ones within the page budget are accepted for fetching; past it (or, with `skip`,
+   * all of them) they are recorded as skipped with the reason, so that they are still accounted for.
+   *
+   * Costs one eventually consistent batch look-up per 100 offers (URLs this process saw before cost nothing), one
+   * update of the meta item when any offer is new, and one conditional put per new URL.
+   */
+  async acceptMany(
+    job: string,
+    runId: string,
+    offers: readonly Offer[],
+    options: { readonly maxPages: number; readonly now: number; readonly skip?: { reason: string; message: string } },
+  ): Promise<AcceptOutcome[]> {
+    const pk = runKey(job, runId);
+    const run = `${job}/${runId}`;
+    const outcomes: AcceptOutcome[] = offers.map(() => 'duplicate');
+    const unique = new Set<string>();
+    const unknown: number[] = [];
+    for (const [index, offer] of offers.entries()) {
+      const id = urlId(offer.url);
+      if (unique.has(id)) continue;
+      unique.add(id);
+      const seenParent = this.#seen?.parentOf(run, id);
+      // Seen here before, offered by another page: in the run already. Offered by this page: it may be pending.
+      if (seenParent !== undefined && seenParent !== offer.parent) continue;
+      unknown.push(index);
+    }
+    const fresh: number[] = [];
+    for (let start = 0; start < unknown.length; start += MAX_GET_MANY) {
+      const chunk = unknown.slice(start, start + MAX_GET_MANY);
+      const items = await this.#state.getMany(chunk.map((index) => ({ pk, sk: stateKeys.url((offers[index] as Offer).url) })));
+      for (const [position, item] of items.entries()) {
+        const index = chunk[position] as number;
+        const offer = offers[index] as Offer;
+        if (!item) fresh.push(index);
+        else {
+          outcomes[index] = item.status === 'accepted' && item.parent === offer.parent ? 'pending' : 'duplicate';
+          this.#seen?.add(run, urlId(offer.url), String(item.parent));
+        }
+      }
+    }
+    if (fresh.length === 0) return outcomes;
+    const admitted = options.skip ? 0 : await this.#reserve(pk, fresh.length, options.maxPages);
+    const skip = options.skip ?? {
+      reason: 'budget:maxPages',
+      message: `over the budget of ${options.maxPages} pages`,
+    };
+    const expiresAt = this.#expiry(options.now);
+    const written = await mapLimited(fresh, this.#parallelism, async (index) => {
+      const offer = offers[index] as Offer;
+      const within = fresh.indexOf(index) < admitted;
+      const result = await this.#state.tryWrite({
+        pk,
+        sk: stateKeys.url(offer.url),
+        set: {
+          url: offer.url,
+          depth: offer.depth,
+          template: offer.template ?? null,
+          parent: offer.parent,
+          ...(offer.sitemap ? { sitemap: true } : {}),
+          ...(within ? { status: 'accepted' } : { status: 'skipped', reason: skip.reason, message: skip.message }),
+        },
+        condition: { kind: 'absent' },
+        expiresAt,
+      });
+      this.#seen?.add(run, urlId(offer.url), result.ok ? offer.parent : String(result.current?.parent ?? ''));
+      if (result.ok) outcomes[index] = within ? 'accepted' : 'over-budget';
+      else {
+        outcomes[index] =
+          result.current?.status === 'accepted' && result.current.parent === offer.parent ? 'pending' : 'duplicate';
+      }
+      return { within, ok: result.ok };
+    });
+    // Reserved for entries that existed after all (the look-up is eventually consistent): given back.
+    const lostAdmitted = written.filter((entry) => !entry.ok && entry.within).length;
+    const lostSkipped = written.filter((entry) => !entry.ok && !entry.within).length;
+    if (lostAdmitted + lostSkipped > 0) {
+      await this.#state.write({
+        pk,
+        sk: stateKeys.meta,
+        add: { accepted: -(lostAdmitted + lostSkipped), admitted: -lostAdmitted, skipped: -lostSkipped },
+      });
+    }
+    return outcomes;
+  }
+
+  /**
+   * Reserves `count` URLs on the meta item, admitting as many as the page budget allows: returns how many were
+   * admitted (the rest are reserved as skipped). One conditional update, repeated only when writers raced.
+   */
+  async #reserve(pk: string, count: number, maxPages: number): Promise<number> {
+    let admit = count;
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const result = await this.#state.tryWrite({
+        pk,
+        sk: stateKeys.meta,
+        add: { accepted: count, admitted: admit, skipped: count - admit },
+        condition: admit > 0 ? { kind: 'lessThan', attribute: 'admitted', value: maxPages - admit + 1 } : { kind: 'exists' },
+      });
+      if (result.ok) return admit;
+      if (!result.current) throw new Error(`run ${pk} has no meta item: URLs cannot be accepted into it`);
+      admit = Math.max(0, Math.min(count, maxPages - Number(result.current.admitted ?? 0)));
+    }
+    throw new Error(`could not reserve URLs on ${pk}: too many concurrent writers`);
+  }
+
+  /**
+   * Offers a URL to the run. Within the page budget it is accepted for fetching; past it, it is recorded as
+   * skipped (reason `budget:maxPages`) so that it is still accounted for.
+   */
+  async accept(job: string, runId: string, link: Offer, maxPages: number, now: number): Promise<AcceptOutcome> {
+    const [outcome] = await this.acceptMany(job, runId, [link], { maxPages, now });
+    return outcome ?? 'duplicate';
+  }
+
+  /** Records URLs as skipped without fetching them (a budget ran out), so they are still accounted for. */
+  async skipMany(
+    job: string,
+    runId: string,
+    offers: readonly Offer[],
+    reason: string,
+    message: string,
+    now: number,
+  ): Promise<void> {
+    await this.acceptMany(job, runId, offers, { maxPages: 0, now, skip: { reason, message } });
+  }
+
+  /**
+   * Moves URLs from `accepted` to their terminal state for the records object `batchId`, one conditional update
+   * each. Returns the URLs this object owns (`owned`): those it moved now (`moved`), and those it moved in an
+   * earlier delivery (a redelivered object does its work again, and counts it once through
+   * {@link RunLedger.applyCounters}).
+   */
+  async transition(
+    job: string,
+    runId: string,
+    batchId: string,
+    moves: readonly Move[],
+  ): Promise<{ owned: Set<string>; moved: Set<string> }> {
+    const pk = runKey(job, runId);
+    const owned = new Set<string>();
+    const moved = new Set<string>();
+    const unique = [...new Map(moves.map((move) => [move.url, move])).values()];
+    await mapLimited(unique, this.#parallelism, async (move) => {
+      const result = await this.#state.tryWrite({
+        pk,
+        sk: stateKeys.url(move.url),
+        set: {
+          status: move.state,
+          reason: move.reason ?? null,
+          message: move.message ?? null,
+          batch: batchId,
+          keys: move.keys ? JSON.stringify(move.keys) : null,
+        },
+        condition: { kind: 'equals', attribute: 'status', value: 'accepted' },
+      });
+      if (result.ok) moved.add(move.url);
+      if (result.ok || (result.current?.batch === batchId && result.current.status !== 'accepted')) owned.add(move.url);
+    });
+    return { owned, moved };
+  }
+
+  /**
+   * Adds the counters of a records object to the run, once: a receipt for `batchId` is written in the same
+   * transaction, so a redelivered object adds nothing. Returns whether this call added them.
+   */
+  async applyCounters(
+    job: string,
+    runId: string,
+    batchId: string,
+    add: Readonly<Record<string, number>>,
+    now: number,
+  ): Promise<boolean> {
+    const pk = runKey(job, runId);
+    const counters = Object.fromEntries(Object.entries(add).filter(([, value]) => value !== 0));
+    const result = await this.#state.transact([
+      { pk, sk: stateKeys.receipt(batchId), set: { at: now }, condition: { kind: 'absent' }, expiresAt: this.#expiry(now) },
+      ...(Object.keys(counters).length > 0 ? [{ pk, sk: this.#shard(), add: counters }] : []),
+    ]);
+    return result.ok;
+  }
+
+  /**
+   * Moves URLs to their terminal state and adds their counters, for callers outside a records object (the
+   * watchdog, dead letters, tests). Counters are added for the URLs moved by this call only. Returns them.
+   */
+  async complete(job: string, runId: string, completions: readonly Completion[]): Promise<Set<string>> {
+    const unique = [...new Map(completions.map((completion) => [completion.url, completion])).values()];
+    const { moved } = await this.transition(job, runId, 'direct', unique);
+    const add: Record<string, number> = {};
+    // Only moves just made are counted: a retried call adds nothing twice.
+    for (const completion of unique.filter((candidate) => moved.has(candidate.url))) {
+      add[completion.state] = (add[completion.state] ?? 0) + 1;
+      for (const [name, value] of Object.entries(completion.add ?? {})) add[name] = (add[name] ?? 0) + value;
+    }
+    await this.addCounters(job, runId, add);
+    return moved;
+  }
+
+  /** Adds to the run's counters (one update of a counter shard); not idempotent: for request counts and the like. */
+  async addCounters(job: string, runId: string, add: Readonly<Record<string, number>>): Promise<void> {
+    if (Object.keys(add).length === 0) return;
+    await this.#state.write({ pk: runKey(job, runId), sk: this.#shard(), add });
+  }
+
+  /** Adds request counts to a run (after a handler invocation). */
+  async addRequests(job: string, runId: string, counts: Readonly<Record<string, number>>): Promise<void> {
+    await this.addCounters(job, runId, Object.fromEntries(Object.entries(counts).map(([name, value]) => [`req:${name}`, value])));
+  }
+
+  /** Records a URL as skipped without fetching it (a budget ran out), so it is still accounted for. */
+  async skip(job: string, runId: string, link: Offer, reason: string, message: string, now: number): Promise<boolean> {
+    const [outcome] = await this.acceptMany(job, runId, [link], { maxPages: 0, now, skip: { reason, message } });
+    return outcome === 'over-budget';
+  }
+
+  /** Sets the final state of a run, once. Returns `false` when another finisher got there first. */
+  async finish(job: string, runId: string, state: Exclude<RunState, 'running'>, now: number): Promise<boolean> {
+    const result = await this.#state.write({
+      pk: runKey(job, runId),
+      sk: stateKeys.meta,
+      set: { state, finishedAt: now },
+      condition: { kind: 'equals', attribute: 'state', value: 'running' },
+    });
+    if (result !== undefined) {
+      await this.#state.write({
+        pk: stateKeys.activeRuns,
+        sk: stateKeys.activeRun(job, runId),
+        set: { state },
+        condition: { kind: 'exists' },
+      });
+    }
+    return result !== undefined;
+  }
+
   /**
    * Runs started and not known to be finished, across jobs, oldest first, with the progress the watchdog last saw.
    * A run is listed until it finishes (or its state items expire).
    */
   async *activeRuns(): AsyncIterable<ActiveRun> {
-    for await (const item of this.#state.query(ACTIVE_RUNS, '')) {
+    for await (const item of this.#state.query(stateKeys.activeRuns, '')) {
       if (item.state !== 'running') continue;
       yield {
         job: String(item.job),
@@ -292,203 +638,31 @@ export class RunLedger {
   /** Records the progress the watchdog saw for an active run (a number that grows while the run moves) and when. */
   async noteProgress(job: string, runId: string, progress: number, at: number): Promise<void> {
     await this.#state.write({
-      pk: ACTIVE_RUNS,
-      sk: `${job}#${runId}`,
+      pk: stateKeys.activeRuns,
+      sk: stateKeys.activeRun(job, runId),
       set: { progress, progressAt: at },
       condition: { kind: 'exists' },
     });
   }
 
-  async getRun(job: string, runId: string): Promise<RunMeta | undefined> {
-    const item = await this.#state.get(runKey(job, runId), META);
-    return item ? toMeta(job, runId, item) : undefined;
-  }
-
-  async getUrl(job: string, runId: string, url: string): Promise<UrlEntry | undefined> {
-    const item = await this.#state.get(runKey(job, runId), urlKey(url));
-    return item ? toUrlEntry(item) : undefined;
-  }
-
-  /**
-   * Offers a URL to the run. Within the page budget it is accepted for fetching; past it, it is recorded as
-   * skipped (reason `budget:maxPages`) so that it is still accounted for.
-   */
-  async accept(
-    job: string,
-    runId: string,
-    link: { url: string; depth: number; template: string | undefined; parent: string; sitemap?: boolean },
-    maxPages: number,
-    now: number,
-  ): Promise<AcceptOutcome> {
-    const pk = runKey(job, runId);
-    const sk = urlKey(link.url);
-    const entry = {
-      url: link.url,
-      depth: link.depth,
-      template: link.template ?? null,
-      parent: link.parent,
-      ...(link.sitemap ? { sitemap: true } : {}),
-    };
-    const expiresAt = this.#expiry(now);
-    const admitted = await this.#state.transact([
-      { pk, sk, set: { ...entry, status: 'accepted' }, condition: { kind: 'absent' }, expiresAt },
-      {
-        pk,
-        sk: META,
-        add: { accepted: 1, admitted: 1 },
-        condition: { kind: 'lessThan', attribute: 'admitted', value: maxPages },
-      },
-    ]);
-    if (admitted.ok) return 'accepted';
-    if (admitted.failed.includes(0)) {
-      const existing = await this.getUrl(job, runId, link.url);
-      return existing?.status === 'accepted' && existing.parent === link.parent ? 'pending' : 'duplicate';
-    }
-    const skipped = await this.#state.transact([
-      {
-        pk,
-        sk,
-        set: { ...entry, status: 'skipped', reason: 'budget:maxPages', message: `over the budget of ${maxPages} pages` },
-        condition: { kind: 'absent' },
-        expiresAt,
-      },
-      { pk, sk: META, add: { accepted: 1, skipped: 1 } },
-    ]);
-    return skipped.ok ? 'over-budget' : 'duplicate';
-  }
-
-  /**
-   * Moves URLs from `accepted` to their terminal state, adding their counters. URLs already terminal
-   * (a redelivered message) are left as they are. Returns the URLs this call moved.
-   */
-  async complete(job: string, runId: string, completions: readonly Completion[]): Promise<Set<string>> {
-    const pk = runKey(job, runId);
-    const writesFor = (completion: Completion): StateWrite[] => [
-      {
-        pk,
-        sk: urlKey(completion.url),
-        set: {
-          status: completion.state,
-          reason: completion.reason ?? null,
-          message: completion.message ?? null,
-          batch: completion.batch ?? null,
-          keys: completion.keys ? JSON.stringify(completion.keys) : null,
-        },
-        condition: { kind: 'equals', attribute: 'status', value: 'accepted' },
-      },
-    ];
-    const counterWrite = (batch: readonly Completion[]): StateWrite => {
-      const add: Record<string, number> = {};
-      for (const completion of batch) {
-        add[completion.state] = (add[completion.state] ?? 0) + 1;
-        for (const [name, value] of Object.entries(completion.add ?? {})) add[name] = (add[name] ?? 0) + value;
-      }
-      return { pk, sk: META, add };
-    };
-    const moved = new Set<string>();
-    const seen = new Set<string>();
-    // One write per URL: DynamoDB refuses a transaction writing one item twice.
-    const unique = completions.filter((completion) => !seen.has(completion.url) && seen.add(completion.url) !== undefined);
-    // One transaction per chunk in the common case; a chunk with a URL already terminal falls back to one by one.
-    for (let start = 0; start < unique.length; start += 50) {
-      const chunk = unique.slice(start, start + 50);
-      const result = await this.#state.transact([...chunk.flatMap(writesFor), counterWrite(chunk)]);
-      if (result.ok) {
-        for (const completion of chunk) moved.add(completion.url);
-        continue;
-      }
-      for (const completion of chunk) {
-        const single = await this.#state.transact([...writesFor(completion), counterWrite([completion])]);
-        if (single.ok) moved.add(completion.url);
-      }
-    }
-    return moved;
-  }
-
-  /** Adds request counts to a run (after a handler invocation). */
-  async addRequests(job: string, runId: string, counts: Readonly<Record<string, number>>): Promise<void> {
-    const add = Object.fromEntries(Object.entries(counts).map(([name, value]) => [`req:${name}`, value]));
-    await this.#state.write({ pk: runKey(job, runId), sk: META, add, condition: { kind: 'exists' } });
-  }
-
-  /** Records a URL as skipped without fetching it (a budget ran out), so it is still accounted for. */
-  async skip(
-    job: string,
-    runId: string,
-    link: { url: string; depth: number; template: string | undefined; parent: string },
-    reason: string,
-    message: string,
-    now: number,
-  ): Promise<boolean> {
-    const pk = runKey(job, runId);
-    const result = await this.#state.transact([
-      {
-        pk,
-        sk: urlKey(link.url),
-        set: {
-          url: link.url,
-          depth: link.depth,
-          template: link.template ?? null,
-          parent: link.parent,
-          status: 'skipped',
-          reason,
-          message,
-        },
-        condition: { kind: 'absent' },
-        expiresAt: this.#expiry(now),
-      },
-      { pk, sk: META, add: { accepted: 1, skipped: 1 } },
-    ]);
-    return result.ok;
-  }
-
-  /** Sets the final state of a run, once. Returns `false` when another finisher got there first. */
-  async finish(job: string, runId: string, state: Exclude<RunState, 'running'>, now: number): Promise<boolean> {
-    const result = await this.#state.write({
-      pk: runKey(job, runId),
-      sk: META,
-      set: { state, finishedAt: now },
-      condition: { kind: 'equals', attribute: 'state', value: 'running' },
-    });
-    if (result !== undefined) {
-      await this.#state.write({ pk: ACTIVE_RUNS, sk: `${job}#${runId}`, set: { state }, condition: { kind: 'exists' } });
-    }
-    return result !== undefined;
-  }
-
-  /** Every URL of the run. */
+  /** Every URL of the run, in id order. */
   async *urls(job: string, runId: string): AsyncIterable<UrlEntry> {
-    for await (const item of this.#state.query(runKey(job, runId), 'url#')) yield toUrlEntry(item);
+    for await (const item of this.#state.query(runKey(job, runId), stateKeys.urlPrefix)) yield toUrlEntry(item);
   }
 
   /**
-   * Claims something for an owner, once per run: the first claim wins, and the same owner claiming again (a
-   * redelivery) still owns it. Returns whether `owner` owns it.
+   * Claims an item key for a page (dedup by item key within the run: the first page to yield a key owns it; the
+   * same page claiming again, a redelivery, still owns it). Returns whether `page` owns it.
    */
-  async #claim(job: string, runId: string, sk: string, owner: string, now: number): Promise<boolean> {
-    const pk = runKey(job, runId);
-    const created = await this.#state.write({
-      pk,
-      sk,
+  async claimItem(job: string, runId: string, key: string, page: string, now: number): Promise<boolean> {
+    const owner = urlId(page);
+    const result = await this.#state.tryWrite({
+      pk: runKey(job, runId),
+      sk: stateKeys.item(key),
       set: { owner },
       condition: { kind: 'absent' },
       expiresAt: this.#expiry(now),
     });
-    if (created) return true;
-    const existing = await this.#state.get(pk, sk);
-    return existing?.owner === owner;
-  }
-
-  /** Claims an item key for a page (dedup by item key within the run: the first page to yield a key owns it). */
-  claimItem(job: string, runId: string, key: string, page: string, now: number): Promise<boolean> {
-    return this.#claim(job, runId, `item#${urlId(key)}`, urlId(page), now);
-  }
-
-  /**
-   * Claims a parsed page for the records object that will write its items. A page parsed twice (its fetch was
-   * delivered twice) can sit in two records objects post-processed at once: only the claiming one writes it.
-   */
-  claimPage(job: string, runId: string, url: string, batchId: string, now: number): Promise<boolean> {
-    return this.#claim(job, runId, `page#${urlId(url)}`, batchId, now);
+    return result.ok || result.current?.owner === owner;
   }
 }

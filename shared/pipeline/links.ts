@@ -31,24 +31,23 @@ export async function enqueueFetches(context: PipelineContext, tasks: readonly F
   await context.fetchQueue.send(tasks.map((task) => ({ body: JSON.stringify(task) })));
 }
 
-/**
- * Offers one URL to a run: accepts it (within the page budget) and returns the fetch task to enqueue when it is new,
- * or pending from an earlier delivery of the same parent; `undefined` when there is nothing to fetch.
- */
-export async function offerUrl(
-  context: PipelineContext,
-  run: { readonly job: string; readonly runId: string; readonly hosts: readonly string[] },
-  link: { url: string; depth: number; template: string | undefined; parent: string; sitemapChain?: string[] },
-): Promise<FetchTask | undefined> {
-  const { sitemapChain, ...entry } = link;
-  const outcome = await context.ledger.accept(
-    run.job,
-    run.runId,
-    { ...entry, ...(sitemapChain ? { sitemap: true } : {}) },
-    context.jobs.get(run.job).limits.maxPages,
-    context.clock.now(),
-  );
-  if (outcome !== 'accepted' && outcome !== 'pending') return undefined;
+/** The run links are offered to. */
+export interface RunRef {
+  readonly job: string;
+  readonly runId: string;
+  readonly hosts: readonly string[];
+}
+
+/** A link as offered: where it leads, from which page, at which depth. */
+export interface LinkOffer {
+  readonly url: string;
+  readonly depth: number;
+  readonly template: string | undefined;
+  readonly parent: string;
+  readonly sitemapChain?: string[];
+}
+
+function fetchTaskOf(run: RunRef, link: LinkOffer): FetchTask {
   return {
     type: 'fetch',
     job: run.job,
@@ -58,8 +57,24 @@ export async function offerUrl(
     ...(link.template === undefined ? {} : { template: link.template }),
     attempt: 0,
     hosts: [...run.hosts],
-    ...(sitemapChain ? { sitemapChain } : {}),
+    ...(link.sitemapChain ? { sitemapChain: link.sitemapChain } : {}),
   };
+}
+
+/**
+ * Offers URLs to a run: accepts them (within the page budget) and returns the fetch tasks to enqueue for those that
+ * are new, or pending from an earlier delivery of the same parent.
+ */
+export async function offerUrls(context: PipelineContext, run: RunRef, links: readonly LinkOffer[]): Promise<FetchTask[]> {
+  const outcomes = await context.ledger.acceptMany(
+    run.job,
+    run.runId,
+    links.map(({ sitemapChain, ...entry }) => ({ ...entry, ...(sitemapChain ? { sitemap: true } : {}) })),
+    { maxPages: context.jobs.get(run.job).limits.maxPages, now: context.clock.now() },
+  );
+  return links.flatMap((link, index) =>
+    outcomes[index] === 'accepted' || outcomes[index] === 'pending' ? [fetchTaskOf(run, link)] : [],
+  );
 }
 
 /** The page links are followed from. */
@@ -85,28 +100,13 @@ export async function followLinks(
   const depth = from.depth + 1;
   if (depth > job.limits.maxDepth || links.length === 0) return 0;
   const parent = urlId(from.url);
-  const now = context.clock.now();
+  const offers = links.map((link) => ({ url: link.url, depth, template: link.template, parent }));
   const exhausted = await exhaustedBudget(context, from, job);
-  const tasks: FetchTask[] = [];
-  for (const link of links) {
-    if (exhausted) {
-      await context.ledger.skip(
-        from.job,
-        from.runId,
-        { url: link.url, depth, template: link.template, parent },
-        exhausted.reason,
-        exhausted.message,
-        now,
-      );
-      continue;
-    }
-    const task = await offerUrl(
-      context,
-      { job: from.job, runId: from.runId, hosts: from.hosts },
-      { url: link.url, depth, template: link.template, parent },
-    );
-    if (task) tasks.push(task);
+  if (exhausted) {
+    await context.ledger.skipMany(from.job, from.runId, offers, exhausted.reason, exhausted.message, context.clock.now());
+    return 0;
   }
+  const tasks = await offerUrls(context, from, offers);
   await enqueueFetches(context, tasks);
   return tasks.length;
 }

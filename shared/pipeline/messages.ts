@@ -107,5 +107,33 @@ export const pageRecordSchema = z.discriminatedUnion('status', [
     message: z.string(),
     ...pageCounters,
   }),
+  /** Ended by the fetcher without a parse: robots.txt disallowed it (or stayed unreachable). */
+  z.strictObject({
+    status: z.literal('skipped'),
+    url: z.string(),
+    depth: z.number().int().nonnegative(),
+    reason: z.string(),
+    message: z.string(),
+    ...pageCounters,
+  }),
+  /** Unchanged since the last run (304 or the same body): it counts with what it yielded when last parsed. */
+  z.strictObject({
+    status: z.literal('unchanged'),
+    url: z.string(),
+    depth: z.number().int().nonnegative(),
+    reason: z.enum(['not-modified', 'same-content']),
+    /** Ids of the item keys the page held when last parsed; `null` when its memory predates keys. */
+    keys: z.array(z.string()).nullable(),
+    /** Run counters the page adds: its items and template yields as remembered. */
+    add: z.record(z.string(), z.number()),
+    ...pageCounters,
+  }),
+  /** A sitemap read to its end: its URLs were offered to the run. */
+  z.strictObject({
+    status: z.literal('sitemap'),
+    url: z.string(),
+    depth: z.number().int().nonnegative(),
+    ...pageCounters,
+  }),
 ]);
 export type PageRecord = z.infer<typeof pageRecordSchema>;

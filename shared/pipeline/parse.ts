@@ -86,9 +86,18 @@ export async function parseTask(context: PipelineContext, task: ParseTask): Prom
   };
 }
 
-/** Writes the page records of a parse batch, one NDJSON.gz object per run; each object triggers post-processing. */
-export async function writePageRecords(context: PipelineContext, pages: readonly ParsedPage[]): Promise<void> {
-  const byRun = new Map<string, ParsedPage[]>();
+/** A page record and the run it belongs to. */
+export interface RunPageRecord {
+  readonly task: { readonly job: string; readonly runId: string };
+  readonly record: PageRecord;
+}
+
+/**
+ * Writes page records (a parse batch's, or the fetcher's pages that ended without a parse), one NDJSON.gz object
+ * per run; each object triggers post-processing, which moves its pages to their terminal state.
+ */
+export async function writePageRecords(context: PipelineContext, pages: readonly RunPageRecord[]): Promise<void> {
+  const byRun = new Map<string, RunPageRecord[]>();
   for (const page of pages) {
     const key = `${page.task.job}/${page.task.runId}`;
     const list = byRun.get(key) ?? [];

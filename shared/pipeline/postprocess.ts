@@ -5,7 +5,7 @@ import { urlId } from '../url.js';
 import type { ChangeRecord } from './changes.js';
 import type { PipelineContext } from './context.js';
 import { finalizeIfComplete } from './finalize.js';
-import { type Completion, templateCounters } from './ledger.js';
+import { type Move, templateCounters } from './ledger.js';
 import { type PageRecord, pageRecordSchema } from './messages.js';
 import type { PageMemory } from './pages.js';
 
@@ -58,13 +58,29 @@ function ndjsonGzip(rows: readonly unknown[]): Buffer {
   return gzipSync(`${rows.map((row) => JSON.stringify(row)).join('\n')}\n`);
 }
 
+/** The terminal state a page record asks for. */
+function moveOf(page: PageRecord): Move {
+  switch (page.status) {
+    case 'parsed':
+      return { url: page.url, state: 'parsed', keys: page.items.flatMap((item) => (item.key === null ? [] : [urlId(item.key)])) };
+    case 'unchanged':
+      return { url: page.url, state: 'unchanged', reason: page.reason, keys: page.keys ?? undefined };
+    case 'sitemap':
+      return { url: page.url, state: 'parsed' };
+    case 'failed':
+    case 'skipped':
+      return { url: page.url, state: page.status, reason: page.reason, message: page.message };
+  }
+}
+
 /**
- * Post-processes one records object: validates items (invalid ones go to quarantine with their problems),
- * dedups by item key within the run, writes the curated dataset object, moves each page to its terminal state
- * and finishes the run when it was the last work pending.
+ * Post-processes one records object: moves each page to its terminal state (the object owns the pages it moves),
+ * validates the items of its parsed pages (invalid ones go to quarantine with their problems), dedups them by item
+ * key within the run, writes the curated dataset and change objects and the page memory, adds the object's counters
+ * to the run once, and finishes the run when it was the last work pending.
  *
- * Idempotent: the dataset object's key derives from the records object's, and a redelivery rewrites it from the
- * pages that are still pending or that this same object completed.
+ * Idempotent: a redelivered object owns the pages it moved the first time and does their work again (object keys
+ * derive from the records object's, item changes are remembered per object), and its counters are added once.
  */
 export async function postProcessRecords(context: PipelineContext, key: string): Promise<PostProcessResult> {
   const parts = parseRecordsKey(key);
@@ -77,50 +93,35 @@ export async function postProcessRecords(context: PipelineContext, key: string):
   const pages = decodePageRecords(key, body).filter((page) => !seen.has(page.url) && seen.add(page.url) !== undefined);
   const meta = await context.ledger.getRun(job, runId);
   if (!meta) throw new InvalidInputError(`${key}: run ${runId} of job ${job} is not in the state store`);
+  const { owned } = await context.ledger.transition(job, runId, batchId, pages.map(moveOf));
 
   const dt = partitionDate(meta.startedAt);
   const rows: (Record<string, unknown> & RowMetadata)[] = [];
   const quarantined: unknown[] = [];
   const changes: ChangeRecord[] = [];
-  const completions: Completion[] = [];
   const remembered: PageMemory[] = [];
-  let skippedPages = 0;
+  const add: Record<string, number> = {};
+  const count = (name: string, value = 1) => {
+    add[name] = (add[name] ?? 0) + value;
+  };
   let duplicates = 0;
   const now = context.clock.now();
   // A reparse moves the job's memory (items, pages) only when it was asked to stand as the latest run.
   const record = meta.reparse === undefined || meta.reparse.asLatest;
   for (const page of pages) {
-    const entry = await context.ledger.getUrl(job, runId, page.url);
-    const pending = entry?.status === 'accepted';
-    if ((!pending && entry?.batch !== batchId) || !(await context.ledger.claimPage(job, runId, page.url, batchId, now))) {
-      skippedPages++;
-      continue;
-    }
+    if (!owned.has(page.url)) continue;
+    count(moveOf(page).state);
     // A reparse fetched nothing: its pages' transfer counters belong to the run that fetched them.
-    const counters: Record<string, number> = meta.reparse
-      ? { bodyBytes: page.bodyBytes }
-      : { wireBytes: page.wireBytes, bodyBytes: page.bodyBytes, fetchMs: page.fetchMs };
-    if (page.status === 'failed') {
-      completions.push({
-        url: page.url,
-        state: 'failed',
-        reason: page.reason,
-        message: page.message,
-        add: counters,
-        batch: batchId,
-      });
-      continue;
+    if (!meta.reparse) {
+      count('wireBytes', page.wireBytes);
+      count('fetchMs', page.fetchMs);
     }
-    const add: Record<string, number> = {
-      ...counters,
-      items: 0,
-      invalidItems: 0,
-      duplicateItems: 0,
-      newItems: 0,
-      changedItems: 0,
-    };
+    count('bodyBytes', page.bodyBytes);
+    if (page.status === 'unchanged') for (const [name, value] of Object.entries(page.add)) count(name, value);
+    if (page.status !== 'parsed') continue;
     const keys: string[] = [];
     const fill: Record<string, number> = {};
+    let written = 0;
     for (const item of page.items) {
       // Fill rates count every extracted item, valid or not: a broken selector shows as the field emptying out.
       for (const [field, value] of Object.entries(item.data)) {
@@ -129,15 +130,16 @@ export async function postProcessRecords(context: PipelineContext, key: string):
       // A quarantined item with a key was still seen on the page: it is not removed.
       if (item.key !== null) keys.push(urlId(item.key));
       if (item.problems.length > 0 || item.key === null) {
-        add.invalidItems = (add.invalidItems ?? 0) + 1;
+        count('invalidItems');
         quarantined.push({ url: page.url, runId, key: item.key, problems: item.problems, data: item.data });
         continue;
       }
       if (!(await context.ledger.claimItem(job, runId, item.key, page.url, now))) {
-        add.duplicateItems = (add.duplicateItems ?? 0) + 1;
+        count('duplicateItems');
+        duplicates++;
         continue;
       }
-      add.items = (add.items ?? 0) + 1;
+      written++;
       rows.push({ ...item.data, _key: item.key, _url: page.finalUrl, _runId: runId, _fetchedAt: page.fetchedAt });
       const change = await context.items.observe(
         job,
@@ -146,16 +148,13 @@ export async function postProcessRecords(context: PipelineContext, key: string):
         { key: item.key, data: item.data, page: page.url, pageUrl: page.finalUrl },
         { record },
       );
-      if (change) {
-        changes.push(change);
-        add[change.type === 'new' ? 'newItems' : 'changedItems'] =
-          (add[change.type === 'new' ? 'newItems' : 'changedItems'] ?? 0) + 1;
-      }
+      if (change) count(change.type === 'new' ? 'newItems' : 'changedItems');
+      if (change) changes.push(change);
     }
-    duplicates += add.duplicateItems ?? 0;
-    const yielded = { extracted: page.items.length, items: add.items ?? 0, fill };
-    if (page.template !== null) Object.assign(add, templateCounters(page.template, yielded));
-    completions.push({ url: page.url, state: 'parsed', add, batch: batchId, keys });
+    count('items', written);
+    const yielded = { extracted: page.items.length, items: written, fill };
+    if (page.template !== null)
+      for (const [name, value] of Object.entries(templateCounters(page.template, yielded))) count(name, value);
     if (!record) continue;
     remembered.push({
       url: page.url,
@@ -184,11 +183,17 @@ export async function postProcessRecords(context: PipelineContext, key: string):
       contentType: 'application/x-ndjson',
     });
   }
-  // Pages are remembered before they are completed: a crash in between re-parses them, never the reverse.
   for (const memory of remembered) await context.pages.put(job, memory);
-  await context.ledger.complete(job, runId, completions);
+  // Last: the run cannot look complete before this object's work is stored.
+  await context.ledger.applyCounters(job, runId, batchId, add, now);
   await finalizeIfComplete(context, job, runId);
-  return { pages: pages.length, skippedPages, items: rows.length, invalid: quarantined.length, duplicates };
+  return {
+    pages: pages.length,
+    skippedPages: pages.length - owned.size,
+    items: rows.length,
+    invalid: quarantined.length,
+    duplicates,
+  };
 }
 
 /** Whether a field value counts as filled for fill rates. */

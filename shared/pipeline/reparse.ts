@@ -43,32 +43,30 @@ export async function startReparse(
   for await (const object of context.store.list(`raw/${job}/${sourceRunId}/`)) {
     const file = await context.store.get(object.key);
     if (!file) continue;
+    const archived: ParseTask[] = [];
     for (const member of gzipMembers(file)) {
       const record = readWarcRecord(file.subarray(member.offset, member.offset + member.length));
       if (record.fields['WARC-Type'] !== 'response') continue;
-      const url = record.fields['Scrapeline-Requested-URI'] ?? record.fields['WARC-Target-URI'] ?? '';
-      const depth = Number(record.fields['Scrapeline-Depth'] ?? 0);
       const template = record.fields['Scrapeline-Template'];
-      const outcome = await context.ledger.accept(
-        job,
-        runId,
-        { url, depth, template, parent: 'reparse' },
-        Number.MAX_SAFE_INTEGER,
-        now,
-      );
-      if (outcome !== 'accepted' && outcome !== 'pending') continue;
-      tasks.push({
+      archived.push({
         type: 'parse',
         job,
         runId,
-        url,
-        depth,
+        url: record.fields['Scrapeline-Requested-URI'] ?? record.fields['WARC-Target-URI'] ?? '',
+        depth: Number(record.fields['Scrapeline-Depth'] ?? 0),
         ...(template === undefined ? {} : { template }),
         hosts: [...source.hosts],
         raw: { key: object.key, offset: member.offset, length: member.length },
         follow: false,
       });
     }
+    const outcomes = await context.ledger.acceptMany(
+      job,
+      runId,
+      archived.map((task) => ({ url: task.url, depth: task.depth, template: task.template, parent: 'reparse' })),
+      { maxPages: Number.MAX_SAFE_INTEGER, now },
+    );
+    tasks.push(...archived.filter((_, index) => outcomes[index] === 'accepted' || outcomes[index] === 'pending'));
   }
   await context.parseQueue.send(tasks.map((task) => ({ body: JSON.stringify(task) })));
   if (tasks.length === 0) await finalizeIfComplete(context, job, runId);

@@ -4,9 +4,9 @@ import { extendSitemapChain, modifiedSince, parseSitemap } from '../fetch/sitema
 import type { Job } from '../job/schema.js';
 import { hostOf, urlId } from '../url.js';
 import type { PipelineContext } from './context.js';
-import { finalizeIfComplete, lastGoodRun } from './finalize.js';
-import { enqueueFetches, followLinks, offerUrl } from './links.js';
-import type { FetchTask } from './messages.js';
+import { lastGoodRun } from './finalize.js';
+import { enqueueFetches, followLinks, type LinkOffer, offerUrls } from './links.js';
+import type { FetchTask, PageRecord } from './messages.js';
 import { robotsPolicy } from './robots.js';
 
 /**
@@ -36,27 +36,24 @@ export async function acceptSitemaps(
   sitemaps: readonly string[],
 ): Promise<void> {
   const parent = from.chain.length === 0 ? 'seed' : urlId(from.url);
-  const tasks: FetchTask[] = [];
+  const offers: LinkOffer[] = [];
   for (const url of sitemaps) {
-    let chain: string[];
     try {
-      chain = extendSitemapChain(from.chain, url);
+      offers.push({ url, depth: from.depth, template: undefined, parent, sitemapChain: extendSitemapChain(from.chain, url) });
     } catch (error) {
       context.log.warn('sitemap not followed', { url, runId: from.runId, job: from.job, error: (error as Error).message });
-      continue;
     }
-    const task = await offerUrl(context, from, { url, depth: from.depth, template: undefined, parent, sitemapChain: chain });
-    if (task) tasks.push(task);
   }
-  await enqueueFetches(context, tasks);
+  await enqueueFetches(context, await offerUrls(context, from, offers));
 }
 
 /**
  * Reads a fetched sitemap: an index leads to its sitemaps, a urlset to its pages (on the run's hosts, and, when the
- * job asks, only those modified since the last good run), all accepted before the sitemap itself ends as `parsed`.
- * A sitemap that cannot be read ends as `failed` with the reason.
+ * job asks, only those modified since the last good run), all accepted before the sitemap's record (`sitemap`, made
+ * terminal `parsed` by post-processing) is written. A sitemap that cannot be read gets a `failed` record with the
+ * reason.
  */
-export async function processSitemap(context: PipelineContext, task: FetchTask, page: FetchedPage): Promise<void> {
+export async function processSitemap(context: PipelineContext, task: FetchTask, page: FetchedPage): Promise<PageRecord> {
   const job = context.jobs.get(task.job);
   const chain = task.sitemapChain ?? [task.url];
   let reason: string | undefined;
@@ -86,14 +83,8 @@ export async function processSitemap(context: PipelineContext, task: FetchTask, 
       message = error.message;
     }
   }
-  await context.ledger.complete(task.job, task.runId, [
-    reason === undefined
-      ? {
-          url: task.url,
-          state: 'parsed',
-          add: { wireBytes: page.wireBytes, bodyBytes: page.body.byteLength, fetchMs: page.durationMs },
-        }
-      : { url: task.url, state: 'failed', reason, message: message ?? reason },
-  ]);
-  await finalizeIfComplete(context, task.job, task.runId);
+  const counters = { wireBytes: page.wireBytes, bodyBytes: page.body.byteLength, fetchMs: page.durationMs };
+  return reason === undefined
+    ? { status: 'sitemap', url: task.url, depth: task.depth, ...counters }
+    : { status: 'failed', url: task.url, depth: task.depth, reason, message: message ?? reason, ...counters };
 }

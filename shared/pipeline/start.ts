@@ -4,8 +4,8 @@ import type { Job } from '../job/schema.js';
 import { hostOf, normaliseUrl } from '../url.js';
 import type { PipelineContext } from './context.js';
 import { finalizeIfComplete, writeRunningManifest } from './finalize.js';
-import { enqueueFetches, offerUrl } from './links.js';
-import type { FetchTask, StartRunMessage } from './messages.js';
+import { enqueueFetches, offerUrls } from './links.js';
+import type { StartRunMessage } from './messages.js';
 import { acceptSitemaps, sitemapSeeds } from './sitemaps.js';
 
 /** A run id: UTC start time to the second plus a short suffix, so ids sort by start time. */
@@ -53,15 +53,11 @@ export async function startRun(
     if (meta) await writeRunningManifest(context, meta);
     context.log.info('run started', { job: job.name, runId, seeds: seeds.length });
   }
-  const tasks: FetchTask[] = [];
-  for (const url of seeds) {
-    const task = await offerUrl(
-      context,
-      { job: job.name, runId, hosts },
-      { url, depth: 0, template: job.start.template, parent: 'seed' },
-    );
-    if (task) tasks.push(task);
-  }
+  const tasks = await offerUrls(
+    context,
+    { job: job.name, runId, hosts },
+    seeds.map((url) => ({ url, depth: 0, template: job.start.template, parent: 'seed' })),
+  );
   await enqueueFetches(context, tasks);
   const sitemaps = await sitemapSeeds(context, job, runId, seeds);
   await acceptSitemaps(context, { job: job.name, runId, url: '', depth: 0, hosts, chain: [] }, sitemaps);

@@ -1,0 +1,46 @@
+import { urlId } from './url.js';
+
+/**
+ * The state table's key layout, the one owner of every `pk`/`sk` the pipeline writes (as `layout.ts` is for object
+ * keys). Keys derive from job names (validated), run ids made here, and hashes of URLs and item keys, never from
+ * raw user data.
+ *
+ * | pk | sk | what |
+ * | --- | --- | --- |
+ * | `run#<job>#<runId>` | `meta` | the run: state, start, hosts, seeds; URLs accepted and admitted (reserved before their entries are written) |
+ * | `run#<job>#<runId>` | `c#<nn>` | counter shards: terminal states, items, bytes, template yields, requests |
+ * | `run#<job>#<runId>` | `url#<urlId>` | one URL of the run and its state |
+ * | `run#<job>#<runId>` | `r#<batchId>` | receipt: the counters of a records object were applied |
+ * | `run#<job>#<runId>` | `item#<keyId>` | the page that owns an item key in the run (dedup) |
+ * | `run#<job>#<runId>` | `robots#<robotsUrl>` | a robots.txt policy fetched for the run |
+ * | `runs#active` | `<job>#<runId>` | runs not finished, for the watchdog |
+ * | `pages#<job>` | `<urlId>` | page memory between runs |
+ * | `items#<job>` | `k#<keyId>` | item memory between runs |
+ * | `job#<job>` | `baseline` | the quality baseline |
+ * | `host#<host>` | `gate` | fleet politeness |
+ */
+export const stateKeys = {
+  run: (job: string, runId: string) => `run#${job}#${runId}`,
+  meta: 'meta',
+  counterShard: (shard: number) => `c#${String(shard).padStart(2, '0')}`,
+  counterShardPrefix: 'c#',
+  url: (url: string) => `url#${urlId(url)}`,
+  urlPrefix: 'url#',
+  receipt: (batchId: string) => `r#${batchId}`,
+  item: (key: string) => `item#${urlId(key)}`,
+  robots: (robotsUrl: string) => `robots#${robotsUrl}`,
+  activeRuns: 'runs#active',
+  activeRun: (job: string, runId: string) => `${job}#${runId}`,
+  pages: (job: string) => `pages#${job}`,
+  page: (url: string) => urlId(url),
+  items: (job: string) => `items#${job}`,
+  itemKey: (key: string) => `k#${urlId(key)}`,
+  itemKeyPrefix: 'k#',
+  job: (job: string) => `job#${job}`,
+  baseline: 'baseline',
+  host: (host: string) => `host#${host}`,
+  gate: 'gate',
+} as const;
+
+/** Counter shards per run: counter updates spread over this many items, so no single item is hot. */
+export const COUNTER_SHARDS = 16;
