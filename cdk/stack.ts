@@ -1,5 +1,6 @@
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -13,6 +14,7 @@ import { ScrapelineMonitoring } from './constructs/monitoring.js';
 import { JobSchedules } from './constructs/schedules.js';
 import { StateTable } from './constructs/state.js';
 import { ScrapelineStorage } from './constructs/storage.js';
+import { PropsValidator, secondsOf } from './constructs/validation.js';
 import { WorkQueue } from './constructs/work-queue.js';
 
 /** Namespace of the pipeline's custom metrics (Powertools `POWERTOOLS_METRICS_NAMESPACE`). */
@@ -22,12 +24,13 @@ export const METRICS_NAMESPACE = 'Scrapeline';
  * The stages, as the functions name them in the `stage` dimension of their metrics (functions/commons/context.ts):
  * every custom metric is published with `service` and `stage`.
  */
-export const STAGES = ['fetcher', 'parser', 'postprocessor'] as const satisfies readonly Stage[];
+export const STAGES = ['fetcher', 'parser', 'postprocessor', 'deadletters', 'watchdog'] as const satisfies readonly Stage[];
 
 /** Custom metrics the functions publish (functions/commons/context.ts and shared/pipeline/finalize.ts). */
 export const PIPELINE_METRICS = {
   runsFailed: 'RunsFailed',
   runsDegraded: 'RunsDegraded',
+  runsStalled: 'RunsStalled',
   recordsProcessed: 'RecordsProcessed',
   recordsFailed: 'RecordsFailed',
 } as const;
@@ -90,6 +93,9 @@ export const BUCKET_ACCESS = {
   parser: { read: ['raw/'], write: [layout.recordsPrefix] },
   // The post-processor also writes each batch's new and changed items under changes/.
   postprocessor: { read: [layout.recordsPrefix], write: ['datasets/', 'quarantine/', ...RUN_FINISH_PREFIXES] },
+  // The dead-letter stage reads a dead-lettered records object to learn its pages, and may finish their run.
+  deadletters: { read: [layout.recordsPrefix], write: RUN_FINISH_PREFIXES },
+  watchdog: { read: [], write: RUN_FINISH_PREFIXES },
 } as const satisfies Record<Stage, { read: readonly string[]; write: readonly string[] }>;
 
 /** Properties of {@link ScrapelineStack}. */
@@ -106,6 +112,12 @@ export interface ScrapelineStackProps extends StackProps {
   readonly rawRetentionDays?: number;
   /** Receives of a message before it is dead-lettered, on every queue. @default 5 */
   readonly maxReceiveCount?: number;
+  /**
+   * Minutes a run may go without progress before the watchdog (every 5 minutes) ends it `stalled`. Longer than any
+   * legitimate quiet time: the 15-minute SQS delay of deferred fetches and the visibility timeout of every queue (a
+   * crashed invocation's messages come back only after it). @default 60
+   */
+  readonly stallAfterMinutes?: number;
   /** Fetcher sizing. @default STAGE_DEFAULTS.fetcher */
   readonly fetcher?: StageSettings;
   /** Parser sizing. @default STAGE_DEFAULTS.parser */
@@ -139,6 +151,12 @@ export class ScrapelineStack extends Stack {
   readonly schedules: JobSchedules;
   readonly monitoring: ScrapelineMonitoring;
   readonly analytics: Analytics;
+  /** The dead-letter stage: settles what the stage queues' dead letters stand for, then keeps them for redrive. */
+  readonly deadLetters: ScrapelineFunction;
+  /** Ends runs that stopped moving (`stalled`), every 5 minutes. */
+  readonly watchdog: ScrapelineFunction;
+  /** The schedule of the watchdog. */
+  readonly watchdogSchedule: events.Rule;
 
   constructor(scope: Construct, id: string, props: ScrapelineStackProps) {
     super(scope, id, props);
@@ -152,15 +170,28 @@ export class ScrapelineStack extends Stack {
     this.fetchQueue = new WorkQueue(this, 'FetchQueue', {
       consumerTimeout: stages.fetcher.timeout,
       maxReceiveCount: props.maxReceiveCount,
+      deadLetterInbox: true,
     });
     this.parseQueue = new WorkQueue(this, 'ParseQueue', {
       consumerTimeout: stages.parser.timeout,
       maxReceiveCount: props.maxReceiveCount,
+      deadLetterInbox: true,
     });
     this.postprocessQueue = new WorkQueue(this, 'PostprocessQueue', {
       consumerTimeout: stages.postprocessor.timeout,
       maxReceiveCount: props.maxReceiveCount,
+      deadLetterInbox: true,
     });
+    const workQueues = [this.fetchQueue, this.parseQueue, this.postprocessQueue];
+    const stallAfterMinutes = props.stallAfterMinutes ?? 60;
+    const quietSeconds = Math.max(15 * 60, ...workQueues.map((queue) => secondsOf(queue.visibilityTimeout) ?? 0));
+    const validator = new PropsValidator(`ScrapelineStack (${id})`);
+    validator.integer('stallAfterMinutes', stallAfterMinutes, 1, 10_080);
+    validator.check(
+      stallAfterMinutes * 60 > quietSeconds,
+      `stallAfterMinutes must be longer than the longest legitimate quiet time of a run (${quietSeconds / 60} minutes: the SQS delay limit and the queues' visibility timeouts), got ${stallAfterMinutes}`,
+    );
+    validator.throwIfInvalid();
     this.storage = new ScrapelineStorage(this, 'Storage', {
       recordsQueue: this.postprocessQueue.queue,
       recordsPrefix: layout.recordsPrefix,
@@ -193,6 +224,7 @@ export class ScrapelineStack extends Stack {
         FETCH_QUEUE_URL: this.fetchQueue.queue.queueUrl,
         PARSE_QUEUE_URL: this.parseQueue.queue.queueUrl,
         EVENT_BUS_NAME: 'default',
+        MAX_RECEIVE_COUNT: String(this.fetchQueue.maxReceiveCount),
       },
     });
     this.parser = new ScrapelineFunction(this, 'Parser', {
@@ -202,7 +234,11 @@ export class ScrapelineStack extends Stack {
       memorySize: stages.parser.memorySize,
       timeout: stages.parser.timeout,
       recursiveLoop: lambda.RecursiveLoop.ALLOW,
-      environment: { ...environment, FETCH_QUEUE_URL: this.fetchQueue.queue.queueUrl },
+      environment: {
+        ...environment,
+        FETCH_QUEUE_URL: this.fetchQueue.queue.queueUrl,
+        MAX_RECEIVE_COUNT: String(this.parseQueue.maxReceiveCount),
+      },
     });
     this.postprocessor = new ScrapelineFunction(this, 'Postprocessor', {
       ...common,
@@ -210,7 +246,31 @@ export class ScrapelineStack extends Stack {
       description: 'Scrapeline post-processor: validates and deduplicates items (datasets/), writes run manifests',
       memorySize: stages.postprocessor.memorySize,
       timeout: stages.postprocessor.timeout,
-      environment: { ...environment, EVENT_BUS_NAME: 'default' },
+      environment: {
+        ...environment,
+        EVENT_BUS_NAME: 'default',
+        MAX_RECEIVE_COUNT: String(this.postprocessQueue.maxReceiveCount),
+      },
+    });
+    const deadLetterRoutes: Record<string, string> = {};
+    for (const queue of workQueues) {
+      if (queue.deadLetterInbox) deadLetterRoutes[queue.deadLetterInbox.queueArn] = queue.deadLetterQueue.queueUrl;
+    }
+    this.deadLetters = new ScrapelineFunction(this, 'DeadLetters', {
+      ...common,
+      entry: 'functions/dead-letters.ts',
+      description: 'Scrapeline dead-letter stage: ends dead-lettered URLs failed so their run completes, keeps the messages',
+      memorySize: 512,
+      timeout: Duration.minutes(1),
+      environment: { ...environment, EVENT_BUS_NAME: 'default', DEAD_LETTER_ROUTES: this.toJsonString(deadLetterRoutes) },
+    });
+    this.watchdog = new ScrapelineFunction(this, 'Watchdog', {
+      ...common,
+      entry: 'functions/watchdog.ts',
+      description: 'Scrapeline watchdog: ends runs that made no progress for a while as stalled',
+      memorySize: 512,
+      timeout: Duration.minutes(5),
+      environment: { ...environment, EVENT_BUS_NAME: 'default', STALL_AFTER_MINUTES: String(stallAfterMinutes) },
     });
 
     // Each function gets exactly what it touches. Consuming its queue is granted by the event source.
@@ -239,10 +299,27 @@ export class ScrapelineStack extends Stack {
     grantBucket(this.postprocessor, BUCKET_ACCESS.postprocessor);
     table.grants.readWriteData(postprocessor);
 
+    // The dead-letter stage consumes every stage's inbox and keeps what it settled in that stage's dead-letter queue.
+    for (const queue of workQueues) {
+      queue.addDeadLetterConsumer(this.deadLetters);
+      queue.deadLetterQueue.grants.sendMessages(this.deadLetters.function);
+    }
+    grantBucket(this.deadLetters, BUCKET_ACCESS.deadletters);
+    table.grants.readWriteData(this.deadLetters.function);
+    grantBucket(this.watchdog, BUCKET_ACCESS.watchdog);
+    table.grants.readWriteData(this.watchdog.function);
+    this.watchdogSchedule = new events.Rule(this, 'WatchdogSchedule', {
+      description: 'Runs the scrapeline watchdog, which ends runs that stopped moving as stalled',
+      schedule: events.Schedule.rate(Duration.minutes(5)),
+      targets: [new targets.LambdaFunction(this.watchdog.function, { retryAttempts: 0 })],
+    });
+
     // Whoever finishes a run (fetcher or post-processor) announces it on the default event bus.
     const defaultBus = events.EventBus.fromEventBusName(this, 'DefaultBus', 'default');
     defaultBus.grantPutEventsTo(fetcher);
     defaultBus.grantPutEventsTo(postprocessor);
+    defaultBus.grantPutEventsTo(this.deadLetters.function);
+    defaultBus.grantPutEventsTo(this.watchdog.function);
 
     this.schedules = new JobSchedules(this, 'Schedules', { jobs: props.jobs, queue: this.fetchQueue.queue });
 
@@ -263,11 +340,14 @@ export class ScrapelineStack extends Stack {
         { label: 'Fetcher', function: fetcher },
         { label: 'Parser', function: parser },
         { label: 'Postprocessor', function: postprocessor },
+        { label: 'DeadLetters', function: this.deadLetters.function },
+        { label: 'Watchdog', function: this.watchdog.function },
       ],
       metricsNamespace: METRICS_NAMESPACE,
       stageDimensions: STAGES.map((stage) => ({ service: serviceName, stage })),
       runsFailedMetricName: PIPELINE_METRICS.runsFailed,
       runsDegradedMetricName: PIPELINE_METRICS.runsDegraded,
+      runsStalledMetricName: PIPELINE_METRICS.runsStalled,
       stageMetricNames: [PIPELINE_METRICS.recordsProcessed, PIPELINE_METRICS.recordsFailed],
       alarmTopic: props.alarmTopicArn ? sns.Topic.fromTopicArn(this, 'AlarmTopic', props.alarmTopicArn) : undefined,
     });
@@ -303,6 +383,8 @@ export class ScrapelineStack extends Stack {
     output('FetcherLogGroupName', this.fetcher.logGroup.logGroupName, 'Fetcher logs (aws logs tail NAME --follow)');
     output('ParserLogGroupName', this.parser.logGroup.logGroupName, 'Parser logs');
     output('PostprocessorLogGroupName', this.postprocessor.logGroup.logGroupName, 'Post-processor logs');
+    output('DeadLettersLogGroupName', this.deadLetters.logGroup.logGroupName, 'Dead-letter stage logs');
+    output('WatchdogLogGroupName', this.watchdog.logGroup.logGroupName, 'Watchdog logs');
     output('DashboardName', this.monitoring.dashboard.dashboardName, 'CloudWatch dashboard');
     output('DashboardUrl', this.monitoring.dashboardUrl, 'CloudWatch dashboard in the console');
     // Read by `scrapeline sql --stack NAME` (cli/sql.ts).

@@ -125,6 +125,7 @@ export function progressLine(progress: RunProgress, startedAt: number): string {
 export function exitCodeOf(outcome: RunOutcome): number {
   if (outcome.kind === 'stalled') return EXIT.stalled;
   const { state } = outcome.manifest;
+  if (state === 'stalled') return EXIT.stalled;
   return state === 'succeeded' ? EXIT.ok : state === 'partial' ? EXIT.partial : EXIT.runFailed;
 }
 
@@ -190,6 +191,11 @@ export function reportOutcome(io: CliIo, outcome: RunOutcome, dataDir: string): 
     );
   } else {
     io.stdout.write(formatSummary(outcome.manifest, dataDir));
+    if (outcome.manifest.state === 'stalled') {
+      io.stderr.write(
+        `Run ${outcome.manifest.runId} stalled: nothing was left to do but ${outcome.manifest.reasons.stalled ?? 0} URL(s) were not finished; they ended failed (stalled). See ${join(dataDir, 'logs')}.\n`,
+      );
+    }
   }
   return exitCodeOf(outcome);
 }

@@ -4,7 +4,16 @@ import { loadConfig } from './commons/config.js';
 import { createFunctionRuntime } from './commons/context.js';
 
 /** The fetch queue consumer: starts runs, fetches pages, archives them and enqueues their parse tasks. */
-const config = loadConfig(['bucket', 'table', 'fetchQueue', 'parseQueue', 'fetchAllowAddresses', 'retryBaseMs', 'eventBus']);
+const config = loadConfig([
+  'bucket',
+  'table',
+  'fetchQueue',
+  'parseQueue',
+  'fetchAllowAddresses',
+  'retryBaseMs',
+  'eventBus',
+  'maxReceiveCount',
+]);
 const http = new UndiciHttpClient({ ssrf: { allow: config.fetchAllowAddresses } });
 const runtime = createFunctionRuntime({
   stage: 'fetcher',
@@ -13,4 +22,6 @@ const runtime = createFunctionRuntime({
   ...(config.retryBaseMs === undefined ? {} : { settings: { retryBaseMs: config.retryBaseMs } }),
 });
 
-export const handler = runtime.instrument(createFetcherHandler(runtime.pipeline));
+export const handler = runtime.instrument(
+  createFetcherHandler(runtime.pipeline, config.maxReceiveCount === undefined ? {} : { maxReceiveCount: config.maxReceiveCount }),
+);

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { describeError } from './errors.js';
 import { parseRecordsKey } from './layout.js';
 import { type PipelineContext, withMeter } from './pipeline/context.js';
+import { type DeadLetterStage, recordLastError, settleDeadLetter } from './pipeline/dead-letters.js';
 import { dispatchFetched, type FetchOutcome, fetchTask } from './pipeline/fetch.js';
 import { fetchQueueMessage, parseMessage, parseTaskMessage } from './pipeline/messages.js';
 import { RequestMeter } from './pipeline/metering.js';
@@ -20,11 +21,22 @@ import { runIdFor, startRun } from './pipeline/start.js';
 /** An SQS-triggered handler. */
 export type SqsHandler = (event: SQSEvent, context?: Context) => Promise<SQSBatchResponse>;
 
+/** Options of the stage handler factories. */
+export interface HandlerOptions {
+  /**
+   * The `maxReceiveCount` of the queue's redrive policy: a message failing on that receive goes to the dead-letter
+   * queue next, so its error is recorded for the dead-letter stage (`shared/pipeline/dead-letters.ts`).
+   * @default undefined (no error is recorded)
+   */
+  readonly maxReceiveCount?: number;
+}
+
 async function processRecords(
   event: SQSEvent,
   lambdaContext: Context | undefined,
   pipeline: PipelineContext,
   stage: string,
+  options: HandlerOptions,
   handle: (record: SQSRecord) => Promise<void>,
 ): Promise<SQSBatchResponse> {
   const processor = new BatchProcessor(EventType.SQS);
@@ -38,11 +50,18 @@ async function processRecords(
         error: describeError(error),
         reason: (error as { reason?: string }).reason,
       });
+      await recordLastError(pipeline, {
+        stage,
+        body: record.body,
+        receiveCount: Number(record.attributes.ApproximateReceiveCount) || 1,
+        maxReceiveCount: options.maxReceiveCount,
+        error,
+      });
       throw error;
     }
   };
-  const options = { throwOnFullBatchFailure: false, ...(lambdaContext ? { context: lambdaContext } : {}) };
-  return processPartialResponse(event, recordHandler, processor, options);
+  const batchOptions = { throwOnFullBatchFailure: false, ...(lambdaContext ? { context: lambdaContext } : {}) };
+  return processPartialResponse(event, recordHandler, processor, batchOptions);
 }
 
 /**
@@ -120,11 +139,11 @@ function withFailures(response: SQSBatchResponse, messageIds: Iterable<string>):
 }
 
 /** The fetch queue consumer: starts runs and fetches pages, then archives the batch and enqueues parse tasks. */
-export function createFetcherHandler(pipeline: PipelineContext): SqsHandler {
+export function createFetcherHandler(pipeline: PipelineContext, options: HandlerOptions = {}): SqsHandler {
   return async (event, lambdaContext) => {
     const meters = new InvocationMeters(pipeline);
     const outcomes = new Map<string, { outcome: FetchOutcome; context: PipelineContext }>();
-    const response = await processRecords(event, lambdaContext, pipeline, 'fetcher', async (record) => {
+    const response = await processRecords(event, lambdaContext, pipeline, 'fetcher', options, async (record) => {
       const message = parseMessage(fetchQueueMessage, record.body, `fetch queue message ${record.messageId}`);
       if (message.type === 'start-run') {
         const sentAt = Number(record.attributes.SentTimestamp) || pipeline.clock.now();
@@ -152,11 +171,11 @@ export function createFetcherHandler(pipeline: PipelineContext): SqsHandler {
 }
 
 /** The parse queue consumer: extracts pages and follows links, then writes the batch's page records. */
-export function createParserHandler(pipeline: PipelineContext): SqsHandler {
+export function createParserHandler(pipeline: PipelineContext, options: HandlerOptions = {}): SqsHandler {
   return async (event, lambdaContext) => {
     const meters = new InvocationMeters(pipeline);
     const parsed = new Map<string, { page: ParsedPage; context: PipelineContext }>();
-    const response = await processRecords(event, lambdaContext, pipeline, 'parser', async (record) => {
+    const response = await processRecords(event, lambdaContext, pipeline, 'parser', options, async (record) => {
       const task = parseMessage(parseTaskMessage, record.body, `parse queue message ${record.messageId}`);
       const context = meters.for(task.job, task.runId);
       parsed.set(record.messageId, { page: await parseTask(context, task), context });
@@ -167,6 +186,15 @@ export function createParserHandler(pipeline: PipelineContext): SqsHandler {
     } catch (error) {
       pipeline.log.error('parser: writing page records failed', { error: describeError(error) });
       unwritten = [...parsed.keys()];
+      for (const record of event.Records.filter((entry) => parsed.has(entry.messageId))) {
+        await recordLastError(pipeline, {
+          stage: 'parser',
+          body: record.body,
+          receiveCount: Number(record.attributes.ApproximateReceiveCount) || 1,
+          maxReceiveCount: options.maxReceiveCount,
+          error,
+        });
+      }
     }
     await meters.flush();
     return unwritten.length > 0 ? withFailures(response, unwritten) : response;
@@ -192,10 +220,10 @@ export function decodeS3Key(key: string): string {
 }
 
 /** The post-processing queue consumer: one S3 notification per message, each naming records objects. */
-export function createPostProcessorHandler(pipeline: PipelineContext): SqsHandler {
+export function createPostProcessorHandler(pipeline: PipelineContext, options: HandlerOptions = {}): SqsHandler {
   return async (event, lambdaContext) => {
     const meters = new InvocationMeters(pipeline);
-    const response = await processRecords(event, lambdaContext, pipeline, 'post-processor', async (record) => {
+    const response = await processRecords(event, lambdaContext, pipeline, 'post-processor', options, async (record) => {
       const notification = parseMessage(s3Notification, record.body, `post-processing message ${record.messageId}`);
       if ('Event' in notification) return;
       for (const s3Record of notification.Records) {
@@ -208,4 +236,36 @@ export function createPostProcessorHandler(pipeline: PipelineContext): SqsHandle
     await meters.flush();
     return response;
   };
+}
+
+/** Options of {@link createDeadLetterHandler}. */
+export interface DeadLetterHandlerOptions {
+  /**
+   * Keeps a settled dead letter where an operator finds it and `scrapeline redrive` moves it back from: the
+   * dead-letter queue of the stage queue the record came from (on AWS by the record's `eventSourceARN`; locally each
+   * poller knows its queue). Called after the message was settled; a throw fails the record, which is then settled
+   * again (idempotent) and kept again.
+   */
+  readonly keep: (record: SQSRecord, stage: DeadLetterStage | undefined) => Promise<void>;
+}
+
+/**
+ * The dead-letter stage's consumer: each message that a stage queue gave up on ends what it stands for (its URLs
+ * `failed`, reason `dead-lettered`, the run finished when nothing else is pending), then is kept for inspection and
+ * redrive. A message this stage cannot settle (the state store fails) is retried, and after its own queue's
+ * `maxReceiveCount` it is moved on unsettled: the watchdog ends its run.
+ */
+export function createDeadLetterHandler(pipeline: PipelineContext, options: DeadLetterHandlerOptions): SqsHandler {
+  return async (event, lambdaContext) =>
+    processRecords(event, lambdaContext, pipeline, 'dead-letters', {}, async (record) => {
+      const outcome = await settleDeadLetter(pipeline, record.body);
+      if (outcome.kind === 'dropped') {
+        pipeline.log.warn('dead letter: nothing to end', {
+          messageId: record.messageId,
+          stage: outcome.stage,
+          reason: outcome.why,
+        });
+      }
+      await options.keep(record, outcome.stage);
+    });
 }

@@ -39,6 +39,11 @@ export interface ScrapelineMonitoringProps {
   readonly runsFailedMetricName?: string;
   /** Custom metric counting degraded runs (a field's fill rate or the item count fell: selectors broke). @default 'RunsDegraded' */
   readonly runsDegradedMetricName?: string;
+  /**
+   * Custom metric counting runs the watchdog ended `stalled` (no progress for its limit: work was lost or could not be
+   * settled); any raises an alarm. @default 'RunsStalled'
+   */
+  readonly runsStalledMetricName?: string;
   /** Other run-level custom metrics graphed next to failed runs (summed over the stages). @default none */
   readonly runMetricNames?: readonly string[];
   /** Custom metrics graphed per stage (e.g. records processed and failed). @default none */
@@ -64,6 +69,8 @@ export class ScrapelineMonitoring extends Construct {
   readonly runsFailedAlarm: cloudwatch.Alarm;
   /** Alarm on degraded runs (data quality fell). */
   readonly runsDegradedAlarm: cloudwatch.Alarm;
+  /** Alarm on stalled runs (the watchdog ended a run that stopped moving). */
+  readonly runsStalledAlarm: cloudwatch.Alarm;
   /** The console URL of the dashboard. */
   readonly dashboardUrl: string;
 
@@ -192,6 +199,18 @@ export class ScrapelineMonitoring extends Construct {
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       }),
     );
+    const runsStalledName = props.runsStalledMetricName ?? 'RunsStalled';
+    this.runsStalledAlarm = withActions(
+      new cloudwatch.Alarm(this, 'RunsStalled', {
+        alarmDescription:
+          'A run stalled: it made no progress for the watchdog limit, and its pending URLs ended failed (stalled). Its manifest and failures file list them; the logs say what stopped (dead letters, lost objects).',
+        metric: acrossStages(runsStalledName, 'Runs stalled', period),
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    );
     this.deadLetterAlarms = deadLetterAlarms;
     this.functionErrorAlarms = functionErrorAlarms;
 
@@ -219,7 +238,9 @@ export class ScrapelineMonitoring extends Construct {
       new cloudwatch.GraphWidget({
         title: 'Runs',
         width: 12,
-        left: [runsFailedName, ...(props.runMetricNames ?? [])].map((name) => acrossStages(name, name, graphPeriod)),
+        left: [runsFailedName, runsStalledName, ...(props.runMetricNames ?? [])].map((name) =>
+          acrossStages(name, name, graphPeriod),
+        ),
       }),
     );
     this.dashboard.addWidgets(
@@ -271,7 +292,7 @@ export class ScrapelineMonitoring extends Construct {
       new cloudwatch.AlarmStatusWidget({
         title: 'Alarms',
         width: 24,
-        alarms: [...deadLetterAlarms.values(), ...functionErrorAlarms.values(), this.runsFailedAlarm],
+        alarms: [...deadLetterAlarms.values(), ...functionErrorAlarms.values(), this.runsFailedAlarm, this.runsStalledAlarm],
       }),
     );
 

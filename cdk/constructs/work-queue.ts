@@ -8,6 +8,9 @@ import { PropsValidator, secondsOf } from './validation.js';
 /** AWS's guidance for SQS event sources: a visibility timeout of at least six times the function timeout. */
 export const VISIBILITY_TIMEOUT_FACTOR = 6;
 
+/** Longest timeout of a dead-letter inbox's consumer: the inbox's visibility timeout is 6 × this. */
+export const DEAD_LETTER_CONSUMER_TIMEOUT_SECONDS = 120;
+
 /** Properties of {@link WorkQueue}. */
 export interface WorkQueueProps {
   /**
@@ -27,6 +30,14 @@ export interface WorkQueueProps {
    * @default Duration.days(14)
    */
   readonly deadLetterRetentionPeriod?: Duration;
+  /**
+   * Put a dead-letter inbox between the queue and its dead-letter queue: the queue's redrive policy moves messages
+   * there, a dead-letter stage consumes it ({@link addDeadLetterConsumer}: it settles what each message stands for and
+   * sends it on to {@link deadLetterQueue}), and the inbox's own redrive policy moves a message the stage cannot
+   * settle to the dead-letter queue after `maxReceiveCount` receives, so nothing is lost either way.
+   * @default false (the queue dead-letters straight into {@link deadLetterQueue})
+   */
+  readonly deadLetterInbox?: boolean;
 }
 
 /** A function that consumes a {@link WorkQueue}: its timeout is checked against the visibility timeout. */
@@ -53,10 +64,17 @@ export interface WorkQueueConsumerOptions {
 export class WorkQueue extends Construct {
   /** The queue. */
   readonly queue: sqs.Queue;
-  /** Where messages go after `maxReceiveCount` receives. */
+  /**
+   * Where dead letters are kept for inspection and redrive: messages go there after `maxReceiveCount` receives, or,
+   * with a dead-letter inbox, after the dead-letter stage settled them.
+   */
   readonly deadLetterQueue: sqs.Queue;
+  /** Between the queue and {@link deadLetterQueue}, consumed by the dead-letter stage; only with `deadLetterInbox`. */
+  readonly deadLetterInbox?: sqs.Queue;
   /** The visibility timeout of {@link queue}. */
   readonly visibilityTimeout: Duration;
+  /** Receives before a message of {@link queue} is dead-lettered. */
+  readonly maxReceiveCount: number;
   readonly #consumerTimeout: Duration;
   readonly #eventSources: SqsEventSource[] = [];
 
@@ -107,12 +125,24 @@ export class WorkQueue extends Construct {
       enforceSSL: true,
       retentionPeriod: deadLetterRetentionPeriod,
     });
+    const maxReceiveCount = props.maxReceiveCount ?? 5;
+    this.maxReceiveCount = maxReceiveCount;
+    if (props.deadLetterInbox) {
+      this.deadLetterInbox = new sqs.Queue(this, 'DeadLetterInbox', {
+        encryption: sqs.QueueEncryption.SQS_MANAGED,
+        enforceSSL: true,
+        // Dead letters of a standard queue keep their age: the inbox keeps them as long as the dead-letter queue.
+        retentionPeriod: deadLetterRetentionPeriod,
+        visibilityTimeout: Duration.seconds(DEAD_LETTER_CONSUMER_TIMEOUT_SECONDS * VISIBILITY_TIMEOUT_FACTOR),
+        deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount },
+      });
+    }
     this.queue = new sqs.Queue(this, 'Queue', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       visibilityTimeout,
       retentionPeriod,
-      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: props.maxReceiveCount ?? 5 },
+      deadLetterQueue: { queue: this.deadLetterInbox ?? this.deadLetterQueue, maxReceiveCount },
     });
   }
 
@@ -145,6 +175,30 @@ export class WorkQueue extends Construct {
       batchSize,
       maxBatchingWindow: options.maxBatchingWindow,
       maxConcurrency,
+      reportBatchItemFailures: true,
+    });
+    consumer.function.addEventSource(source);
+    this.#eventSources.push(source);
+    return source;
+  }
+
+  /**
+   * Makes `consumer` (the dead-letter stage) consume the dead-letter inbox, with partial batch responses.
+   *
+   * @throws {PropsValidationError} when the queue has no inbox, or the consumer's timeout is too long for it
+   */
+  addDeadLetterConsumer(consumer: WorkQueueConsumer, options: Pick<WorkQueueConsumerOptions, 'batchSize'> = {}): SqsEventSource {
+    const validator = new PropsValidator(`WorkQueue (${this.node.id}) dead-letter consumer ${consumer.function.node.path}`);
+    validator.check(this.deadLetterInbox !== undefined, 'the queue has no dead-letter inbox (deadLetterInbox: true)');
+    const consumerSeconds = secondsOf(consumer.timeout);
+    validator.check(
+      consumerSeconds === undefined || consumerSeconds <= DEAD_LETTER_CONSUMER_TIMEOUT_SECONDS,
+      `the consumer's timeout (${consumerSeconds} s) must be at most ${DEAD_LETTER_CONSUMER_TIMEOUT_SECONDS} s`,
+    );
+    validator.integer('batchSize', options.batchSize, 1, 10);
+    validator.throwIfInvalid();
+    const source = new SqsEventSource(this.deadLetterInbox as sqs.Queue, {
+      batchSize: options.batchSize ?? 10,
       reportBatchItemFailures: true,
     });
     consumer.function.addEventSource(source);

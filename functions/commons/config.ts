@@ -41,6 +41,42 @@ export const environmentSchema = z.object({
     .min(0, 'must be at least 0')
     .max(60_000, 'must be at most 60000')
     .optional(),
+  /**
+   * `maxReceiveCount` of the redrive policy of the queue the function consumes: a message failing on that receive is
+   * dead-lettered next, so its error is recorded for the dead-letter stage. Unset: no error is recorded.
+   */
+  MAX_RECEIVE_COUNT: z.coerce
+    .number({ error: 'must be a number of receives' })
+    .int('must be a whole number of receives')
+    .min(1, 'must be at least 1')
+    .max(1000, 'must be at most 1000')
+    .optional(),
+  /**
+   * Where the dead-letter stage keeps each message it settled: a JSON object from the ARN of each queue it consumes
+   * (a stage queue's dead-letter inbox) to the URL of that stage's dead-letter queue.
+   */
+  DEAD_LETTER_ROUTES: z
+    .string()
+    .transform((value, context) => {
+      try {
+        return JSON.parse(value) as unknown;
+      } catch {
+        context.addIssue({ code: 'custom', message: 'must be JSON' });
+        return z.NEVER;
+      }
+    })
+    .pipe(
+      z
+        .record(z.string().startsWith('arn:', 'keys must be queue ARNs'), queueUrl)
+        .refine((routes) => Object.keys(routes).length > 0, 'must route at least one queue'),
+    ),
+  /** Minutes without progress after which the watchdog ends a run `stalled`. */
+  STALL_AFTER_MINUTES: z.coerce
+    .number({ error: 'must be a number of minutes' })
+    .int('must be a whole number of minutes')
+    .min(16, 'must be at least 16 (longer than the 15-minute SQS delay)')
+    .max(10_080, 'must be at most 10080 (a week)')
+    .default(60),
   AWS_REGION: z.string().min(1, 'must not be empty'),
   /** Set by the Lambda runtime; the GB-seconds of the run manifests' cost estimate. */
   AWS_LAMBDA_FUNCTION_MEMORY_SIZE: z.coerce.number().int().positive().default(1024),
@@ -63,6 +99,9 @@ export const SETTING_VARIABLES = {
   fetchAllowAddresses: 'FETCH_ALLOW_ADDRESSES',
   retryBaseMs: 'RETRY_BASE_MS',
   eventBus: 'EVENT_BUS_NAME',
+  maxReceiveCount: 'MAX_RECEIVE_COUNT',
+  deadLetterRoutes: 'DEAD_LETTER_ROUTES',
+  stallAfterMinutes: 'STALL_AFTER_MINUTES',
 } as const satisfies Record<string, keyof Environment>;
 export type Setting = keyof typeof SETTING_VARIABLES;
 

@@ -20,8 +20,11 @@ import type { FunctionConfig } from './config.js';
 import { UnavailablePortError } from './errors.js';
 import { bundledJobs } from './jobs.generated.js';
 
-/** The three Lambda functions. */
-export type Stage = 'fetcher' | 'parser' | 'postprocessor';
+/**
+ * The Lambda functions: the three stages, the dead-letter stage (settles what the stage queues gave up on) and the
+ * watchdog (ends runs that stopped moving).
+ */
+export type Stage = 'fetcher' | 'parser' | 'postprocessor' | 'deadletters' | 'watchdog';
 
 /** Metric names the handlers publish, per invocation, with the dimension `stage`. */
 export const METRIC_NAMES = {

@@ -4,7 +4,13 @@ import { z } from 'zod';
 import { inProcessExtractor, type PageExtractor, WorkerPoolExtractor } from '../extract/pool.js';
 import { type HttpClient, UndiciHttpClient } from '../fetch/http.js';
 import type { SsrfPolicy } from '../fetch/ssrf.js';
-import { createFetcherHandler, createParserHandler, createPostProcessorHandler, type SqsHandler } from '../handlers.js';
+import {
+  createDeadLetterHandler,
+  createFetcherHandler,
+  createParserHandler,
+  createPostProcessorHandler,
+  type SqsHandler,
+} from '../handlers.js';
 import type { Job } from '../job/schema.js';
 import { layout } from '../layout.js';
 import { createContext, defaultSettings, jobRegistry, type PipelineContext, type PipelineSettings } from '../pipeline/context.js';
@@ -16,6 +22,7 @@ import { InProcessHostGate } from '../pipeline/politeness.js';
 import { postProcessRecords } from '../pipeline/postprocess.js';
 import { type ReparseOptions, startReparse } from '../pipeline/reparse.js';
 import { runIdFor } from '../pipeline/start.js';
+import { stallRun } from '../pipeline/watchdog.js';
 import { type Clock, type Log, silentLog, systemClock } from '../ports.js';
 import { FileSystemObjectStore } from './object-store.js';
 import { LocalQueue, type ReceivedMessage } from './queue.js';
@@ -173,6 +180,8 @@ export class LocalRuntime {
   readonly #ownsHttp: boolean;
   readonly #extractor: PageExtractor;
   readonly #pollers: Poller[];
+  /** The dead-letter stage's queues (between each stage queue and its dead-letter queue). */
+  readonly #inboxes: LocalQueue[];
 
   constructor(parts: LocalRuntimeParts, options: LocalRuntimeOptions = {}) {
     this.options = localRuntimeOptions.parse(options);
@@ -181,16 +190,25 @@ export class LocalRuntime {
     const log = parts.log ?? silentLog;
     this.store = new FileSystemObjectStore({ root: join(dataDir, 'store') });
     this.state = new EmbeddedStateStore({ file: join(dataDir, 'state.db') });
+    // As on AWS: a stage queue dead-letters into an inbox that the dead-letter stage consumes; it settles each
+    // message (its URLs end failed, the run finishes) and keeps it in the stage's dead-letter queue.
     const queue = (name: string) => {
       const deadLetterQueue = new LocalQueue({ name: `${name}-dlq`, clock });
-      const main = new LocalQueue({
-        name,
+      const inbox = new LocalQueue({
+        name: `${name}-dlq-inbox`,
         clock,
         visibilityTimeoutMs: this.options.visibilityTimeoutMs,
         maxReceiveCount: this.options.maxReceiveCount,
         deadLetterQueue,
       });
-      return { main, deadLetterQueue };
+      const main = new LocalQueue({
+        name,
+        clock,
+        visibilityTimeoutMs: this.options.visibilityTimeoutMs,
+        maxReceiveCount: this.options.maxReceiveCount,
+        deadLetterQueue: inbox,
+      });
+      return { main, inbox, deadLetterQueue };
     };
     const fetch = queue('fetch');
     const parse = queue('parse');
@@ -227,11 +245,27 @@ export class LocalRuntime {
       log,
       settings: parts.settings,
     });
-    const { concurrency, batchSize } = this.options;
+    const { concurrency, batchSize, maxReceiveCount } = this.options;
+    const deadLetters = (stage: { inbox: LocalQueue; deadLetterQueue: LocalQueue }) =>
+      new Poller(
+        stage.inbox,
+        createDeadLetterHandler(this.pipeline, { keep: (record) => stage.deadLetterQueue.send([{ body: record.body }]) }),
+        log,
+        1,
+        batchSize,
+      );
+    this.#inboxes = [fetch.inbox, parse.inbox, postprocess.inbox];
     this.#pollers = [
-      new Poller(fetch.main, createFetcherHandler(this.pipeline), log, concurrency.fetch, batchSize),
-      new Poller(parse.main, createParserHandler(this.pipeline), log, concurrency.parse, batchSize),
-      new Poller(postprocess.main, createPostProcessorHandler(this.pipeline), log, concurrency.postprocess, batchSize),
+      new Poller(fetch.main, createFetcherHandler(this.pipeline, { maxReceiveCount }), log, concurrency.fetch, batchSize),
+      new Poller(parse.main, createParserHandler(this.pipeline, { maxReceiveCount }), log, concurrency.parse, batchSize),
+      new Poller(
+        postprocess.main,
+        createPostProcessorHandler(this.pipeline, { maxReceiveCount }),
+        log,
+        concurrency.postprocess,
+        batchSize,
+      ),
+      ...[fetch, parse, postprocess].map(deadLetters),
     ];
   }
 
@@ -270,8 +304,9 @@ export class LocalRuntime {
   }
 
   /**
-   * Waits until the run is finished (manifest written), or until nothing is left to do while messages sit in
-   * dead-letter queues (stalled).
+   * Waits until the run is finished (manifest written). When nothing is left to do for half a second while the run
+   * is unfinished, the watchdog ends it `stalled` (finished, with a manifest); `stalled` is returned only when even
+   * that could not finish it.
    */
   async waitForRun(
     job: string,
@@ -288,11 +323,22 @@ export class LocalRuntime {
         if (body) return { kind: 'finished', manifest: JSON.parse(Buffer.from(body).toString('utf8')) as RunManifest };
       }
       const idle =
-        this.queues.fetch.size + this.queues.parse.size + this.queues.postprocess.size === 0 &&
-        !this.#pollers.some((poller) => poller.busy);
-      if (idle && progress && this.#deadLetters() > 0) {
+        this.queues.fetch.size +
+          this.queues.parse.size +
+          this.queues.postprocess.size +
+          this.#inboxes.reduce((sum, inbox) => sum + inbox.size, 0) ===
+          0 && !this.#pollers.some((poller) => poller.busy);
+      // Nothing left to do and the run unfinished: nothing will move it (the watchdog's verdict, at once, since one
+      // process holds every queue). Its pending URLs end failed and it finishes `stalled`, with a manifest.
+      if (idle && progress?.meta.state === 'running') {
         idleSince ??= Date.now();
-        if (Date.now() - idleSince > 500) return { kind: 'stalled', meta: progress.meta, deadLetters: this.#deadLetters() };
+        if (Date.now() - idleSince > 500) {
+          const manifest = await stallRun(this.pipeline, job, runId, Date.now() - idleSince);
+          if (manifest) return { kind: 'finished', manifest };
+          const meta = (await this.pipeline.ledger.getRun(job, runId)) ?? progress.meta;
+          if (meta.state === 'running') return { kind: 'stalled', meta, deadLetters: this.#deadLetters() };
+          idleSince = undefined;
+        }
       } else {
         idleSince = undefined;
       }
@@ -363,7 +409,7 @@ export class LocalRuntime {
   async close(): Promise<void> {
     // Pollers finish the batch in hand (which may still send to the queues) before the queues close.
     await Promise.all(this.#pollers.map((poller) => poller.stop()));
-    for (const queue of [this.queues.fetch, this.queues.parse, this.queues.postprocess]) queue.close();
+    for (const queue of [this.queues.fetch, this.queues.parse, this.queues.postprocess, ...this.#inboxes]) queue.close();
     if (this.#ownsHttp) await this.#http.close();
     await this.#extractor.close();
     this.state.close();

@@ -96,6 +96,13 @@ describe('Function: main', () => {
       [
         'Scrapeline/BucketNotificationsHandler AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
         'Scrapeline/Fetcher/Role AwsSolutions-IAM5[Resource::<Bucket>/raw/*]',
+        'Scrapeline/DeadLetters/Role AwsSolutions-IAM5[Resource::<Bucket>/records/*]',
+        'Scrapeline/DeadLetters/Role AwsSolutions-IAM5[Resource::<Bucket>/runs/*]',
+        'Scrapeline/DeadLetters/Role AwsSolutions-IAM5[Resource::<Bucket>/changes/*]',
+        'Scrapeline/DeadLetters/Role AwsSolutions-IAM5[Resource::<Bucket>/current/*]',
+        'Scrapeline/Watchdog/Role AwsSolutions-IAM5[Resource::<Bucket>/runs/*]',
+        'Scrapeline/Watchdog/Role AwsSolutions-IAM5[Resource::<Bucket>/changes/*]',
+        'Scrapeline/Watchdog/Role AwsSolutions-IAM5[Resource::<Bucket>/current/*]',
         'Scrapeline/Fetcher/Role AwsSolutions-IAM5[Resource::<Bucket>/runs/*]',
         'Scrapeline/Fetcher/Role AwsSolutions-IAM5[Resource::<Bucket>/changes/*]',
         'Scrapeline/Fetcher/Role AwsSolutions-IAM5[Resource::<Bucket>/current/*]',
@@ -176,7 +183,7 @@ describe('Function: createApp', () => {
 
     // Assess
     expect(stack.stackName).toBe('ScrapelineDev');
-    Template.fromStack(stack).resourcePropertiesCountIs('AWS::CloudWatch::Alarm', { AlarmActions: [topicArn] }, 9);
+    Template.fromStack(stack).resourcePropertiesCountIs('AWS::CloudWatch::Alarm', { AlarmActions: [topicArn] }, 12);
   });
 });
 

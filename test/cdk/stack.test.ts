@@ -43,9 +43,11 @@ describe('Class: ScrapelineStack', () => {
       // Prepare
       const common = ['BUCKET_NAME', 'STATE_TABLE_NAME', 'POWERTOOLS_SERVICE_NAME', 'POWERTOOLS_METRICS_NAMESPACE', 'LOG_LEVEL'];
       const expected: [ScrapelineFunction, string[]][] = [
-        [stack.fetcher, [...common, 'FETCH_QUEUE_URL', 'PARSE_QUEUE_URL', 'EVENT_BUS_NAME']],
-        [stack.parser, [...common, 'FETCH_QUEUE_URL']],
-        [stack.postprocessor, [...common, 'EVENT_BUS_NAME']],
+        [stack.fetcher, [...common, 'FETCH_QUEUE_URL', 'PARSE_QUEUE_URL', 'EVENT_BUS_NAME', 'MAX_RECEIVE_COUNT']],
+        [stack.parser, [...common, 'FETCH_QUEUE_URL', 'MAX_RECEIVE_COUNT']],
+        [stack.postprocessor, [...common, 'EVENT_BUS_NAME', 'MAX_RECEIVE_COUNT']],
+        [stack.deadLetters, [...common, 'EVENT_BUS_NAME', 'DEAD_LETTER_ROUTES']],
+        [stack.watchdog, [...common, 'EVENT_BUS_NAME', 'STALL_AFTER_MINUTES']],
       ];
       const functions = template.findResources('AWS::Lambda::Function');
 
@@ -98,7 +100,7 @@ describe('Class: ScrapelineStack', () => {
           ScalingConfig: { MaximumConcurrency: concurrency },
         });
       }
-      template.resourceCountIs('AWS::Lambda::EventSourceMapping', 3);
+      template.resourceCountIs('AWS::Lambda::EventSourceMapping', 6);
     });
 
     it('hide a received message for at least 6 times the timeout of the function consuming it', () => {
@@ -164,7 +166,7 @@ describe('Class: ScrapelineStack', () => {
             ]),
           },
         },
-        7,
+        10,
       );
     });
   });
@@ -435,7 +437,9 @@ describe('Class: ScrapelineStack', () => {
       const putters = Object.values(policies)
         .filter((policy) => JSON.stringify(policy).includes('events:PutEvents'))
         .flatMap((policy) => (policy.Properties.Roles as { Ref: string }[]).map((role) => role.Ref));
-      expect(putters.sort()).toEqual([logicalId(stack.fetcher.role), logicalId(stack.postprocessor.role)].sort());
+      expect(putters.sort()).toEqual(
+        [stack.fetcher, stack.postprocessor, stack.deadLetters, stack.watchdog].map((fn) => logicalId(fn.role)).sort(),
+      );
     });
 
     it('raises an alarm when a run fails, whichever stage finished it (RunsFailed summed over the stages)', () => {
@@ -474,7 +478,7 @@ describe('Class: ScrapelineStack', () => {
         'the sum',
       ).Expression;
       for (const query of stats) expect(expression).toContain(`FILL(${query.Id}, 0)`);
-      template.resourceCountIs('AWS::CloudWatch::Alarm', 9);
+      template.resourceCountIs('AWS::CloudWatch::Alarm', 12);
     });
 
     it('watches the metric names and stage dimensions the functions publish', async () => {
@@ -510,7 +514,92 @@ describe('Class: ScrapelineStack', () => {
       const { template: notified } = synthStack({ jobs, alarmTopicArn: topicArn });
 
       // Assess
-      notified.resourcePropertiesCountIs('AWS::CloudWatch::Alarm', { AlarmActions: [topicArn], OKActions: [topicArn] }, 9);
+      notified.resourcePropertiesCountIs('AWS::CloudWatch::Alarm', { AlarmActions: [topicArn], OKActions: [topicArn] }, 12);
+    });
+  });
+
+  describe('Dead letters and stalled runs', () => {
+    const workQueues = () => [stack.fetchQueue, stack.parseQueue, stack.postprocessQueue];
+
+    it('dead-letter each stage queue into an inbox the dead-letter stage consumes, which keeps what it settled in the dead-letter queue', () => {
+      for (const queue of workQueues()) {
+        // Assess
+        const inbox = defined(queue.deadLetterInbox, 'a dead-letter inbox');
+        template.hasResourceProperties('AWS::SQS::Queue', {
+          VisibilityTimeout: Match.anyValue(),
+          RedrivePolicy: { maxReceiveCount: 5, deadLetterTargetArn: getAtt(logicalId(inbox)) },
+        });
+        // What the stage cannot settle still reaches the dead-letter queue (and its alarm) after 5 receives.
+        template.hasResourceProperties('AWS::SQS::Queue', {
+          RedrivePolicy: { maxReceiveCount: 5, deadLetterTargetArn: getAtt(logicalId(queue.deadLetterQueue)) },
+          MessageRetentionPeriod: 1_209_600,
+        });
+        template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+          EventSourceArn: getAtt(logicalId(inbox)),
+          FunctionName: { Ref: logicalId(stack.deadLetters.function) },
+          FunctionResponseTypes: ['ReportBatchItemFailures'],
+        });
+      }
+      const statements = statementsOfRole(template, logicalId(stack.deadLetters.role));
+      expect(resourcesFor(statements, 'sqs:SendMessage').sort()).toEqual(
+        workQueues()
+          .map((queue) => JSON.stringify(getAtt(logicalId(queue.deadLetterQueue))))
+          .sort(),
+      );
+      const functions = template.findResources('AWS::Lambda::Function');
+      const routes = JSON.stringify(
+        functions[logicalId(stack.deadLetters.function)]?.Properties.Environment.Variables.DEAD_LETTER_ROUTES,
+      );
+      for (const queue of workQueues()) {
+        expect(routes).toContain(logicalId(defined(queue.deadLetterInbox, 'an inbox')));
+        expect(routes).toContain(logicalId(queue.deadLetterQueue));
+      }
+    });
+
+    it('tell each stage its maxReceiveCount, so a message failing for the last time leaves its error', () => {
+      const functions = template.findResources('AWS::Lambda::Function');
+      for (const fn of [stack.fetcher, stack.parser, stack.postprocessor]) {
+        expect(functions[logicalId(fn.function)]?.Properties.Environment.Variables.MAX_RECEIVE_COUNT).toBe('5');
+      }
+    });
+
+    it('run the watchdog every 5 minutes, with the stall limit (60 minutes by default)', () => {
+      template.hasResourceProperties('AWS::Events::Rule', {
+        ScheduleExpression: 'rate(5 minutes)',
+        State: 'ENABLED',
+        Targets: [Match.objectLike({ Arn: getAtt(logicalId(stack.watchdog.function)) })],
+      });
+      template.hasResourceProperties('AWS::Lambda::Permission', {
+        Action: 'lambda:InvokeFunction',
+        Principal: 'events.amazonaws.com',
+        FunctionName: getAtt(logicalId(stack.watchdog.function)),
+      });
+      const functions = template.findResources('AWS::Lambda::Function');
+      expect(functions[logicalId(stack.watchdog.function)]?.Properties.Environment.Variables.STALL_AFTER_MINUTES).toBe('60');
+    });
+
+    it('raises an alarm when a run stalls, whichever function ended it (RunsStalled summed over the stages)', () => {
+      const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')).filter((alarm) =>
+        JSON.stringify(alarm).includes('"RunsStalled"'),
+      );
+      expect(alarms).toHaveLength(1);
+      const properties = defined(alarms[0], 'a RunsStalled alarm').Properties;
+      expect(properties).toMatchObject({ ComparisonOperator: 'GreaterThanOrEqualToThreshold', Threshold: 1 });
+      const stages = (properties.Metrics as { MetricStat?: { Metric: { Dimensions: { Value: string }[] } } }[])
+        .flatMap((query) => (query.MetricStat ? [query.MetricStat.Metric.Dimensions[1]?.Value] : []))
+        .sort();
+      expect(stages).toEqual([...STAGES].sort());
+      expect(stages).toContain('watchdog');
+    });
+
+    it('refuses a stall limit no longer than a run may legitimately be quiet', () => {
+      expect(() => synthStack({ jobs, stallAfterMinutes: 20 })).toThrow(
+        /stallAfterMinutes must be longer than the longest legitimate quiet time of a run \(30 minutes.*got 20/,
+      );
+      const { template: custom } = synthStack({ jobs, stallAfterMinutes: 45 });
+      custom.hasResourceProperties('AWS::Lambda::Function', {
+        Environment: { Variables: Match.objectLike({ STALL_AFTER_MINUTES: '45' }) },
+      });
     });
   });
 
@@ -531,6 +620,8 @@ describe('Class: ScrapelineStack', () => {
           'FetcherLogGroupName',
           'ParserLogGroupName',
           'PostprocessorLogGroupName',
+          'DeadLettersLogGroupName',
+          'WatchdogLogGroupName',
           'DashboardName',
           'DashboardUrl',
           'AthenaWorkgroup',

@@ -1,0 +1,139 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { parseJob } from '../../../shared/job/load.js';
+import { FileSystemObjectStore } from '../../../shared/local/object-store.js';
+import { LocalQueue } from '../../../shared/local/queue.js';
+import { EmbeddedStateStore } from '../../../shared/local/state.js';
+import { createContext, jobRegistry, type PipelineContext } from '../../../shared/pipeline/context.js';
+import type { RunManifest } from '../../../shared/pipeline/finalize.js';
+import { InProcessHostGate } from '../../../shared/pipeline/politeness.js';
+import { STALLED, watchRuns } from '../../../shared/pipeline/watchdog.js';
+import { silentLog } from '../../../shared/ports.js';
+import { ManualClock } from '../../fixtures/clock.js';
+import { expectManifestInvariant } from '../../support/manifest.js';
+
+const MINUTE = 60_000;
+const JOB = 'shop';
+
+describe('Function: watchRuns', () => {
+  let dir: string | undefined;
+  afterEach(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+    dir = undefined;
+  });
+
+  async function setup(): Promise<{ context: PipelineContext; clock: ManualClock; metrics: string[] }> {
+    dir = await mkdtemp(join(tmpdir(), 'scrapeline-watchdog-'));
+    const clock = new ManualClock(Date.UTC(2026, 10, 26, 6));
+    const metrics: string[] = [];
+    const context = createContext({
+      jobs: jobRegistry([parseJob({ name: JOB, start: { urls: ['https://shop.example/'] } }, 'shop.ts')]),
+      store: new FileSystemObjectStore({ root: dir }),
+      state: new EmbeddedStateStore(),
+      fetchQueue: new LocalQueue({ name: 'fetch' }),
+      parseQueue: new LocalQueue({ name: 'parse' }),
+      http: { fetchPage: () => Promise.reject(new Error('no fetching here')), close: async () => {} },
+      hosts: new InProcessHostGate(),
+      clock,
+      log: silentLog,
+      metrics: { count: (name) => metrics.push(name) },
+    });
+    return { context, clock, metrics };
+  }
+
+  async function accept(context: PipelineContext, runId: string, path: string, now: number): Promise<void> {
+    await context.ledger.accept(
+      JOB,
+      runId,
+      { url: `https://shop.example${path}`, depth: 1, template: undefined, parent: 'seed' },
+      100,
+      now,
+    );
+  }
+
+  async function manifestOf(context: PipelineContext, runId: string): Promise<RunManifest | undefined> {
+    const body = await context.store.get(`runs/${JOB}/${runId}/manifest.json`);
+    return body ? (JSON.parse(Buffer.from(body).toString('utf8')) as RunManifest) : undefined;
+  }
+
+  it('ends a run stalled only after it made no progress for stallAfterMs, its pending URLs failed', async () => {
+    // Prepare: a run with one page parsed and one pending whose message was lost
+    const { context, clock, metrics } = await setup();
+    const runId = '20261126T060000Z-stuck1';
+    await context.ledger.createRun(JOB, runId, { hosts: ['shop.example'], seeds: ['https://shop.example/'] }, clock.now());
+    await accept(context, runId, '/', clock.now());
+    await accept(context, runId, '/a', clock.now());
+    await context.ledger.complete(JOB, runId, [{ url: 'https://shop.example/', state: 'parsed' }]);
+    const options = { stallAfterMs: 30 * MINUTE };
+
+    // Act: the first look notes progress; 20 minutes later a URL is accepted (progress); 29 quiet minutes; then 31
+    const first = await watchRuns(context, options);
+    clock.advance(20 * MINUTE);
+    await accept(context, runId, '/b', clock.now());
+    const afterProgress = await watchRuns(context, options);
+    clock.advance(29 * MINUTE);
+    const quiet = await watchRuns(context, options);
+    clock.advance(2 * MINUTE);
+    const stalled = await watchRuns(context, options);
+
+    // Assess
+    expect(first).toEqual({ checked: 1, finished: [], stalled: [] });
+    expect(afterProgress.stalled).toEqual([]);
+    expect(quiet.stalled).toEqual([]);
+    expect(stalled.stalled).toEqual([`${JOB}/${runId}`]);
+    const manifest = await manifestOf(context, runId);
+    expect(manifest).toMatchObject({
+      state: 'stalled',
+      urls: { accepted: 3, parsed: 1, failed: 2 },
+      reasons: { [STALLED]: 2 },
+    });
+    if (!manifest) throw new Error('no manifest');
+    expectManifestInvariant(manifest);
+    const failures = Buffer.from((await context.store.get(manifest.failuresKey ?? '')) ?? []).toString('utf8');
+    expect(failures).toMatch(/"reason":"stalled","message":"no progress for 31 minutes/);
+    expect(metrics).toEqual(['RunsStalled']);
+    expect((await context.ledger.getRun(JOB, runId))?.state).toBe('stalled');
+    // Finished runs leave the watchdog's list.
+    expect(await watchRuns(context, options)).toEqual({ checked: 0, finished: [], stalled: [] });
+  });
+
+  it('counts handler work on a run (its request counters) as progress, so deferred tasks do not stall it', async () => {
+    // Prepare
+    const { context, clock } = await setup();
+    const runId = '20261126T060000Z-defer1';
+    await context.ledger.createRun(JOB, runId, { hosts: ['shop.example'], seeds: ['https://shop.example/'] }, clock.now());
+    await accept(context, runId, '/', clock.now());
+    const options = { stallAfterMs: 30 * MINUTE };
+
+    // Act: a fetch deferred every 15 minutes (an invocation records its requests each time)
+    await watchRuns(context, options);
+    const reports = [];
+    for (let index = 0; index < 4; index++) {
+      clock.advance(15 * MINUTE);
+      await context.ledger.addRequests(JOB, runId, { 'lambda:Invoke': 1 });
+      reports.push(await watchRuns(context, options));
+    }
+
+    // Assess
+    expect(reports.flatMap((report) => report.stalled)).toEqual([]);
+    expect((await context.ledger.getRun(JOB, runId))?.state).toBe('running');
+  });
+
+  it('finishes a run that is complete but was never finished (its finisher crashed)', async () => {
+    // Prepare
+    const { context, clock } = await setup();
+    const runId = '20261126T060000Z-done01';
+    await context.ledger.createRun(JOB, runId, { hosts: ['shop.example'], seeds: ['https://shop.example/'] }, clock.now());
+    await accept(context, runId, '/', clock.now());
+    await context.ledger.complete(JOB, runId, [{ url: 'https://shop.example/', state: 'parsed' }]);
+
+    // Act
+    const report = await watchRuns(context, { stallAfterMs: 30 * MINUTE });
+
+    // Assess
+    expect(report.finished).toEqual([`${JOB}/${runId}`]);
+    expect((await manifestOf(context, runId))?.state).toBe('succeeded');
+  });
+});
