@@ -28,7 +28,7 @@ export interface WatchdogOptions {
 export interface WatchdogReport {
   /** Active runs looked at. */
   readonly checked: number;
-  /** Runs found complete but not finished (a crashed finisher), finished now. */
+  /** Runs found complete but not finished (a crashed finisher, counters that lag the entries), finished now. */
   readonly finished: readonly string[];
   /** Runs ended stalled. */
   readonly stalled: readonly string[];
@@ -50,8 +50,9 @@ function minutes(ms: number): string {
 
 /**
  * Ends a stuck run: every URL still pending ends `failed` (reason {@link STALLED}, the message naming how long there
- * was no progress), and the run finishes `stalled`. Returns the manifest, or `undefined` when the run is not there,
- * already finished, or took new URLs meanwhile (it is moving again: the next look decides).
+ * was no progress), and the run finishes `stalled`; a run whose URL entries are all terminal (its counters lag) finishes
+ * as it deserves instead. Returns the manifest, or `undefined` when the run is not there, already finished, or took
+ * new URLs meanwhile (it is moving again: the next look decides).
  */
 export async function stallRun(
   context: PipelineContext,
@@ -61,6 +62,9 @@ export async function stallRun(
 ): Promise<RunManifest | undefined> {
   const meta = await context.ledger.getRun(job, runId);
   if (meta?.state !== 'running') return undefined;
+  // Complete after all, its counters lagging its URL entries: it finishes as it deserves, not stalled.
+  const complete = await finalizeIfComplete(context, job, runId, { verify: true });
+  if (complete) return complete;
   const message = `no progress for ${minutes(quietMs)}: ended by the watchdog`;
   const pending: Completion[] = [];
   for await (const entry of context.ledger.urls(job, runId)) {
@@ -75,8 +79,9 @@ export async function stallRun(
 }
 
 /**
- * One pass over the active runs: notes each run's progress, finishes runs that are complete but were not finished,
- * and ends `stalled` those whose progress has not moved for `stallAfterMs` since the watchdog first saw it there.
+ * One pass over the active runs: notes each run's progress, finishes runs that are complete but were not finished
+ * (by their counters, or, once a run is quiet, by its URL entries: counters can lag them), and ends `stalled` those
+ * whose progress has not moved for `stallAfterMs` since the watchdog first saw it there.
  * A failure on one run is logged and the pass goes on with the others.
  */
 export async function watchRuns(context: PipelineContext, options: WatchdogOptions): Promise<WatchdogReport> {
@@ -99,9 +104,16 @@ export async function watchRuns(context: PipelineContext, options: WatchdogOptio
         await context.ledger.noteProgress(job, runId, progress, now);
         continue;
       }
+      // Quiet since the last look. Counters may lag the URL entries (a crash between a URL's move and its records
+      // object's counters; see ledger.ts): the entries decide whether the run is in fact complete.
+      if (await finalizeIfComplete(context, job, runId, { verify: true })) {
+        finished.push(`${job}/${runId}`);
+        continue;
+      }
       const quietMs = now - run.progressAt;
       if (quietMs < options.stallAfterMs) continue;
-      if (await stallRun(context, job, runId, quietMs)) stalled.push(`${job}/${runId}`);
+      const manifest = await stallRun(context, job, runId, quietMs);
+      if (manifest) (manifest.state === 'stalled' ? stalled : finished).push(`${job}/${runId}`);
     } catch (error) {
       context.log.error('watchdog: could not check a run', { job, runId, error: describeError(error) });
     }

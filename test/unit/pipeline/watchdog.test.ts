@@ -121,6 +121,28 @@ describe('Function: watchRuns', () => {
     expect((await context.ledger.getRun(JOB, runId))?.state).toBe('running');
   });
 
+  it('finishes a quiet run whose counters lag its URL entries (a crash between a move and its counters)', async () => {
+    // Prepare: every URL terminal, but the parsed counter never added
+    const { context, clock } = await setup();
+    const runId = '20261126T060000Z-lag001';
+    await context.ledger.createRun(JOB, runId, { hosts: ['shop.example'], seeds: ['https://shop.example/'] }, clock.now());
+    await accept(context, runId, '/', clock.now());
+    await context.ledger.complete(JOB, runId, [{ url: 'https://shop.example/', state: 'parsed' }]);
+    await context.ledger.addCounters(JOB, runId, { parsed: -1 });
+    const options = { stallAfterMs: 30 * MINUTE };
+
+    // Act: the first look notes progress, the next (5 minutes later, nothing moved) verifies the entries
+    const first = await watchRuns(context, options);
+    clock.advance(5 * MINUTE);
+    const second = await watchRuns(context, options);
+
+    // Assess
+    expect(first.finished).toEqual([]);
+    expect(second.finished).toEqual([`${JOB}/${runId}`]);
+    const manifest = await manifestOf(context, runId);
+    expect(manifest).toMatchObject({ state: 'succeeded', urls: { accepted: 1, parsed: 1 } });
+  });
+
   it('finishes a run that is complete but was never finished (its finisher crashed)', async () => {
     // Prepare
     const { context, clock } = await setup();
