@@ -425,7 +425,7 @@ export class RunLedger {
       }
     }
     if (fresh.length === 0) return outcomes;
-    const admitted = options.skip ? 0 : await this.#reserve(pk, fresh.length, options.maxPages);
+    const admitted = await this.#reserve(pk, fresh.length, options.skip ? 0 : options.maxPages);
     const skip = options.skip ?? {
       reason: 'budget:maxPages',
       message: `over the budget of ${options.maxPages} pages`,
@@ -474,7 +474,7 @@ export class RunLedger {
    * admitted (the rest are reserved as skipped). One conditional update, repeated only when writers raced.
    */
   async #reserve(pk: string, count: number, maxPages: number): Promise<number> {
-    let admit = count;
+    let admit = maxPages > 0 ? count : 0;
     for (let attempt = 0; attempt < 20; attempt++) {
       const result = await this.#state.tryWrite({
         pk,

@@ -252,6 +252,17 @@ describe('Class: DynamoStateStore', () => {
       expect(await store.get(key, 'meta')).toMatchObject({ n: 1 });
     });
 
+    it('retries an UpdateItem refused because a transaction holds the item (TransactionConflictException)', async () => {
+      const key = pk();
+      const before = peers.dynamo.operations.get('UpdateItem') ?? 0;
+      peers.dynamo.injectUpdateConflicts(2);
+
+      const item = await store.write({ pk: key, sk: 'meta', add: { n: 1 } });
+
+      expect(item).toMatchObject({ n: 1 });
+      expect((peers.dynamo.operations.get('UpdateItem') ?? 0) - before).toBe(3);
+    });
+
     it('gives up on conflicts after maxTransactAttempts with a retryable error', async () => {
       const impatient = new DynamoStateStore({
         client: peers.clients.dynamodb,

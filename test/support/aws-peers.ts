@@ -198,6 +198,8 @@ export interface DynamoPeer {
   readonly endpoint: string;
   /** Makes the next `count` TransactWriteItems calls fail with a `TransactionConflict` cancellation. */
   injectTransactionConflicts(count: number): void;
+  /** Makes the next `count` UpdateItem calls fail with `TransactionConflictException` (a transaction holds the item). */
+  injectUpdateConflicts(count: number): void;
   /** TransactWriteItems calls received, conflicts injected included. */
   readonly transactions: number;
   /** Requests received, by operation. */
@@ -305,6 +307,7 @@ export async function startDynamoPeer(): Promise<DynamoPeer> {
   const keySchemas = new Map<string, string[]>();
   const operations = new Map<string, number>();
   let conflictsToInject = 0;
+  let updateConflictsToInject = 0;
   let transactions = 0;
 
   /**
@@ -450,7 +453,27 @@ export async function startDynamoPeer(): Promise<DynamoPeer> {
     const target = params && (ITEM_READS.has(operation) || ITEM_WRITES.has(operation)) ? await itemOf(kind, params) : undefined;
     const release = target ? await locks.acquire([target.id], ITEM_WRITES.has(operation)) : () => {};
     try {
-      return await callRaw(operation, text);
+      if (operation === 'UpdateItem' && updateConflictsToInject > 0) {
+        updateConflictsToInject--;
+        const conflict = {
+          __type: 'com.amazonaws.dynamodb.v20120810#TransactionConflictException',
+          message: 'Transaction is ongoing for the item',
+        };
+        return { status: 400, text: JSON.stringify(conflict) };
+      }
+      const answer = await callRaw(operation, text);
+      // DynamoDB returns the item as it is with a failed condition when asked (dynalite predates the parameter).
+      if (
+        target &&
+        params?.ReturnValuesOnConditionCheckFailure === 'ALL_OLD' &&
+        answer.status === 400 &&
+        answer.text.includes('ConditionalCheckFailedException')
+      ) {
+        const current = await call('GetItem', { TableName: params.TableName, Key: params.Key, ConsistentRead: true });
+        const item = (current.body as { Item?: AttributeMap }).Item;
+        return { status: 400, text: JSON.stringify({ ...(JSON.parse(answer.text) as Json), ...(item ? { Item: item } : {}) }) };
+      }
+      return answer;
     } finally {
       release();
     }
@@ -482,6 +505,9 @@ export async function startDynamoPeer(): Promise<DynamoPeer> {
     endpoint: `http://127.0.0.1:${port}`,
     injectTransactionConflicts(count) {
       conflictsToInject = count;
+    },
+    injectUpdateConflicts(count) {
+      updateConflictsToInject = count;
     },
     get transactions() {
       return transactions;
@@ -556,7 +582,7 @@ export interface AwsPeers {
   readonly queues: Readonly<Record<string, PeerQueue>>;
   /** s3rver's event notifications: `on('event', (event: S3EventNotification) => ...)`. */
   readonly s3Events: EventEmitter;
-  readonly dynamo: Pick<DynamoPeer, 'injectTransactionConflicts' | 'transactions' | 'operations'>;
+  readonly dynamo: Pick<DynamoPeer, 'injectTransactionConflicts' | 'injectUpdateConflicts' | 'transactions' | 'operations'>;
   /** Creates another queue with its dead-letter queue. */
   createQueue(name: string, options?: PeerQueueOptions): Promise<PeerQueue>;
   /**
@@ -602,6 +628,7 @@ export async function startAwsPeers(options: AwsPeersOptions = {}): Promise<AwsP
       s3Events: s3.events,
       dynamo: {
         injectTransactionConflicts: (count) => dynamo.injectTransactionConflicts(count),
+        injectUpdateConflicts: (count) => dynamo.injectUpdateConflicts(count),
         get transactions() {
           return dynamo.transactions;
         },

@@ -1,0 +1,207 @@
+import { describe, expect, it } from 'vitest';
+import { EmbeddedStateStore } from '../../../shared/local/state.js';
+import { type Offer, RunLedger, SeenUrls, terminalCount } from '../../../shared/pipeline/ledger.js';
+import type { StateStore } from '../../../shared/ports.js';
+
+const JOB = 'shop';
+const RUN = 'r1';
+const NOW = 1_800_000_000_000;
+
+function offer(path: string, parent = 'p0'): Offer {
+  return { url: `https://shop.example/${path}`, depth: 1, template: undefined, parent };
+}
+
+/** A store that counts the calls made to it, and whose batch look-ups can be made stale (eventual consistency). */
+function countingStore(inner: StateStore = new EmbeddedStateStore()) {
+  const calls: Record<string, number> = {};
+  let stale = false;
+  const counted =
+    <A extends unknown[], R>(name: string, call: (...args: A) => R) =>
+    (...args: A): R => {
+      calls[name] = (calls[name] ?? 0) + 1;
+      return call(...args);
+    };
+  const store: StateStore = {
+    get: counted('get', (pk: string, sk: string) => inner.get(pk, sk)),
+    query: counted('query', (pk: string, prefix: string) => inner.query(pk, prefix)),
+    transact: counted('transact', (writes: Parameters<StateStore['transact']>[0]) => inner.transact(writes)),
+    write: counted('write', (write: Parameters<StateStore['write']>[0]) => inner.write(write)),
+    tryWrite: counted('tryWrite', (write: Parameters<StateStore['tryWrite']>[0]) => inner.tryWrite(write)),
+    getMany: counted('getMany', async (keys: Parameters<StateStore['getMany']>[0]) =>
+      stale ? keys.map(() => undefined) : inner.getMany(keys),
+    ),
+  };
+  return {
+    store,
+    calls,
+    makeStale: () => {
+      stale = true;
+    },
+  };
+}
+
+async function newRun(state: StateStore, options: ConstructorParameters<typeof RunLedger>[1] = {}) {
+  const ledger = new RunLedger(state, options);
+  await ledger.createRun(JOB, RUN, { hosts: ['shop.example'], seeds: [] }, NOW);
+  return ledger;
+}
+
+describe('Class: RunLedger', () => {
+  describe('Method: acceptMany', () => {
+    it('accepts new URLs once: a repeat in the call or from another page is a duplicate, from the same page pending', async () => {
+      const ledger = await newRun(new EmbeddedStateStore());
+
+      const first = await ledger.acceptMany(JOB, RUN, [offer('a'), offer('b'), offer('a')], { maxPages: 10, now: NOW });
+      const again = await ledger.acceptMany(JOB, RUN, [offer('a'), offer('b', 'p1')], { maxPages: 10, now: NOW });
+
+      expect(first).toEqual(['accepted', 'accepted', 'duplicate']);
+      expect(again).toEqual(['pending', 'duplicate']);
+      const meta = await ledger.getRun(JOB, RUN);
+      expect(meta?.counters).toMatchObject({ accepted: 2, admitted: 2, skipped: 0 });
+    });
+
+    it('admits URLs up to the page budget and records the rest as skipped (budget:maxPages)', async () => {
+      const ledger = await newRun(new EmbeddedStateStore());
+
+      const outcomes = await ledger.acceptMany(
+        JOB,
+        RUN,
+        ['a', 'b', 'c', 'd', 'e'].map((path) => offer(path)),
+        {
+          maxPages: 3,
+          now: NOW,
+        },
+      );
+
+      expect(outcomes).toEqual(['accepted', 'accepted', 'accepted', 'over-budget', 'over-budget']);
+      expect((await ledger.getRun(JOB, RUN))?.counters).toMatchObject({ accepted: 5, admitted: 3, skipped: 2 });
+      const entries = [];
+      for await (const entry of ledger.urls(JOB, RUN)) entries.push(entry);
+      expect(entries.filter((entry) => entry.status === 'skipped').map((entry) => entry.reason)).toEqual([
+        'budget:maxPages',
+        'budget:maxPages',
+      ]);
+    });
+
+    it('admits exactly the budget when many pages offer links at once', async () => {
+      const ledger = await newRun(new EmbeddedStateStore());
+
+      const batches = await Promise.all(
+        Array.from({ length: 20 }, (_, page) =>
+          ledger.acceptMany(
+            JOB,
+            RUN,
+            Array.from({ length: 5 }, (_, link) => offer(`${page}/${link}`, `p${page}`)),
+            { maxPages: 50, now: NOW },
+          ),
+        ),
+      );
+
+      const outcomes = batches.flat();
+      expect(outcomes.filter((outcome) => outcome === 'accepted')).toHaveLength(50);
+      expect(outcomes.filter((outcome) => outcome === 'over-budget')).toHaveLength(50);
+      expect((await ledger.getRun(JOB, RUN))?.counters).toMatchObject({ accepted: 100, admitted: 50, skipped: 50 });
+    });
+
+    it('gives back what it reserved for URLs a stale look-up missed, so accepted never overstates', async () => {
+      const { store, makeStale } = countingStore();
+      const ledger = await newRun(store);
+      await ledger.acceptMany(JOB, RUN, [offer('a')], { maxPages: 10, now: NOW });
+      makeStale();
+
+      const outcomes = await ledger.acceptMany(JOB, RUN, [offer('a', 'p1'), offer('b', 'p1')], { maxPages: 10, now: NOW });
+
+      expect(outcomes).toEqual(['duplicate', 'accepted']);
+      expect((await ledger.getRun(JOB, RUN))?.counters).toMatchObject({ accepted: 2, admitted: 2, skipped: 0 });
+    });
+
+    it('costs no state request for a link this process already saw offered by another page', async () => {
+      const { store, calls } = countingStore();
+      const ledger = await newRun(store, { seen: new SeenUrls() });
+      await ledger.acceptMany(JOB, RUN, [offer('menu', 'p1')], { maxPages: 10, now: NOW });
+      const before = { ...calls };
+
+      const outcomes = await ledger.acceptMany(JOB, RUN, [offer('menu', 'p2'), offer('menu', 'p3')], {
+        maxPages: 10,
+        now: NOW,
+      });
+
+      expect(outcomes).toEqual(['duplicate', 'duplicate']);
+      expect(calls).toEqual(before);
+    });
+
+    it('still answers pending to the page that accepted a link (a redelivery re-enqueues it)', async () => {
+      const ledger = await newRun(new EmbeddedStateStore(), { seen: new SeenUrls() });
+      await ledger.acceptMany(JOB, RUN, [offer('a', 'p1')], { maxPages: 10, now: NOW });
+
+      expect(await ledger.acceptMany(JOB, RUN, [offer('a', 'p1')], { maxPages: 10, now: NOW })).toEqual(['pending']);
+    });
+
+    it('skips every URL with the given reason when asked (a time or cost budget ran out)', async () => {
+      const ledger = await newRun(new EmbeddedStateStore());
+
+      await ledger.skipMany(JOB, RUN, [offer('a'), offer('b')], 'budget:maxDuration', 'too old', NOW);
+
+      const meta = await ledger.getRun(JOB, RUN);
+      expect(meta?.counters).toMatchObject({ accepted: 2, admitted: 0, skipped: 2 });
+      expect(terminalCount(meta as NonNullable<typeof meta>)).toBe(2);
+    });
+  });
+
+  describe('Method: transition / applyCounters', () => {
+    it('moves each URL once; a redelivered object owns what it moved, another object owns nothing', async () => {
+      const ledger = await newRun(new EmbeddedStateStore());
+      await ledger.acceptMany(JOB, RUN, [offer('a'), offer('b')], { maxPages: 10, now: NOW });
+      const moves = [
+        { url: offer('a').url, state: 'parsed' as const, keys: ['k1'] },
+        { url: offer('b').url, state: 'failed' as const, reason: 'http-404', message: 'gone' },
+      ];
+
+      const first = await ledger.transition(JOB, RUN, 'b1', moves);
+      const redelivered = await ledger.transition(JOB, RUN, 'b1', moves);
+      const other = await ledger.transition(JOB, RUN, 'b2', moves);
+
+      expect([...first.moved].sort()).toEqual([offer('a').url, offer('b').url]);
+      expect([...redelivered.owned].sort()).toEqual([offer('a').url, offer('b').url]);
+      expect(redelivered.moved.size).toBe(0);
+      expect(other.owned.size).toBe(0);
+      expect(await ledger.getUrl(JOB, RUN, offer('b').url)).toMatchObject({ status: 'failed', reason: 'http-404', batch: 'b1' });
+    });
+
+    it('adds a records object’s counters once, however often it is delivered', async () => {
+      const ledger = await newRun(new EmbeddedStateStore());
+
+      const applied = await ledger.applyCounters(JOB, RUN, 'b1', { parsed: 2, items: 7 }, NOW);
+      const again = await ledger.applyCounters(JOB, RUN, 'b1', { parsed: 2, items: 7 }, NOW);
+
+      expect([applied, again]).toEqual([true, false]);
+      expect((await ledger.getRun(JOB, RUN))?.counters).toMatchObject({ parsed: 2, items: 7 });
+    });
+
+    it('spreads counters over shards: many objects, one sum', async () => {
+      const store = new EmbeddedStateStore();
+      const ledger = await newRun(store);
+
+      for (let batch = 0; batch < 40; batch++) await ledger.applyCounters(JOB, RUN, `b${batch}`, { parsed: 1 }, NOW);
+
+      const shards = [];
+      for await (const shard of store.query(`run#${JOB}#${RUN}`, 'c#')) shards.push(shard);
+      expect(shards.length).toBeGreaterThan(4);
+      expect((await ledger.getRun(JOB, RUN))?.counters.parsed).toBe(40);
+    });
+  });
+
+  describe('Method: complete', () => {
+    it('counts only the moves it makes: a repeated call adds nothing', async () => {
+      const ledger = await newRun(new EmbeddedStateStore());
+      await ledger.acceptMany(JOB, RUN, [offer('a')], { maxPages: 10, now: NOW });
+      const completion = { url: offer('a').url, state: 'failed' as const, reason: 'dead-lettered', message: 'x' };
+
+      const first = await ledger.complete(JOB, RUN, [completion]);
+      const second = await ledger.complete(JOB, RUN, [completion]);
+
+      expect([first.size, second.size]).toEqual([1, 0]);
+      expect((await ledger.getRun(JOB, RUN))?.counters).toMatchObject({ accepted: 1, failed: 1 });
+    });
+  });
+});
