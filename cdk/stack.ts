@@ -41,7 +41,7 @@ export interface StageSettings {
   readonly memorySize?: number;
   /** Timeout of the function; the queue's visibility timeout is 6 × this. */
   readonly timeout?: Duration;
-  /** Messages per invocation. @default 10 */
+  /** Messages per invocation (up to 10; up to 10,000 with `maxBatchingWindow`). */
   readonly batchSize?: number;
   /** How long Lambda gathers messages to fill a batch. */
   readonly maxBatchingWindow?: Duration;
@@ -50,32 +50,39 @@ export interface StageSettings {
 }
 
 /**
- * The defaults of each stage. Batches of 10 (gathered for up to a few seconds) make one raw archive object and one
- * records object per invocation, which is what keeps S3 requests per page low.
+ * The defaults of each stage. Large batches, gathered for a few seconds, make one raw archive object per fetch
+ * batch and one records object (hence one dataset object) per parse batch: about 100 pages per object, which keeps
+ * S3 PUTs per page and the objects Athena opens low. Lambda accepts up to 10,000 messages per SQS batch with a
+ * batching window.
  *
- * The fetcher's concurrency is kept at the minimum: the per-host politeness gate lives in each function instance, so
- * N concurrent fetchers can put N × `perHostConcurrency` requests on one host, and space them N times closer than
- * `minDelayMs`. Raise it for jobs that spread over many hosts. Its timeout leaves room for a batch of slow pages.
+ * The fetcher's batch is what one invocation can fetch within its timeout: 100 pages take ~25 s on a polite single
+ * host (2 in flight, 250 ms apart) and a few seconds spread over many hosts (the batch's records run concurrently).
+ * Its deadline guard (shared/handlers.ts) stops starting fetches before the timeout and hands the rest back, so a
+ * slower batch is never refetched whole. Its concurrency is kept at the minimum: raise it for jobs that spread over
+ * many hosts (per-host politeness is shared by the fleet through the state table).
+ *
+ * The parser writes one records object per batch; 100 pages (extraction, link acceptance) fit well in 2 minutes. The
+ * post-processor gets one S3 notification per records object: 5 of them are 500 pages per invocation.
  */
 export const STAGE_DEFAULTS = {
   fetcher: {
     memorySize: 512,
     timeout: Duration.minutes(5),
-    batchSize: 10,
+    batchSize: 100,
     maxBatchingWindow: Duration.seconds(5),
     maxConcurrency: 2,
   },
   parser: {
     memorySize: 1024,
-    timeout: Duration.minutes(1),
-    batchSize: 10,
+    timeout: Duration.minutes(2),
+    batchSize: 100,
     maxBatchingWindow: Duration.seconds(5),
     maxConcurrency: 10,
   },
   postprocessor: {
     memorySize: 512,
-    timeout: Duration.minutes(2),
-    batchSize: 10,
+    timeout: Duration.minutes(5),
+    batchSize: 5,
     maxBatchingWindow: Duration.seconds(10),
     maxConcurrency: 5,
   },

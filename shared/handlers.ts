@@ -9,6 +9,7 @@ import { dispatchFetched, type FetchOutcome, fetchTask } from './pipeline/fetch.
 import { fetchQueueMessage, parseMessage, parseTaskMessage } from './pipeline/messages.js';
 import { RequestMeter } from './pipeline/metering.js';
 import { type ParsedPage, parseTask, writePageRecords } from './pipeline/parse.js';
+import { type HostGate, PolitenessDeferral } from './pipeline/politeness.js';
 import { postProcessRecords } from './pipeline/postprocess.js';
 import { runIdFor, startRun } from './pipeline/start.js';
 
@@ -138,10 +139,173 @@ function withFailures(response: SQSBatchResponse, messageIds: Iterable<string>):
   return { batchItemFailures: [...failed].map((itemIdentifier) => ({ itemIdentifier })) };
 }
 
+/** Options of {@link createFetcherHandler}. */
+export interface FetcherHandlerOptions extends HandlerOptions {
+  /**
+   * Time kept at the end of an invocation to archive the batch and enqueue its parse tasks and hand-backs. No fetch
+   * starts once the invocation's remaining time falls below the job's `fetch.timeoutMs` + the inline retry wait
+   * (`settings.inlineRetryMaxMs`) + this; the tasks not started go back to the fetch queue.
+   * @default 5000
+   */
+  readonly dispatchReserveMs?: number;
+}
+
+/**
+ * Thrown by the deadline guard instead of granting a host slot: the fetch task goes back to the fetch queue as a new
+ * message (no delay), and its record counts as processed.
+ */
+export class DeadlineDeferral extends PolitenessDeferral {
+  constructor(host: string) {
+    super(host, 0);
+    this.message = `the invocation is near its deadline: the fetch of a page of ${host} is handed back to the queue`;
+  }
+}
+
+interface GuardSlot {
+  active: number;
+  readonly waiting: { readonly grant: () => void; readonly refuse: () => void; readonly marginMs: number }[];
+}
+
+/**
+ * Stops an invocation from starting fetches it may not finish. Records of a batch run concurrently (Powertools'
+ * `processPartialResponse` starts them all at once), so every task reaches the host gate at the start and waits
+ * there: the guard admits at most `concurrency` of them per host to the gate (so no task is stuck in the gate's own
+ * queue), and from the moment the remaining time falls below the task's margin it refuses the rest with a
+ * {@link DeadlineDeferral}: `fetchTask` turns that into a `retry-later` with no delay, which re-sends the task.
+ */
+class FetchDeadline {
+  readonly #slots = new Map<string, GuardSlot>();
+  readonly #timers = new Set<ReturnType<typeof setTimeout>>();
+  readonly #remaining: () => number;
+  readonly #marginCap: number;
+  readonly #contexts = new Map<PipelineContext, PipelineContext>();
+  deferred = 0;
+
+  constructor(
+    lambdaContext: Context,
+    private readonly reserveMs: number,
+  ) {
+    this.#remaining = () => lambdaContext.getRemainingTimeInMillis();
+    // A margin longer than the invocation itself would hand everything back for ever: at least half the time fetches.
+    this.#marginCap = Math.max(0, this.#remaining() / 2);
+  }
+
+  /** The margin of a job's fetches: its request timeout, an inline retry wait and the dispatch reserve. */
+  marginFor(context: PipelineContext, job: string): number {
+    const fetchMs = context.jobs.get(job).fetch.timeoutMs + context.settings.inlineRetryMaxMs;
+    return Math.min(fetchMs + this.reserveMs, this.#marginCap);
+  }
+
+  /** `context` with its host gate guarded for the fetches of `job` (one guarded context per run context). */
+  guard(context: PipelineContext, job: string): PipelineContext {
+    let guarded = this.#contexts.get(context);
+    if (!guarded) {
+      guarded = { ...context, hosts: this.#gate(context.hosts, this.marginFor(context, job)) };
+      this.#contexts.set(context, guarded);
+    }
+    return guarded;
+  }
+
+  #expired(marginMs: number): boolean {
+    return this.#remaining() < marginMs;
+  }
+
+  #refuse(host: string): never {
+    this.deferred++;
+    throw new DeadlineDeferral(host);
+  }
+
+  #release(slot: GuardSlot): void {
+    const next = slot.waiting.shift();
+    if (next) next.grant();
+    else slot.active--;
+  }
+
+  /** Waits for one of the host's places; refused when the deadline comes first. */
+  #admit(slot: GuardSlot, concurrency: number, marginMs: number): Promise<boolean> {
+    if (slot.active < concurrency) {
+      slot.active++;
+      return Promise.resolve(true);
+    }
+    return new Promise<boolean>((resolve) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const waiter = {
+        marginMs,
+        grant: () => {
+          if (timer) clearTimeout(timer);
+          if (timer) this.#timers.delete(timer);
+          resolve(true);
+        },
+        refuse: () => resolve(false),
+      };
+      // Wakes when the margin should be reached, and checks the clock again (it may not run as expected).
+      const arm = () => {
+        timer = setTimeout(
+          () => {
+            if (timer) this.#timers.delete(timer);
+            if (!slot.waiting.includes(waiter)) return;
+            if (!this.#expired(marginMs)) return arm();
+            slot.waiting.splice(slot.waiting.indexOf(waiter), 1);
+            waiter.refuse();
+          },
+          Math.max(1, this.#remaining() - marginMs),
+        );
+        this.#timers.add(timer);
+      };
+      slot.waiting.push(waiter);
+      arm();
+    });
+  }
+
+  #gate(inner: HostGate, marginMs: number): HostGate {
+    return {
+      slowDown: (host, untilMs) => inner.slowDown(host, untilMs),
+      acquire: async (host, limits) => {
+        if (this.#expired(marginMs)) this.#refuse(host);
+        let slot = this.#slots.get(host);
+        if (!slot) {
+          slot = { active: 0, waiting: [] };
+          this.#slots.set(host, slot);
+        }
+        const held = slot;
+        if (!(await this.#admit(held, limits.concurrency, marginMs))) this.#refuse(host);
+        let releaseInner: () => void;
+        try {
+          releaseInner = await inner.acquire(host, limits);
+        } catch (error) {
+          this.#release(held);
+          throw error;
+        }
+        if (this.#expired(marginMs)) {
+          releaseInner();
+          this.#release(held);
+          this.#refuse(host);
+        }
+        let released = false;
+        return () => {
+          if (released) return;
+          released = true;
+          releaseInner();
+          this.#release(held);
+        };
+      },
+    };
+  }
+
+  /** Clears the timers of the invocation (none should be left: every record has finished). */
+  close(): void {
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#timers.clear();
+  }
+}
+
 /** The fetch queue consumer: starts runs and fetches pages, then archives the batch and enqueues parse tasks. */
-export function createFetcherHandler(pipeline: PipelineContext, options: HandlerOptions = {}): SqsHandler {
+export function createFetcherHandler(pipeline: PipelineContext, options: FetcherHandlerOptions = {}): SqsHandler {
+  const reserveMs = options.dispatchReserveMs ?? 5000;
   return async (event, lambdaContext) => {
     const meters = new InvocationMeters(pipeline);
+    // Without a Lambda context (a direct call) there is no deadline to keep.
+    const deadline = lambdaContext?.getRemainingTimeInMillis ? new FetchDeadline(lambdaContext, reserveMs) : undefined;
     const outcomes = new Map<string, { outcome: FetchOutcome; context: PipelineContext }>();
     const response = await processRecords(event, lambdaContext, pipeline, 'fetcher', options, async (record) => {
       const message = parseMessage(fetchQueueMessage, record.body, `fetch queue message ${record.messageId}`);
@@ -155,7 +319,8 @@ export function createFetcherHandler(pipeline: PipelineContext, options: Handler
         await startRun(meters.for(message.job, runId), { ...message, runId }, record.messageId, sentAt);
         return;
       }
-      const context = meters.for(message.job, message.runId);
+      const metered = meters.for(message.job, message.runId);
+      const context = deadline ? deadline.guard(metered, message.job) : metered;
       outcomes.set(record.messageId, { outcome: await fetchTask(context, message), context });
     });
     let undelivered: string[] = [];
@@ -164,6 +329,13 @@ export function createFetcherHandler(pipeline: PipelineContext, options: Handler
     } catch (error) {
       pipeline.log.error('fetcher: archiving or enqueueing the batch failed', { error: describeError(error) });
       undelivered = [...outcomes].filter(([, { outcome }]) => outcome.kind !== 'done').map(([id]) => id);
+    }
+    deadline?.close();
+    if (deadline && deadline.deferred > 0) {
+      pipeline.log.info('fetcher: near the deadline, tasks not started were handed back to the fetch queue', {
+        handedBack: deadline.deferred,
+        records: event.Records.length,
+      });
     }
     await meters.flush();
     return undelivered.length > 0 ? withFailures(response, undelivered) : response;

@@ -1,5 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import { join, resolve } from 'node:path';
-import type { SQSEvent, SQSRecord } from 'aws-lambda';
+import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { z } from 'zod';
 import { inProcessExtractor, type PageExtractor, WorkerPoolExtractor } from '../extract/pool.js';
 import { type HttpClient, UndiciHttpClient } from '../fetch/http.js';
@@ -30,16 +31,70 @@ import { EmbeddedStateStore } from './state.js';
 
 const positive = z.number().int().positive();
 
+/**
+ * How the local pollers batch, per stage: the batch sizes and batching windows of the stack's event source mappings
+ * (cdk/stack.ts `STAGE_DEFAULTS`), so that a local run's manifest counts the requests (objects written, messages,
+ * invocations) a run on AWS makes; and the stage's Lambda timeout, the deadline of each local invocation (capped by
+ * the queue's visibility timeout), which the fetcher keeps by handing back what it cannot fetch in time.
+ */
+export const LOCAL_BATCHING = {
+  fetch: { size: 100, windowMs: 5000, timeoutMs: 300_000 },
+  parse: { size: 100, windowMs: 5000, timeoutMs: 120_000 },
+  postprocess: { size: 5, windowMs: 10_000, timeoutMs: 300_000 },
+} as const;
+
+/**
+ * Locally a batching window also closes when no message has come for this long: one process fills its batches from
+ * bursts (a fetch batch enqueues all its parse tasks at once), so batches fill as on AWS without every hop of a small
+ * local run waiting out the window.
+ */
+const QUIET_MS = 100;
+
+const stageBatching = z.strictObject({
+  size: z.number().int().min(1).max(10_000),
+  windowMs: z.number().int().min(0).max(300_000),
+});
+
+/** The Lambda context a local invocation gets: its remaining time runs out at `deadline` (epoch ms). */
+function localLambdaContext(functionName: string, deadline: number): Context {
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:${functionName}`,
+    memoryLimitInMB: '1024',
+    awsRequestId: randomUUID(),
+    logGroupName: `/aws/lambda/${functionName}`,
+    logStreamName: 'local',
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: () => {},
+    fail: () => {},
+    succeed: () => {},
+  };
+}
+
+/** How a poller gathers its batches and the deadline of each invocation. */
+interface PollerOptions {
+  /** How long to wait for a batch to fill (closed early after {@link QUIET_MS} without a message). @default 0 */
+  readonly windowMs?: number;
+  /** Time an invocation has from the first message received. @default no deadline (no Lambda context) */
+  readonly deadlineMs?: number;
+}
+
 /** Options of the local runtime, validated once. */
 export const localRuntimeOptions = z.strictObject({
   /** Folder for objects (`store/`) and state (`state.db`; a `state.journal` of earlier versions is imported). @default '.scrapeline' */
   dataDir: z.string().min(1).default('.scrapeline'),
-  /** Handler invocations in flight per stage (each takes a batch of up to `batchSize`). */
+  /** Handler invocations in flight per stage (each takes one batch). */
   concurrency: z
     .strictObject({ fetch: positive.default(4), parse: positive.default(2), postprocess: positive.default(1) })
     .default({ fetch: 4, parse: 2, postprocess: 1 }),
-  /** Messages per handler invocation, as the event source mapping's batch size (SQS: at most 10). @default 10 */
-  batchSize: z.number().int().min(1).max(10).default(10),
+  /** Messages per handler invocation for every stage, without a batching window (overrides `batching`). */
+  batchSize: z.number().int().min(1).max(10_000).optional(),
+  /** Batch size and batching window per stage. @default {@link LOCAL_BATCHING} */
+  batching: z
+    .strictObject({ fetch: stageBatching.optional(), parse: stageBatching.optional(), postprocess: stageBatching.optional() })
+    .default({}),
   /** Visibility timeout of the local queues. @default 30000 */
   visibilityTimeoutMs: positive.default(30_000),
   /** Receives before a message moves to its dead-letter queue. @default 3 */
@@ -123,8 +178,24 @@ class Poller {
     private readonly log: Log,
     concurrency: number,
     batchSize: number,
+    private readonly options: PollerOptions = {},
   ) {
     for (let index = 0; index < concurrency; index++) this.#loops.push(this.#loop(batchSize));
+  }
+
+  /** Receives a batch as an event source mapping gathers one: up to `batchSize`, within the batching window. */
+  async #gather(batchSize: number): Promise<{ messages: ReceivedMessage[]; receivedAt: number }> {
+    const messages = await this.queue.receive(batchSize, 200);
+    const receivedAt = Date.now();
+    const closesAt = receivedAt + (this.options.windowMs ?? 0);
+    while (messages.length > 0 && messages.length < batchSize && this.#running) {
+      const wait = Math.min(QUIET_MS, closesAt - Date.now());
+      if (wait <= 0) break;
+      const more = await this.queue.receive(batchSize - messages.length, wait);
+      if (more.length === 0) break;
+      messages.push(...more);
+    }
+    return { messages, receivedAt };
   }
 
   get busy(): boolean {
@@ -133,14 +204,16 @@ class Poller {
 
   async #loop(batchSize: number): Promise<void> {
     while (this.#running) {
-      const messages = await this.queue.receive(batchSize, 200);
+      const { messages, receivedAt } = await this.#gather(batchSize);
       if (messages.length === 0) continue;
       this.#busy++;
       try {
         const event: SQSEvent = { Records: messages.map((message) => sqsRecord(this.queue.name, message)) };
         let failed: Set<string>;
         try {
-          const response = await this.handler(event);
+          const { deadlineMs } = this.options;
+          const lambda = deadlineMs === undefined ? undefined : localLambdaContext(this.queue.name, receivedAt + deadlineMs);
+          const response = await this.handler(event, lambda);
           failed = new Set(response.batchItemFailures.map((failure) => failure.itemIdentifier));
         } catch (error) {
           // A handler that throws fails its whole batch, as in Lambda.
@@ -245,7 +318,8 @@ export class LocalRuntime {
       log,
       settings: parts.settings,
     });
-    const { concurrency, batchSize, maxReceiveCount } = this.options;
+    const { concurrency, maxReceiveCount } = this.options;
+    const batchSize = this.options.batchSize ?? 10;
     const deadLetters = (stage: { inbox: LocalQueue; deadLetterQueue: LocalQueue }) =>
       new Poller(
         stage.inbox,
@@ -256,16 +330,42 @@ export class LocalRuntime {
       );
     this.#inboxes = [fetch.inbox, parse.inbox, postprocess.inbox];
     this.#pollers = [
-      new Poller(fetch.main, createFetcherHandler(this.pipeline, { maxReceiveCount }), log, concurrency.fetch, batchSize),
-      new Poller(parse.main, createParserHandler(this.pipeline, { maxReceiveCount }), log, concurrency.parse, batchSize),
+      new Poller(
+        fetch.main,
+        createFetcherHandler(this.pipeline, { maxReceiveCount }),
+        log,
+        concurrency.fetch,
+        ...this.#batching('fetch'),
+      ),
+      new Poller(
+        parse.main,
+        createParserHandler(this.pipeline, { maxReceiveCount }),
+        log,
+        concurrency.parse,
+        ...this.#batching('parse'),
+      ),
       new Poller(
         postprocess.main,
         createPostProcessorHandler(this.pipeline, { maxReceiveCount }),
         log,
         concurrency.postprocess,
-        batchSize,
+        ...this.#batching('postprocess'),
       ),
       ...[fetch, parse, postprocess].map(deadLetters),
+    ];
+  }
+
+  /** A stage's batch size and how its poller gathers batches (windows fit well within the visibility timeout). */
+  #batching(stage: keyof typeof LOCAL_BATCHING): [number, PollerOptions] {
+    const { batchSize, batching, visibilityTimeoutMs } = this.options;
+    const defaults = LOCAL_BATCHING[stage];
+    const chosen = batchSize === undefined ? (batching[stage] ?? defaults) : { size: batchSize, windowMs: 0 };
+    return [
+      chosen.size,
+      {
+        windowMs: Math.min(chosen.windowMs, Math.floor(visibilityTimeoutMs / 6)),
+        deadlineMs: Math.min(defaults.timeoutMs, visibilityTimeoutMs),
+      },
     ];
   }
 

@@ -93,6 +93,29 @@ describe('Class: WorkQueue', () => {
     expect(problems[1]).toMatch(/^maxConcurrency must be an integer from 2 to 1000, got 1/);
     expect(problems[2]).toMatch(/consumer's timeout \(300 s\) must be at most consumerTimeout \(30 s\)/);
   });
+
+  it('takes batches of up to 10,000 messages with a batching window, and refuses more', () => {
+    // Prepare
+    const stack = newStack();
+    const queue = new WorkQueue(stack, 'Work', { consumerTimeout: Duration.seconds(30) });
+    const consumer = new ScrapelineFunction(stack, 'Consumer', {
+      ...stubProject(),
+      serviceName: 'test',
+      timeout: Duration.seconds(30),
+    });
+
+    // Act
+    queue.addConsumer(consumer, { batchSize: 100, maxBatchingWindow: Duration.seconds(5) });
+    const problems = problemsOf(() => queue.addConsumer(consumer, { batchSize: 10_001, maxBatchingWindow: Duration.seconds(5) }));
+
+    // Assess
+    Template.fromStack(stack).hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      BatchSize: 100,
+      MaximumBatchingWindowInSeconds: 5,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
+    expect(problems).toEqual([expect.stringMatching(/^batchSize must be an integer from 1 to 10000, got 10001/)]);
+  });
 });
 
 describe('Class: ScrapelineFunction', () => {

@@ -83,24 +83,34 @@ describe('Class: ScrapelineStack', () => {
   describe('Queues', () => {
     const stages = () =>
       [
-        [stack.fetchQueue, stack.fetcher, 2],
-        [stack.parseQueue, stack.parser, 10],
-        [stack.postprocessQueue, stack.postprocessor, 5],
+        [stack.fetchQueue, stack.fetcher, 2, 100, 5],
+        [stack.parseQueue, stack.parser, 10, 100, 5],
+        [stack.postprocessQueue, stack.postprocessor, 5, 5, 10],
       ] as const;
 
-    it('feed each function in batches of 10 with partial batch responses and bounded concurrency', () => {
+    it('feed each function in batches (100 pages per fetch and parse batch, gathered for 5 s) with partial batch responses and bounded concurrency', () => {
       // Assess
-      for (const [queue, fn, concurrency] of stages()) {
+      for (const [queue, fn, concurrency, batchSize, windowSeconds] of stages()) {
         template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
           EventSourceArn: getAtt(logicalId(queue.queue)),
           FunctionName: { Ref: logicalId(fn.function) },
-          BatchSize: 10,
+          BatchSize: batchSize,
           FunctionResponseTypes: ['ReportBatchItemFailures'],
-          MaximumBatchingWindowInSeconds: Match.anyValue(),
+          MaximumBatchingWindowInSeconds: windowSeconds,
           ScalingConfig: { MaximumConcurrency: concurrency },
         });
       }
+      // Three stage queues, and the dead-letter stage on each of their dead-letter inboxes.
       template.resourceCountIs('AWS::Lambda::EventSourceMapping', 6);
+    });
+
+    it('give each function the time its batch needs: fetcher 5 min, parser 2 min, post-processor 5 min', () => {
+      // Prepare
+      const functions = template.findResources('AWS::Lambda::Function');
+
+      // Assess
+      const timeouts = stages().map(([, fn]) => functions[logicalId(fn.function)]?.Properties.Timeout as number);
+      expect(timeouts).toEqual([300, 120, 300]);
     });
 
     it('hide a received message for at least 6 times the timeout of the function consuming it', () => {
