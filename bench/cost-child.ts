@@ -13,7 +13,7 @@ import { Client } from '@smithy/core/client';
 import type { SQSEvent } from 'aws-lambda';
 import type { SqsHandler } from '../shared/handlers.js';
 
-/** Memory of each function, from cdk/stack.ts STAGE_DEFAULTS. */
+/** Memory of each function, from cdk/stack.ts STAGE_DEFAULTS (sizes, windows and timeouts: LOCAL_BATCHING). */
 export const FUNCTION_MEMORY_MB = { fetcher: 512, parser: 1024, postprocessor: 512 } as const;
 
 export interface RequestCount {
@@ -30,7 +30,17 @@ export interface RequestCount {
 }
 
 export interface CostChildResult {
+  scenario: string;
+  hosts: number;
+  politeness: { perHostConcurrency: number; minDelayMs: number };
+  /** Pages of the fixture (every one is crawled). */
+  sitePages: number;
+  /** Pages the run ended (parsed, unchanged or failed). */
   pages: number;
+  /** Objects written, by top-level prefix. */
+  objects: Record<string, number>;
+  /** Per function: invocations, records, failed records, longest invocation (ms). */
+  batches: Record<string, { invocations: number; records: number; failures: number; maxMs: number }>;
   urls: Record<string, number>;
   wallMs: number;
   requests: RequestCount[];
@@ -151,22 +161,178 @@ Client.prototype.send = function (this: object, ...args: unknown[]) {
   return (originalSend as (...a: unknown[]) => unknown).apply(this, args);
 } as typeof Client.prototype.send;
 
+/** What to crawl: the bench fixture spread over many hosts (fetch-bound), or one polite host. */
+export interface CostChildArgs {
+  readonly scenario?: 'many-hosts' | 'polite';
+  /** Product pages of the fixture (plus one listing page per 20). @default 10000 */
+  readonly products?: number;
+  /** Hosts (ports of 127.0.0.1) the pages are spread over. @default 50 (many-hosts), 1 (polite) */
+  readonly hosts?: number;
+  /** @default { perHostConcurrency: 4, minDelayMs: 0 } (many-hosts), { 2, 250 } (polite) */
+  readonly politeness?: { readonly perHostConcurrency: number; readonly minDelayMs: number };
+  readonly deadlineMs?: number;
+}
+
+/** Serves the bench fixture on `hosts` ports; listings link each page (pager and products) on the host it lives on. */
+async function startHosts(products: number, hosts: number) {
+  const { createServer } = await import('node:http');
+  const { createFixture } = await import('./site.js');
+  const fixture = createFixture({ products });
+  const origins: string[] = [];
+  const servers: import('node:http').Server[] = [];
+  const originOf = (index: number) => origins[index % origins.length] as string;
+  const handler = (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => {
+    const path = (req.url ?? '/').split('?')[0] as string;
+    let html = fixture.render(path);
+    if (html === undefined) {
+      res.writeHead(404, { 'Content-Type': 'text/html' });
+      res.end('<h1>404</h1>');
+      return;
+    }
+    if (path.startsWith('/catalogue/')) {
+      html = html
+        .replace(
+          /href="(?:\.\.)?(\/product\/(\d+)-[^"]*)"/g,
+          (_, target: string, n: string) => `href="${originOf(Number(n))}${target}"`,
+        )
+        .replace(/href="page-(\d+)\.html"/g, (_, n: string) => `href="${originOf(Number(n))}/catalogue/page-${n}.html"`);
+    }
+    res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+    res.end(html);
+  };
+  for (let index = 0; index < hosts; index++) {
+    const server = createServer({ keepAlive: true }, handler);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    origins.push(`http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}`);
+    servers.push(server);
+  }
+  const listings = fixture.paths.filter((path) => path.startsWith('/catalogue/'));
+  return {
+    origins,
+    pages: fixture.paths.length,
+    // Every listing page is a seed (as from a sitemap): the crawl is two hops deep, not a chain of pagers.
+    startUrls: listings.map((path) => `${originOf(Number(/page-(\d+)/.exec(path)?.[1] ?? 1))}${path}`),
+    close: () =>
+      Promise.all(
+        servers.map(
+          (server) =>
+            new Promise<void>((resolve) => {
+              server.close(() => resolve());
+              server.closeAllConnections();
+            }),
+        ),
+      ),
+  };
+}
+
+/**
+ * An SQS event source mapping with a batching window, as Lambda runs it: receives (10 messages per request) until
+ * the batch is full or the window has passed since the first message, invokes the handler with a Lambda context
+ * of the function's timeout, deletes what did not fail.
+ */
+class BatchingMapping {
+  readonly stats = { invocations: 0, records: 0, failures: 0, maxMs: 0 };
+  /** When an invocation last ended (or one is running: Infinity). */
+  lastActiveAt = 0;
+  readonly #loops: Promise<void>[] = [];
+  #running = true;
+
+  constructor(
+    private readonly options: {
+      sqs: import('@aws-sdk/client-sqs').SQSClient;
+      queue: { url: string; arn: string };
+      functionName: string;
+      handler: SqsHandler;
+      batch: { size: number; windowMs: number; timeoutMs: number };
+      concurrency: number;
+    },
+  ) {
+    for (let index = 0; index < options.concurrency; index++) this.#loops.push(this.#loop());
+  }
+
+  async #loop(): Promise<void> {
+    const { ReceiveMessageCommand, DeleteMessageBatchCommand } = await import('@aws-sdk/client-sqs');
+    const { sqsRecord, lambdaContext } = await import('../test/aws/lambda-driver.js');
+    const { sqs, queue, handler, batch, functionName } = this.options;
+    while (this.#running) {
+      const messages: import('@aws-sdk/client-sqs').Message[] = [];
+      let firstAt: number | undefined;
+      while (this.#running && messages.length < batch.size) {
+        if (firstAt !== undefined && Date.now() - firstAt >= batch.windowMs) break;
+        const received = await sqs.send(
+          new ReceiveMessageCommand({
+            QueueUrl: queue.url,
+            MaxNumberOfMessages: Math.min(10, batch.size - messages.length),
+            WaitTimeSeconds: 0,
+            AttributeNames: ['All'],
+          }),
+        );
+        const got = received.Messages ?? [];
+        if (got.length > 0) {
+          firstAt ??= Date.now();
+          messages.push(...got);
+        } else {
+          await new Promise((resolve) => setTimeout(resolve, firstAt === undefined ? 50 : 100));
+        }
+      }
+      if (messages.length === 0) continue;
+      const started = Date.now();
+      this.lastActiveAt = Number.POSITIVE_INFINITY;
+      this.stats.invocations++;
+      this.stats.records += messages.length;
+      let failed: Set<string>;
+      try {
+        const response = await handler(
+          { Records: messages.map((message) => sqsRecord(message, queue.arn, 'us-east-1')) },
+          lambdaContext(functionName, batch.timeoutMs),
+        );
+        failed = new Set(response.batchItemFailures.map((failure) => failure.itemIdentifier));
+      } catch {
+        failed = new Set(messages.map((message) => message.MessageId ?? ''));
+      }
+      this.stats.maxMs = Math.max(this.stats.maxMs, Date.now() - started);
+      this.lastActiveAt = Date.now();
+      this.stats.failures += failed.size;
+      const done = messages.filter((message) => !failed.has(message.MessageId ?? ''));
+      for (let index = 0; index < done.length; index += 10) {
+        await sqs.send(
+          new DeleteMessageBatchCommand({
+            QueueUrl: queue.url,
+            Entries: done.slice(index, index + 10).map((message, n) => ({ Id: String(n), ReceiptHandle: message.ReceiptHandle })),
+          }),
+        );
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#running = false;
+    await Promise.all(this.#loops);
+  }
+}
+
 async function main(): Promise<void> {
-  const args = JSON.parse(process.argv[2] ?? '{}') as { books?: number; deadlineMs?: number };
+  const args = JSON.parse(process.argv[2] ?? '{}') as CostChildArgs;
+  const scenario = args.scenario ?? 'many-hosts';
+  const polite = scenario === 'polite';
+  const products = args.products ?? 10_000;
+  const hostCount = args.hosts ?? (polite ? 1 : 50);
+  const politeness =
+    args.politeness ?? (polite ? { perHostConcurrency: 2, minDelayMs: 250 } : { perHostConcurrency: 4, minDelayMs: 0 });
   const { startAwsPeers } = await import('../test/support/aws-peers.js');
-  const { EventSourceMapping, relayObjectCreated } = await import('../test/aws/lambda-driver.js');
-  const { startDemoServer } = await import('../demo/server.js');
-  const { generateSite } = await import('../demo/site.js');
+  const { relayObjectCreated } = await import('../test/aws/lambda-driver.js');
   const { S3ObjectStore } = await import('../shared/aws/s3-object-store.js');
   const { SendMessageCommand } = await import('@aws-sdk/client-sqs');
+  const { LOCAL_BATCHING } = await import('../shared/local/runtime.js');
+  const { benchJobInput } = await import('./job.js');
 
-  const queueOptions = { visibilityTimeoutSeconds: 120, maxReceiveCount: 3 };
+  // Visibility: 6 × the longest function timeout, as the stack sets it.
+  const queueOptions = { visibilityTimeoutSeconds: 1800, maxReceiveCount: 5 };
   const peers = await startAwsPeers({ queues: { fetch: queueOptions, parse: queueOptions, postprocess: queueOptions } });
   for (const client of Object.values(peers.clients)) if (typeof client === 'object' && client) harnessClients.add(client);
   const { fetch, parse, postprocess } = peers.queues;
   if (!fetch || !parse || !postprocess) throw new Error('queues missing');
-  const site = generateSite({ books: args.books ?? 1000 });
-  const server = await startDemoServer({ site });
+  const site = await startHosts(products, hostCount);
   Object.assign(process.env, {
     ...peers.sdkEnvironment(),
     BUCKET_NAME: peers.bucket,
@@ -179,6 +345,30 @@ async function main(): Promise<void> {
     POWERTOOLS_METRICS_DISABLED: 'true',
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   });
+  // The functions of functions/*.ts, built the same way, with the bench job bundled instead of the demo job.
+  const { loadConfig } = await import('../functions/commons/config.js');
+  const { createFunctionRuntime } = await import('../functions/commons/context.js');
+  const { createFetcherHandler, createParserHandler, createPostProcessorHandler } = await import('../shared/handlers.js');
+  const { UndiciHttpClient } = await import('../shared/fetch/http.js');
+  const jobs = [
+    {
+      source: 'bench/job.ts',
+      input: benchJobInput(site.origins[0] as string, {
+        politeness,
+        allowedHosts: site.origins.map((origin) => new URL(origin).host),
+      }),
+    },
+  ];
+  const fetcherConfig = loadConfig(['bucket', 'table', 'fetchQueue', 'parseQueue', 'fetchAllowAddresses']);
+  const http = new UndiciHttpClient({ ssrf: { allow: fetcherConfig.fetchAllowAddresses } });
+  const runtimeOf = (stage: keyof typeof FUNCTION_MEMORY_MB, config: Parameters<typeof createFunctionRuntime>[0]['config']) =>
+    createFunctionRuntime({
+      stage,
+      config,
+      jobs,
+      ...(stage === 'fetcher' ? { http } : {}),
+      settings: { memoryMb: FUNCTION_MEMORY_MB[stage] },
+    });
   const lambda: CostChildResult['lambda'] = {};
   const timed = (name: keyof typeof FUNCTION_MEMORY_MB, handler: SqsHandler): SqsHandler => {
     const stats = { invocations: 0, billedMs: 0, memoryMb: FUNCTION_MEMORY_MB[name] };
@@ -194,31 +384,35 @@ async function main(): Promise<void> {
       }
     };
   };
-  type Handler = SqsHandler;
-  const load = async (name: keyof typeof FUNCTION_MEMORY_MB) =>
-    timed(name, ((await import(`../functions/${name}.js`)) as { handler: Handler }).handler);
-  const handlers = { fetcher: await load('fetcher'), parser: await load('parser'), postprocessor: await load('postprocessor') };
+  const fetcherRuntime = runtimeOf('fetcher', fetcherConfig);
+  const parserRuntime = runtimeOf('parser', loadConfig(['bucket', 'table', 'fetchQueue']));
+  const postRuntime = runtimeOf('postprocessor', loadConfig(['bucket', 'table']));
+  const handlers = {
+    fetcher: timed('fetcher', fetcherRuntime.instrument(createFetcherHandler(fetcherRuntime.pipeline))),
+    parser: timed('parser', parserRuntime.instrument(createParserHandler(parserRuntime.pipeline))),
+    postprocessor: timed('postprocessor', postRuntime.instrument(createPostProcessorHandler(postRuntime.pipeline))),
+  };
   const store = new S3ObjectStore({ client: peers.clients.s3, bucket: peers.bucket });
   const relay = relayObjectCreated(peers.s3Events, peers.clients.sqs, postprocess.url, 'records/');
-  const mapping = (queue: { url: string; arn: string }, functionName: string, handler: Handler, concurrency: number) =>
-    new EventSourceMapping({
-      sqs: peers.clients.sqs,
-      queueUrl: queue.url,
-      queueArn: queue.arn,
-      functionName,
-      handler,
-      concurrency,
-    }).start();
   // The relay and the event source mappings stand for S3 notifications and Lambda's pollers: their SQS requests
   // are billed (S3 sends to SQS; the mapping receives and deletes), so count them as pipeline requests.
   const sqsHarness = peers.clients.sqs as object;
   harnessClients.delete(sqsHarness);
-  const mappings = [
-    mapping(fetch, 'fetcher', handlers.fetcher, 2),
-    mapping(parse, 'parser', handlers.parser, 2),
-    mapping(postprocess, 'postprocessor', handlers.postprocessor, 1),
-  ];
-  const startUrls = [`${server.url}/catalogue/page-1.html`];
+  // Concurrency: the pipeline waits on the peers more than it computes, so more invocations in flight than the stack's
+  // minimum keep the run short; the requests counted per page do not depend on it.
+  // Batch sizes, windows and timeouts of the stack (cdk/stack.ts STAGE_DEFAULTS, mirrored by LOCAL_BATCHING).
+  const mapping = (
+    queue: { url: string; arn: string },
+    functionName: string,
+    handler: SqsHandler,
+    batch: { size: number; windowMs: number; timeoutMs: number },
+    concurrency: number,
+  ) => new BatchingMapping({ sqs: peers.clients.sqs, queue, functionName, handler, batch, concurrency });
+  const mappings = {
+    fetcher: mapping(fetch, 'fetcher', handlers.fetcher, LOCAL_BATCHING.fetch, 2),
+    parser: mapping(parse, 'parser', handlers.parser, LOCAL_BATCHING.parse, 4),
+    postprocessor: mapping(postprocess, 'postprocessor', handlers.postprocessor, LOCAL_BATCHING.postprocess, 4),
+  };
   // Setup requests (buckets, tables, queues) are not the run's.
   counts.clear();
   const started = performance.now();
@@ -228,32 +422,52 @@ async function main(): Promise<void> {
     await peers.clients.sqs.send(
       new SendMessageCommand({
         QueueUrl: fetch.url,
-        MessageBody: JSON.stringify({ type: 'start-run', job: 'books', startUrls }),
+        MessageBody: JSON.stringify({ type: 'start-run', job: 'bench', startUrls: site.startUrls }),
       }),
     );
-    const deadline = Date.now() + (args.deadlineMs ?? 300_000);
+    const deadline = Date.now() + (args.deadlineMs ?? 600_000);
     while (!manifest && Date.now() < deadline) {
-      for await (const object of store.list('runs/books/')) {
+      for await (const object of store.list('runs/bench/')) {
         if (!object.key.endsWith('/manifest.json')) continue;
         const body = await store.get(object.key);
         const current = body ? (JSON.parse(Buffer.from(body).toString('utf8')) as Manifest) : undefined;
         if (current && current.state !== 'running') manifest = current;
       }
-      if (!manifest) await new Promise((resolve) => setTimeout(resolve, 500));
+      if (!manifest) await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+    // The run is finished when its last URL is parsed: the post-processing of the last records objects follows.
+    // Wait until no function has run for longer than the longest batching window.
+    const quietSince = () => Math.max(...Object.values(mappings).map((m) => m.lastActiveAt));
+    const drainUntil = Date.now() + 120_000;
+    while (manifest && Date.now() < drainUntil && Date.now() - quietSince() < 12_000) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
     }
   } finally {
-    await Promise.all(mappings.map((m) => m.stop()));
+    await Promise.all(Object.values(mappings).map((m) => m.stop()));
     await relay.stop();
   }
   const wallMs = performance.now() - started;
-  await server.close();
+  const objects: Record<string, number> = {};
+  for (const prefix of ['raw/', 'records/', 'datasets/', 'changes/']) {
+    let count = 0;
+    for await (const _ of store.list(prefix)) count++;
+    objects[prefix.slice(0, -1)] = count;
+  }
+  await http.close();
+  await site.close();
   await peers.stop();
   if (!manifest) throw new Error('the run did not finish before the deadline');
   const urls = manifest.urls;
   const result: CostChildResult = {
+    scenario,
+    hosts: hostCount,
+    politeness,
+    sitePages: site.pages,
     pages: (urls.parsed ?? 0) + (urls.unchanged ?? 0) + (urls.failed ?? 0),
     urls,
     wallMs,
+    objects,
+    batches: Object.fromEntries(Object.entries(mappings).map(([name, m]) => [name, m.stats])),
     requests: [...counts.values()].sort((a, b) => a.service.localeCompare(b.service) || b.requests - a.requests),
     lambda,
   };

@@ -42,7 +42,11 @@ export interface CostLine {
 
 export interface CostReport {
   readonly skipped?: string;
+  /** What was crawled, e.g. `many-hosts: 10500 pages on 50 hosts (4 in flight per host, 0 ms apart)`. */
+  readonly scenario?: string;
   readonly pages?: number;
+  /** Objects written per page, by prefix (raw/, records/, datasets/, changes/). */
+  readonly objectsPerPage?: Record<string, number>;
   readonly usdPerMillionPages?: number;
   readonly lines?: CostLine[];
   readonly summary?: string;
@@ -102,8 +106,11 @@ export function price(result: CostChildResult): CostReport {
     const service = line.item.split(' ')[0] as string;
     byService.set(service, (byService.get(service) ?? 0) + line.usdPerMillionPages);
   }
+  const { politeness } = result;
   return {
+    scenario: `${result.scenario}: ${result.pages} pages on ${result.hosts} host${result.hosts === 1 ? '' : 's'} (${politeness.perHostConcurrency} in flight per host, ${politeness.minDelayMs} ms apart)`,
     pages: result.pages,
+    objectsPerPage: Object.fromEntries(Object.entries(result.objects).map(([prefix, n]) => [prefix, n / result.pages])),
     usdPerMillionPages: perMillion(total),
     lines,
     summary: `${[...byService].map(([service, usd]) => `${service} ${usd.toFixed(2)}`).join(', ')} (USD per million pages; ${result.pages} pages)`,
@@ -111,25 +118,47 @@ export function price(result: CostChildResult): CostReport {
   };
 }
 
-export async function measureCost(log: (message: string) => void): Promise<CostReport> {
+/** Sizes of the cost runs. */
+export interface CostOptions {
+  /** Products of the fetch-bound run over many hosts (plus a listing page per 20). @default 10000 */
+  readonly products?: number;
+  /** Hosts of that run. @default 50 */
+  readonly hosts?: number;
+  /** Products of the polite single-host run (2 in flight, 250 ms apart: 4 pages/s at most). @default 300 */
+  readonly politeProducts?: number;
+}
+
+/** The cost runs: one fetch-bound over many hosts, one polite single host; each in a fresh process. */
+export async function measureCost(log: (message: string) => void, options: CostOptions = {}): Promise<CostReport[]> {
   const missing = REQUIRED.filter((file) => !existsSync(join(REPO_ROOT, file)));
   if (missing.length > 0) {
     log(`cost: skipped, missing ${missing.join(', ')}`);
-    return { skipped: `AWS adapters, functions or peers missing (${missing.join(', ')})` };
+    return [{ skipped: `AWS adapters, functions or peers missing (${missing.join(', ')})` }];
   }
-  log('cost: one demo run through the Lambda handlers against the local AWS peers...');
-  const child = await runChild<CostChildResult>(tsNode('cost-child.ts', [JSON.stringify({ books: 1000 })]), {
-    timeoutMs: 10 * 60_000,
-    env: { NODE_OPTIONS: '--openssl-legacy-provider' },
-  });
-  if (!child.result) {
-    const reason = child.stderr
-      .split('\n')
-      .filter((line) => /Error|error/.test(line))
-      .slice(0, 3)
-      .join(' | ');
-    log(`cost: run failed (exit ${child.code}): ${child.stderr.slice(-1500)}`);
-    return { skipped: `the cost run failed: ${reason.slice(0, 300)}` };
+  const runs = [
+    { scenario: 'many-hosts', products: options.products ?? 10_000, hosts: options.hosts ?? 50 },
+    { scenario: 'polite', products: options.politeProducts ?? 300, hosts: 1 },
+  ] as const;
+  const reports: CostReport[] = [];
+  for (const run of runs) {
+    log(
+      `cost: ${run.scenario} run (${run.products} products, ${run.hosts} hosts) through the Lambda handlers against the local AWS peers...`,
+    );
+    const child = await runChild<CostChildResult>(tsNode('cost-child.ts', [JSON.stringify(run)]), {
+      timeoutMs: 15 * 60_000,
+      env: { NODE_OPTIONS: '--openssl-legacy-provider' },
+    });
+    if (!child.result) {
+      const reason = child.stderr
+        .split('\n')
+        .filter((line) => /Error|error/.test(line))
+        .slice(0, 3)
+        .join(' | ');
+      log(`cost: ${run.scenario} run failed (exit ${child.code}): ${child.stderr.slice(-1500)}`);
+      reports.push({ scenario: run.scenario, skipped: `the cost run failed: ${reason.slice(0, 300)}` });
+      continue;
+    }
+    reports.push(price(child.result));
   }
-  return price(child.result);
+  return reports;
 }
