@@ -256,28 +256,47 @@ function nextBaseline(job: Job, meta: RunMeta, quality: QualityReport): QualityB
   return { runId: meta.runId, startedAt: meta.startedAt, items: quality.items, templates };
 }
 
+/** What finalization keeps of each URL of a run for removal inference: a small code per page id. */
+const PAGE = { keysKnown: 0, keysUnknown: 1, gone: 2, kept: 3 } as const;
+type PageCode = (typeof PAGE)[keyof typeof PAGE];
+
 /**
- * Decides which remembered items are gone, from evidence only: the item's page was parsed without it, or answered
- * 404/410, or was not reached although nothing failed transiently. A page that failed transiently or was skipped
- * keeps its items. Runs cut by a budget infer no removals at all.
+ * The evidence a run leaves for removals, compact enough for runs of a million URLs: a code per page id and the
+ * set of item key ids the run's parsed and unchanged pages hold.
  */
-async function inferRemovals(
-  context: PipelineContext,
-  meta: RunMeta,
-  entries: ReadonlyMap<string, UrlEntry>,
-  transientFailures: boolean,
-  dt: string,
-): Promise<number> {
+interface RemovalEvidence {
+  readonly pages: Map<string, PageCode>;
+  readonly presentKeys: Set<string>;
+  /** A URL failed for a reason that says nothing about its existence (network, 5xx...). */
+  transientFailures: boolean;
+}
+
+function noteEvidence(evidence: RemovalEvidence, entry: UrlEntry): void {
+  if (entry.status === 'parsed' || entry.status === 'unchanged') {
+    evidence.pages.set(entry.id, entry.keys === undefined ? PAGE.keysUnknown : PAGE.keysKnown);
+    for (const key of entry.keys ?? []) evidence.presentKeys.add(key);
+  } else if (entry.status === 'failed' && GONE.has(entry.reason ?? '')) evidence.pages.set(entry.id, PAGE.gone);
+  else {
+    evidence.pages.set(entry.id, PAGE.kept);
+    if (entry.status === 'failed') evidence.transientFailures = true;
+  }
+}
+
+/**
+ * Decides which remembered items are gone, from evidence only: no page of the run holds the item's key although
+ * its page was parsed (or was unchanged since it was last parsed), or answered 404/410, or was not reached although
+ * nothing failed transiently. A page that failed transiently or was skipped keeps its items, and so does a page whose
+ * memory predates keys. Runs cut by a budget infer no removals at all.
+ */
+async function inferRemovals(context: PipelineContext, meta: RunMeta, evidence: RemovalEvidence, dt: string): Promise<number> {
   const removed: ChangeRecord[] = [];
   const gone: ItemState[] = [];
   for await (const item of context.items.all(meta.job)) {
-    const entry = entries.get(item.page);
+    const page = evidence.pages.get(item.page);
+    const keyId = item.keyId.slice('k#'.length);
     let present: boolean;
-    if (!entry) present = transientFailures;
-    else if (entry.status === 'parsed' || entry.status === 'unchanged') {
-      // A page that no longer yields a key is evidence that the key is gone, whether it changed now or when last parsed.
-      present = entry.keys === undefined || entry.keys.includes(item.keyId.slice('k#'.length));
-    } else if (entry.status === 'failed') present = !GONE.has(entry.reason ?? '');
+    if (page === undefined) present = evidence.transientFailures || evidence.presentKeys.has(keyId);
+    else if (page === PAGE.keysKnown || page === PAGE.gone) present = evidence.presentKeys.has(keyId);
     else present = true;
     if (present) continue;
     gone.push(item);
@@ -357,16 +376,14 @@ export async function finalizeIfComplete(
   const definition = context.jobs.get(job);
   const reasons: Record<string, number> = {};
   const lines: string[] = [];
-  const entries = new Map<string, UrlEntry>();
+  const evidence: RemovalEvidence = { pages: new Map(), presentKeys: new Set(), transientFailures: false };
   const states: Record<UrlEntry['status'], number> = { accepted: 0, parsed: 0, unchanged: 0, skipped: 0, failed: 0 };
-  let transientFailures = false;
   for await (const entry of context.ledger.urls(job, runId)) {
     states[entry.status]++;
     if (states.accepted > 0) break;
-    entries.set(entry.id, entry);
+    noteEvidence(evidence, entry);
     if (entry.status !== 'failed' && entry.status !== 'skipped') continue;
     const reason = entry.reason ?? 'unknown';
-    if (entry.status === 'failed' && !GONE.has(reason)) transientFailures = true;
     reasons[reason] = (reasons[reason] ?? 0) + 1;
     lines.push(
       JSON.stringify({ url: entry.url, state: entry.status, reason, message: entry.message ?? null, depth: entry.depth }),
@@ -377,7 +394,7 @@ export async function finalizeIfComplete(
   const { accepted: _pending, ...terminal } = states;
   const meta: RunMeta = {
     ...counted,
-    counters: { ...counted.counters, ...terminal, accepted: entries.size },
+    counters: { ...counted.counters, ...terminal, accepted: evidence.pages.size },
   };
   const failuresKey = lines.length > 0 ? layout.failures(job, runId) : null;
   if (failuresKey) await context.store.put(failuresKey, `${lines.join('\n')}\n`, { contentType: 'application/x-ndjson' });
@@ -395,7 +412,7 @@ export async function finalizeIfComplete(
     quality.problems.length === 0 &&
     meta.counters.parsed + meta.counters.unchanged > 0;
   const dt = partitionDate(meta.startedAt);
-  const removed = removalsInferred ? await inferRemovals(context, meta, entries, transientFailures, dt) : 0;
+  const removed = removalsInferred ? await inferRemovals(context, meta, evidence, dt) : 0;
 
   if (movesCurrentState) await writeSnapshot(context, job, runId);
   const now = context.clock.now();
