@@ -91,12 +91,13 @@ export const STAGE_DEFAULTS = {
 /**
  * Key prefixes of the bucket (shared/layout.ts) each stage reads and writes. A run is finished
  * (shared/pipeline/finalize.ts: manifest and failures under runs/, removed items under changes/, the current-state
- * snapshot under current/) by whichever stage completes its last URL: the fetcher (when the last URLs failed, were
- * skipped or the run started empty) or the post-processor.
+ * snapshot under current/) by whichever stage completes its last URL: the post-processor, the fetcher (a run that
+ * started empty), the dead-letter stage or the watchdog.
  */
 const RUN_FINISH_PREFIXES = ['runs/', 'changes/', 'current/'] as const;
 export const BUCKET_ACCESS = {
-  fetcher: { read: [], write: ['raw/', ...RUN_FINISH_PREFIXES] },
+  // The fetcher writes records/ for pages that end without a parse (unchanged, failed, skipped, sitemaps).
+  fetcher: { read: [], write: ['raw/', layout.recordsPrefix, ...RUN_FINISH_PREFIXES] },
   parser: { read: ['raw/'], write: [layout.recordsPrefix] },
   // The post-processor also writes each batch's new and changed items under changes/.
   postprocessor: { read: [layout.recordsPrefix], write: ['datasets/', 'quarantine/', ...RUN_FINISH_PREFIXES] },

@@ -335,14 +335,16 @@ describe('Class: ScrapelineStack', () => {
       }
     });
 
-    it('lets the fetcher write raw/ and what finishing a run writes only, and send to the fetch and parse queues', () => {
+    it('lets the fetcher write raw/, records/ (pages ended without a parse) and what finishing a run writes only, and send to the fetch and parse queues', () => {
       // Prepare
       const statements = statementsOf(stack.fetcher);
 
       // Assess
       const writes = s3Writes(statements);
       expect(writes.flatMap((s) => s.actions)).toEqual(['s3:PutObject']);
-      expect(writes.flatMap((s) => s.resources).sort()).toEqual(['raw', 'runs', 'changes', 'current'].map(objects).sort());
+      expect(writes.flatMap((s) => s.resources).sort()).toEqual(
+        ['raw', 'records', 'runs', 'changes', 'current'].map(objects).sort(),
+      );
       expect(resourcesFor(statements, 's3:GetObject')).toEqual([]);
       expect(resourcesFor(statements, 'sqs:SendMessage').sort()).toEqual(
         [arn(stack.fetchQueue.queue), arn(stack.parseQueue.queue)].sort(),
