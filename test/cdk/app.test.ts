@@ -96,6 +96,7 @@ describe('Function: main', () => {
       [
         'Scrapeline/BucketNotificationsHandler AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
         'Scrapeline/Fetcher/Role AwsSolutions-IAM5[Resource::<Bucket>/raw/*]',
+        'Scrapeline/Fetcher/Role AwsSolutions-IAM5[Resource::<Bucket>/records/*]',
         'Scrapeline/DeadLetters/Role AwsSolutions-IAM5[Resource::<Bucket>/records/*]',
         'Scrapeline/DeadLetters/Role AwsSolutions-IAM5[Resource::<Bucket>/runs/*]',
         'Scrapeline/DeadLetters/Role AwsSolutions-IAM5[Resource::<Bucket>/changes/*]',
