@@ -150,6 +150,38 @@ async function endUrls(
 }
 
 /**
+ * Ends the pages of a dead-lettered records object: those still pending, and those it moved without counting them
+ * (the object may have stopped before its datasets were written); see {@link RunLedger.failBatch}.
+ */
+async function endBatch(
+  context: PipelineContext,
+  stage: DeadLetterStage,
+  parts: { job: string; runId: string; batchId: string },
+  urls: readonly string[],
+  message: string,
+): Promise<DeadLetterOutcome> {
+  const { job, runId, batchId } = parts;
+  if (!context.jobs.names().includes(job)) return { kind: 'dropped', stage, why: `job ${job} is not deployed` };
+  if (!(await context.ledger.getRun(job, runId))) {
+    return { kind: 'dropped', stage, why: `run ${runId} of job ${job} is not in the state store` };
+  }
+  const ended = await context.ledger.failBatch(
+    job,
+    runId,
+    batchId,
+    urls,
+    { reason: DEAD_LETTERED, message },
+    context.clock.now(),
+  );
+  if (ended.size > 0) {
+    context.log.warn('dead letter: URLs ended failed', { job, runId, stage, urls: [...ended], reason: DEAD_LETTERED, message });
+    context.metrics.count('UrlsDeadLettered', ended.size);
+  }
+  const manifest = await finalizeIfComplete(context, job, runId);
+  return { kind: 'settled', stage, job, runId, failed: ended.size, manifest };
+}
+
+/**
  * Ends what a dead-lettered message stands for: a fetch or parse task's URL, or the pages of a records object that are
  * still pending, `failed` with reason {@link DEAD_LETTERED}; then finishes the run when nothing else is pending. A
  * start message is dropped (a run it created, if any, is left to its other work and to the watchdog).
@@ -195,7 +227,7 @@ export async function settleDeadLetter(
     return { kind: 'dropped', stage, why: 'a start message' };
   }
 
-  // An S3 notification of records objects: every page of each object still pending is what it would have completed.
+  // An S3 notification of records objects: the pages of each object that it did not finish.
   const records = (json as { Records?: { eventName?: string; s3?: { object?: { key?: string } } }[] }).Records ?? [];
   let outcome: DeadLetterOutcome = { kind: 'dropped', stage, why: 'no records object in the notification' };
   for (const record of records) {
@@ -218,12 +250,7 @@ export async function settleDeadLetter(
       context.log.error('dead letter: records object missing; its pages are left to the watchdog', { key });
       continue;
     }
-    const pending: string[] = [];
-    for (const url of new Set(urls)) {
-      const entry = await context.ledger.getUrl(parts.job, parts.runId, url);
-      if (entry?.status === 'accepted') pending.push(url);
-    }
-    outcome = await endUrls(context, stage, parts.job, parts.runId, pending, message);
+    outcome = await endBatch(context, stage, parts, urls, message);
   }
   return outcome;
 }

@@ -566,6 +566,53 @@ export class RunLedger {
   }
 
   /**
+   * Ends `failed` the pages of a records object that could not be post-processed (it was dead-lettered): those still
+   * `accepted`, and those the object had moved but not counted (its receipt is missing: its datasets may be missing
+   * too). The failures are counted under the object's receipt, so a late delivery of the object adds nothing. An
+   * object whose receipt exists did all its work: nothing changes. Returns the URLs ended.
+   */
+  async failBatch(
+    job: string,
+    runId: string,
+    batchId: string,
+    urls: readonly string[],
+    failure: { readonly reason: string; readonly message: string },
+    now: number,
+  ): Promise<Set<string>> {
+    const pk = runKey(job, runId);
+    if (await this.#state.get(pk, stateKeys.receipt(batchId))) return new Set();
+    const ended = new Set<string>();
+    const set = { status: 'failed', reason: failure.reason, message: failure.message, batch: batchId, keys: null };
+    await mapLimited([...new Set(urls)], this.#parallelism, async (url) => {
+      const sk = stateKeys.url(url);
+      const pending = await this.#state.tryWrite({
+        pk,
+        sk,
+        set,
+        condition: { kind: 'equals', attribute: 'status', value: 'accepted' },
+      });
+      if (pending.ok || pending.current?.batch !== batchId) {
+        if (pending.ok) ended.add(url);
+        return;
+      }
+      // Moved by the object but not counted: a page it failed keeps its reason, any other is failed now.
+      if (pending.current.status === 'failed') ended.add(url);
+      else {
+        const moved = await this.#state.tryWrite({
+          pk,
+          sk,
+          set,
+          condition: { kind: 'equals', attribute: 'batch', value: batchId },
+        });
+        if (moved.ok) ended.add(url);
+      }
+    });
+    // The receipt is written even when nothing ended: the object's counters must not be added later.
+    await this.applyCounters(job, runId, batchId, ended.size > 0 ? { failed: ended.size } : {}, now);
+    return ended;
+  }
+
+  /**
    * Moves URLs to their terminal state and adds their counters, for callers outside a records object (the
    * watchdog, dead letters, tests). Counters are added for the URLs moved by this call only. Returns them.
    */

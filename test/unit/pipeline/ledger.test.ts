@@ -191,6 +191,43 @@ describe('Class: RunLedger', () => {
     });
   });
 
+  describe('Method: failBatch', () => {
+    it('fails the pages of a dead-lettered records object that it left pending or moved without counting, once', async () => {
+      const ledger = await newRun(new EmbeddedStateStore());
+      await ledger.acceptMany(JOB, RUN, [offer('a'), offer('b'), offer('c')], { maxPages: 10, now: NOW });
+      // The object moved a and b, then died before its counters (and maybe its datasets) were written.
+      await ledger.transition(JOB, RUN, 'b1', [
+        { url: offer('a').url, state: 'parsed', keys: [] },
+        { url: offer('b').url, state: 'failed', reason: 'http-404', message: 'gone' },
+      ]);
+      const failure = { reason: 'dead-lettered', message: 'last error: boom' };
+
+      const ended = await ledger.failBatch(JOB, RUN, 'b1', [offer('a').url, offer('b').url, offer('c').url], failure, NOW);
+      const again = await ledger.failBatch(JOB, RUN, 'b1', [offer('a').url, offer('b').url, offer('c').url], failure, NOW);
+      const late = await ledger.applyCounters(JOB, RUN, 'b1', { parsed: 1, failed: 1 }, NOW);
+
+      expect([...ended].sort()).toEqual([offer('a').url, offer('b').url, offer('c').url]);
+      expect(again.size).toBe(0);
+      expect(late).toBe(false);
+      expect(await ledger.getUrl(JOB, RUN, offer('a').url)).toMatchObject({ status: 'failed', reason: 'dead-lettered' });
+      expect(await ledger.getUrl(JOB, RUN, offer('b').url)).toMatchObject({ status: 'failed', reason: 'http-404' });
+      const meta = await ledger.getRun(JOB, RUN);
+      expect(meta?.counters).toMatchObject({ accepted: 3, parsed: 0, failed: 3 });
+    });
+
+    it('changes nothing when the object did all its work (its receipt exists)', async () => {
+      const ledger = await newRun(new EmbeddedStateStore());
+      await ledger.acceptMany(JOB, RUN, [offer('a')], { maxPages: 10, now: NOW });
+      await ledger.transition(JOB, RUN, 'b1', [{ url: offer('a').url, state: 'parsed', keys: [] }]);
+      await ledger.applyCounters(JOB, RUN, 'b1', { parsed: 1 }, NOW);
+
+      const ended = await ledger.failBatch(JOB, RUN, 'b1', [offer('a').url], { reason: 'dead-lettered', message: 'x' }, NOW);
+
+      expect(ended.size).toBe(0);
+      expect(await ledger.getUrl(JOB, RUN, offer('a').url)).toMatchObject({ status: 'parsed' });
+    });
+  });
+
   describe('Method: complete', () => {
     it('counts only the moves it makes: a repeated call adds nothing', async () => {
       const ledger = await newRun(new EmbeddedStateStore());
