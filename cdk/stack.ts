@@ -233,6 +233,8 @@ export class ScrapelineStack extends Stack {
         PARSE_QUEUE_URL: this.parseQueue.queue.queueUrl,
         EVENT_BUS_NAME: 'default',
         MAX_RECEIVE_COUNT: String(this.fetchQueue.maxReceiveCount),
+        // The politeness gate splits a host's concurrency between this many fetchers without a state request.
+        FLEET_SIZE: String(stages.fetcher.maxConcurrency),
       },
     });
     this.parser = new ScrapelineFunction(this, 'Parser', {

@@ -13,6 +13,7 @@ const config = loadConfig([
   'retryBaseMs',
   'eventBus',
   'maxReceiveCount',
+  'fleetSize',
 ]);
 const http = new UndiciHttpClient({ ssrf: { allow: config.fetchAllowAddresses } });
 const runtime = createFunctionRuntime({

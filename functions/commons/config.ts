@@ -70,6 +70,16 @@ export const environmentSchema = z.object({
         .record(z.string().startsWith('arn:', 'keys must be queue ARNs'), queueUrl)
         .refine((routes) => Object.keys(routes).length > 0, 'must route at least one queue'),
     ),
+  /**
+   * The most fetcher instances that run at once (the fetch queue's event source `maxConcurrency`): lets the fleet's
+   * politeness gate split a host's concurrency between them without a state request. Unset: unknown.
+   */
+  FLEET_SIZE: z.coerce
+    .number({ error: 'must be a number of instances' })
+    .int('must be a whole number of instances')
+    .min(1, 'must be at least 1')
+    .max(1000, 'must be at most 1000')
+    .optional(),
   /** Minutes without progress after which the watchdog ends a run `stalled`. */
   STALL_AFTER_MINUTES: z.coerce
     .number({ error: 'must be a number of minutes' })
@@ -102,6 +112,7 @@ export const SETTING_VARIABLES = {
   maxReceiveCount: 'MAX_RECEIVE_COUNT',
   deadLetterRoutes: 'DEAD_LETTER_ROUTES',
   stallAfterMinutes: 'STALL_AFTER_MINUTES',
+  fleetSize: 'FLEET_SIZE',
 } as const satisfies Record<string, keyof Environment>;
 export type Setting = keyof typeof SETTING_VARIABLES;
 

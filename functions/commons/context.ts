@@ -38,7 +38,8 @@ export const METRIC_NAMES = {
 export interface FunctionRuntimeOptions {
   readonly stage: Stage;
   /** The function's configuration; a queue it was not configured with throws when used. */
-  readonly config: FunctionConfig<'bucket' | 'table'> & Partial<FunctionConfig<'fetchQueue' | 'parseQueue' | 'eventBus'>>;
+  readonly config: FunctionConfig<'bucket' | 'table'> &
+    Partial<FunctionConfig<'fetchQueue' | 'parseQueue' | 'eventBus' | 'fleetSize'>>;
   /** Only the fetcher fetches: without one, fetching throws. */
   readonly http?: HttpClient;
   /** @default clients created once from the environment (`AWS_REGION`, `AWS_ENDPOINT_URL_*`) */
@@ -194,7 +195,10 @@ export function createFunctionRuntime(options: FunctionRuntimeOptions): Function
     http: options.http ?? unavailableHttp(stage),
     // Many fetcher instances run at once: per-host start slots are booked in the state table, shared by all of them
     // (one conditional write per start, none on release; hosts with minDelayMs 0 cost nothing).
-    hosts: new StateHostGate(state, { clock: systemClock }),
+    hosts: new StateHostGate(state, {
+      clock: systemClock,
+      ...(config.fleetSize === undefined ? {} : { fleetSize: config.fleetSize }),
+    }),
     clock: systemClock,
     log: logPort(logger),
     metrics: metricsPort(metrics),

@@ -43,7 +43,7 @@ describe('Class: ScrapelineStack', () => {
       // Prepare
       const common = ['BUCKET_NAME', 'STATE_TABLE_NAME', 'POWERTOOLS_SERVICE_NAME', 'POWERTOOLS_METRICS_NAMESPACE', 'LOG_LEVEL'];
       const expected: [ScrapelineFunction, string[]][] = [
-        [stack.fetcher, [...common, 'FETCH_QUEUE_URL', 'PARSE_QUEUE_URL', 'EVENT_BUS_NAME', 'MAX_RECEIVE_COUNT']],
+        [stack.fetcher, [...common, 'FETCH_QUEUE_URL', 'PARSE_QUEUE_URL', 'EVENT_BUS_NAME', 'MAX_RECEIVE_COUNT', 'FLEET_SIZE']],
         [stack.parser, [...common, 'FETCH_QUEUE_URL', 'MAX_RECEIVE_COUNT']],
         [stack.postprocessor, [...common, 'EVENT_BUS_NAME', 'MAX_RECEIVE_COUNT']],
         [stack.deadLetters, [...common, 'EVENT_BUS_NAME', 'DEAD_LETTER_ROUTES']],
@@ -68,6 +68,12 @@ describe('Class: ScrapelineStack', () => {
       expect(fetcherVariables).toMatchObject({
         FETCH_QUEUE_URL: { Ref: logicalId(stack.fetchQueue.queue) },
         PARSE_QUEUE_URL: { Ref: logicalId(stack.parseQueue.queue) },
+        // The fleet's politeness gate knows how many fetchers can run at once: the fetch queue's maxConcurrency.
+        FLEET_SIZE: '2',
+      });
+      template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+        FunctionName: { Ref: logicalId(stack.fetcher.function) },
+        ScalingConfig: { MaximumConcurrency: 2 },
       });
     });
 
