@@ -4,7 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { EmbeddedStateStore, prefixSuccessor } from '../../../shared/local/state.js';
 import { DiskFullError } from '../../../shared/local/state-errors.js';
 import { makeTempDir, type TempDir } from '../../fixtures/temp-dir.js';
@@ -392,18 +392,21 @@ describe('Class: EmbeddedStateStore', () => {
       let output = '';
       const exited = new Promise<string | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
 
+      // No writer outlives the test, even one that timed out.
+      onTestFinished(() => {
+        child.kill('SIGKILL');
+      });
+
       // Act: kill it once it has acknowledged a few hundred writes.
       await new Promise<void>((resolve) => {
         child.stdout.on('data', (chunk: Buffer) => {
           output += chunk.toString();
           const lines = output.split('\n');
           acknowledged = Number(lines[lines.length - 2] ?? -1);
-          if (acknowledged >= 300) {
-            child.kill('SIGKILL');
-            resolve();
-          }
+          if (acknowledged >= 300) resolve();
         });
       });
+      child.kill('SIGKILL');
       expect(await exited).toBe('SIGKILL');
 
       // Assess: every acknowledged transaction is there, whole.
@@ -414,7 +417,7 @@ describe('Class: EmbeddedStateStore', () => {
       expect(items).toHaveLength(count);
       expect(items.map((item) => item.i)).toEqual(Array.from({ length: count }, (_, index) => index));
       store.close();
-    }, 30_000);
+    }, 90_000);
 
     it('deletes items whose expiresAt is past once per sweep interval, while open or when it opens, returning them until then', async () => {
       // Prepare
