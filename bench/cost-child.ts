@@ -326,8 +326,9 @@ async function main(): Promise<void> {
   const { LOCAL_BATCHING } = await import('../shared/local/runtime.js');
   const { benchJobInput } = await import('./job.js');
 
-  // Visibility: 6 × the longest function timeout, as the stack sets it.
-  const queueOptions = { visibilityTimeoutSeconds: 1800, maxReceiveCount: 5 };
+  // Invocations here last seconds: a failed message comes back after 2 minutes (the stack's 6 × timeout would hold it
+  // for half an hour), and goes to the dead-letter queue after 5 receives, as in the stack.
+  const queueOptions = { visibilityTimeoutSeconds: 120, maxReceiveCount: 5 };
   const peers = await startAwsPeers({ queues: { fetch: queueOptions, parse: queueOptions, postprocess: queueOptions } });
   for (const client of Object.values(peers.clients)) if (typeof client === 'object' && client) harnessClients.add(client);
   const { fetch, parse, postprocess } = peers.queues;
@@ -398,8 +399,8 @@ async function main(): Promise<void> {
   // are billed (S3 sends to SQS; the mapping receives and deletes), so count them as pipeline requests.
   const sqsHarness = peers.clients.sqs as object;
   harnessClients.delete(sqsHarness);
-  // Concurrency: the pipeline waits on the peers more than it computes, so more invocations in flight than the stack's
-  // minimum keep the run short; the requests counted per page do not depend on it.
+  // Concurrency: two invocations per stage (a parser reads its 100 pages at once; more than 200 ranged GETs in flight make
+  // s3rver hang up sockets). The requests counted per page do not depend on it.
   // Batch sizes, windows and timeouts of the stack (cdk/stack.ts STAGE_DEFAULTS, mirrored by LOCAL_BATCHING).
   const mapping = (
     queue: { url: string; arn: string },
@@ -410,8 +411,8 @@ async function main(): Promise<void> {
   ) => new BatchingMapping({ sqs: peers.clients.sqs, queue, functionName, handler, batch, concurrency });
   const mappings = {
     fetcher: mapping(fetch, 'fetcher', handlers.fetcher, LOCAL_BATCHING.fetch, 2),
-    parser: mapping(parse, 'parser', handlers.parser, LOCAL_BATCHING.parse, 4),
-    postprocessor: mapping(postprocess, 'postprocessor', handlers.postprocessor, LOCAL_BATCHING.postprocess, 4),
+    parser: mapping(parse, 'parser', handlers.parser, LOCAL_BATCHING.parse, 2),
+    postprocessor: mapping(postprocess, 'postprocessor', handlers.postprocessor, LOCAL_BATCHING.postprocess, 2),
   };
   // Setup requests (buckets, tables, queues) are not the run's.
   counts.clear();
@@ -456,7 +457,10 @@ async function main(): Promise<void> {
   await http.close();
   await site.close();
   await peers.stop();
-  if (!manifest) throw new Error('the run did not finish before the deadline');
+  if (!manifest) {
+    const stats = Object.fromEntries(Object.entries(mappings).map(([name, m]) => [name, m.stats]));
+    throw new Error(`the run did not finish before the deadline (invocations: ${JSON.stringify(stats)})`);
+  }
   const urls = manifest.urls;
   const result: CostChildResult = {
     scenario,
