@@ -6,9 +6,9 @@ import { parseRecordsKey } from './layout.js';
 import { type PipelineContext, withMeter } from './pipeline/context.js';
 import { type DeadLetterStage, recordLastError, settleDeadLetter } from './pipeline/dead-letters.js';
 import { dispatchFetched, type FetchOutcome, fetchTask } from './pipeline/fetch.js';
-import { fetchQueueMessage, parseMessage, parseTaskMessage } from './pipeline/messages.js';
+import { fetchQueueMessage, type ParseTask, parseMessage, parseTaskMessage } from './pipeline/messages.js';
 import { RequestMeter } from './pipeline/metering.js';
-import { type ParsedPage, parseTask, writePageRecords } from './pipeline/parse.js';
+import { ArchiveReader, type ParsedPage, parseTask, writePageRecords } from './pipeline/parse.js';
 import { type HostGate, PolitenessDeferral } from './pipeline/politeness.js';
 import { postProcessRecords } from './pipeline/postprocess.js';
 import { runIdFor, startRun } from './pipeline/start.js';
@@ -342,15 +342,33 @@ export function createFetcherHandler(pipeline: PipelineContext, options: Fetcher
   };
 }
 
-/** The parse queue consumer: extracts pages and follows links, then writes the batch's page records. */
+/** Where a parse task's page is archived, or nothing for a body that is not a parse task (it fails on its own). */
+function rawOf(body: string): ParseTask['raw'][] {
+  const task = parseTaskMessage.safeParse(
+    ((): unknown => {
+      try {
+        return JSON.parse(body);
+      } catch {
+        return undefined;
+      }
+    })(),
+  );
+  return task.success ? [task.data.raw] : [];
+}
+
+/**
+ * The parse queue consumer: extracts pages and follows links, then writes the batch's page records. Pages archived
+ * together are read with one GET.
+ */
 export function createParserHandler(pipeline: PipelineContext, options: HandlerOptions = {}): SqsHandler {
   return async (event, lambdaContext) => {
     const meters = new InvocationMeters(pipeline);
     const parsed = new Map<string, { page: ParsedPage; context: PipelineContext }>();
+    const archive = new ArchiveReader(event.Records.flatMap((record) => rawOf(record.body)));
     const response = await processRecords(event, lambdaContext, pipeline, 'parser', options, async (record) => {
       const task = parseMessage(parseTaskMessage, record.body, `parse queue message ${record.messageId}`);
       const context = meters.for(task.job, task.runId);
-      parsed.set(record.messageId, { page: await parseTask(context, task), context });
+      parsed.set(record.messageId, { page: await parseTask(context, task, archive), context });
     });
     let unwritten: string[] = [];
     try {

@@ -1,9 +1,10 @@
 import { gzipSync } from 'node:zlib';
 import { readArchivedResponse } from '../archive/warc.js';
-import { describeError, NonRetryableError, ScrapelineError } from '../errors.js';
+import { describeError, InvalidInputError, NonRetryableError, ObjectNotFoundError, ScrapelineError } from '../errors.js';
 import type { PageExtraction } from '../extract/page.js';
 import { decodeDocument } from '../fetch/charset.js';
 import { layout } from '../layout.js';
+import type { ObjectStore } from '../ports.js';
 import { newId, type PipelineContext } from './context.js';
 import { followLinks } from './links.js';
 import type { PageRecord, ParseTask } from './messages.js';
@@ -35,9 +36,13 @@ export interface ParsedPage {
  * so the run cannot look complete while those links are pending. An extraction failure becomes a `failed`
  * page record (non-retryable); storage and queue errors propagate so the message is retried.
  */
-export async function parseTask(context: PipelineContext, task: ParseTask): Promise<ParsedPage> {
+export async function parseTask(
+  context: PipelineContext,
+  task: ParseTask,
+  archive: ArchiveReader = new ArchiveReader([]),
+): Promise<ParsedPage> {
   const job = context.jobs.get(task.job);
-  const member = await context.store.getRange(task.raw.key, task.raw.offset, task.raw.length);
+  const member = await archive.read(context.store, task.raw);
   const response = readArchivedResponse(member);
   const finalUrl = response.targetUri || task.url;
   const fetchedAt = response.date;
@@ -84,6 +89,40 @@ export async function parseTask(context: PipelineContext, task: ParseTask): Prom
       ...counters,
     },
   };
+}
+
+/**
+ * Reads the archived responses of a batch of parse tasks. A fetch batch archives its pages in one object, so a parse
+ * batch usually holds many pages of few objects: an object that holds several of the batch's pages is read once,
+ * whole (one GET instead of one ranged GET per page), and kept for the batch.
+ */
+export class ArchiveReader {
+  readonly #pagesPerObject = new Map<string, number>();
+  readonly #objects = new Map<string, Promise<Uint8Array>>();
+
+  /** @param raws where the batch's pages are archived */
+  constructor(raws: readonly ParseTask['raw'][]) {
+    for (const raw of raws) this.#pagesPerObject.set(raw.key, (this.#pagesPerObject.get(raw.key) ?? 0) + 1);
+  }
+
+  async read(store: ObjectStore, raw: ParseTask['raw']): Promise<Uint8Array> {
+    if ((this.#pagesPerObject.get(raw.key) ?? 0) < 2) return store.getRange(raw.key, raw.offset, raw.length);
+    let object = this.#objects.get(raw.key);
+    if (!object) {
+      object = store.get(raw.key).then((body) => {
+        if (!body) throw new ObjectNotFoundError(raw.key);
+        return body;
+      });
+      // A failed read is not kept: the next page of the object tries again.
+      object.catch(() => this.#objects.delete(raw.key));
+      this.#objects.set(raw.key, object);
+    }
+    const body = await object;
+    if (raw.offset + raw.length > body.byteLength) {
+      throw new InvalidInputError(`${raw.key} holds ${body.byteLength} bytes, not ${raw.offset + raw.length}`);
+    }
+    return body.subarray(raw.offset, raw.offset + raw.length);
+  }
 }
 
 /** A page record and the run it belongs to. */
