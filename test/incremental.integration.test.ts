@@ -349,3 +349,23 @@ describe('Reparse of an older run', () => {
     expect([...after.rows.keys()].sort()).toEqual([...afterThird.rows.keys()].sort());
   });
 });
+
+describe('An item key twice on one page', () => {
+  it('is written once, the second counted as a duplicate', async () => {
+    const site = generateQuotesSite(1);
+    site.quotes[1] = structuredClone(site.quotes[0] as QuotesSite['quotes'][number]);
+    const server = await startQuotesServer(site);
+    const job = parseJob(YAML.parse(QUOTES_JOB_YAML.replace('http://127.0.0.1:1/', `${server.origin}/`)), 'quotes.yaml');
+    const local = await tempRuntime([job]);
+    try {
+      const manifest = await local.run('quotes');
+      const rows = await local.rows(manifest);
+      const keys = rows.map((row) => String(row._key));
+      expect(keys).toHaveLength(new Set(keys).size);
+      expect(manifest.items).toMatchObject({ written: 14, duplicates: 1 });
+    } finally {
+      await local.dispose();
+      await server.close();
+    }
+  });
+});

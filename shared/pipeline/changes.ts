@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { StateItem, StateStore } from '../ports.js';
+import { MAX_GET_MANY, type StateItem, type StateStore } from '../ports.js';
 import { urlId } from '../url.js';
 
 /** A change of one item between runs, as written under `changes/`. */
@@ -105,14 +105,14 @@ export class ItemMemory {
     runId: string,
     batchId: string,
     item: { key: string; data: Record<string, unknown>; page: string; pageUrl: string },
-    options: { record?: boolean } = {},
+    options: { record?: boolean; known?: ReadonlyMap<string, StateItem | undefined> } = {},
   ): Promise<ChangeRecord | undefined> {
     const pk = itemsKey(job);
     const sk = `k#${urlId(item.key)}`;
     const hash = itemHash(item.data);
     const page = urlId(item.page);
     const record = options.record ?? true;
-    const existing = await this.#state.get(pk, sk);
+    const existing = options.known?.has(item.key) ? options.known.get(item.key) : await this.#state.get(pk, sk);
     const known = existing && typeof existing.hash === 'string' ? existing : undefined;
     if (known && known.changeRun === runId && known.changeBatch === batchId) {
       // A redelivered batch: report what this batch reported the first time.
@@ -153,6 +153,21 @@ export class ItemMemory {
       });
     }
     return { type: change, key: item.key, runId, url: item.pageUrl, data: item.data, ...(diff ? { diff } : {}) };
+  }
+
+  /**
+   * The remembered state of several item keys at once (eventually consistent batch reads of 100), for
+   * {@link ItemMemory.observe}'s `known`: one request per 100 items instead of one per item.
+   */
+  async lookup(job: string, keys: readonly string[]): Promise<Map<string, StateItem | undefined>> {
+    const unique = [...new Set(keys)];
+    const known = new Map<string, StateItem | undefined>();
+    for (let start = 0; start < unique.length; start += MAX_GET_MANY) {
+      const chunk = unique.slice(start, start + MAX_GET_MANY);
+      const items = await this.#state.getMany(chunk.map((key) => ({ pk: itemsKey(job), sk: `k#${urlId(key)}` })));
+      for (const [index, key] of chunk.entries()) known.set(key, items[index]);
+    }
+    return known;
   }
 
   /** Every item currently remembered (not removed). */

@@ -44,7 +44,8 @@ export function backoffMs(attempt: number, baseMs: number, random: () => number)
  */
 export async function fetchTask(context: PipelineContext, task: FetchTask): Promise<FetchOutcome> {
   const job = context.jobs.get(task.job);
-  const entry = await context.ledger.getUrl(task.job, task.runId, task.url);
+  // A redelivered task whose URL is terminal is dropped; one the look misses is fetched again and dropped by its move.
+  const entry = await context.ledger.peekUrl(task.job, task.runId, task.url);
   if (entry && entry.status !== 'accepted') return { kind: 'done' };
   const host = hostOf(task.url);
   const sitemap = task.sitemapChain !== undefined;

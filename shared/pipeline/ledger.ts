@@ -384,6 +384,15 @@ export class RunLedger {
   }
 
   /**
+   * A URL's entry read eventually consistently (half the price): for a look whose answer a conditional write
+   * confirms later, such as the fetcher dropping a task whose URL is already terminal.
+   */
+  async peekUrl(job: string, runId: string, url: string): Promise<UrlEntry | undefined> {
+    const [item] = await this.#state.getMany([{ pk: runKey(job, runId), sk: stateKeys.url(url) }]);
+    return item ? toUrlEntry(item) : undefined;
+  }
+
+  /**
    * Offers URLs to the run. New ones within the page budget are accepted for fetching; past it (or, with `skip`,
    * all of them) they are recorded as skipped with the reason, so that they are still accounted for.
    *

@@ -51,7 +51,8 @@ export class PageMemoryStore {
   }
 
   async get(job: string, url: string): Promise<PageMemory | undefined> {
-    const item = await this.#state.get(pagesKey(job), urlId(url));
+    // Eventually consistent: a memory a moment too old only costs a fetch and a parse.
+    const [item] = await this.#state.getMany([{ pk: pagesKey(job), sk: urlId(url) }]);
     if (!item || typeof item.hash !== 'string') return undefined;
     const yielded = JSON.parse(String(item.yield ?? '{}')) as {
       template?: string;

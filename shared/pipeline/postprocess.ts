@@ -108,6 +108,17 @@ export async function postProcessRecords(context: PipelineContext, key: string):
   const now = context.clock.now();
   // A reparse moves the job's memory (items, pages) only when it was asked to stand as the latest run.
   const record = meta.reparse === undefined || meta.reparse.asLatest;
+  // The remembered versions of the object's valid items, in batch reads.
+  const known = await context.items.lookup(
+    job,
+    pages.flatMap((page) =>
+      page.status === 'parsed' && owned.has(page.url)
+        ? page.items.flatMap((item) => (item.key !== null && item.problems.length === 0 ? [item.key] : []))
+        : [],
+    ),
+  );
+  // A key twice in the object (twice on a page, or on two pages) is written once, without asking the claims.
+  const keysHere = new Set<string>();
   for (const page of pages) {
     if (!owned.has(page.url)) continue;
     count(moveOf(page).state);
@@ -134,11 +145,12 @@ export async function postProcessRecords(context: PipelineContext, key: string):
         quarantined.push({ url: page.url, runId, key: item.key, problems: item.problems, data: item.data });
         continue;
       }
-      if (!(await context.ledger.claimItem(job, runId, item.key, page.url, now))) {
+      if (keysHere.has(item.key) || !(await context.ledger.claimItem(job, runId, item.key, page.url, now))) {
         count('duplicateItems');
         duplicates++;
         continue;
       }
+      keysHere.add(item.key);
       written++;
       rows.push({ ...item.data, _key: item.key, _url: page.finalUrl, _runId: runId, _fetchedAt: page.fetchedAt });
       const change = await context.items.observe(
@@ -146,7 +158,7 @@ export async function postProcessRecords(context: PipelineContext, key: string):
         runId,
         batchId,
         { key: item.key, data: item.data, page: page.url, pageUrl: page.finalUrl },
-        { record },
+        { record, known },
       );
       if (change) count(change.type === 'new' ? 'newItems' : 'changedItems');
       if (change) changes.push(change);
