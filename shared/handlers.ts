@@ -7,7 +7,7 @@ import { type PipelineContext, withMeter } from './pipeline/context.js';
 import { type DeadLetterStage, recordLastError, settleDeadLetter } from './pipeline/dead-letters.js';
 import { dispatchFetched, type FetchOutcome, fetchTask } from './pipeline/fetch.js';
 import { fetchQueueMessage, type ParseTask, parseMessage, parseTaskMessage } from './pipeline/messages.js';
-import { RequestMeter } from './pipeline/metering.js';
+import { INVOCATION_LOG_BYTES, RequestMeter } from './pipeline/metering.js';
 import { ArchiveReader, type ParsedPage, parseTask, writePageRecords } from './pipeline/parse.js';
 import { type HostGate, PolitenessDeferral } from './pipeline/politeness.js';
 import { postProcessRecords } from './pipeline/postprocess.js';
@@ -100,6 +100,7 @@ class InvocationMeters {
     for (const entry of this.#runs.values()) {
       const share = total > 0 ? entry.records / total : 0;
       entry.meter.add('lambda:Invoke', share);
+      entry.meter.add('logs:IngestedBytes', INVOCATION_LOG_BYTES * share);
       entry.meter.add('lambda:MilliGbSeconds', gbSeconds * 1000 * share);
       entry.meter.add('sqs:ReceiveMessage', share);
       entry.meter.add('sqs:DeleteMessageBatch', share);

@@ -42,7 +42,10 @@ describe('Run budgets, request counts and estimated cost', () => {
     expect(manifest.requests['lambda:Invoke']).toBeGreaterThan(0);
     expect(manifest.estimatedCostUsd.total).toBeGreaterThan(0);
     const services = manifest.estimatedCostUsd.byService;
-    expect(Object.keys(services).sort()).toEqual(['dynamodb', 'lambda', 's3', 'sqs']);
+    expect(Object.keys(services).sort()).toEqual(['dynamodb', 'lambda', 'logs', 's3', 'sqs']);
+    // CloudWatch Logs: the platform's lines of every invocation at least, and the run's own info lines.
+    expect(manifest.requests['logs:IngestedBytes']).toBeGreaterThan(400 * (manifest.requests['lambda:Invoke'] ?? 0));
+    expect(services.logs).toBeGreaterThan(0);
     expect(manifest.estimatedCostUsd.perMillionPages).toBeGreaterThan(0);
   });
 

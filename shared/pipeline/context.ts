@@ -15,7 +15,7 @@ import {
 } from '../ports.js';
 import { ItemMemory } from './changes.js';
 import { RunLedger, SeenUrls } from './ledger.js';
-import { meteredQueue, meteredState, meteredStore, type RequestMeter } from './metering.js';
+import { meteredLog, meteredQueue, meteredState, meteredStore, type RequestMeter } from './metering.js';
 import { PageMemoryStore } from './pages.js';
 import type { HostGate } from './politeness.js';
 
@@ -132,6 +132,7 @@ export function withMeter(context: PipelineContext, meter: RequestMeter): Pipeli
   const state = meteredState(context.state, meter);
   return {
     ...context,
+    log: meteredLog(context.log, meter),
     store: meteredStore(context.store, meter),
     state,
     fetchQueue: meteredQueue(context.fetchQueue, meter),

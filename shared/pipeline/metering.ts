@@ -1,4 +1,4 @@
-import type { ObjectStore, OutgoingMessage, Queue, StateItem, StateStore, StateWrite } from '../ports.js';
+import type { Log, ObjectStore, OutgoingMessage, Queue, StateItem, StateStore, StateWrite } from '../ports.js';
 
 /**
  * Counts the AWS requests (and DynamoDB capacity units) the pipeline's port calls stand for, so every run's
@@ -16,7 +16,13 @@ export const PRICES_USD = {
   lambdaPerGbSecondArm: 0.0000133334,
   dynamoWritePerMillion: 0.625,
   dynamoReadPerMillion: 0.125,
+  cloudWatchLogsPerGbIngested: 0.5,
 } as const;
+
+/** Bytes Lambda and Powertools add to each log line (timestamp, level, service, function, request id...). */
+export const LOG_LINE_OVERHEAD_BYTES = 300;
+/** Bytes of the platform's START, END and REPORT lines of one invocation. */
+export const INVOCATION_LOG_BYTES = 400;
 
 /** Estimated USD of a set of request counts, with the breakdown per service. */
 export function estimateCost(counts: Readonly<RequestCounts>): { total: number; byService: Record<string, number> } {
@@ -34,6 +40,7 @@ export function estimateCost(counts: Readonly<RequestCounts>): { total: number; 
     dynamodb:
       (n('dynamodb:WriteUnits') / 1e6) * PRICES_USD.dynamoWritePerMillion +
       (n('dynamodb:ReadUnits') / 1e6) * PRICES_USD.dynamoReadPerMillion,
+    logs: (n('logs:IngestedBytes') / 1024 ** 3) * PRICES_USD.cloudWatchLogsPerGbIngested,
   };
   const total = Object.values(byService).reduce((sum, value) => sum + value, 0);
   return { total, byService };
@@ -61,9 +68,13 @@ function itemBytes(item: StateItem | Readonly<Record<string, unknown>> | undefin
   return size;
 }
 
-/** Write units of an upsert: 1 per KB of the item (DynamoDB counts the larger of before and after). */
-function writeUnits(write: StateWrite): number {
-  return Math.max(1, Math.ceil((itemBytes(write.set) + 64) / 1024));
+/**
+ * Write units of an upsert as DynamoDB bills them: 1 per KB of the item, the larger of before and after. The item
+ * after (or, for a failed condition, as it is) is known when the store returns it; the request's own size is the
+ * floor otherwise. Key attributes and names count too (about 64 bytes).
+ */
+function writeUnits(write: StateWrite, item?: StateItem): number {
+  return Math.max(1, Math.ceil((Math.max(itemBytes(write.set), itemBytes(item)) + 64) / 1024));
 }
 
 /** Counts S3 requests of an object store. */
@@ -137,15 +148,17 @@ export function meteredState(state: StateStore, meter: RequestMeter): StateStore
       );
       return state.transact(writes);
     },
-    write: (write) => {
+    write: async (write) => {
+      const item = await state.write(write);
       meter.add('dynamodb:UpdateItem');
-      meter.add('dynamodb:WriteUnits', writeUnits(write));
-      return state.write(write);
+      meter.add('dynamodb:WriteUnits', writeUnits(write, item));
+      return item;
     },
-    tryWrite: (write) => {
+    tryWrite: async (write) => {
+      const result = await state.tryWrite(write);
       meter.add('dynamodb:UpdateItem');
-      meter.add('dynamodb:WriteUnits', writeUnits(write));
-      return state.tryWrite(write);
+      meter.add('dynamodb:WriteUnits', writeUnits(write, result.ok ? result.item : result.current));
+      return result;
     },
     getMany: async (keys) => {
       const items = await state.getMany(keys);
@@ -157,5 +170,22 @@ export function meteredState(state: StateStore, meter: RequestMeter): StateStore
       );
       return items;
     },
+  };
+}
+
+/** Counts the bytes a log sends to CloudWatch Logs (the line as Powertools writes it, with its envelope). */
+export function meteredLog(log: Log, meter: RequestMeter): Log {
+  const counted =
+    (write: (message: string, attributes?: Record<string, unknown>) => void) =>
+    (message: string, attributes?: Record<string, unknown>) => {
+      meter.add('logs:IngestedBytes', Buffer.byteLength(JSON.stringify({ message, ...attributes })) + LOG_LINE_OVERHEAD_BYTES);
+      write(message, attributes);
+    };
+  return {
+    // Debug lines are not sent at the default level: counting them would overstate the cost.
+    debug: (message, attributes) => log.debug(message, attributes),
+    info: counted((message, attributes) => log.info(message, attributes)),
+    warn: counted((message, attributes) => log.warn(message, attributes)),
+    error: counted((message, attributes) => log.error(message, attributes)),
   };
 }
