@@ -274,10 +274,14 @@ export class SeenUrls {
   readonly #maxRuns: number;
   readonly #maxPerRun: number;
 
-  /** @param options.maxRuns runs remembered @default 8 @param options.maxPerRun ids per run @default 200000 */
+  /**
+   * @param options.maxRuns runs remembered @default 4
+   * @param options.maxPerRun ids per run: enough for the links repeated on every page (menus, pagers), a few MB at
+   *   most @default 20000
+   */
   constructor(options: { maxRuns?: number; maxPerRun?: number } = {}) {
-    this.#maxRuns = options.maxRuns ?? 8;
-    this.#maxPerRun = options.maxPerRun ?? 200_000;
+    this.#maxRuns = options.maxRuns ?? 4;
+    this.#maxPerRun = options.maxPerRun ?? 20_000;
   }
 
   /** The parent a URL was offered by in the run, when this process saw it. */
