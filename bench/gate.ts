@@ -8,23 +8,12 @@
  *   npx tsx bench/gate.ts [--seed 1]
  */
 import { parseArgs } from 'node:util';
+import { mulberry32 } from '../demo/random.js';
 import { EmbeddedStateStore } from '../shared/local/state.js';
 import { PolitenessDeferral, StateHostGate } from '../shared/pipeline/politeness.js';
 import type { Clock, StateItem, StateKey, StateStore, StateWrite, TransactResult, TryWriteResult } from '../shared/ports.js';
 
 const { values } = parseArgs({ options: { seed: { type: 'string', default: '1' } } });
-
-/** A deterministic random source (mulberry32). */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -240,5 +229,5 @@ const scenarios: Scenario[] = [
   },
 ];
 
-const random = seeded(Number(values.seed));
+const random = mulberry32(Number(values.seed));
 for (const scenario of scenarios) console.log(JSON.stringify(await simulate(scenario, random)));

@@ -75,6 +75,18 @@ const pageCounters = {
   fetchMs: z.number().nonnegative(),
 };
 
+/** A page that ended with a reason instead of items. */
+function endedPage<S extends 'failed' | 'skipped'>(status: S) {
+  return z.strictObject({
+    status: z.literal(status),
+    url: z.string(),
+    depth: z.number().int().nonnegative(),
+    reason: z.string(),
+    message: z.string(),
+    ...pageCounters,
+  });
+}
+
 /** One page's outcome in a records object (one NDJSON line). */
 export const pageRecordSchema = z.discriminatedUnion('status', [
   z.strictObject({
@@ -99,23 +111,9 @@ export const pageRecordSchema = z.discriminatedUnion('status', [
     hash: z.string(),
     ...pageCounters,
   }),
-  z.strictObject({
-    status: z.literal('failed'),
-    url: z.string(),
-    depth: z.number().int().nonnegative(),
-    reason: z.string(),
-    message: z.string(),
-    ...pageCounters,
-  }),
-  /** Ended by the fetcher without a parse: robots.txt disallowed it (or stayed unreachable). */
-  z.strictObject({
-    status: z.literal('skipped'),
-    url: z.string(),
-    depth: z.number().int().nonnegative(),
-    reason: z.string(),
-    message: z.string(),
-    ...pageCounters,
-  }),
+  endedPage('failed'),
+  /** Ended by the fetcher without a parse: robots.txt disallowed it. */
+  endedPage('skipped'),
   /** Unchanged since the last run (304 or the same body): it counts with what it yielded when last parsed. */
   z.strictObject({
     status: z.literal('unchanged'),

@@ -1,17 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { mulberry32 } from '../../demo/random.js';
 import { hostOf, MAX_URL_LENGTH, normaliseUrl, urlId } from '../../shared/url.js';
-
-/** Deterministic pseudo-random numbers (mulberry32), so a failing case can be replayed. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const ALPHABET = [...'abcXYZ019 -._~:/?#[]@!$&\'()*+,;=%\\"<>^`{|}\u0000\t\n\r\u00e9\u4e2d\u{1F600}\u200b\ufeff'];
 const PREFIXES = [
@@ -146,7 +135,7 @@ describe('Function: normaliseUrl', () => {
 
   it('never throws, and what it accepts is a normalised, fetchable, stable URL (2,000 random strings)', () => {
     // Prepare
-    const next = random(20240611);
+    const next = mulberry32(20240611);
     const inputs = Array.from({ length: 2000 }, () => randomString(next));
 
     // Act
