@@ -311,8 +311,8 @@ async function inferRemovals(context: PipelineContext, meta: RunMeta, evidence: 
   return removed.length;
 }
 
-/** Items per current-state part object. */
-const SNAPSHOT_PART_ITEMS = 50_000;
+/** Items per current-state part object: a part is built in memory (rows, then gzip), so parts stay small. */
+const SNAPSHOT_PART_ITEMS = 10_000;
 
 /** The pointer to a job's newest current-state snapshot. */
 export interface CurrentSnapshot {
