@@ -32,6 +32,16 @@ function asScrapelineError(error: unknown): ScrapelineError {
   return new RetryableError(`unexpected error: ${describeError(error)}`, 'internal', { cause: error });
 }
 
+/**
+ * How long a task the politeness gate handed back waits before it competes again: the gate's own estimate, and at
+ * least 1 s doubled per earlier hand-back (up to the SQS maximum of 15 min), spread by ±25 % so that the tasks of a
+ * busy host come back one by one rather than together.
+ */
+export function deferralDelayMs(gateDelayMs: number, deferrals: number, random: () => number): number {
+  const floor = Math.min(900_000, 1000 * 2 ** Math.min(deferrals - 1, 10));
+  return Math.min(900_000, Math.round(Math.max(gateDelayMs, floor) * (0.75 + random() / 2)));
+}
+
 /** Exponential backoff with jitter: base·2^attempt, scaled by a random factor in [0.5, 1). */
 export function backoffMs(attempt: number, baseMs: number, random: () => number): number {
   return Math.round(baseMs * 2 ** attempt * (0.5 + random() / 2));
@@ -85,7 +95,12 @@ export async function fetchTask(context: PipelineContext, task: FetchTask): Prom
       release = await context.hosts.acquire(host, { concurrency: job.politeness.perHostConcurrency, minDelayMs });
     } catch (caught) {
       if (!(caught instanceof PolitenessDeferral)) throw caught;
-      return { kind: 'retry-later', task: { ...task, attempt }, delayMs: caught.delayMs, error: caught };
+      // A task handed back untouched (an invocation's deadline) comes back at once; one the host is too busy for
+      // waits longer each time, so that many tasks queued for a slow host do not come back all at once, again and again.
+      if (caught.delayMs === 0) return { kind: 'retry-later', task: { ...task, attempt }, delayMs: 0, error: caught };
+      const deferrals = (task.deferrals ?? 0) + 1;
+      const delayMs = deferralDelayMs(caught.delayMs, deferrals, context.random);
+      return { kind: 'retry-later', task: { ...task, attempt, deferrals }, delayMs, error: caught };
     }
     try {
       const page = await context.http.fetchPage(task.url, {

@@ -26,6 +26,8 @@ export const fetchTaskMessage = z.strictObject({
   template: z.string().optional(),
   /** Attempts made so far (retries re-enqueue with attempt + 1). */
   attempt: z.number().int().nonnegative().default(0),
+  /** Times the politeness gate handed the task back (each hand-back waits longer). @default 0 */
+  deferrals: z.number().int().nonnegative().optional(),
   /** Hosts links may lead to in this run. */
   hosts: z.array(z.string()).min(1),
   /** The sitemaps that led here, when this URL is a sitemap (a page has none). */
