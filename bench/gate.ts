@@ -11,7 +11,8 @@ import { parseArgs } from 'node:util';
 import { mulberry32 } from '../demo/random.js';
 import { EmbeddedStateStore } from '../shared/local/state.js';
 import { PolitenessDeferral, StateHostGate } from '../shared/pipeline/politeness.js';
-import type { Clock, StateItem, StateKey, StateStore, StateWrite, TransactResult, TryWriteResult } from '../shared/ports.js';
+import type { Clock } from '../shared/ports.js';
+import { CountingStore } from '../test/support/counting-store.js';
 
 const { values } = parseArgs({ options: { seed: { type: 'string', default: '1' } } });
 
@@ -42,42 +43,6 @@ class VirtualClock implements Clock {
       this.#now = Math.max(this.#now, next.at);
       next.resolve();
     }
-  }
-}
-
-/** Counts the state requests a gate makes, as the AWS requests they stand for. */
-class CountingStore implements StateStore {
-  reads = 0;
-  writes = 0;
-  failedConditions = 0;
-  constructor(readonly inner: StateStore) {}
-  get(pk: string, sk: string): Promise<StateItem | undefined> {
-    this.reads++;
-    return this.inner.get(pk, sk);
-  }
-  query(pk: string, skPrefix: string): AsyncIterable<StateItem & { readonly sk: string }> {
-    this.reads++;
-    return this.inner.query(pk, skPrefix);
-  }
-  getMany(keys: readonly StateKey[]): Promise<(StateItem | undefined)[]> {
-    this.reads++;
-    return this.inner.getMany(keys);
-  }
-  transact(writes: readonly StateWrite[]): Promise<TransactResult> {
-    this.writes++;
-    return this.inner.transact(writes);
-  }
-  async write(write: StateWrite): Promise<StateItem | undefined> {
-    this.writes++;
-    const item = await this.inner.write(write);
-    if (!item) this.failedConditions++;
-    return item;
-  }
-  async tryWrite(write: StateWrite): Promise<TryWriteResult> {
-    this.writes++;
-    const result = await this.inner.tryWrite(write);
-    if (!result.ok) this.failedConditions++;
-    return result;
   }
 }
 

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { EmbeddedStateStore } from '../../../shared/local/state.js';
 import { type Offer, RunLedger, SeenUrls, terminalCount } from '../../../shared/pipeline/ledger.js';
 import type { StateStore } from '../../../shared/ports.js';
+import { CountingStore } from '../../support/counting-store.js';
 
 const JOB = 'shop';
 const RUN = 'r1';
@@ -9,35 +10,6 @@ const NOW = 1_800_000_000_000;
 
 function offer(path: string, parent = 'p0'): Offer {
   return { url: `https://shop.example/${path}`, depth: 1, template: undefined, parent };
-}
-
-/** A store that counts the calls made to it, and whose batch look-ups can be made stale (eventual consistency). */
-function countingStore(inner: StateStore = new EmbeddedStateStore()) {
-  const calls: Record<string, number> = {};
-  let stale = false;
-  const counted =
-    <A extends unknown[], R>(name: string, call: (...args: A) => R) =>
-    (...args: A): R => {
-      calls[name] = (calls[name] ?? 0) + 1;
-      return call(...args);
-    };
-  const store: StateStore = {
-    get: counted('get', (pk: string, sk: string) => inner.get(pk, sk)),
-    query: counted('query', (pk: string, prefix: string) => inner.query(pk, prefix)),
-    transact: counted('transact', (writes: Parameters<StateStore['transact']>[0]) => inner.transact(writes)),
-    write: counted('write', (write: Parameters<StateStore['write']>[0]) => inner.write(write)),
-    tryWrite: counted('tryWrite', (write: Parameters<StateStore['tryWrite']>[0]) => inner.tryWrite(write)),
-    getMany: counted('getMany', async (keys: Parameters<StateStore['getMany']>[0]) =>
-      stale ? keys.map(() => undefined) : inner.getMany(keys),
-    ),
-  };
-  return {
-    store,
-    calls,
-    makeStale: () => {
-      stale = true;
-    },
-  };
 }
 
 async function newRun(state: StateStore, options: ConstructorParameters<typeof RunLedger>[1] = {}) {
@@ -104,10 +76,10 @@ describe('Class: RunLedger', () => {
     });
 
     it('gives back what it reserved for URLs a stale look-up missed, so accepted never overstates', async () => {
-      const { store, makeStale } = countingStore();
+      const store = new CountingStore();
       const ledger = await newRun(store);
       await ledger.acceptMany(JOB, RUN, [offer('a')], { maxPages: 10, now: NOW });
-      makeStale();
+      store.stale = true;
 
       const outcomes = await ledger.acceptMany(JOB, RUN, [offer('a', 'p1'), offer('b', 'p1')], { maxPages: 10, now: NOW });
 
@@ -116,10 +88,10 @@ describe('Class: RunLedger', () => {
     });
 
     it('costs no state request for a link this process already saw offered by another page', async () => {
-      const { store, calls } = countingStore();
+      const store = new CountingStore();
       const ledger = await newRun(store, { seen: new SeenUrls() });
       await ledger.acceptMany(JOB, RUN, [offer('menu', 'p1')], { maxPages: 10, now: NOW });
-      const before = { ...calls };
+      const before = { ...store.calls };
 
       const outcomes = await ledger.acceptMany(JOB, RUN, [offer('menu', 'p2'), offer('menu', 'p3')], {
         maxPages: 10,
@@ -127,7 +99,7 @@ describe('Class: RunLedger', () => {
       });
 
       expect(outcomes).toEqual(['duplicate', 'duplicate']);
-      expect(calls).toEqual(before);
+      expect(store.calls).toEqual(before);
     });
 
     it('still answers pending to the page that accepted a link (a redelivery re-enqueues it)', async () => {

@@ -1,9 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { EmbeddedStateStore } from '../../../shared/local/state.js';
 import { InProcessHostGate, PolitenessDeferral, StateHostGate } from '../../../shared/pipeline/politeness.js';
-import type { StateItem, StateKey, StateStore, StateWrite, TransactResult, TryWriteResult } from '../../../shared/ports.js';
 import { ManualClock } from '../../fixtures/clock.js';
+import { CountingStore } from '../../support/counting-store.js';
 
 /** Runs `count` requests through the gate at once; records starts and the most requests in flight. */
 async function burst(
@@ -202,40 +201,6 @@ describe('Class: InProcessHostGate', () => {
     release();
   });
 });
-
-/** The state store, counting requests as the AWS requests they stand for. */
-class CountingStore implements StateStore {
-  reads = 0;
-  writes = 0;
-  constructor(readonly inner: StateStore = new EmbeddedStateStore()) {}
-  get(pk: string, sk: string): Promise<StateItem | undefined> {
-    this.reads++;
-    return this.inner.get(pk, sk);
-  }
-  query(pk: string, skPrefix: string): AsyncIterable<StateItem & { readonly sk: string }> {
-    this.reads++;
-    return this.inner.query(pk, skPrefix);
-  }
-  getMany(keys: readonly StateKey[]): Promise<(StateItem | undefined)[]> {
-    this.reads++;
-    return this.inner.getMany(keys);
-  }
-  transact(writes: readonly StateWrite[]): Promise<TransactResult> {
-    this.writes++;
-    return this.inner.transact(writes);
-  }
-  write(write: StateWrite): Promise<StateItem | undefined> {
-    this.writes++;
-    return this.inner.write(write);
-  }
-  tryWrite(write: StateWrite): Promise<TryWriteResult> {
-    this.writes++;
-    return this.inner.tryWrite(write);
-  }
-  get requests(): number {
-    return this.reads + this.writes;
-  }
-}
 
 /** Lets every pending promise run (the embedded store answers within the same turn). */
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
