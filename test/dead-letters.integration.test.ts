@@ -51,8 +51,9 @@ describe('Local runtime: dead letters and stalls', () => {
   it('ends a page whose parse task keeps failing failed (dead-lettered, with the last error) and the run partial', async () => {
     // Prepare: reading the archived /poison page fails every time (a retryable error), so its parse task is
     // received 3 times (maxReceiveCount), then dead-lettered. (A visibility timeout long enough for a busy machine:
-    // a message still being handled when it runs out is received again, and could be dead-lettered too.)
-    const local = await tempRuntime([job(base)], { maxReceiveCount: 3, visibilityTimeoutMs: 1500 });
+    // a message still being handled when it runs out is received again, and could be dead-lettered too.) Batches of
+    // one page: the parser reads an archive object by range only when its batch holds one page of it.
+    const local = await tempRuntime([job(base)], { maxReceiveCount: 3, visibilityTimeoutMs: 1500, batchSize: 1 });
     const store = local.runtime.store;
     const getRange = store.getRange.bind(store);
     let poisonReads = 0;
