@@ -444,9 +444,9 @@ export class RunLedger {
       message: `over the budget of ${options.maxPages} pages`,
     };
     const expiresAt = this.#expiry(options.now);
-    const written = await mapLimited(fresh, this.#parallelism, async (index) => {
+    const slots = fresh.map((index, position) => ({ index, within: position < admitted }));
+    const written = await mapLimited(slots, this.#parallelism, async ({ index, within }) => {
       const offer = offers[index] as Offer;
-      const within = fresh.indexOf(index) < admitted;
       const result = await this.#state.tryWrite({
         pk,
         sk: stateKeys.url(offer.url),
