@@ -254,6 +254,17 @@ describe('Cloud pipeline end to end (s3rver, local-aws-sqs, dynalite)', () => {
     expect(
       mappings.fetch.stats.handlerErrors + mappings.parse.stats.handlerErrors + mappings.postprocess.stats.handlerErrors,
     ).toBe(0);
+    // Metering: the DynamoDB writes the run counted are the ones the peer received (the only other request to it
+    // so far is the harness's CreateTable; reads are not compared: the harness reads too).
+    const ledger = new RunLedger(new DynamoStateStore({ client: peers.clients.dynamodb, tableName: peers.tableName }));
+    const counted = (await ledger.getRun(JOB, manifest.runId))?.requests ?? {};
+    expect({
+      UpdateItem: counted['dynamodb:UpdateItem'],
+      TransactWriteItems: counted['dynamodb:TransactWriteItems'],
+    }).toEqual({
+      UpdateItem: peers.dynamo.operations.get('UpdateItem'),
+      TransactWriteItems: peers.dynamo.operations.get('TransactWriteItems'),
+    });
     console.info(
       `cloud run: ${cloudMs} ms, ${mappings.fetch.stats.invocations}/${mappings.parse.stats.invocations}/${mappings.postprocess.stats.invocations} invocations (fetch/parse/post-process), ${relay.relayed} notifications relayed, DynamoDB requests ${JSON.stringify(Object.fromEntries(peers.dynamo.operations))}`,
     );
