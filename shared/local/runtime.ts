@@ -48,7 +48,7 @@ export const LOCAL_BATCHING = {
  * bursts (a fetch batch enqueues all its parse tasks at once), so batches fill as on AWS without every hop of a small
  * local run waiting out the window.
  */
-const QUIET_MS = 100;
+const QUIET_MS = 20;
 
 const stageBatching = z.strictObject({
   size: z.number().int().min(1).max(10_000),
