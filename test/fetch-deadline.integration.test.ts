@@ -4,13 +4,14 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import type { Context, SQSRecord } from 'aws-lambda';
+import type { Context } from 'aws-lambda';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { UndiciHttpClient } from '../shared/fetch/http.js';
 import { createFetcherHandler } from '../shared/handlers.js';
 import { parseJob } from '../shared/job/load.js';
 import { FileSystemObjectStore } from '../shared/local/object-store.js';
-import { LocalQueue, type ReceivedMessage } from '../shared/local/queue.js';
+import { LocalQueue } from '../shared/local/queue.js';
+import { sqsRecord } from '../shared/local/runtime.js';
 import { EmbeddedStateStore } from '../shared/local/state.js';
 import { createContext, jobRegistry, type PipelineContext } from '../shared/pipeline/context.js';
 import { type ParseTask, parseTaskMessage } from '../shared/pipeline/messages.js';
@@ -20,25 +21,6 @@ import { silentLog, systemClock } from '../shared/ports.js';
 const PAGES = 30;
 /** The invocation's timeout: with the job below, only the first ~0.9 s of it may start fetches. */
 const TIMEOUT_MS = 1500;
-
-function record(message: ReceivedMessage): SQSRecord {
-  return {
-    messageId: message.messageId,
-    receiptHandle: message.receiptHandle,
-    body: message.body,
-    attributes: {
-      ApproximateReceiveCount: String(message.receiveCount),
-      SentTimestamp: String(message.sentAt),
-      SenderId: 'test',
-      ApproximateFirstReceiveTimestamp: String(message.sentAt),
-    },
-    messageAttributes: {},
-    md5OfBody: '',
-    eventSource: 'aws:sqs',
-    eventSourceARN: 'arn:aws:sqs:local:000000000000:fetch',
-    awsRegion: 'local',
-  };
-}
 
 /** A Lambda context whose remaining time runs out `timeoutMs` after the invocation starts. */
 function lambdaContext(timeoutMs: number): Context {
@@ -118,7 +100,7 @@ describe('Function: createFetcherHandler (deadline guard)', () => {
     const startUrls = Array.from({ length: PAGES }, (_, index) => `${origin}/p/${index}`);
     await handler({
       Records: [
-        record({
+        sqsRecord('fetch', {
           messageId: 'start',
           receiptHandle: 'start',
           body: JSON.stringify({ type: 'start-run', job: 'slow', runId: '20261126T000000Z-abcdef', startUrls }),
@@ -137,7 +119,7 @@ describe('Function: createFetcherHandler (deadline guard)', () => {
       receiveCounts.push(...messages.map((message) => message.receiveCount));
       const lambda = lambdaContext(TIMEOUT_MS);
       const parseBefore = parseQueue.size;
-      const response = await handler({ Records: messages.map(record) }, lambda);
+      const response = await handler({ Records: messages.map((message) => sqsRecord('fetch', message)) }, lambda);
       invocations.push({
         records: messages.length,
         dispatched: parseQueue.size - parseBefore,
@@ -182,7 +164,7 @@ describe('Function: createFetcherHandler (deadline guard)', () => {
     const urls = [`${origin}/a`, `${origin}/b`, `${origin}/c`];
     await handler({
       Records: [
-        record({
+        sqsRecord('fetch', {
           messageId: 'start',
           receiptHandle: 'start',
           body: JSON.stringify({ type: 'start-run', job: 'slow', runId: '20261126T000000Z-abcdef', startUrls: urls }),
@@ -194,7 +176,7 @@ describe('Function: createFetcherHandler (deadline guard)', () => {
     const messages = await fetchQueue.receive(10);
 
     // Act
-    const response = await handler({ Records: messages.map(record) }, lambdaContext(60_000));
+    const response = await handler({ Records: messages.map((message) => sqsRecord('fetch', message)) }, lambdaContext(60_000));
 
     // Assess: all three fetched and dispatched, none handed back.
     expect(response.batchItemFailures).toEqual([]);

@@ -127,7 +127,8 @@ export type RunOutcome =
   /** Nothing left to do but the run is not complete: messages sit in dead-letter queues. */
   | { readonly kind: 'stalled'; readonly meta: RunMeta; readonly deadLetters: number };
 
-function sqsRecord(queue: string, message: ReceivedMessage): SQSRecord {
+/** A local queue's message as the SQS record an event source mapping would hand a handler. */
+export function sqsRecord(queue: string, message: ReceivedMessage): SQSRecord {
   return {
     messageId: message.messageId,
     receiptHandle: message.receiptHandle,
