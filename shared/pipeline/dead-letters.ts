@@ -128,7 +128,33 @@ function describeLastError(last: LastError | undefined, receiveCount: number | u
   return `dead-lettered after ${last.receiveCount} receives by the ${last.stage}; last error: ${last.error}`;
 }
 
-async function endUrls(
+/**
+ * Ends the URLs of a dead letter in its run with `end` (which returns the URLs it ended), then finishes the run when
+ * nothing else is pending. A job not deployed or a run not in the state store leaves nothing to end.
+ */
+async function settle(
+  context: PipelineContext,
+  stage: DeadLetterStage,
+  job: string,
+  runId: string,
+  message: string,
+  end: () => Promise<Set<string>>,
+): Promise<DeadLetterOutcome> {
+  if (!context.jobs.names().includes(job)) return { kind: 'dropped', stage, why: `job ${job} is not deployed` };
+  if (!(await context.ledger.getRun(job, runId))) {
+    return { kind: 'dropped', stage, why: `run ${runId} of job ${job} is not in the state store` };
+  }
+  const ended = await end();
+  if (ended.size > 0) {
+    context.log.warn('dead letter: URLs ended failed', { job, runId, stage, urls: [...ended], reason: DEAD_LETTERED, message });
+    context.metrics.count('UrlsDeadLettered', ended.size);
+  }
+  const manifest = await finalizeIfComplete(context, job, runId);
+  return { kind: 'settled', stage, job, runId, failed: ended.size, manifest };
+}
+
+/** Ends a dead-lettered task's URL, if it is still pending. */
+function endUrls(
   context: PipelineContext,
   stage: DeadLetterStage,
   job: string,
@@ -136,24 +162,15 @@ async function endUrls(
   urls: readonly string[],
   message: string,
 ): Promise<DeadLetterOutcome> {
-  if (!context.jobs.names().includes(job)) return { kind: 'dropped', stage, why: `job ${job} is not deployed` };
-  const meta = await context.ledger.getRun(job, runId);
-  if (!meta) return { kind: 'dropped', stage, why: `run ${runId} of job ${job} is not in the state store` };
   const completions: Completion[] = urls.map((url) => ({ url, state: 'failed', reason: DEAD_LETTERED, message }));
-  const moved = await context.ledger.complete(job, runId, completions);
-  if (moved.size > 0) {
-    context.log.warn('dead letter: URLs ended failed', { job, runId, stage, urls: [...moved], reason: DEAD_LETTERED, message });
-    context.metrics.count('UrlsDeadLettered', moved.size);
-  }
-  const manifest = await finalizeIfComplete(context, job, runId);
-  return { kind: 'settled', stage, job, runId, failed: moved.size, manifest };
+  return settle(context, stage, job, runId, message, () => context.ledger.complete(job, runId, completions));
 }
 
 /**
  * Ends the pages of a dead-lettered records object: those still pending, and those it moved without counting them
  * (the object may have stopped before its datasets were written); see {@link RunLedger.failBatch}.
  */
-async function endBatch(
+function endBatch(
   context: PipelineContext,
   stage: DeadLetterStage,
   parts: { job: string; runId: string; batchId: string },
@@ -161,24 +178,10 @@ async function endBatch(
   message: string,
 ): Promise<DeadLetterOutcome> {
   const { job, runId, batchId } = parts;
-  if (!context.jobs.names().includes(job)) return { kind: 'dropped', stage, why: `job ${job} is not deployed` };
-  if (!(await context.ledger.getRun(job, runId))) {
-    return { kind: 'dropped', stage, why: `run ${runId} of job ${job} is not in the state store` };
-  }
-  const ended = await context.ledger.failBatch(
-    job,
-    runId,
-    batchId,
-    urls,
-    { reason: DEAD_LETTERED, message },
-    context.clock.now(),
+  const failure = { reason: DEAD_LETTERED, message };
+  return settle(context, stage, job, runId, message, () =>
+    context.ledger.failBatch(job, runId, batchId, urls, failure, context.clock.now()),
   );
-  if (ended.size > 0) {
-    context.log.warn('dead letter: URLs ended failed', { job, runId, stage, urls: [...ended], reason: DEAD_LETTERED, message });
-    context.metrics.count('UrlsDeadLettered', ended.size);
-  }
-  const manifest = await finalizeIfComplete(context, job, runId);
-  return { kind: 'settled', stage, job, runId, failed: ended.size, manifest };
 }
 
 /**

@@ -160,8 +160,6 @@ export interface Completion {
   readonly add?: Partial<Record<RunCounter, number>> & Readonly<Record<string, number>>;
   /** Ids of the item keys the page holds (removal detection); see {@link UrlEntry.keys}. */
   readonly keys?: readonly string[];
-  /** The records object this completion comes from (lets a redelivered object rewrite its dataset whole). */
-  readonly batch?: string;
 }
 
 /** A URL offered to a run. */
@@ -651,12 +649,6 @@ export class RunLedger {
   /** Adds request counts to a run (after a handler invocation). */
   async addRequests(job: string, runId: string, counts: Readonly<Record<string, number>>): Promise<void> {
     await this.addCounters(job, runId, Object.fromEntries(Object.entries(counts).map(([name, value]) => [`req:${name}`, value])));
-  }
-
-  /** Records a URL as skipped without fetching it (a budget ran out), so it is still accounted for. */
-  async skip(job: string, runId: string, link: Offer, reason: string, message: string, now: number): Promise<boolean> {
-    const [outcome] = await this.acceptMany(job, runId, [link], { maxPages: 0, now, skip: { reason, message } });
-    return outcome === 'over-budget';
   }
 
   /** Sets the final state of a run, once. Returns `false` when another finisher got there first. */
