@@ -78,12 +78,9 @@ export async function offerUrls(context: PipelineContext, run: RunRef, links: re
 }
 
 /** The page links are followed from. */
-export interface LinkSource {
-  readonly job: string;
-  readonly runId: string;
+export interface LinkSource extends RunRef {
   readonly url: string;
   readonly depth: number;
-  readonly hosts: readonly string[];
 }
 
 /**
