@@ -45,6 +45,14 @@ export interface CostChildResult {
   wallMs: number;
   requests: RequestCount[];
   lambda: Record<string, { invocations: number; billedMs: number; memoryMb: number }>;
+  /** AWS errors answered, by `service operation errorName` (each one retried by the SDK or the adapter, or handled). */
+  errors: Record<string, number>;
+  /** Each function's timeout (ms), to compare with `batches.*.maxMs`. */
+  timeoutsMs: Record<string, number>;
+  /** Peak RSS of the whole bench process (peers, site and handlers together), MB. */
+  peakRssMb: number;
+  /** Scale: finalizing the finished run once more, alone: its heap above the resting heap, and its duration. */
+  finalize?: { urls: number; heapAboveRestMb: number; rssAboveRestMb: number; ms: number; state: string };
 }
 
 type Middleware = (
@@ -56,6 +64,7 @@ type Middleware = (
 ) => (args: { request?: { body?: unknown }; input?: Record<string, unknown> }) => Promise<{ output?: Record<string, unknown> }>;
 
 const counts = new Map<string, RequestCount>();
+const errors: Record<string, number> = {};
 const harnessClients = new WeakSet<object>();
 const instrumented = new WeakSet<object>();
 
@@ -137,7 +146,15 @@ function install(client: object): void {
     const service = (context.clientName ?? 'Unknown').replace(/Client$/, '').replace(/^S3$/, 'S3');
     const command = (context.commandName ?? 'Unknown').replace(/Command$/, '');
     const operation = service === 'DynamoDB' ? `${command} ${dynamoTarget(command, args.input ?? {})}` : command;
-    const result = await next(args);
+    let result: Awaited<ReturnType<typeof next>>;
+    try {
+      result = await next(args);
+    } catch (error) {
+      const name = (error as { name?: string }).name ?? 'Error';
+      const key = `${service} ${command} ${name}`;
+      errors[key] = (errors[key] ?? 0) + 1;
+      throw error;
+    }
     const harness = harnessClients.has(client);
     const key = `${service}/${operation}/${harness}`;
     const entry = counts.get(key) ?? { service, operation, requests: 0, units: 0, harness, empty: 0 };
@@ -163,7 +180,11 @@ Client.prototype.send = function (this: object, ...args: unknown[]) {
 
 /** What to crawl: the bench fixture spread over many hosts (fetch-bound), or one polite host. */
 export interface CostChildArgs {
-  readonly scenario?: 'many-hosts' | 'polite';
+  /**
+   * `scale`: the scale check of the run state: 20 concurrent invocations per stage, small pages, 50,000 product URLs
+   * from a sitemap that the listings lead to as well (accepted once), about 100,000 URLs in all.
+   */
+  readonly scenario?: 'many-hosts' | 'polite' | 'scale';
   /** Product pages of the fixture (plus one listing page per 20). @default 10000 */
   readonly products?: number;
   /** Hosts (ports of 127.0.0.1) the pages are spread over. @default 50 (many-hosts), 1 (polite) */
@@ -174,15 +195,31 @@ export interface CostChildArgs {
 }
 
 /** Serves the bench fixture on `hosts` ports; listings link each page (pager and products) on the host it lives on. */
-async function startHosts(products: number, hosts: number) {
+async function startHosts(products: number, hosts: number, shape: { small?: boolean; sitemapProducts?: number } = {}) {
   const { createServer } = await import('node:http');
   const { createFixture } = await import('./site.js');
-  const fixture = createFixture({ products });
+  const fixture = createFixture(shape.small ? { products, detailBytes: [1_500, 3_000], chrome: 'compact' } : { products });
+  const productPaths = fixture.paths.filter((path) => path.startsWith('/product/'));
+  // Built on first request: the hosts' origins are known only once they listen.
+  let sitemap: string | undefined;
+  const sitemapXml = () => `<?xml version="1.0" encoding="UTF-8"?>
+<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">
+${productPaths
+  .slice(0, shape.sitemapProducts ?? 0)
+  .map((path) => `<url><loc>${originOf(Number(/\/product\/(\d+)-/.exec(path)?.[1] ?? 0))}${path}</loc></url>`)
+  .join('\n')}
+</urlset>`;
   const origins: string[] = [];
   const servers: import('node:http').Server[] = [];
   const originOf = (index: number) => origins[index % origins.length] as string;
   const handler = (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0] as string;
+    if (path === '/sitemap.xml') {
+      res.writeHead(200, { 'Content-Type': 'application/xml' });
+      sitemap ??= sitemapXml();
+      res.end(sitemap);
+      return;
+    }
     let html = fixture.render(path);
     if (html === undefined) {
       res.writeHead(404, { 'Content-Type': 'text/html' });
@@ -210,6 +247,7 @@ async function startHosts(products: number, hosts: number) {
   return {
     origins,
     pages: fixture.paths.length,
+    sitemapUrl: `${origins[0]}/sitemap.xml`,
     // Every listing page is a seed (as from a sitemap): the crawl is two hops deep, not a chain of pagers.
     startUrls: listings.map((path) => `${originOf(Number(/page-(\d+)/.exec(path)?.[1] ?? 1))}${path}`),
     close: () =>
@@ -311,11 +349,51 @@ class BatchingMapping {
   }
 }
 
+/**
+ * Finalizes a finished run once more, alone in the process, and measures what that costs in memory: the run is put
+ * back to `running` and finalized with `verify` (every URL entry read, removals inferred, the current-state snapshot
+ * written again, the same content). Heap and RSS are sampled every 20 ms above the resting level after a collection.
+ */
+async function measureFinalize(
+  context: import('../shared/pipeline/context.js').PipelineContext,
+  runId: string,
+): Promise<NonNullable<CostChildResult['finalize']>> {
+  const { finalizeIfComplete } = await import('../shared/pipeline/finalize.js');
+  const { stateKeys } = await import('../shared/state-keys.js');
+  const { setFlagsFromString } = await import('node:v8');
+  const { runInNewContext } = await import('node:vm');
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  await context.state.write({ pk: stateKeys.run('bench', runId), sk: stateKeys.meta, set: { state: 'running' } });
+  gc();
+  const rest = process.memoryUsage();
+  let peakHeap = rest.heapUsed;
+  let peakRss = rest.rss;
+  const sampler = setInterval(() => {
+    const now = process.memoryUsage();
+    peakHeap = Math.max(peakHeap, now.heapUsed);
+    peakRss = Math.max(peakRss, now.rss);
+  }, 20);
+  const started = performance.now();
+  const manifest = await finalizeIfComplete(context, 'bench', runId, { verify: true });
+  const ms = performance.now() - started;
+  clearInterval(sampler);
+  return {
+    urls: manifest?.urls.accepted ?? 0,
+    heapAboveRestMb: Math.round((peakHeap - rest.heapUsed) / 1e6),
+    rssAboveRestMb: Math.round((peakRss - rest.rss) / 1e6),
+    ms: Math.round(ms),
+    state: manifest?.state ?? 'not finalized',
+  };
+}
+
 async function main(): Promise<void> {
   const args = JSON.parse(process.argv[2] ?? '{}') as CostChildArgs;
   const scenario = args.scenario ?? 'many-hosts';
   const polite = scenario === 'polite';
-  const products = args.products ?? 10_000;
+  const scale = scenario === 'scale';
+  // Scale: 95,250 products and 4,763 listings, 50,000 products also in the sitemap: 100,014 URLs.
+  const products = args.products ?? (scale ? 95_250 : 10_000);
   const hostCount = args.hosts ?? (polite ? 1 : 50);
   const politeness =
     args.politeness ?? (polite ? { perHostConcurrency: 2, minDelayMs: 250 } : { perHostConcurrency: 4, minDelayMs: 0 });
@@ -333,7 +411,7 @@ async function main(): Promise<void> {
   for (const client of Object.values(peers.clients)) if (typeof client === 'object' && client) harnessClients.add(client);
   const { fetch, parse, postprocess } = peers.queues;
   if (!fetch || !parse || !postprocess) throw new Error('queues missing');
-  const site = await startHosts(products, hostCount);
+  const site = await startHosts(products, hostCount, scale ? { small: true, sitemapProducts: 50_000 } : {});
   Object.assign(process.env, {
     ...peers.sdkEnvironment(),
     BUCKET_NAME: peers.bucket,
@@ -351,13 +429,16 @@ async function main(): Promise<void> {
   const { createFunctionRuntime } = await import('../functions/commons/context.js');
   const { createFetcherHandler, createParserHandler, createPostProcessorHandler } = await import('../shared/handlers.js');
   const { UndiciHttpClient } = await import('../shared/fetch/http.js');
+  const input = benchJobInput(site.origins[0] as string, {
+    politeness,
+    allowedHosts: site.origins.map((origin) => new URL(origin).host),
+  });
   const jobs = [
     {
       source: 'bench/job.ts',
-      input: benchJobInput(site.origins[0] as string, {
-        politeness,
-        allowedHosts: site.origins.map((origin) => new URL(origin).host),
-      }),
+      input: scale
+        ? { ...input, start: { urls: site.startUrls, sitemaps: [site.sitemapUrl], sitemapTemplate: 'product' } }
+        : input,
     },
   ];
   const fetcherConfig = loadConfig(['bucket', 'table', 'fetchQueue', 'parseQueue', 'fetchAllowAddresses']);
@@ -410,23 +491,29 @@ async function main(): Promise<void> {
     concurrency: number,
   ) => new BatchingMapping({ sqs: peers.clients.sqs, queue, functionName, handler, batch, concurrency });
   const mappings = {
-    fetcher: mapping(fetch, 'fetcher', handlers.fetcher, LOCAL_BATCHING.fetch, 2),
-    parser: mapping(parse, 'parser', handlers.parser, LOCAL_BATCHING.parse, 2),
-    postprocessor: mapping(postprocess, 'postprocessor', handlers.postprocessor, LOCAL_BATCHING.postprocess, 2),
+    fetcher: mapping(fetch, 'fetcher', handlers.fetcher, LOCAL_BATCHING.fetch, scale ? 20 : 2),
+    parser: mapping(parse, 'parser', handlers.parser, LOCAL_BATCHING.parse, scale ? 20 : 2),
+    postprocessor: mapping(postprocess, 'postprocessor', handlers.postprocessor, LOCAL_BATCHING.postprocess, scale ? 20 : 2),
   };
   // Setup requests (buckets, tables, queues) are not the run's.
   counts.clear();
+  for (const key of Object.keys(errors)) delete errors[key];
+  let peakRss = process.memoryUsage().rss;
+  const rssSampler = setInterval(() => {
+    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  }, 500);
   const started = performance.now();
-  type Manifest = { state: string; urls: Record<string, number> };
+  type Manifest = { state: string; runId: string; urls: Record<string, number> };
   let manifest = undefined as Manifest | undefined;
   try {
     await peers.clients.sqs.send(
       new SendMessageCommand({
         QueueUrl: fetch.url,
-        MessageBody: JSON.stringify({ type: 'start-run', job: 'bench', startUrls: site.startUrls }),
+        // Scale: the job's own start URLs (thousands of listings would not fit a message) and its sitemap.
+        MessageBody: JSON.stringify({ type: 'start-run', job: 'bench', ...(scale ? {} : { startUrls: site.startUrls }) }),
       }),
     );
-    const deadline = Date.now() + (args.deadlineMs ?? 600_000);
+    const deadline = Date.now() + (args.deadlineMs ?? (scale ? 4 * 3_600_000 : 600_000));
     while (!manifest && Date.now() < deadline) {
       for await (const object of store.list('runs/bench/')) {
         if (!object.key.endsWith('/manifest.json')) continue;
@@ -448,6 +535,8 @@ async function main(): Promise<void> {
     await relay.stop();
   }
   const wallMs = performance.now() - started;
+  clearInterval(rssSampler);
+  const finalize = scale && manifest ? await measureFinalize(postRuntime.pipeline, manifest.runId) : undefined;
   const objects: Record<string, number> = {};
   for (const prefix of ['raw/', 'records/', 'datasets/', 'changes/']) {
     let count = 0;
@@ -474,6 +563,14 @@ async function main(): Promise<void> {
     batches: Object.fromEntries(Object.entries(mappings).map(([name, m]) => [name, m.stats])),
     requests: [...counts.values()].sort((a, b) => a.service.localeCompare(b.service) || b.requests - a.requests),
     lambda,
+    errors,
+    timeoutsMs: {
+      fetcher: LOCAL_BATCHING.fetch.timeoutMs,
+      parser: LOCAL_BATCHING.parse.timeoutMs,
+      postprocessor: LOCAL_BATCHING.postprocess.timeoutMs,
+    },
+    peakRssMb: Math.round(peakRss / 1e6),
+    ...(finalize ? { finalize } : {}),
   };
   process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
   process.exit(0);

@@ -162,3 +162,73 @@ export async function measureCost(log: (message: string) => void, options: CostO
   }
   return reports;
 }
+
+/** The scale check of the run state (cost-child.ts, scenario `scale`). */
+export interface ScaleReport {
+  readonly skipped?: string;
+  /** The manifest's URL counts: every accepted URL must be terminal. */
+  readonly urls?: Record<string, number>;
+  readonly allTerminal?: boolean;
+  /** DynamoDB transaction conflicts answered (each retried by the adapter, or by the SDK). */
+  readonly conflicts?: number;
+  /** Every AWS error answered, by service, operation and name (conditional check failures are normal answers). */
+  readonly errors?: Record<string, number>;
+  /** Longest invocation of each function against its timeout. */
+  readonly slowest?: Record<string, { readonly maxMs: number; readonly timeoutMs: number; readonly invocations: number }>;
+  readonly finalize?: CostChildResult['finalize'];
+  readonly peakRssMb?: number;
+  readonly wallMs?: number;
+  readonly usdPerMillionPages?: number;
+  readonly summary?: string;
+}
+
+/**
+ * The scale check: 20 concurrent invocations per stage over the local AWS peers, a 50,000-URL sitemap and about
+ * 100,000 URLs in all (small pages), then the finished run finalized once more alone to measure its memory.
+ */
+export async function measureScale(log: (message: string) => void, products?: number): Promise<ScaleReport> {
+  const missing = REQUIRED.filter((file) => !existsSync(join(REPO_ROOT, file)));
+  if (missing.length > 0) return { skipped: `missing ${missing.join(', ')}` };
+  log(`scale: ${products ?? 95_250} products, 20 invocations per stage, through the Lambda handlers and the local AWS peers...`);
+  const child = await runChild<CostChildResult>(
+    tsNode('cost-child.ts', [JSON.stringify({ scenario: 'scale', ...(products ? { products } : {}) })]),
+    { timeoutMs: 4 * 3_600_000, env: { NODE_OPTIONS: '--openssl-legacy-provider' } },
+  );
+  if (!child.result) {
+    log(`scale: the run failed (exit ${child.code}): ${child.stderr.slice(-1500)}`);
+    return { skipped: `the scale run failed (exit ${child.code})` };
+  }
+  const result = child.result;
+  const terminal = ['parsed', 'unchanged', 'skipped', 'failed'].reduce((sum, state) => sum + (result.urls[state] ?? 0), 0);
+  const conflicts = Object.entries(result.errors)
+    .filter(([name]) => /TransactionConflict|TransactionCanceled/.test(name))
+    .reduce((sum, [, count]) => sum + count, 0);
+  const slowest = Object.fromEntries(
+    Object.entries(result.batches).map(([name, batch]) => [
+      name,
+      { maxMs: batch.maxMs, timeoutMs: result.timeoutsMs[name] ?? 0, invocations: batch.invocations },
+    ]),
+  );
+  const priced = price(result);
+  const report: ScaleReport = {
+    urls: result.urls,
+    allTerminal: terminal === (result.urls.accepted ?? -1),
+    conflicts,
+    errors: result.errors,
+    slowest,
+    ...(result.finalize ? { finalize: result.finalize } : {}),
+    peakRssMb: result.peakRssMb,
+    wallMs: result.wallMs,
+    ...(priced.usdPerMillionPages === undefined ? {} : { usdPerMillionPages: priced.usdPerMillionPages }),
+  };
+  const timing = Object.entries(slowest)
+    .map(([name, s]) => `${name} ${(s.maxMs / 1000).toFixed(1)} s of ${(s.timeoutMs / 1000).toFixed(0)} s`)
+    .join(', ');
+  const finalize = result.finalize
+    ? `finalize of ${result.finalize.urls} URLs: ${result.finalize.heapAboveRestMb} MB heap above rest, ${(result.finalize.ms / 1000).toFixed(1)} s`
+    : 'finalize not measured';
+  return {
+    ...report,
+    summary: `${terminal} of ${result.urls.accepted} URLs terminal; ${conflicts} transaction conflicts; longest invocations: ${timing}; ${finalize}; ${priced.usdPerMillionPages?.toFixed(2)} USD / M pages`,
+  };
+}

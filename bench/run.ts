@@ -8,6 +8,8 @@
  * - memory:  a long scrapeline crawl (100,000 pages by default) with RSS sampled over time;
  * - lambda:  minified bundle size and cold module-init time of each function;
  * - cost:    USD per million pages from counted AWS requests (needs the AWS adapters and peers; see cost.ts).
+ * - scale:   not in the default set (about an hour): the run state's scale check, 20 concurrent invocations per
+ *            stage, a 50,000-URL sitemap, about 100,000 URLs over the local AWS peers (`--scale-products=N`).
  *
  * Options: --products=10000 --reps=3 --extract-reps=5 --memory-pages=100000 --tools=scrapeline,crawlee,scrapy
  *          --quick (1,000 products, 1 rep, 5,000 memory pages, 2 extract reps) --no-save
@@ -40,7 +42,7 @@ import { measureLambdas } from './lambda.js';
 import { createFixture, type FixtureOptions } from './site.js';
 import { verifyItems } from './verify.js';
 
-type Section = 'server' | 'crawl' | 'extract' | 'memory' | 'lambda' | 'cost';
+type Section = 'server' | 'crawl' | 'extract' | 'memory' | 'lambda' | 'cost' | 'scale';
 type Tool = 'scrapeline' | 'crawlee' | 'scrapy';
 const SECTIONS: Section[] = ['server', 'crawl', 'extract', 'memory', 'lambda', 'cost'];
 
@@ -76,6 +78,8 @@ interface Options {
   costProducts: number;
   costHosts: number;
   costPoliteProducts: number;
+  /** Products of the scale check (undefined: its default, 95,250 products and about 100,000 URLs). */
+  scaleProducts: number | undefined;
 }
 
 function parseOptions(argv: readonly string[]): Options {
@@ -100,6 +104,7 @@ function parseOptions(argv: readonly string[]): Options {
     costProducts: number('cost-products', quick ? 1000 : 10_000),
     costHosts: number('cost-hosts', 50),
     costPoliteProducts: number('cost-polite-products', quick ? 100 : 300),
+    scaleProducts: flags.has('scale-products') ? number('scale-products', 0) : quick ? 2_000 : undefined,
   };
 }
 
@@ -467,6 +472,7 @@ async function main(): Promise<void> {
   let crawl: ToolSummary[] | undefined;
   let extract: ExtractReport | undefined;
   let memory: Awaited<ReturnType<typeof benchMemory>> | undefined;
+  let scale: import('./cost.js').ScaleReport | undefined;
   let lambda: Awaited<ReturnType<typeof measureLambdas>> | undefined;
   let cost: unknown;
   try {
@@ -498,6 +504,12 @@ async function main(): Promise<void> {
   if (options.sections.includes('lambda')) {
     lambda = await measureLambdas(log);
     results.lambda = lambda;
+  }
+  if (options.sections.includes('scale')) {
+    const { measureScale } = await import('./cost.js');
+    scale = await measureScale(log, options.scaleProducts);
+    results.scale = scale;
+    log(`scale: ${scale.skipped ?? scale.summary}\nerrors: ${JSON.stringify(scale.errors ?? {})}`);
   }
   if (options.sections.includes('cost')) {
     const { measureCost } = await import('./cost.js');
@@ -607,6 +619,23 @@ async function main(): Promise<void> {
         `${verdict(fn.bytes / 1024 < GOALS.bundleKb)} / ${verdict(fn.initMs.n > 0 ? fn.initMs.median < GOALS.initMs : undefined)}`,
       ]);
     }
+  }
+  if (scale) {
+    rows.push([
+      'Scale check (local AWS peers)',
+      scale.skipped
+        ? `skipped: ${scale.skipped}`
+        : `${scale.urls?.accepted} URLs, ${scale.allTerminal ? 'all terminal' : 'NOT all terminal'}`,
+      scale.summary ?? '',
+      'all terminal, no conflict storm, no timeout, finalize < 512 MB',
+      scale.skipped
+        ? 'n/a'
+        : verdict(
+            scale.allTerminal === true &&
+              Object.values(scale.slowest ?? {}).every((fn) => fn.maxMs < fn.timeoutMs) &&
+              (scale.finalize?.rssAboveRestMb ?? Number.POSITIVE_INFINITY) < 512,
+          ),
+    ]);
   }
   if (cost) {
     for (const c of cost as { skipped?: string; scenario?: string; usdPerMillionPages?: number; summary?: string }[]) {
