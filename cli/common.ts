@@ -148,8 +148,9 @@ export async function runLocally(
       log: fileLog(join(dataDir, 'logs', `${job.name}.log`), io, options.verbose),
       ...(options.ssrf ? { ssrf: options.ssrf } : {}),
     },
-    // Parsing moves to worker threads, leaving the main thread to fetch and write: every core but one.
-    { dataDir, parseThreads: Math.max(0, availableParallelism() - 1) },
+    // Parsing moves to worker threads, leaving the main thread to fetch and write: every core but one, and at least
+    // one, so that every page is extracted under a deadline (a worker stuck on a page is replaced).
+    { dataDir, parseThreads: Math.max(1, availableParallelism() - 1) },
   );
   const startedAt = Date.now();
   const onProgress = (progress: RunProgress) => {

@@ -17,7 +17,10 @@ export const inProcessExtractor: PageExtractor = {
   close: async () => {},
 };
 
-interface Pending {
+interface Request {
+  readonly html: string;
+  readonly job: string;
+  readonly page: PageSource;
   resolve(value: PageExtraction): void;
   reject(error: Error): void;
 }
@@ -35,58 +38,157 @@ function revive(error: { name: string; message: string; reason?: string; retryab
   return revived;
 }
 
+/** A page that took longer than the extraction deadline (a catastrophic pattern, a pathological selector). */
+export class ExtractTimeoutError extends NonRetryableError {
+  override readonly name: string = 'ExtractTimeoutError';
+  constructor(url: string, timeoutMs: number) {
+    super(`extracting ${url} took longer than ${timeoutMs} ms; the parse worker was replaced`, 'extract-timeout');
+  }
+}
+
+/** Options of {@link WorkerPoolExtractor}. */
+export interface WorkerPoolOptions {
+  /** Worker threads. @default the available cores minus one (at least one) */
+  readonly threads?: number;
+  /**
+   * Deadline for one page in a worker: a worker past it is terminated and replaced, the page fails with reason
+   * `extract-timeout`. @default 10_000
+   */
+  readonly pageTimeoutMs?: number;
+  readonly log?: Log;
+}
+
+/** One worker thread and the page it is extracting (at most one at a time, so its deadline is the page's own). */
+interface Slot {
+  worker: Worker;
+  /** Whether the worker has loaded its modules (its start-up does not count against a page's deadline). */
+  ready: boolean;
+  busy?: { readonly id: number; readonly request: Request; readonly timer: NodeJS.Timeout };
+}
+
 /**
  * Extraction on worker threads, so parsing uses every core of the machine while the main thread fetches and writes.
+ * Each worker extracts one page at a time under a deadline; a worker that overruns it is terminated and replaced.
  * Jobs with a code extractor (functions cannot cross threads) are extracted on the calling thread.
  */
 export class WorkerPoolExtractor implements PageExtractor {
-  readonly #workers: Worker[] = [];
-  readonly #pending = new Map<number, Pending>();
+  readonly #slots: Slot[] = [];
+  readonly #queue: Request[] = [];
+  readonly #jobs: Job[];
   readonly #shippable = new Set<string>();
+  readonly #timeoutMs: number;
+  readonly #log: Log | undefined;
   #next = 0;
-  #round = 0;
+  #closed = false;
 
-  /**
-   * @param jobs the jobs whose pages may be extracted in workers (those without code extractors are shipped)
-   * @param options.threads worker threads. @default the available cores minus one (at least one)
-   */
-  constructor(jobs: readonly Job[], options: { threads?: number; log?: Log } = {}) {
-    const plain = jobs.filter((job) => Object.values(job.templates).every((template) => template.extractor === undefined));
-    for (const job of plain) this.#shippable.add(job.name);
+  constructor(jobs: readonly Job[], options: WorkerPoolOptions = {}) {
+    this.#jobs = jobs.filter((job) => Object.values(job.templates).every((template) => template.extractor === undefined));
+    for (const job of this.#jobs) this.#shippable.add(job.name);
+    this.#timeoutMs = options.pageTimeoutMs ?? 10_000;
+    this.#log = options.log;
     const threads = options.threads ?? Math.max(1, availableParallelism() - 1);
-    for (let index = 0; index < threads && plain.length > 0; index++) {
-      const worker = new Worker(new URL('./worker-entry.mjs', import.meta.url), { workerData: { jobs: plain } });
-      worker.on('message', (reply: Reply) => {
-        const pending = this.#pending.get(reply.id);
-        if (!pending) return;
-        this.#pending.delete(reply.id);
-        if ('result' in reply) pending.resolve(reply.result);
-        else pending.reject(revive(reply.error));
-      });
-      worker.on('error', (error) => {
-        options.log?.error('parse worker failed', { error: error.message });
-        for (const [id, pending] of this.#pending) {
-          pending.reject(new RetryableError(`parse worker failed: ${error.message}`, 'worker-failed'));
-          this.#pending.delete(id);
-        }
-      });
-      worker.unref();
-      this.#workers.push(worker);
+    for (let index = 0; index < threads && this.#jobs.length > 0; index++) {
+      const slot: Slot = { worker: this.#spawn(), ready: false };
+      this.#listen(slot);
+      this.#slots.push(slot);
     }
   }
 
   extract(html: string, job: Job, page: PageSource): Promise<PageExtraction> {
-    const worker = this.#workers[this.#round++ % Math.max(1, this.#workers.length)];
-    if (!worker || !this.#shippable.has(job.name)) return extractPage(html, job, page);
-    const id = this.#next++;
+    if (this.#slots.length === 0 || !this.#shippable.has(job.name)) return extractPage(html, job, page);
     return new Promise<PageExtraction>((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
-      worker.postMessage({ id, html, job: job.name, page });
+      this.#queue.push({ html, job: job.name, page, resolve, reject });
+      this.#dispatch();
     });
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.#workers.map((worker) => worker.terminate()));
-    this.#workers.length = 0;
+    this.#closed = true;
+    for (const request of this.#queue.splice(0)) request.reject(new RetryableError('the parse pool closed', 'worker-failed'));
+    await Promise.all(
+      this.#slots.map((slot) => {
+        if (slot.busy) clearTimeout(slot.busy.timer);
+        return slot.worker.terminate();
+      }),
+    );
+    this.#slots.length = 0;
+  }
+
+  #spawn(): Worker {
+    const worker = new Worker(new URL('./worker-entry.mjs', import.meta.url), { workerData: { jobs: this.#jobs } });
+    worker.unref();
+    return worker;
+  }
+
+  #listen(slot: Slot): void {
+    const worker = slot.worker;
+    worker.on('message', (reply: Reply | { readonly ready: true }) => {
+      if (slot.worker !== worker) return;
+      if ('ready' in reply) {
+        slot.ready = true;
+        this.#dispatch();
+        return;
+      }
+      const busy = slot.busy;
+      if (!busy || busy.id !== reply.id) return;
+      this.#settle(slot);
+      if ('result' in reply) busy.request.resolve(reply.result);
+      else busy.request.reject(revive(reply.error));
+    });
+    const failed = (message: string) => {
+      if (slot.worker !== worker || this.#closed) return;
+      this.#log?.error('parse worker failed', { error: message });
+      const busy = slot.busy;
+      const started = slot.ready;
+      this.#replace(slot);
+      busy?.request.reject(new RetryableError(`parse worker failed: ${message}`, 'worker-failed'));
+      // A worker that cannot even start would leave the queue waiting for it: the waiting pages fail (retryable).
+      if (!started) {
+        for (const request of this.#queue.splice(0)) {
+          request.reject(new RetryableError(`parse worker failed to start: ${message}`, 'worker-failed'));
+        }
+      }
+    };
+    worker.on('error', (error) => failed(error.message));
+    worker.on('exit', (code) => failed(`exited with code ${code}`));
+  }
+
+  /** Ends the slot's page (its deadline included) and hands the worker the next one. */
+  #settle(slot: Slot): void {
+    if (slot.busy) clearTimeout(slot.busy.timer);
+    slot.busy = undefined;
+    queueMicrotask(() => this.#dispatch());
+  }
+
+  /** Terminates a slot's worker (stuck or failed) and starts a fresh one in its place. */
+  #replace(slot: Slot): void {
+    const old = slot.worker;
+    this.#settle(slot);
+    void old.terminate();
+    if (this.#closed) return;
+    slot.worker = this.#spawn();
+    slot.ready = false;
+    this.#listen(slot);
+  }
+
+  #dispatch(): void {
+    for (const slot of this.#slots) {
+      if (slot.busy || !slot.ready) continue;
+      const request = this.#queue.shift();
+      if (!request) return;
+      const id = this.#next++;
+      // The timer is referenced: while a page is in a worker, the process waits for it (or for its deadline).
+      const timer = setTimeout(() => {
+        if (slot.busy?.id !== id) return;
+        this.#log?.warn('parse worker overran the page deadline; replaced', {
+          url: request.page.url,
+          timeoutMs: this.#timeoutMs,
+        });
+        this.#replace(slot);
+        request.reject(new ExtractTimeoutError(request.page.url, this.#timeoutMs));
+      }, this.#timeoutMs);
+      slot.busy = { id, request, timer };
+      slot.worker.postMessage({ id, html: request.html, job: request.job, page: request.page });
+    }
   }
 }

@@ -23,3 +23,5 @@ parentPort?.on('message', async (request: { id: number; html: string; job: strin
     });
   }
 });
+
+parentPort?.postMessage({ ready: true });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { nestedQuantifierProblem } from '../extract/regex-safety.js';
 import { jobReferenceIssues, templateReferenceIssues } from './references.js';
 
 /**
@@ -50,7 +51,10 @@ const regexString = z.string().superRefine((value, ctx) => {
     new RegExp(value);
   } catch (error) {
     ctx.addIssue({ code: 'custom', message: `invalid regular expression: ${(error as Error).message}` });
+    return;
   }
+  const problem = nestedQuantifierProblem(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
 });
 
 const httpUrl = z.string().superRefine((value, ctx) => {

@@ -101,6 +101,12 @@ export const localRuntimeOptions = z.strictObject({
   maxReceiveCount: positive.default(3),
   /** Worker threads that extract pages (jobs without code extractors), so parsing uses more cores. @default 0 (none) */
   parseThreads: z.number().int().min(0).max(64).default(0),
+  /**
+   * Deadline for extracting one page in a worker thread (a page past it fails with reason `extract-timeout`, its
+   * worker is replaced); capped at a third of the visibility timeout, so an overrun page never comes back.
+   * @default 10000
+   */
+  extractTimeoutMs: positive.default(10_000),
 });
 export type LocalRuntimeOptions = z.input<typeof localRuntimeOptions>;
 
@@ -299,7 +305,11 @@ export class LocalRuntime {
     });
     this.#extractor =
       this.options.parseThreads > 0
-        ? new WorkerPoolExtractor(parts.jobs, { threads: this.options.parseThreads, log })
+        ? new WorkerPoolExtractor(parts.jobs, {
+            threads: this.options.parseThreads,
+            pageTimeoutMs: Math.min(this.options.extractTimeoutMs, Math.floor(this.options.visibilityTimeoutMs / 3)),
+            log,
+          })
         : inProcessExtractor;
     this.#ownsHttp = parts.http === undefined;
     this.#http = parts.http ?? new UndiciHttpClient({ ssrf: parts.ssrf ?? {} });

@@ -3,7 +3,7 @@ import { generateSite } from '../../../demo/site.js';
 import { NonRetryableError } from '../../../shared/errors.js';
 import { MAX_NESTING_DEPTH } from '../../../shared/extract/dom.js';
 import { extractPage } from '../../../shared/extract/page.js';
-import { WorkerPoolExtractor } from '../../../shared/extract/pool.js';
+import { ExtractTimeoutError, WorkerPoolExtractor } from '../../../shared/extract/pool.js';
 import { loadJobFile, parseJob } from '../../../shared/job/load.js';
 
 describe('Class: WorkerPoolExtractor', () => {
@@ -75,5 +75,47 @@ describe('Class: WorkerPoolExtractor', () => {
       hosts: ['code.example'],
     });
     expect(result.items[0]?.key).toBe('from-code');
+  });
+
+  it('fails a page past the deadline with reason extract-timeout and replaces the stuck worker', async () => {
+    // Prepare: a catastrophic pattern the job validation refuses, put back behind its back (a worker could hang
+    // the same way on anything validation cannot see)
+    const job = parseJob(
+      { name: 'redos', start: { urls: ['https://redos.example/'] }, templates: { t: { key: 'k', fields: { k: 'b' } } } },
+      'redos.ts',
+    );
+    const field = job.templates.t?.fields.k;
+    if (!field) throw new Error('no field');
+    Object.assign(field, { pattern: '^(a+)+$' });
+    const pool = new WorkerPoolExtractor([job], { threads: 1, pageTimeoutMs: 300 });
+    pools.push(pool);
+    const source = { url: 'https://redos.example/', finalUrl: 'https://redos.example/', template: 't', hosts: ['redos.example'] };
+
+    // Act: a 60-character text that almost matches would take hours; then a page that matches at once
+    const stuck = await pool.extract(`<b>${'a'.repeat(60)}!</b>`, job, source).catch((caught: unknown) => caught);
+    const next = await pool.extract('<b>aaaa</b>', job, { ...source, url: 'https://redos.example/next' });
+
+    // Assess
+    expect(stuck).toBeInstanceOf(ExtractTimeoutError);
+    expect((stuck as ExtractTimeoutError).reason).toBe('extract-timeout');
+    expect((stuck as ExtractTimeoutError).retryable).toBe(false);
+    expect(next.items[0]?.key).toBe('aaaa');
+  });
+
+  it('extracts queued pages one at a time per worker, each under its own deadline', async () => {
+    const job = parseJob(
+      { name: 'queue', start: { urls: ['https://queue.example/'] }, templates: { t: { key: 'k', fields: { k: 'b' } } } },
+      'queue.ts',
+    );
+    const pool = new WorkerPoolExtractor([job], { threads: 1, pageTimeoutMs: 5_000 });
+    pools.push(pool);
+    const pages = Array.from({ length: 50 }, (_, index) => ({
+      url: `https://queue.example/${index}`,
+      finalUrl: `https://queue.example/${index}`,
+      template: 't',
+      hosts: ['queue.example'],
+    }));
+    const results = await Promise.all(pages.map((page, index) => pool.extract(`<b>${index}</b>`, job, page)));
+    expect(results.map((result) => result.items[0]?.key)).toEqual(pages.map((_, index) => String(index)));
   });
 });

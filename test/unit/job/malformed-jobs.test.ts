@@ -51,6 +51,10 @@ const EXPECTED: Record<string, string[]> = {
   'bad-regex-follow.json': [
     'follow[0].pattern: invalid regular expression: Invalid regular expression: //product/[0-9+/: Unterminated character class',
   ],
+  'catastrophic-regex.yaml': [
+    'follow[0].pattern: nested quantifier: "(\\w+/?)+" repeats a group that itself repeats a variable number of times, which can backtrack for minutes on a text that almost matches; repeat the group or its content, not both',
+    'templates.product.fields.sku.pattern: nested quantifier: "(a+)+" repeats a group that itself repeats a variable number of times, which can backtrack for minutes on a text that almost matches; repeat the group or its content, not both',
+  ],
   'bad-css-field.yaml': [
     'templates.product.fields.sku.selector: invalid CSS selector "div[data-sku": Attribute selector didn\'t terminate',
   ],

@@ -1,0 +1,93 @@
+import { readFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { parseJob } from '../shared/job/load.js';
+import type { Job, JobInput } from '../shared/job/schema.js';
+import type { LocalRuntimeOptions } from '../shared/local/runtime.js';
+import type { RunManifest } from '../shared/pipeline/finalize.js';
+import { tempRuntime } from './support/local-run.js';
+import { expectManifestInvariant } from './support/manifest.js';
+
+const page = (body: string) => `<!doctype html><html><head><title>t</title></head><body>${body}</body></html>`;
+
+type Route = (request: IncomingMessage, response: ServerResponse) => void;
+
+/** A site on 127.0.0.1 answering its routes (HTML strings or handlers), 404 elsewhere. */
+async function site(routes: Record<string, string | Route>): Promise<{ base: string; close(): Promise<void> }> {
+  const server: Server = createServer((request, response) => {
+    const route = routes[request.url ?? '/'];
+    if (typeof route === 'function') return route(request, response);
+    response.writeHead(route === undefined ? 404 : 200, { 'content-type': 'text/html; charset=utf-8' });
+    response.end(route ?? page('not found'));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** The failed and skipped URLs of a run, by path. */
+async function failures(dataDir: string, manifest: RunManifest): Promise<Map<string, { reason: string; message: string }>> {
+  if (!manifest.failuresKey) return new Map();
+  const text = await readFile(`${dataDir}/store/${manifest.failuresKey}`, 'utf8');
+  return new Map(
+    text
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { url: string; reason: string; message: string })
+      .map((failure) => [new URL(failure.url).pathname, failure]),
+  );
+}
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function setUp(
+  routes: Record<string, string | Route>,
+  job: (base: string) => JobInput,
+  options: LocalRuntimeOptions = {},
+  tamper?: (job: Job) => void,
+) {
+  const server = await site(routes);
+  cleanups.push(() => server.close());
+  const parsed = parseJob(job(server.base), 'hostile.ts');
+  tamper?.(parsed);
+  const local = await tempRuntime([parsed], options);
+  cleanups.push(() => local.dispose());
+  return { server, job: parsed, local };
+}
+
+describe('Hostile: a catastrophic regular expression', () => {
+  it('fails the page with extract-timeout, replaces the worker and finishes the run', async () => {
+    // Prepare: validation refuses '^(a+)+$'; it is put back behind its back, as anything validation cannot see
+    const { local } = await setUp(
+      {
+        '/': page('<a href="/redos">r</a><a href="/ok">o</a>'),
+        '/redos': page(`<b>${'a'.repeat(60)}!</b>`),
+        '/ok': page('<b>aaaa</b>'),
+      },
+      (base) => ({
+        name: 'redos',
+        start: { urls: [`${base}/`] },
+        follow: [{ selector: 'a', template: 't' }],
+        templates: { t: { key: 'k', fields: { k: { selector: 'b', pattern: '^(a+)$' } } } },
+      }),
+      { parseThreads: 1, extractTimeoutMs: 500 },
+      (parsed) => Object.assign(parsed.templates.t?.fields.k ?? {}, { pattern: '^(a+)+$' }),
+    );
+
+    // Act
+    const manifest = await local.run('redos');
+
+    // Assess
+    expectManifestInvariant(manifest);
+    expect(manifest.urls).toMatchObject({ accepted: 3, parsed: 2, failed: 1 });
+    const failed = await failures(local.dataDir, manifest);
+    expect(failed.get('/redos')?.reason).toBe('extract-timeout');
+    expect((await local.rows(manifest)).map((row) => row.k)).toEqual(['aaaa']);
+  }, 60_000);
+});
