@@ -433,12 +433,15 @@ async function main(): Promise<void> {
     politeness,
     allowedHosts: site.origins.map((origin) => new URL(origin).host),
   });
+  // Validated here, as the CDK app validates jobs at synth before bundling them.
+  const { parseJob } = await import('../shared/job/load.js');
   const jobs = [
     {
       source: 'bench/job.ts',
-      input: scale
-        ? { ...input, start: { urls: site.startUrls, sitemaps: [site.sitemapUrl], sitemapTemplate: 'product' } }
-        : input,
+      job: parseJob(
+        scale ? { ...input, start: { urls: site.startUrls, sitemaps: [site.sitemapUrl], sitemapTemplate: 'product' } } : input,
+        'bench/job.ts',
+      ),
     },
   ];
   const fetcherConfig = loadConfig(['bucket', 'table', 'fetchQueue', 'parseQueue', 'fetchAllowAddresses']);

@@ -1,12 +1,11 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { z } from 'zod';
 import { describeError } from './errors.js';
 import { parseRecordsKey } from './layout.js';
 import { type PipelineContext, withMeter } from './pipeline/context.js';
 import { type DeadLetterStage, recordLastError, settleDeadLetter } from './pipeline/dead-letters.js';
 import { dispatchFetched, type FetchOutcome, fetchTask } from './pipeline/fetch.js';
-import { fetchQueueMessage, type ParseTask, parseMessage, parseTaskMessage } from './pipeline/messages.js';
+import { fetchQueueMessage, type ParseTask, parseMessage, parseTaskMessage, s3NotificationMessage } from './pipeline/messages.js';
 import { INVOCATION_LOG_BYTES, RequestMeter } from './pipeline/metering.js';
 import { ArchiveReader, type ParsedPage, parseTask, writePageRecords } from './pipeline/parse.js';
 import { type HostGate, PolitenessDeferral } from './pipeline/politeness.js';
@@ -392,19 +391,6 @@ export function createParserHandler(pipeline: PipelineContext, options: HandlerO
   };
 }
 
-/** S3 event notification, as S3 delivers it to SQS (or the test event S3 sends when notifications are set up). */
-const s3Notification = z.union([
-  z.object({
-    Records: z.array(
-      z.object({
-        eventName: z.string(),
-        s3: z.object({ object: z.object({ key: z.string() }) }),
-      }),
-    ),
-  }),
-  z.object({ Event: z.literal('s3:TestEvent') }),
-]);
-
 /** Object keys in S3 notifications are URL-encoded with `+` for spaces. */
 export function decodeS3Key(key: string): string {
   return decodeURIComponent(key.replace(/\+/g, ' '));
@@ -415,7 +401,7 @@ export function createPostProcessorHandler(pipeline: PipelineContext, options: H
   return async (event, lambdaContext) => {
     const meters = new InvocationMeters(pipeline);
     const response = await processRecords(event, lambdaContext, pipeline, 'post-processor', options, async (record) => {
-      const notification = parseMessage(s3Notification, record.body, `post-processing message ${record.messageId}`);
+      const notification = parseMessage(s3NotificationMessage, record.body, `post-processing message ${record.messageId}`);
       if ('Event' in notification) return;
       for (const s3Record of notification.Records) {
         if (!s3Record.eventName.startsWith('ObjectCreated')) continue;

@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import { ConfigurationError } from './errors.js';
 
 /** Log levels Powertools Logger knows (case-insensitive in the environment). */
@@ -7,98 +6,138 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 
 const S3_BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const DYNAMODB_TABLE = /^[A-Za-z0-9_.-]{3,255}$/;
-const queueUrl = z.url({ protocol: /^https?$/, error: 'must be an SQS queue URL' });
+const ADDRESS_OR_CIDR = /^[0-9A-Fa-f.:]+(\/\d{1,3})?$/;
+
+/** A variable's value read, or what is wrong with it (said after the variable's name). */
+type Read<T> = { readonly value: T } | { readonly problem: string };
 
 /**
- * Every environment variable a function reads, in one schema. Each function parses only the variables it needs
- * (see {@link loadConfig}); the SDK reads its own (`AWS_ENDPOINT_URL_*`, credentials) by itself.
+ * Reads one variable: `undefined` when it is not set. Plain functions rather than a schema library, so that checking
+ * the environment costs nothing at cold start.
  */
-export const environmentSchema = z.object({
-  BUCKET_NAME: z.string().regex(S3_BUCKET, 'must be an S3 bucket name'),
-  STATE_TABLE_NAME: z.string().regex(DYNAMODB_TABLE, 'must be a DynamoDB table name'),
-  FETCH_QUEUE_URL: queueUrl,
-  PARSE_QUEUE_URL: queueUrl,
+type Reader<T> = (value: string | undefined) => Read<T>;
+
+const REQUIRED = 'is required';
+
+function required<T>(read: (value: string) => Read<T>): Reader<T> {
+  return (value) => (value === undefined ? { problem: REQUIRED } : read(value));
+}
+
+function optional<T>(read: (value: string) => Read<T>): Reader<T | undefined> {
+  return (value) => (value === undefined ? { value: undefined } : read(value));
+}
+
+function withDefault<T>(fallback: T, read: (value: string) => Read<T>): Reader<T> {
+  return (value) => (value === undefined ? { value: fallback } : read(value));
+}
+
+function matching(pattern: RegExp, problem: string): (value: string) => Read<string> {
+  return (value) => (pattern.test(value) ? { value } : { problem });
+}
+
+const nonEmpty = matching(/^[\s\S]+$/, 'must not be empty');
+
+function isQueueUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'https:' || url.protocol === 'http:') && url.hostname !== '';
+  } catch {
+    return false;
+  }
+}
+
+function queueUrl(value: string): Read<string> {
+  return isQueueUrl(value) ? { value } : { problem: 'must be an SQS queue URL' };
+}
+
+/** A whole number from `min` to `max`, e.g. `wholeNumber(1, 1000, 'receives')`. */
+function wholeNumber(min: number, max: number, unit: string, minNote = ''): (value: string) => Read<number> {
+  return (text) => {
+    const value = Number(text);
+    if (Number.isNaN(value)) return { problem: `must be a number of ${unit}` };
+    if (!Number.isInteger(value)) return { problem: `must be a whole number of ${unit}` };
+    if (value < min) return { problem: `must be at least ${min}${minNote}` };
+    if (value > max) return { problem: `must be at most ${max}` };
+    return { value };
+  };
+}
+
+function addressList(text: string): Read<string[]> {
+  const entries = text
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
+  return entries.every((entry) => ADDRESS_OR_CIDR.test(entry))
+    ? { value: entries }
+    : { problem: 'must list IP addresses or CIDRs, separated by commas' };
+}
+
+function deadLetterRoutes(text: string): Read<Record<string, string>> {
+  let routes: unknown;
+  try {
+    routes = JSON.parse(text);
+  } catch {
+    return { problem: 'must be JSON' };
+  }
+  if (typeof routes !== 'object' || routes === null || Array.isArray(routes)) return { problem: 'must be a JSON object' };
+  const entries = Object.entries(routes);
+  if (entries.some(([arn]) => !arn.startsWith('arn:'))) return { problem: 'keys must be queue ARNs' };
+  if (entries.some(([, url]) => typeof url !== 'string' || !isQueueUrl(url))) return { problem: 'must be an SQS queue URL' };
+  if (entries.length === 0) return { problem: 'must route at least one queue' };
+  return { value: routes as Record<string, string> };
+}
+
+function logLevel(text: string): Read<LogLevel> {
+  const level = text.toUpperCase();
+  return (LOG_LEVELS as readonly string[]).includes(level)
+    ? { value: level as LogLevel }
+    : { problem: `must be one of ${LOG_LEVELS.join(', ')}` };
+}
+
+/**
+ * Every environment variable a function reads, in one table (in the order problems are reported). Each function
+ * reads only the variables it needs (see {@link loadConfig}); the SDK reads its own (`AWS_ENDPOINT_URL_*`,
+ * credentials) by itself.
+ */
+const ENVIRONMENT = {
+  BUCKET_NAME: required(matching(S3_BUCKET, 'must be an S3 bucket name')),
+  STATE_TABLE_NAME: required(matching(DYNAMODB_TABLE, 'must be a DynamoDB table name')),
+  FETCH_QUEUE_URL: required(queueUrl),
+  PARSE_QUEUE_URL: required(queueUrl),
   /**
    * Comma-separated addresses and CIDRs the fetcher may connect to although the SSRF guard refuses non-public
    * addresses (e.g. `10.1.0.0/16` for an intranet site reached from a VPC). Empty: public addresses only.
    */
-  FETCH_ALLOW_ADDRESSES: z
-    .string()
-    .default('')
-    .transform((value) =>
-      value
-        .split(',')
-        .map((entry) => entry.trim())
-        .filter((entry) => entry !== ''),
-    )
-    .pipe(z.array(z.string().regex(/^[0-9A-Fa-f.:]+(\/\d{1,3})?$/, 'must list IP addresses or CIDRs, separated by commas'))),
+  FETCH_ALLOW_ADDRESSES: withDefault<string[]>([], addressList),
   /** Event bus that finished runs are announced on; unset: runs are not announced. */
-  EVENT_BUS_NAME: z.string().min(1, 'must not be empty').optional(),
+  EVENT_BUS_NAME: optional(nonEmpty),
   /** First retry delay of a failed fetch, in ms; doubles per attempt, with jitter. Default: the pipeline's (500). */
-  RETRY_BASE_MS: z.coerce
-    .number({ error: 'must be a number of milliseconds' })
-    .int('must be a whole number of milliseconds')
-    .min(0, 'must be at least 0')
-    .max(60_000, 'must be at most 60000')
-    .optional(),
+  RETRY_BASE_MS: optional(wholeNumber(0, 60_000, 'milliseconds')),
   /**
    * `maxReceiveCount` of the redrive policy of the queue the function consumes: a message failing on that receive is
    * dead-lettered next, so its error is recorded for the dead-letter stage. Unset: no error is recorded.
    */
-  MAX_RECEIVE_COUNT: z.coerce
-    .number({ error: 'must be a number of receives' })
-    .int('must be a whole number of receives')
-    .min(1, 'must be at least 1')
-    .max(1000, 'must be at most 1000')
-    .optional(),
+  MAX_RECEIVE_COUNT: optional(wholeNumber(1, 1000, 'receives')),
   /**
    * Where the dead-letter stage keeps each message it settled: a JSON object from the ARN of each queue it consumes
    * (a stage queue's dead-letter inbox) to the URL of that stage's dead-letter queue.
    */
-  DEAD_LETTER_ROUTES: z
-    .string()
-    .transform((value, context) => {
-      try {
-        return JSON.parse(value) as unknown;
-      } catch {
-        context.addIssue({ code: 'custom', message: 'must be JSON' });
-        return z.NEVER;
-      }
-    })
-    .pipe(
-      z
-        .record(z.string().startsWith('arn:', 'keys must be queue ARNs'), queueUrl)
-        .refine((routes) => Object.keys(routes).length > 0, 'must route at least one queue'),
-    ),
+  DEAD_LETTER_ROUTES: required(deadLetterRoutes),
   /**
    * The most fetcher instances that run at once (the fetch queue's event source `maxConcurrency`): lets the fleet's
    * politeness gate split a host's concurrency between them without a state request. Unset: unknown.
    */
-  FLEET_SIZE: z.coerce
-    .number({ error: 'must be a number of instances' })
-    .int('must be a whole number of instances')
-    .min(1, 'must be at least 1')
-    .max(1000, 'must be at most 1000')
-    .optional(),
+  FLEET_SIZE: optional(wholeNumber(1, 1000, 'instances')),
   /** Minutes without progress after which the watchdog ends a run `stalled`. */
-  STALL_AFTER_MINUTES: z.coerce
-    .number({ error: 'must be a number of minutes' })
-    .int('must be a whole number of minutes')
-    .min(16, 'must be at least 16 (longer than the 15-minute SQS delay)')
-    .max(10_080, 'must be at most 10080 (a week)')
-    .default(60),
-  AWS_REGION: z.string().min(1, 'must not be empty'),
+  STALL_AFTER_MINUTES: withDefault(60, wholeNumber(16, 10_080, 'minutes', ' (longer than the 15-minute SQS delay)')),
+  AWS_REGION: required(nonEmpty),
   /** Set by the Lambda runtime; the GB-seconds of the run manifests' cost estimate. */
-  AWS_LAMBDA_FUNCTION_MEMORY_SIZE: z.coerce.number().int().positive().default(1024),
-  POWERTOOLS_SERVICE_NAME: z.string().min(1, 'must not be empty').optional(),
-  POWERTOOLS_METRICS_NAMESPACE: z.string().min(1, 'must not be empty').default('Scrapeline'),
-  LOG_LEVEL: z
-    .string()
-    .transform((value) => value.toUpperCase())
-    .pipe(z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }))
-    .optional(),
-});
-type Environment = z.output<typeof environmentSchema>;
+  AWS_LAMBDA_FUNCTION_MEMORY_SIZE: withDefault(1024, wholeNumber(1, 10_240, 'MB')),
+  POWERTOOLS_SERVICE_NAME: optional(nonEmpty),
+  POWERTOOLS_METRICS_NAMESPACE: withDefault('Scrapeline', nonEmpty),
+  LOG_LEVEL: optional(logLevel),
+} satisfies Record<string, Reader<unknown>>;
+type Environment = { [K in keyof typeof ENVIRONMENT]: (typeof ENVIRONMENT)[K] extends Reader<infer T> ? T : never };
 
 /** The settings a function may ask for, and the variable each comes from. */
 export const SETTING_VARIABLES = {
@@ -159,22 +198,17 @@ export function loadConfig<const S extends Setting>(
   settings: readonly S[],
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): FunctionConfig<S> {
-  const variables = [...COMMON_VARIABLES, ...settings.map((setting) => SETTING_VARIABLES[setting])];
-  const mask = Object.fromEntries(variables.map((name) => [name, true])) as { [K in keyof Environment]?: true };
-  const result = environmentSchema.pick(mask).safeParse(env);
-  if (!result.success) {
-    const problems = new Map<string, string>();
-    for (const issue of result.error.issues) {
-      const name = String(issue.path[0] ?? '(environment)');
-      const value = env[name];
-      if (problems.has(name)) continue;
-      problems.set(name, value === undefined ? `${name} is required` : `${name} ${issue.message} (${received(value)})`);
-    }
-    const order = Object.keys(environmentSchema.shape);
-    const sorted = [...problems].sort(([a], [b]) => order.indexOf(a) - order.indexOf(b)).map(([, problem]) => problem);
-    throw new ConfigurationError(sorted);
+  const variables = new Set<string>([...COMMON_VARIABLES, ...settings.map((setting) => SETTING_VARIABLES[setting])]);
+  const parsed: Partial<Record<string, unknown>> = {};
+  const problems: string[] = [];
+  for (const [name, read] of Object.entries(ENVIRONMENT) as [keyof Environment, Reader<unknown>][]) {
+    if (!variables.has(name)) continue;
+    const value = env[name];
+    const result = read(value);
+    if ('value' in result) parsed[name] = result.value;
+    else problems.push(value === undefined ? `${name} ${result.problem}` : `${name} ${result.problem} (${received(value)})`);
   }
-  const parsed = result.data as Partial<Environment>;
+  if (problems.length > 0) throw new ConfigurationError(problems);
   const config: Record<string, unknown> = {
     region: parsed.AWS_REGION,
     serviceName: parsed.POWERTOOLS_SERVICE_NAME,

@@ -9,9 +9,7 @@ import { S3ObjectStore } from '../../shared/aws/s3-object-store.js';
 import { SqsQueue } from '../../shared/aws/sqs-queue.js';
 import type { HttpClient } from '../../shared/fetch/http.js';
 import type { SqsHandler } from '../../shared/handlers.js';
-import type { BundledJob } from '../../shared/job/bundle.js';
-import { JobValidationError } from '../../shared/job/errors.js';
-import { parseJob } from '../../shared/job/load.js';
+import { type BundledJob, resolveBundledJobs } from '../../shared/job/bundled.js';
 import type { Job } from '../../shared/job/schema.js';
 import { createContext, jobRegistry, type PipelineContext, type PipelineSettings } from '../../shared/pipeline/context.js';
 import { StateHostGate } from '../../shared/pipeline/politeness.js';
@@ -65,20 +63,13 @@ export interface FunctionRuntime {
 }
 
 /**
- * Validates bundled jobs (at cold start) into a list; refuses two jobs with one name.
+ * The bundled jobs (validated at synth, embedded as JSON) as a list, with their code extractors; refuses two jobs
+ * with one name. Nothing is validated again at cold start: the job schema does not travel in the bundles.
  *
- * @throws {JobValidationError} naming the job file and its problems
+ * @throws {JobValidationError} naming the job file
  */
 export function loadBundledJobs(bundled: readonly BundledJob[]): Job[] {
-  const jobs = bundled.map((entry) => parseJob(entry.input, entry.source));
-  const sources = new Map<string, string>();
-  for (const [index, job] of jobs.entries()) {
-    const source = bundled[index]?.source ?? '?';
-    const first = sources.get(job.name);
-    if (first) throw new JobValidationError(source, [{ path: 'name', message: `"${job.name}" is already the name of ${first}` }]);
-    sources.set(job.name, source);
-  }
-  return jobs;
+  return resolveBundledJobs(bundled);
 }
 
 /** A queue for a function that has none: using it is a wiring bug, reported as such. */

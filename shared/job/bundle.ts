@@ -1,19 +1,21 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { extname, join, relative } from 'node:path';
-import { parse } from 'yaml';
-import { isJobFileName } from './load.js';
+import { isJobFileName, loadJobFile } from './load.js';
 
-/** One job as bundled into the Lambda functions: where it came from and what the file produced (validated at cold start). */
-export interface BundledJob {
-  readonly source: string;
-  readonly input: unknown;
+export type { BundledJob } from './bundled.js';
+
+/** The validated job as JSON: defaults applied, code extractors left out (they travel in the job's module). */
+function jobJson(job: unknown): string {
+  return JSON.stringify(job, (_key, value: unknown) => (typeof value === 'function' ? undefined : value));
 }
 
 /**
- * Writes the module that bundles every job of `jobsDir` into the Lambda functions: TypeScript jobs are imported
- * (so code extractors travel with them), YAML and JSON jobs are embedded as data. The CDK app regenerates it on
- * every synth; a test keeps the committed copy current.
+ * Writes the module that bundles every job of `jobsDir` into the Lambda functions. Each job is validated here, at
+ * synth, and embedded as JSON with its defaults applied, so that neither the job schema (zod) nor the YAML parser
+ * travels in a bundle; TypeScript jobs are imported too, so that code extractors travel with them. The CDK app
+ * regenerates it on every synth; a test keeps the committed copy current.
  *
+ * @throws {JobValidationError} when a job is invalid
  * @returns the module's text
  */
 export async function renderJobsModule(jobsDir: string, moduleFile: string, cwd = process.cwd()): Promise<string> {
@@ -27,19 +29,18 @@ export async function renderJobsModule(jobsDir: string, moduleFile: string, cwd 
     const file = join(jobsDir, name);
     const source = relative(cwd, file);
     const extension = extname(name);
+    const job = jobJson(await loadJobFile(file, cwd));
     if (extension === '.yaml' || extension === '.yml' || extension === '.json') {
-      const text = await readFile(file, 'utf8');
-      const input = extension === '.json' ? JSON.parse(text) : parse(text);
-      items.push(`  { source: ${JSON.stringify(source)}, input: ${JSON.stringify(input)} },`);
+      items.push(`  { source: ${JSON.stringify(source)}, job: ${job} },`);
     } else {
       const specifier = relative(join(moduleFile, '..'), file).replace(/\.(m?)ts$/, '.$1js');
       imports.push(`import job${index} from '${specifier.startsWith('.') ? specifier : `./${specifier}`}';`);
-      items.push(`  { source: ${JSON.stringify(source)}, input: job${index} },`);
+      items.push(`  { source: ${JSON.stringify(source)}, job: ${job}, input: job${index} },`);
     }
   }
   return [
     '// Generated from jobs/ by the CDK app (shared/job/bundle.ts): do not edit.',
-    "import type { BundledJob } from '../../shared/job/bundle.js';",
+    "import type { BundledJob } from '../../shared/job/bundled.js';",
     ...imports,
     '',
     'export const bundledJobs: readonly BundledJob[] = [',

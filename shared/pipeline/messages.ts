@@ -1,62 +1,101 @@
-import { z } from 'zod';
 import { InvalidInputError } from '../errors.js';
+import {
+  array,
+  boolean,
+  count,
+  discriminatedUnion,
+  type Guard,
+  type Infer,
+  literal,
+  looseObject,
+  nullable,
+  number,
+  oneOf,
+  optional,
+  record,
+  strictObject,
+  string,
+  tuple,
+  union,
+  unknown,
+  variant,
+  withDefault,
+} from './guards.js';
 
-const jobName = z.string().regex(/^[a-z0-9][a-z0-9-]{0,47}$/);
-const runId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/);
+// The shapes are checked with hand-written guards (./guards.ts), not a schema library: the Lambda functions check
+// every message they receive, and a schema library would cost each of them hundreds of KB and tens of ms of init.
 
-/** Starts a run of a job (from the schedule, `scrapeline run`, or a test). Sent to the fetch queue. */
-export const startRunMessage = z.strictObject({
-  type: z.literal('start-run'),
+const jobName = string({ pattern: /^[a-z0-9][a-z0-9-]{0,47}$/ });
+const runId = string({ pattern: /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/ });
+/** ISO 8601 date and time with a UTC offset or `Z`, e.g. `2026-12-01T06:00:00Z`. */
+const ISO_DATETIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/;
+const isoDatetime = string({
+  refine: (value) => (ISO_DATETIME.test(value) && !Number.isNaN(Date.parse(value)) ? undefined : 'invalid ISO datetime'),
+});
+
+const startRunShape = {
   job: jobName,
   /** Chosen by the sender; derived from the queue message when absent, so a redelivered start is the same run. */
-  runId: runId.optional(),
+  runId: optional(runId),
   /** When a schedule fired (ISO 8601): the run id derives from it, so a retried delivery starts the same run. */
-  scheduledAt: z.iso.datetime({ offset: true }).optional(),
+  scheduledAt: optional(isoDatetime),
   /** Replaces the job's start URLs for this run (demo and tests serving the site on a random port). */
-  startUrls: z.array(z.string()).min(1).optional(),
-});
+  startUrls: optional(array(string(), { min: 1 })),
+};
+
+/** Starts a run of a job (from the schedule, `scrapeline run`, or a test). Sent to the fetch queue. */
+export const startRunMessage = variant('type', 'start-run', startRunShape);
+
+const fetchTaskShape = {
+  job: jobName,
+  runId,
+  url: string(),
+  depth: count(),
+  template: optional(string()),
+  /** Attempts made so far (retries re-enqueue with attempt + 1). */
+  attempt: withDefault(count(), 0),
+  /** Times the politeness gate handed the task back (each hand-back waits longer). @default 0 */
+  deferrals: optional(count()),
+  /** Hosts links may lead to in this run. */
+  hosts: array(string(), { min: 1 }),
+  /** The sitemaps that led here, when this URL is a sitemap (a page has none). */
+  sitemapChain: optional(array(string())),
+};
 
 /** Fetch one URL of a run. */
-export const fetchTaskMessage = z.strictObject({
-  type: z.literal('fetch'),
-  job: jobName,
-  runId,
-  url: z.string(),
-  depth: z.number().int().nonnegative(),
-  template: z.string().optional(),
-  /** Attempts made so far (retries re-enqueue with attempt + 1). */
-  attempt: z.number().int().nonnegative().default(0),
-  /** Times the politeness gate handed the task back (each hand-back waits longer). @default 0 */
-  deferrals: z.number().int().nonnegative().optional(),
-  /** Hosts links may lead to in this run. */
-  hosts: z.array(z.string()).min(1),
-  /** The sitemaps that led here, when this URL is a sitemap (a page has none). */
-  sitemapChain: z.array(z.string()).optional(),
-});
+export const fetchTaskMessage = variant('type', 'fetch', fetchTaskShape);
 
 /** Parse one archived page. Points at the archived response; the page itself never travels in a message. */
-export const parseTaskMessage = z.strictObject({
-  type: z.literal('parse'),
+export const parseTaskMessage = variant('type', 'parse', {
   job: jobName,
   runId,
-  url: z.string(),
-  depth: z.number().int().nonnegative(),
-  template: z.string().optional(),
-  hosts: z.array(z.string()).min(1),
-  raw: z.strictObject({ key: z.string(), offset: z.number().int().nonnegative(), length: z.number().int().positive() }),
+  url: string(),
+  depth: count(),
+  template: optional(string()),
+  hosts: array(string(), { min: 1 }),
+  raw: strictObject({ key: string(), offset: count(), length: number({ int: true, positive: true }) }),
   /** Follow the page's links. A reparse of an archived run does not: it must not fetch. @default true */
-  follow: z.boolean().default(true),
+  follow: withDefault(boolean(), true),
 });
 
-export const fetchQueueMessage = z.discriminatedUnion('type', [startRunMessage, fetchTaskMessage]);
+export const fetchQueueMessage = discriminatedUnion('type', [startRunMessage, fetchTaskMessage]);
 
-export type StartRunMessage = z.infer<typeof startRunMessage>;
-export type FetchTask = z.output<typeof fetchTaskMessage>;
-export type FetchQueueMessage = z.output<typeof fetchQueueMessage>;
-export type ParseTask = z.output<typeof parseTaskMessage>;
+/** S3 event notification, as S3 delivers it to SQS (or the test event S3 sends when notifications are set up). */
+export const s3NotificationMessage = union(
+  looseObject({
+    Records: array(looseObject({ eventName: string(), s3: looseObject({ object: looseObject({ key: string() }) }) })),
+  }),
+  looseObject({ Event: literal('s3:TestEvent') }),
+);
 
-/** Parses a queue message body with a schema, naming the problem in a non-retryable error. */
-export function parseMessage<T extends z.ZodType>(schema: T, body: string, what: string): z.output<T> {
+/** What a start message may hold (`type` aside): optional keys may be absent. */
+export type StartRunMessage = Infer<typeof startRunMessage>;
+export type FetchTask = Infer<typeof fetchTaskMessage>;
+export type FetchQueueMessage = Infer<typeof fetchQueueMessage>;
+export type ParseTask = Infer<typeof parseTaskMessage>;
+
+/** Parses a queue message body with a guard, naming the problem in a non-retryable error. */
+export function parseMessage<T>(schema: Guard<T>, body: string, what: string): T {
   let json: unknown;
   try {
     json = JSON.parse(body);
@@ -72,68 +111,54 @@ export function parseMessage<T extends z.ZodType>(schema: T, body: string, what:
 }
 
 const pageCounters = {
-  wireBytes: z.number().nonnegative(),
-  bodyBytes: z.number().nonnegative(),
-  fetchMs: z.number().nonnegative(),
+  wireBytes: number({ min: 0 }),
+  bodyBytes: number({ min: 0 }),
+  fetchMs: number({ min: 0 }),
 };
 
 /** A page that ended with a reason instead of items. */
 function endedPage<S extends 'failed' | 'skipped'>(status: S) {
-  return z.strictObject({
-    status: z.literal(status),
-    url: z.string(),
-    depth: z.number().int().nonnegative(),
-    reason: z.string(),
-    message: z.string(),
-    ...pageCounters,
-  });
+  return variant('status', status, { url: string(), depth: count(), reason: string(), message: string(), ...pageCounters });
 }
 
 /** One page's outcome in a records object (one NDJSON line). */
-export const pageRecordSchema = z.discriminatedUnion('status', [
-  z.strictObject({
-    status: z.literal('parsed'),
-    url: z.string(),
-    finalUrl: z.string(),
-    depth: z.number().int().nonnegative(),
-    template: z.string().nullable(),
-    fetchedAt: z.string(),
-    items: z.array(
-      z.strictObject({
-        key: z.string().nullable(),
-        data: z.record(z.string(), z.unknown()),
-        problems: z.array(z.strictObject({ field: z.string(), message: z.string() })),
+export const pageRecordSchema = discriminatedUnion('status', [
+  variant('status', 'parsed', {
+    url: string(),
+    finalUrl: string(),
+    depth: count(),
+    template: nullable(string()),
+    fetchedAt: string(),
+    items: array(
+      strictObject({
+        key: nullable(string()),
+        data: record(unknown()),
+        problems: array(strictObject({ field: string(), message: string() })),
       }),
     ),
     /** Links followed from the page: `[url, template]`. */
-    links: z.array(z.tuple([z.string(), z.string().nullable()])),
-    etag: z.string().nullable(),
-    lastModified: z.string().nullable(),
+    links: array(tuple(string(), nullable(string()))),
+    etag: nullable(string()),
+    lastModified: nullable(string()),
     /** `sha256:<hex>` of the body. */
-    hash: z.string(),
+    hash: string(),
     ...pageCounters,
   }),
   endedPage('failed'),
   /** Ended by the fetcher without a parse: robots.txt disallowed it. */
   endedPage('skipped'),
   /** Unchanged since the last run (304 or the same body): it counts with what it yielded when last parsed. */
-  z.strictObject({
-    status: z.literal('unchanged'),
-    url: z.string(),
-    depth: z.number().int().nonnegative(),
-    reason: z.enum(['not-modified', 'same-content']),
+  variant('status', 'unchanged', {
+    url: string(),
+    depth: count(),
+    reason: oneOf(['not-modified', 'same-content']),
     /** Ids of the item keys the page held when last parsed; `null` when its memory predates keys. */
-    keys: z.array(z.string()).nullable(),
+    keys: nullable(array(string())),
     /** Run counters the page adds: its items and template yields as remembered. */
-    add: z.record(z.string(), z.number()),
+    add: record(number()),
     ...pageCounters,
   }),
   /** A sitemap read to its end: its URLs were offered to the run. */
-  z.strictObject({
-    status: z.literal('sitemap'),
-    url: z.string(),
-    depth: z.number().int().nonnegative(),
-    ...pageCounters,
-  }),
+  variant('status', 'sitemap', { url: string(), depth: count(), ...pageCounters }),
 ]);
-export type PageRecord = z.infer<typeof pageRecordSchema>;
+export type PageRecord = Infer<typeof pageRecordSchema>;

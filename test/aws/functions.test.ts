@@ -8,6 +8,7 @@ import { ConfigurationError, UnavailablePortError } from '../../functions/common
 import { bundledJobs } from '../../functions/commons/jobs.generated.js';
 import { createAwsClients } from '../../shared/aws/clients.js';
 import { JobValidationError } from '../../shared/job/errors.js';
+import { parseJob } from '../../shared/job/load.js';
 import { lambdaContext } from './lambda-driver.js';
 
 const BASE_ENV = {
@@ -198,19 +199,48 @@ describe('Function: createFunctionRuntime', () => {
 });
 
 describe('Function: loadBundledJobs', () => {
-  it('validates every bundled job', () => {
-    expect(loadBundledJobs(bundledJobs).map((job) => job.name)).toEqual(['books', 'toscrape']);
+  it('gives back the jobs validated at synth, equal to the jobs the loader validates', () => {
+    // Act
+    const jobs = loadBundledJobs(bundledJobs);
+
+    // Assess
+    expect(jobs.map((job) => job.name)).toEqual(['books', 'toscrape']);
+    for (const [index, job] of jobs.entries()) {
+      const entry = bundledJobs[index];
+      if (!entry) throw new Error('no bundled job');
+      expect(job).toEqual(JSON.parse(JSON.stringify(parseJob(entry.input ?? entry.job, entry.source))));
+    }
   });
 
-  it('names the file of an invalid job', () => {
-    expect(() => loadBundledJobs([{ source: 'jobs/broken.yaml', input: { name: 'Broken Name' } }])).toThrow(JobValidationError);
-    expect(() => loadBundledJobs([{ source: 'jobs/broken.yaml', input: { name: 'Broken Name' } }])).toThrow(/jobs\/broken\.yaml/);
+  it('gives code extractors back from the job module', () => {
+    // Prepare
+    const extractor = () => [{ title: 'x' }];
+    const input = {
+      name: 'code',
+      start: { urls: ['https://example.com/'] },
+      templates: { page: { key: 'title', fields: { title: 'h1' }, extractor } },
+    };
+    const job = JSON.parse(JSON.stringify(parseJob(input, 'jobs/code.ts')));
+
+    // Act
+    const [resolved] = loadBundledJobs([{ source: 'jobs/code.ts', job, input }]);
+
+    // Assess
+    expect(job.templates.page.extractor).toBeUndefined();
+    expect(resolved?.templates.page?.extractor).toBe(extractor);
+  });
+
+  it('names the file of an entry that is not a validated job', () => {
+    expect(() => loadBundledJobs([{ source: 'jobs/broken.yaml', job: { name: 'Broken Name' } }])).toThrow(JobValidationError);
+    expect(() => loadBundledJobs([{ source: 'jobs/broken.yaml', job: { name: 'Broken Name' } }])).toThrow(
+      /jobs\/broken\.yaml: \(bundle\): is not a validated job/,
+    );
   });
 
   it('refuses two jobs with one name', () => {
     const books = bundledJobs[0];
     if (!books) throw new Error('no bundled job');
-    expect(() => loadBundledJobs([books, { source: 'jobs/copy.ts', input: books.input }])).toThrow(
+    expect(() => loadBundledJobs([books, { source: 'jobs/copy.ts', job: books.job }])).toThrow(
       /jobs\/copy\.ts.*"books" is already the name of jobs\/books\.ts/,
     );
   });
