@@ -14,8 +14,12 @@ const page = (body: string) => `<!doctype html><html><head><title>t</title></hea
 type Route = (request: IncomingMessage, response: ServerResponse) => void;
 
 /** A site on 127.0.0.1 answering its routes (HTML strings or handlers), 404 elsewhere. */
-async function site(routes: Record<string, string | Route>): Promise<{ base: string; close(): Promise<void> }> {
+async function site(
+  routes: Record<string, string | Route>,
+): Promise<{ base: string; requests: string[]; close(): Promise<void> }> {
+  const requests: string[] = [];
   const server: Server = createServer((request, response) => {
+    requests.push(request.url ?? '/');
     const route = routes[request.url ?? '/'];
     if (typeof route === 'function') return route(request, response);
     response.writeHead(route === undefined ? 404 : 200, { 'content-type': 'text/html; charset=utf-8' });
@@ -24,6 +28,7 @@ async function site(routes: Record<string, string | Route>): Promise<{ base: str
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    requests,
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }
@@ -89,5 +94,66 @@ describe('Hostile: a catastrophic regular expression', () => {
     const failed = await failures(local.dataDir, manifest);
     expect(failed.get('/redos')?.reason).toBe('extract-timeout');
     expect((await local.rows(manifest)).map((row) => row.k)).toEqual(['aaaa']);
+  }, 60_000);
+});
+
+describe('Hostile: runaway links', () => {
+  it('counts links past the page cap and the budget instead of recording each, and keeps the invariant', async () => {
+    // Prepare: one page with 30,000 distinct links (the probe's had 160,000)
+    const links = Array.from({ length: 30_000 }, (_, index) => `<a href="/p/${index}">${index}</a>`).join('');
+    const { local } = await setUp(
+      { '/': page(links), ...Object.fromEntries(Array.from({ length: 5 }, (_, index) => [`/p/${index}`, page('x')])) },
+      (base) => ({
+        name: 'runaway',
+        start: { urls: [`${base}/`] },
+        follow: [{ selector: 'a' }],
+        limits: { maxPages: 5, maxLinksPerPage: 20_000 },
+      }),
+    );
+
+    // Act
+    const manifest = await local.run('runaway');
+
+    // Assess: 5 pages admitted (the start page one of them), 1,000 skipped URLs recorded, the rest counted
+    expectManifestInvariant(manifest);
+    expect(manifest.urls).toMatchObject({ accepted: 5 + 1000, skipped: 1000 });
+    expect(manifest.reasons['budget:maxPages']).toBe(1000);
+    expect(manifest.budgetExhausted).toBe('maxPages');
+    expect(manifest.notFollowed).toEqual({ 'cap:maxLinksPerPage': 10_000, 'budget:maxPages': 20_000 - 4 - 1000 });
+  }, 60_000);
+
+  it('caps the sitemaps of a run, nested indexes included, and follows none off the allowed hosts', async () => {
+    // Prepare: an index of 300 indexes, each of 300 more; one entry leads to another host
+    const elsewhere = await site({ '/robots.txt': 'User-agent: *\nAllow: /\n', '/sitemap.xml': '' });
+    cleanups.push(() => elsewhere.close());
+    const index = (base: string, prefix: string) =>
+      `<?xml version="1.0"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">${Array.from(
+        { length: 300 },
+        (_, n) => `<sitemap><loc>${base}/${prefix}-${n}.xml</loc></sitemap>`,
+      ).join('')}<sitemap><loc>${elsewhere.base}/sitemap.xml</loc></sitemap></sitemapindex>`;
+    const routes: Record<string, Route> = {};
+    const { local } = await setUp(
+      new Proxy(routes, {
+        get: (_, path: string) => (request: IncomingMessage, response: ServerResponse) => {
+          if (path === '/robots.txt') return response.end('User-agent: *\nAllow: /\n');
+          response.writeHead(200, { 'content-type': 'application/xml' });
+          response.end(index(`http://${request.headers.host}`, path.replace(/\.xml$/, '').slice(1)));
+        },
+      }),
+      (base) => ({
+        name: 'sitemap-flood',
+        start: { sitemaps: [`${base}/sitemap.xml`] },
+        limits: { maxPages: 100_000, maxSitemaps: 50 },
+      }),
+    );
+
+    // Act
+    const manifest = await local.run('sitemap-flood');
+
+    // Assess
+    expectManifestInvariant(manifest);
+    expect(manifest.urls.accepted).toBe(50);
+    expect(manifest.notFollowed['cap:maxSitemaps']).toBeGreaterThan(0);
+    expect(elsewhere.requests).toEqual([]);
   }, 60_000);
 });

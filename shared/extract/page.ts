@@ -30,6 +30,8 @@ export interface DiscoveredLink {
 export interface PageExtraction {
   readonly items: ExtractedItem[];
   readonly links: DiscoveredLink[];
+  /** Distinct links past `limits.maxLinksPerPage`, not followed (absent when none). */
+  readonly linksDropped?: number;
 }
 
 /** Where the page came from and how its links are scoped. */
@@ -253,8 +255,14 @@ function ruleApplies(rule: FollowRule, template: string | undefined): boolean {
   return rule.from === undefined || rule.from.includes(template ?? 'start');
 }
 
-function discoverLinks(document: Document, job: Job, page: PageSource, base: string): DiscoveredLink[] {
+function discoverLinks(
+  document: Document,
+  job: Job,
+  page: PageSource,
+  base: string,
+): { links: DiscoveredLink[]; dropped: number } {
   const seen = new Map<string, DiscoveredLink>();
+  const dropped = new Set<string>();
   for (const rule of job.follow) {
     if (!ruleApplies(rule, page.template)) continue;
     const pattern = rule.pattern === undefined ? undefined : new RegExp(rule.pattern);
@@ -265,10 +273,11 @@ function discoverLinks(document: Document, job: Job, page: PageSource, base: str
       if (!normalised.ok || seen.has(normalised.url)) continue;
       if (pattern && !pattern.test(normalised.url)) continue;
       if (!page.hosts.includes(hostOf(normalised.url))) continue;
-      seen.set(normalised.url, { url: normalised.url, template: rule.template });
+      if (seen.size < job.limits.maxLinksPerPage) seen.set(normalised.url, { url: normalised.url, template: rule.template });
+      else dropped.add(normalised.url);
     }
   }
-  return [...seen.values()];
+  return { links: [...seen.values()], dropped: dropped.size };
 }
 
 /** The base URL for relative links: `<base href>` when present and valid, else the final URL. */
@@ -296,6 +305,6 @@ export async function extractPage(html: string, job: Job, page: PageSource): Pro
       ? await codeItems(document, template, page.template, page, base)
       : declarativeItems(document, template, page, base);
   }
-  const links = discoverLinks(document, job, page, base);
-  return { items, links };
+  const { links, dropped } = discoverLinks(document, job, page, base);
+  return dropped > 0 ? { items, links, linksDropped: dropped } : { items, links };
 }

@@ -259,13 +259,39 @@ const limitsSchema = z.strictObject({
     .int()
     .positive()
     .default(10_000)
-    .describe('URLs fetched per run at most; later URLs end as skipped (budget).'),
+    .describe(
+      'URLs fetched per run at most; the first 1,000 URLs past it end as skipped (`budget:maxPages`, listed in the failures), later ones are only counted (`notFollowed` in the manifest).',
+    ),
   maxDepth: z
     .number()
     .int()
     .nonnegative()
     .default(10)
     .describe('Link depth from the start URLs (start pages are depth 0): a page more links away is not fetched.'),
+  maxLinksPerPage: z
+    .number()
+    .int()
+    .positive()
+    .default(10_000)
+    .describe(
+      'Distinct links followed from one page at most; the rest are counted in the manifest (`notFollowed["cap:maxLinksPerPage"]`), not followed.',
+    ),
+  maxSitemaps: z
+    .number()
+    .int()
+    .positive()
+    .default(1_000)
+    .describe(
+      'Sitemaps (sitemap indexes included, nested or not) read per run at most; further ones are counted in the manifest (`notFollowed["cap:maxSitemaps"]`).',
+    ),
+  maxSitemapEntries: z
+    .number()
+    .int()
+    .positive()
+    .default(1_000_000)
+    .describe(
+      'URLs taken from sitemaps per run at most (each sitemap holds up to 50,000); further ones are counted in the manifest (`notFollowed["cap:maxSitemapEntries"]`).',
+    ),
   maxDurationMinutes: z
     .number()
     .positive()

@@ -69,6 +69,11 @@ export interface RunManifest {
   readonly pagesPerSecond: number | null;
   /** Terminal reasons of failed and skipped URLs counted, e.g. `{ "http-404": 5, "budget:maxPages": 2 }`. */
   readonly reasons: Readonly<Record<string, number>>;
+  /**
+   * Links counted but not recorded one by one, per reason: past a budget (after the first 1,000 skipped URLs), past
+   * `limits.maxLinksPerPage`, `limits.maxSitemapEntries` or `limits.maxSitemaps`. Counted per offer.
+   */
+  readonly notFollowed: Readonly<Record<string, number>>;
   /** The budget that stopped the run accepting URLs, if one did. */
   readonly budgetExhausted: string | null;
   readonly quality: QualityReport | null;
@@ -134,7 +139,8 @@ export function manifestOf(
     bytes: { wire: counts.wireBytes, body: counts.bodyBytes },
     pagesPerSecond: durationMs && durationMs > 0 ? Math.round((fetched / durationMs) * 1000 * 10) / 10 : null,
     reasons,
-    budgetExhausted: budgetOf(reasons),
+    notFollowed: meta.notFollowed ?? {},
+    budgetExhausted: budgetOf({ ...meta.notFollowed, ...reasons }),
     quality: details.quality ?? null,
     requests: Object.fromEntries(Object.entries(meta.requests).map(([name, value]) => [name, Math.round(value * 100) / 100])),
     estimatedCostUsd: costOf(meta.requests, fetched),

@@ -60,7 +60,16 @@ export interface RunMeta {
   readonly reparse: ReparseOf | undefined;
   /** AWS requests and capacity units the run used (`req:<service>:<operation>` counters). */
   readonly requests: Readonly<Record<string, number>>;
+  /** Links counted rather than recorded, per reason (`nf:<reason>` counters): see {@link RECORDED_SKIPS}. */
+  readonly notFollowed: Readonly<Record<string, number>>;
 }
+
+/**
+ * URLs past a budget recorded one by one as `skipped` (with the reason, listed in the run's failures) per run and
+ * process; later ones are only counted (`notFollowed` in the manifest), so that links past the budget cannot grow
+ * the state without bound.
+ */
+export const RECORDED_SKIPS = 1000;
 
 /**
  * What the pages of one template yielded in a run, for its quality report. An unchanged page counts with what it
@@ -204,7 +213,12 @@ function toMeta(job: string, runId: string, meta: StateItem, shards: readonly St
   for (const item of [meta, ...shards]) {
     for (const [name, value] of Object.entries(item)) {
       if (typeof value !== 'number') continue;
-      if ((RUN_COUNTERS as readonly string[]).includes(name) || name.startsWith('t:') || name.startsWith('req:')) {
+      if (
+        (RUN_COUNTERS as readonly string[]).includes(name) ||
+        name.startsWith('t:') ||
+        name.startsWith('req:') ||
+        name.startsWith('nf:')
+      ) {
         sums[name] = (sums[name] ?? 0) + value;
       }
     }
@@ -226,6 +240,11 @@ function toMeta(job: string, runId: string, meta: StateItem, shards: readonly St
       Object.entries(sums)
         .filter(([name]) => name.startsWith('req:'))
         .map(([name, value]) => [name.slice('req:'.length), value]),
+    ),
+    notFollowed: Object.fromEntries(
+      Object.entries(sums)
+        .filter(([name]) => name.startsWith('nf:'))
+        .map(([name, value]) => [name.slice('nf:'.length), value]),
     ),
   };
 }
@@ -318,6 +337,8 @@ export class RunLedger {
   readonly #seen: SeenUrls | undefined;
   readonly #parallelism: number;
   readonly #random: () => number;
+  /** Skipped URLs recorded per run, as last seen on its meta item. */
+  readonly #skipsRecorded = new Map<string, number>();
 
   constructor(state: StateStore, options: RunLedgerOptions = {}) {
     this.#state = state;
@@ -436,13 +457,19 @@ export class RunLedger {
       }
     }
     if (fresh.length === 0) return outcomes;
-    const admitted = await this.#reserve(pk, fresh.length, options.skip ? 0 : options.maxPages);
     const skip = options.skip ?? {
       reason: 'budget:maxPages',
       message: `over the budget of ${options.maxPages} pages`,
     };
+    const recordable = Math.max(0, RECORDED_SKIPS - (this.#skipsRecorded.get(pk) ?? 0));
+    const { admitted, recorded } = await this.#reserve(pk, fresh.length, options.skip ? 0 : options.maxPages, {
+      recordable,
+      reason: skip.reason,
+    });
     const expiresAt = this.#expiry(options.now);
-    const slots = fresh.map((index, position) => ({ index, within: position < admitted }));
+    // Past the budget, the first offers are recorded as skipped; the rest are counted by #reserve only.
+    const slots = fresh.slice(0, admitted + recorded).map((index, position) => ({ index, within: position < admitted }));
+    for (const index of fresh.slice(admitted + recorded)) outcomes[index] = 'over-budget';
     const written = await mapLimited(slots, this.#parallelism, async ({ index, within }) => {
       const offer = offers[index] as Offer;
       const result = await this.#state.tryWrite({
@@ -484,16 +511,31 @@ export class RunLedger {
    * Reserves `count` URLs on the meta item, admitting as many as the page budget allows: returns how many were
    * admitted (the rest are reserved as skipped). One conditional update, repeated only when writers raced.
    */
-  async #reserve(pk: string, count: number, maxPages: number): Promise<number> {
+  async #reserve(
+    pk: string,
+    count: number,
+    maxPages: number,
+    past: { readonly recordable: number; readonly reason: string },
+  ): Promise<{ admitted: number; recorded: number }> {
     let admit = maxPages > 0 ? count : 0;
     for (let attempt = 0; attempt < 20; attempt++) {
+      const recorded = Math.min(count - admit, past.recordable);
+      const counted = count - admit - recorded;
       const result = await this.#state.tryWrite({
         pk,
         sk: stateKeys.meta,
-        add: { accepted: count, admitted: admit, skipped: count - admit },
+        add: {
+          accepted: admit + recorded,
+          admitted: admit,
+          skipped: recorded,
+          ...(counted > 0 ? { [`nf:${past.reason}`]: counted } : {}),
+        },
         condition: admit > 0 ? { kind: 'lessThan', attribute: 'admitted', value: maxPages - admit + 1 } : { kind: 'exists' },
       });
-      if (result.ok) return admit;
+      if (result.ok) {
+        this.#skipsRecorded.set(pk, Number(result.item.skipped ?? 0));
+        return { admitted: admit, recorded };
+      }
       if (!result.current) throw new Error(`run ${pk} has no meta item: URLs cannot be accepted into it`);
       admit = Math.max(0, Math.min(count, maxPages - Number(result.current.admitted ?? 0)));
     }
@@ -644,6 +686,17 @@ export class RunLedger {
   async addCounters(job: string, runId: string, add: Readonly<Record<string, number>>): Promise<void> {
     if (Object.keys(add).length === 0) return;
     await this.#state.write({ pk: runKey(job, runId), sk: this.#shard(), add });
+  }
+
+  /**
+   * Takes up to `count` of a per-run quota of `cap` (`q:<name>` on the meta item, one atomic update): returns how
+   * many were granted. The counter counts every request, granted or not.
+   */
+  async takeQuota(job: string, runId: string, name: string, count: number, cap: number): Promise<number> {
+    if (count <= 0) return 0;
+    const after = await this.#state.write({ pk: runKey(job, runId), sk: stateKeys.meta, add: { [`q:${name}`]: count } });
+    const before = Number(after?.[`q:${name}`] ?? count) - count;
+    return Math.max(0, Math.min(count, cap - before));
   }
 
   /** Adds request counts to a run (after a handler invocation). */

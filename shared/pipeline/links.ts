@@ -25,6 +25,23 @@ async function exhaustedBudget(
   return undefined;
 }
 
+/**
+ * Counts links that are not followed and not recorded one by one (past a cap), per reason, in the run's
+ * `notFollowed` counters (one counter write; a page parsed twice counts twice).
+ */
+export async function countNotFollowed(
+  context: PipelineContext,
+  run: { readonly job: string; readonly runId: string },
+  counts: Readonly<Record<string, number>>,
+): Promise<void> {
+  const add = Object.fromEntries(
+    Object.entries(counts)
+      .filter(([, count]) => count > 0)
+      .map(([reason, count]) => [`nf:${reason}`, count]),
+  );
+  await context.ledger.addCounters(run.job, run.runId, add);
+}
+
 /** Sends fetch tasks to the fetch queue in order. */
 export async function enqueueFetches(context: PipelineContext, tasks: readonly FetchTask[]): Promise<void> {
   if (tasks.length === 0) return;
@@ -92,10 +109,13 @@ export async function followLinks(
   context: PipelineContext,
   from: LinkSource,
   links: readonly { readonly url: string; readonly template: string | undefined }[],
+  notFollowed: Readonly<Record<string, number>> = {},
 ): Promise<number> {
   const job = context.jobs.get(from.job);
   const depth = from.depth + 1;
-  if (depth > job.limits.maxDepth || links.length === 0) return 0;
+  if (depth > job.limits.maxDepth) return 0;
+  await countNotFollowed(context, from, notFollowed);
+  if (links.length === 0) return 0;
   const parent = urlId(from.url);
   const offers = links.map((link) => ({ url: link.url, depth, template: link.template, parent }));
   const exhausted = await exhaustedBudget(context, from, job);

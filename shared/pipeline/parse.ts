@@ -71,7 +71,9 @@ export async function parseTask(
       record: { status: 'failed', url: task.url, depth: task.depth, reason: error.reason, message: error.message, ...counters },
     };
   }
-  if (task.follow) await followLinks(context, task, extraction.links);
+  if (task.follow) {
+    await followLinks(context, task, extraction.links, { 'cap:maxLinksPerPage': extraction.linksDropped ?? 0 });
+  }
   return {
     task,
     record: {

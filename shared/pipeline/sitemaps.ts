@@ -5,7 +5,7 @@ import type { Job } from '../job/schema.js';
 import { hostOf, urlId } from '../url.js';
 import type { PipelineContext } from './context.js';
 import { lastGoodRun } from './finalize.js';
-import { enqueueFetches, followLinks, type LinkOffer, offerUrls } from './links.js';
+import { countNotFollowed, enqueueFetches, followLinks, type LinkOffer, offerUrls } from './links.js';
 import type { FetchTask, PageRecord } from './messages.js';
 import { robotsPolicy } from './robots.js';
 
@@ -44,7 +44,10 @@ export async function acceptSitemaps(
       context.log.warn('sitemap not followed', { url, runId: from.runId, job: from.job, error: (error as Error).message });
     }
   }
-  await enqueueFetches(context, await offerUrls(context, from, offers));
+  const cap = context.jobs.get(from.job).limits.maxSitemaps;
+  const granted = await context.ledger.takeQuota(from.job, from.runId, 'sitemaps', offers.length, cap);
+  await countNotFollowed(context, from, { 'cap:maxSitemaps': offers.length - granted });
+  await enqueueFetches(context, await offerUrls(context, from, offers.slice(0, granted)));
 }
 
 /**
@@ -65,17 +68,26 @@ export async function processSitemap(context: PipelineContext, task: FetchTask, 
     try {
       const sitemap = parseSitemap(page.body, page.finalUrl);
       if (sitemap.kind === 'index') {
+        // An index leads only to sitemaps on the run's hosts (`fetch.allowedHosts`), as links do.
+        const onHosts = sitemap.sitemaps.filter((entry) => task.hosts.includes(hostOf(entry.loc)));
+        for (const entry of sitemap.sitemaps.filter((candidate) => !onHosts.includes(candidate)).slice(0, 10)) {
+          context.log.info('sitemap on another host not followed', { url: entry.loc, runId: task.runId, job: task.job });
+        }
         await acceptSitemaps(
           context,
           { ...task, chain },
-          sitemap.sitemaps.map((entry) => entry.loc),
+          onHosts.map((entry) => entry.loc),
         );
       } else {
         const since = job.start.onlyModifiedSinceLastRun ? (await lastGoodRun(context, task.job))?.startedAt : undefined;
         const links = sitemap.urls
           .filter((entry) => task.hosts.includes(hostOf(entry.loc)) && modifiedSince(entry, since))
           .map((entry) => ({ url: entry.loc, template: job.start.sitemapTemplate }));
-        await followLinks(context, { ...task, depth: task.depth }, links);
+        const cap = job.limits.maxSitemapEntries;
+        const granted = await context.ledger.takeQuota(task.job, task.runId, 'sitemapEntries', links.length, cap);
+        await followLinks(context, { ...task, depth: task.depth }, links.slice(0, granted), {
+          'cap:maxSitemapEntries': links.length - granted,
+        });
       }
     } catch (error) {
       if (!(error instanceof ScrapelineError) || error.retryable) throw error;

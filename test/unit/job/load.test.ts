@@ -64,7 +64,13 @@ describe('Function: parseJob', () => {
     );
 
     // Assess
-    expect(job.limits).toEqual({ maxPages: 10_000, maxDepth: 0 });
+    expect(job.limits).toEqual({
+      maxPages: 10_000,
+      maxDepth: 0,
+      maxLinksPerPage: 10_000,
+      maxSitemaps: 1_000,
+      maxSitemapEntries: 1_000_000,
+    });
     expect(job.fetch).toEqual({ timeoutMs: 15_000, maxBytes: 5 * 1024 * 1024, maxRedirects: 5, retries: 0 });
   });
 
@@ -265,7 +271,13 @@ describe('Function: loadJobFile', () => {
     expect(job.templates.book?.key).toBe('upc');
     expect(job.follow).toHaveLength(4);
     expect(Object.keys(job.templates)).toEqual(['book', 'author', 'quote']);
-    expect(job.limits).toEqual({ maxPages: 5000, maxDepth: 100 });
+    expect(job.limits).toEqual({
+      maxPages: 5000,
+      maxDepth: 100,
+      maxLinksPerPage: 10_000,
+      maxSitemaps: 1_000,
+      maxSitemapEntries: 1_000_000,
+    });
     expect(job.politeness.perHostConcurrency).toBe(8);
     expect(job.fetch.retries).toBe(3);
   });
