@@ -74,6 +74,12 @@ function byteLength(body: unknown): number {
   return 0;
 }
 
+/** The units of a `ConsumedCapacity` (one entry, or one per table). */
+function consumedUnits(consumed: unknown): number {
+  const entries = (Array.isArray(consumed) ? consumed : [consumed]) as { CapacityUnits?: number }[];
+  return entries.reduce((sum, entry) => sum + (entry?.CapacityUnits ?? 0), 0);
+}
+
 /** Billing units of one request (see the list prices in cost.ts). */
 function unitsOf(
   service: string,
@@ -83,6 +89,9 @@ function unitsOf(
   output: Record<string, unknown>,
 ) {
   if (service === 'SQS') return Math.max(1, Math.ceil(bytes / 65_536));
+  // The peer answers every request with what DynamoDB would bill for it (item sizes before and after; see
+  // test/support/aws-peers.ts): the request's own size is only the fallback.
+  if (service === 'DynamoDB' && output.ConsumedCapacity !== undefined) return consumedUnits(output.ConsumedCapacity);
   if (service === 'DynamoDB') {
     const consistent = input.ConsistentRead === true;
     switch (operation) {
@@ -153,6 +162,22 @@ function install(client: object): void {
       const name = (error as { name?: string }).name ?? 'Error';
       const key = `${service} ${command} ${name}`;
       errors[key] = (errors[key] ?? 0) + 1;
+      // A failed conditional write is billed too (by the item's size): the peer says how much.
+      const consumed = (error as { ConsumedCapacity?: unknown }).ConsumedCapacity;
+      if (service === 'DynamoDB' && consumed !== undefined) {
+        const entryKey = `${service}/${operation}/${harnessClients.has(client)}`;
+        const entry = counts.get(entryKey) ?? {
+          service,
+          operation,
+          requests: 0,
+          units: 0,
+          harness: harnessClients.has(client),
+          empty: 0,
+        };
+        entry.requests++;
+        entry.units += consumedUnits(consumed);
+        counts.set(entryKey, entry);
+      }
       throw error;
     }
     const harness = harnessClients.has(client);

@@ -84,11 +84,22 @@ export interface StateKey {
 /** Keys per {@link StateStore.getMany} call (the DynamoDB BatchGetItem limit). */
 export const MAX_GET_MANY = 100;
 
+/** Capacity units one state request consumed, as the service bills them. */
+export interface ConsumedCapacity {
+  readonly readUnits: number;
+  readonly writeUnits: number;
+}
+
 /**
  * Durable key-value state with conditional writes and atomic counters: DynamoDB in the cloud, an embedded
  * store locally. Reads are strongly consistent.
  */
 export interface StateStore {
+  /**
+   * The same store, telling `report` what each request consumed as billed (DynamoDB's `ConsumedCapacity`), for
+   * request metering. Absent where nothing is billed (the embedded store): the meter estimates from item sizes.
+   */
+  reportingCapacity?(report: (consumed: ConsumedCapacity) => void): StateStore;
   get(pk: string, sk: string): Promise<StateItem | undefined>;
   /** Items of one partition whose sort key starts with `skPrefix`, in ascending sort-key order. */
   query(pk: string, skPrefix: string): AsyncIterable<StateItem & { readonly sk: string }>;

@@ -11,6 +11,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import {
   type Clock,
+  type ConsumedCapacity,
   MAX_GET_MANY,
   type StateCondition,
   type StateItem,
@@ -48,6 +49,12 @@ export interface DynamoStateStoreOptions {
   readonly clock?: Clock;
   /** Random source for jitter. @default Math.random */
   readonly random?: () => number;
+  /**
+   * Told what each request consumed (requests then ask for `ReturnConsumedCapacity`). A failed condition or a
+   * cancelled transaction reports no capacity: it is estimated from the item returned (at least one unit a write,
+   * two in a transaction), as DynamoDB bills a failed conditional write by the item's size. @default undefined
+   */
+  readonly onConsumed?: (consumed: ConsumedCapacity) => void;
 }
 
 /** The parts of an update: the expression and its placeholders. */
@@ -166,6 +173,33 @@ function conditionOf(
   }
 }
 
+/** Bytes of a DynamoDB attribute value by DynamoDB's sizing rules (numbers: about one byte per two digits). */
+function attributeBytes(value: AttributeValue): number {
+  if (value.S !== undefined) return Buffer.byteLength(value.S);
+  if (value.N !== undefined) {
+    const digits = value.N.replace(/^-/, '').replace('.', '').replace(/^0+/, '').replace(/e.*$/i, '').length;
+    return digits === 0 ? 1 : 1 + Math.ceil(digits / 2) + (value.N.startsWith('-') ? 1 : 0);
+  }
+  return 1;
+}
+
+/** Write units of an item by its size (1 KB each, at least one): what a failed conditional write on it costs. */
+export function itemWriteUnits(item: Record<string, AttributeValue> | undefined): number {
+  if (!item) return 1;
+  const bytes = Object.entries(item).reduce((sum, [name, value]) => sum + Buffer.byteLength(name) + attributeBytes(value), 0);
+  return Math.max(1, Math.ceil(bytes / 1024));
+}
+
+/** The units of a `ConsumedCapacity` answer (one entry, or one per table). */
+function unitsOf(
+  consumed: { CapacityUnits?: number | undefined } | { CapacityUnits?: number | undefined }[] | undefined,
+): number {
+  return (Array.isArray(consumed) ? consumed : consumed ? [consumed] : []).reduce(
+    (sum, entry) => sum + (entry.CapacityUnits ?? 0),
+    0,
+  );
+}
+
 function errorName(error: unknown): string | undefined {
   return (error as { name?: string } | undefined)?.name;
 }
@@ -183,6 +217,8 @@ export class DynamoStateStore implements StateStore {
   readonly #conflictBaseMs: number;
   readonly #clock: Clock;
   readonly #random: () => number;
+  readonly #options: DynamoStateStoreOptions;
+  readonly #onConsumed: ((consumed: ConsumedCapacity) => void) | undefined;
 
   constructor(options: DynamoStateStoreOptions) {
     const problems: string[] = [];
@@ -203,6 +239,26 @@ export class DynamoStateStore implements StateStore {
     this.#conflictBaseMs = options.conflictBaseMs ?? 25;
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? Math.random;
+    this.#options = options;
+    this.#onConsumed = options.onConsumed;
+  }
+
+  /** The same table through the same client, reporting the capacity each request consumed. */
+  reportingCapacity(report: (consumed: ConsumedCapacity) => void): DynamoStateStore {
+    return new DynamoStateStore({ ...this.#options, onConsumed: report });
+  }
+
+  /** Asks for the consumed capacity only when somebody listens: the answer is larger. */
+  get #capacity(): { ReturnConsumedCapacity?: 'TOTAL' } {
+    return this.#onConsumed ? { ReturnConsumedCapacity: 'TOTAL' } : {};
+  }
+
+  #read(consumed: Parameters<typeof unitsOf>[0]): void {
+    this.#onConsumed?.({ readUnits: unitsOf(consumed), writeUnits: 0 });
+  }
+
+  #wrote(units: number): void {
+    this.#onConsumed?.({ readUnits: 0, writeUnits: units });
   }
 
   get tableName(): string {
@@ -215,8 +271,10 @@ export class DynamoStateStore implements StateStore {
         TableName: this.#tableName,
         Key: { [PARTITION_KEY]: { S: pk }, [SORT_KEY]: { S: sk } },
         ConsistentRead: true,
+        ...this.#capacity,
       }),
     );
+    this.#read(output.ConsumedCapacity);
     return output.Item ? fromItem(output.Item) : undefined;
   }
 
@@ -235,8 +293,10 @@ export class DynamoStateStore implements StateStore {
           ScanIndexForward: true,
           ...(this.#queryPageSize === undefined ? {} : { Limit: this.#queryPageSize }),
           ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }),
+          ...this.#capacity,
         }),
       );
+      this.#read(output.ConsumedCapacity);
       for (const item of output.Items ?? []) {
         const state = fromItem(item);
         yield { ...state, sk: String(state[SORT_KEY]) };
@@ -268,13 +328,17 @@ export class DynamoStateStore implements StateStore {
             ...update,
             ReturnValues: 'ALL_NEW',
             ...(returnCurrent && write.condition ? { ReturnValuesOnConditionCheckFailure: 'ALL_OLD' } : {}),
+            ...this.#capacity,
           }),
         );
+        this.#wrote(unitsOf(output.ConsumedCapacity));
         return { ok: true, item: fromItem(output.Attributes ?? update.Key) };
       } catch (error) {
         if (errorName(error) === 'ConditionalCheckFailedException') {
+          const failure = error as { Item?: Record<string, AttributeValue>; ConsumedCapacity?: { CapacityUnits?: number } };
+          this.#wrote(failure.ConsumedCapacity ? unitsOf(failure.ConsumedCapacity) : itemWriteUnits(failure.Item));
           if (!returnCurrent) return { ok: false, current: undefined };
-          const item = (error as { Item?: Record<string, AttributeValue> }).Item;
+          const item = failure.Item;
           // Peers without ReturnValuesOnConditionCheckFailure (dynalite) return no item: look it up.
           return { ok: false, current: item ? fromItem(item) : await this.get(write.pk, write.sk) };
         }
@@ -296,8 +360,12 @@ export class DynamoStateStore implements StateStore {
     }));
     for (let attempt = 1; pending.length > 0; attempt++) {
       const output = await this.#client.send(
-        new BatchGetItemCommand({ RequestItems: { [this.#tableName]: { Keys: pending, ConsistentRead: false } } }),
+        new BatchGetItemCommand({
+          RequestItems: { [this.#tableName]: { Keys: pending, ConsistentRead: false } },
+          ...this.#capacity,
+        }),
       );
+      this.#read(output.ConsumedCapacity);
       for (const item of output.Responses?.[this.#tableName] ?? []) {
         const state = fromItem(item);
         found.set(id(String(state[PARTITION_KEY]), String(state[SORT_KEY])), state);
@@ -332,10 +400,13 @@ export class DynamoStateStore implements StateStore {
     });
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.#client.send(new TransactWriteItemsCommand({ TransactItems: items }));
+        const output = await this.#client.send(new TransactWriteItemsCommand({ TransactItems: items, ...this.#capacity }));
+        this.#wrote(unitsOf(output.ConsumedCapacity));
         return { ok: true };
       } catch (error) {
         if (errorName(error) !== 'TransactionCanceledException') throw error;
+        // A cancelled transaction reports nothing: two units an item, the least it can have cost.
+        this.#wrote(2 * items.length);
         const reasons: CancellationReason[] = (error as { CancellationReasons?: CancellationReason[] }).CancellationReasons ?? [];
         const failed = reasons.flatMap((reason, index) => (reason.Code === 'ConditionalCheckFailed' ? [index] : []));
         if (failed.length > 0) return { ok: false, failed };

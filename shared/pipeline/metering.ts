@@ -121,8 +121,50 @@ export function meteredQueue(queue: Queue, meter: RequestMeter): Queue {
   };
 }
 
-/** Counts DynamoDB requests and capacity units of a state store. */
-export function meteredState(state: StateStore, meter: RequestMeter): StateStore {
+/**
+ * Counts DynamoDB requests and capacity units of a state store: the units the store reports as billed when it can
+ * ({@link StateStore.reportingCapacity}: DynamoDB), else estimated from item sizes (the embedded store).
+ */
+export function meteredState(store: StateStore, meter: RequestMeter): StateStore {
+  const reporting = store.reportingCapacity?.((consumed) => {
+    if (consumed.readUnits > 0) meter.add('dynamodb:ReadUnits', consumed.readUnits);
+    if (consumed.writeUnits > 0) meter.add('dynamodb:WriteUnits', consumed.writeUnits);
+  });
+  return reporting ? countedRequests(reporting, meter) : estimatedState(store, meter);
+}
+
+/** Counts the requests of a store that reports its capacity units itself. */
+function countedRequests(state: StateStore, meter: RequestMeter): StateStore {
+  return {
+    get: (pk, sk) => {
+      meter.add('dynamodb:GetItem');
+      return state.get(pk, sk);
+    },
+    async *query(pk, prefix) {
+      meter.add('dynamodb:Query');
+      yield* state.query(pk, prefix);
+    },
+    transact: (writes) => {
+      meter.add('dynamodb:TransactWriteItems');
+      return state.transact(writes);
+    },
+    write: (write) => {
+      meter.add('dynamodb:UpdateItem');
+      return state.write(write);
+    },
+    tryWrite: (write) => {
+      meter.add('dynamodb:UpdateItem');
+      return state.tryWrite(write);
+    },
+    getMany: (keys) => {
+      meter.add('dynamodb:BatchGetItem', Math.ceil(keys.length / 100));
+      return state.getMany(keys);
+    },
+  };
+}
+
+/** Counts the requests of a store, with capacity units estimated from item sizes. */
+function estimatedState(state: StateStore, meter: RequestMeter): StateStore {
   return {
     get: async (pk, sk) => {
       const item = await state.get(pk, sk);

@@ -40,6 +40,34 @@ describe('Class: DynamoStateStore', () => {
     });
   });
 
+  describe('Method: reportingCapacity', () => {
+    it('reports the units each request consumed, by item size, failed conditions and transactions included', async () => {
+      const key = pk();
+      const consumed: { readUnits: number; writeUnits: number }[] = [];
+      const reporting = store.reportingCapacity((units) => consumed.push(units));
+      const large = 'x'.repeat(1500);
+
+      await reporting.write({ pk: key, sk: 'a', set: { body: large } });
+      await reporting.tryWrite({ pk: key, sk: 'a', set: { body: 'y' }, condition: { kind: 'absent' } });
+      await reporting.transact([{ pk: key, sk: 'b', set: { v: 1 } }]);
+      await reporting.get(key, 'a');
+      await reporting.getMany([{ pk: key, sk: 'a' }]);
+
+      // 1.5 KB: two write units; the refused write is billed by the item it found; a transaction doubles; a
+      // consistent read of up to 4 KB is one unit, an eventually consistent one half.
+      expect(consumed).toEqual([
+        { readUnits: 0, writeUnits: 2 },
+        { readUnits: 0, writeUnits: 2 },
+        { readUnits: 0, writeUnits: 2 },
+        { readUnits: 1, writeUnits: 0 },
+        { readUnits: 0.5, writeUnits: 0 },
+      ]);
+      // The store itself reports nothing and asks for nothing.
+      await store.write({ pk: key, sk: 'c', set: { v: 1 } });
+      expect(consumed).toHaveLength(5);
+    });
+  });
+
   describe('Method: getMany', () => {
     it('returns items in the order of the keys, undefined where there is none, repeated keys included', async () => {
       const key = pk();

@@ -258,12 +258,15 @@ describe('Cloud pipeline end to end (s3rver, local-aws-sqs, dynalite)', () => {
     // so far is the harness's CreateTable; reads are not compared: the harness reads too).
     const ledger = new RunLedger(new DynamoStateStore({ client: peers.clients.dynamodb, tableName: peers.tableName }));
     const counted = (await ledger.getRun(JOB, manifest.runId))?.requests ?? {};
+    // Write units too: the peer bills each write by the larger of the item before and after (transactions twice).
     expect({
       UpdateItem: counted['dynamodb:UpdateItem'],
       TransactWriteItems: counted['dynamodb:TransactWriteItems'],
+      WriteUnits: counted['dynamodb:WriteUnits'],
     }).toEqual({
       UpdateItem: peers.dynamo.operations.get('UpdateItem'),
       TransactWriteItems: peers.dynamo.operations.get('TransactWriteItems'),
+      WriteUnits: peers.dynamo.capacity.writeUnits,
     });
     console.info(
       `cloud run: ${cloudMs} ms, ${mappings.fetch.stats.invocations}/${mappings.parse.stats.invocations}/${mappings.postprocess.stats.invocations} invocations (fetch/parse/post-process), ${relay.relayed} notifications relayed, DynamoDB requests ${JSON.stringify(Object.fromEntries(peers.dynamo.operations))}`,

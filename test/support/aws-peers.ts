@@ -204,6 +204,11 @@ export interface DynamoPeer {
   readonly transactions: number;
   /** Requests received, by operation. */
   readonly operations: ReadonlyMap<string, number>;
+  /**
+   * Capacity units the requests consumed, as DynamoDB bills them (dynalite's item-size rules; see
+   * {@link startDynamoPeer}): what a run would cost on a real table.
+   */
+  readonly capacity: { readonly readUnits: number; readonly writeUnits: number };
   stop(): Promise<void>;
 }
 
@@ -214,6 +219,21 @@ type DynaliteFactory = (options: { createTableMs?: number; deleteTableMs?: numbe
 /** Operations on one item, whose key is in `Key` (or, for PutItem, in `Item`). */
 const ITEM_READS = new Set(['GetItem']);
 const ITEM_WRITES = new Set(['PutItem', 'UpdateItem', 'DeleteItem']);
+/** Operations that report the capacity they consumed when asked (`ReturnConsumedCapacity`). */
+const CAPACITY_READS = new Set(['GetItem', 'BatchGetItem', 'Query', 'Scan']);
+const CAPACITY_WRITES = new Set(['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem']);
+
+/** dynalite's capacity rule: units of an item, for a write (1 KB) or a read (4 KB, half when eventually consistent). */
+type CapacityUnits = (item: AttributeMap | undefined, isRead: boolean, isConsistent?: boolean) => number;
+
+/** The capacity units of an answer's `ConsumedCapacity` (one entry, or one per table). */
+function consumedUnits(body: Json): number {
+  const consumed = body.ConsumedCapacity as { CapacityUnits?: number } | { CapacityUnits?: number }[] | undefined;
+  return (Array.isArray(consumed) ? consumed : consumed ? [consumed] : []).reduce(
+    (sum, entry) => sum + (entry.CapacityUnits ?? 0),
+    0,
+  );
+}
 
 /** A readers-writer lock served in arrival order. */
 class ReadWriteLock {
@@ -300,6 +320,8 @@ interface DynaliteAnswer {
  */
 export async function startDynamoPeer(): Promise<DynamoPeer> {
   const dynalite = require('dynalite') as DynaliteFactory;
+  const capacityUnits = (require('dynalite/db/index.js') as { capacityUnits: CapacityUnits }).capacityUnits;
+  const capacity = { readUnits: 0, writeUnits: 0 };
   const backend = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   await listen(backend);
   const backendHandler = backend.listeners('request')[0] as (req: Readable, res: object) => void;
@@ -372,6 +394,12 @@ export async function startDynamoPeer(): Promise<DynamoPeer> {
     return { id: JSON.stringify([table, ...schema.map((name) => source[name] ?? null)]), key, table };
   };
 
+  /** An item as it is now (a consistent read that is not counted: the peer's own bookkeeping). */
+  const currentItem = async (table: string, key: AttributeMap): Promise<AttributeMap | undefined> => {
+    const current = await call('GetItem', { TableName: table, Key: key, ConsistentRead: true });
+    return (current.body as { Item?: AttributeMap }).Item;
+  };
+
   const validation = (message: string): DynaliteAnswer => ({
     status: 400,
     body: { __type: 'com.amazon.coral.validate#ValidationException', message },
@@ -405,25 +433,34 @@ export async function startDynamoPeer(): Promise<DynamoPeer> {
     try {
       if (conflictsToInject > 0) {
         conflictsToInject--;
+        capacity.writeUnits += 2 * writes.length;
         return cancelled(writes.map((_, index) => (index === 0 ? 'TransactionConflict' : 'None')));
       }
       const reasons: string[] = [];
       const applied: { index: number; previous: AttributeMap | undefined }[] = [];
       let failure: DynaliteAnswer | undefined;
+      // Transactional writes cost twice the units of the writes they are made of (a failed condition: the item's size).
+      let units = 0;
       for (const [index, write] of writes.entries()) {
         const { ReturnValuesOnConditionCheckFailure: _ignored, ...params } = write.params;
-        const answer = await call(`${write.kind}Item`, { ...params, ReturnValues: 'ALL_OLD' });
+        const answer = await call(`${write.kind}Item`, { ...params, ReturnValues: 'ALL_OLD', ReturnConsumedCapacity: 'TOTAL' });
         if (answer.status === 200) {
           applied.push({ index, previous: answer.body.Attributes as AttributeMap | undefined });
           reasons.push('None');
+          units += consumedUnits(answer.body);
         } else if (String(answer.body.__type).endsWith('#ConditionalCheckFailedException')) {
           reasons.push('ConditionalCheckFailed');
+          units += capacityUnits(await currentItem(write.table, write.key), false);
         } else {
           failure = answer;
           break;
         }
       }
-      if (!failure && reasons.every((reason) => reason === 'None')) return { status: 200, body: {} };
+      if (!failure && reasons.every((reason) => reason === 'None')) {
+        capacity.writeUnits += 2 * units;
+        const table = writes[0]?.table;
+        return { status: 200, body: { ConsumedCapacity: [{ TableName: table, CapacityUnits: 2 * units }] } };
+      }
       for (const { index, previous } of applied.reverse()) {
         const write = writes[index];
         if (!write) continue;
@@ -432,13 +469,16 @@ export async function startDynamoPeer(): Promise<DynamoPeer> {
           : await call('DeleteItem', { TableName: write.table, Key: write.key });
         if (undo.status !== 200) throw new Error(`rolling back a transaction failed: ${JSON.stringify(undo.body)}`);
       }
+      // What a cancelled transaction costs is not documented: the least it can have cost, two units an item.
+      capacity.writeUnits += 2 * writes.length;
       return failure ?? cancelled(reasons);
     } finally {
       release();
     }
   };
 
-  const handle = async (operation: string, text: string): Promise<{ status: number; text: string }> => {
+  const handle = async (operation: string, request: string): Promise<{ status: number; text: string }> => {
+    let text = request;
     let params: Json | undefined;
     try {
       params = JSON.parse(text) as Json;
@@ -448,6 +488,11 @@ export async function startDynamoPeer(): Promise<DynamoPeer> {
     if (operation === 'TransactWriteItems' && params) {
       const answer = await transact(params);
       return { status: answer.status, text: JSON.stringify(answer.body) };
+    }
+    // Every answer says what it consumed (the SDK parses it whether asked or not): the bench prices requests by it.
+    if (params && (CAPACITY_READS.has(operation) || CAPACITY_WRITES.has(operation))) {
+      params.ReturnConsumedCapacity = 'TOTAL';
+      text = JSON.stringify(params);
     }
     const kind = operation.replace(/Item$/, '') as 'Update' | 'Put' | 'Delete' | 'Get';
     const target = params && (ITEM_READS.has(operation) || ITEM_WRITES.has(operation)) ? await itemOf(kind, params) : undefined;
@@ -462,16 +507,20 @@ export async function startDynamoPeer(): Promise<DynamoPeer> {
         return { status: 400, text: JSON.stringify(conflict) };
       }
       const answer = await callRaw(operation, text);
-      // DynamoDB returns the item as it is with a failed condition when asked (dynalite predates the parameter).
-      if (
-        target &&
-        params?.ReturnValuesOnConditionCheckFailure === 'ALL_OLD' &&
-        answer.status === 400 &&
-        answer.text.includes('ConditionalCheckFailedException')
-      ) {
-        const current = await call('GetItem', { TableName: params.TableName, Key: params.Key, ConsistentRead: true });
-        const item = (current.body as { Item?: AttributeMap }).Item;
-        return { status: 400, text: JSON.stringify({ ...(JSON.parse(answer.text) as Json), ...(item ? { Item: item } : {}) }) };
+      if (answer.status === 200 && (CAPACITY_READS.has(operation) || CAPACITY_WRITES.has(operation))) {
+        const units = consumedUnits(JSON.parse(answer.text) as Json);
+        if (CAPACITY_READS.has(operation)) capacity.readUnits += units;
+        else capacity.writeUnits += units;
+      }
+      // A failed condition still consumes write units, by the size of the item as it is (at least one); DynamoDB
+      // returns that item with the failure when asked (dynalite predates the parameter).
+      if (target && params && answer.status === 400 && answer.text.includes('ConditionalCheckFailedException')) {
+        const item = await currentItem(target.table, target.key);
+        const units = capacityUnits(item, false);
+        capacity.writeUnits += units;
+        const returned = params.ReturnValuesOnConditionCheckFailure === 'ALL_OLD' && item ? { Item: item } : {};
+        const consumed = { ConsumedCapacity: { TableName: target.table, CapacityUnits: units } };
+        return { status: 400, text: JSON.stringify({ ...(JSON.parse(answer.text) as Json), ...returned, ...consumed }) };
       }
       return answer;
     } finally {
@@ -513,6 +562,7 @@ export async function startDynamoPeer(): Promise<DynamoPeer> {
       return transactions;
     },
     operations,
+    capacity,
     async stop() {
       await closeServer(front);
       await closeServer(backend);
@@ -582,7 +632,10 @@ export interface AwsPeers {
   readonly queues: Readonly<Record<string, PeerQueue>>;
   /** s3rver's event notifications: `on('event', (event: S3EventNotification) => ...)`. */
   readonly s3Events: EventEmitter;
-  readonly dynamo: Pick<DynamoPeer, 'injectTransactionConflicts' | 'injectUpdateConflicts' | 'transactions' | 'operations'>;
+  readonly dynamo: Pick<
+    DynamoPeer,
+    'injectTransactionConflicts' | 'injectUpdateConflicts' | 'transactions' | 'operations' | 'capacity'
+  >;
   /** Creates another queue with its dead-letter queue. */
   createQueue(name: string, options?: PeerQueueOptions): Promise<PeerQueue>;
   /**
@@ -633,6 +686,7 @@ export async function startAwsPeers(options: AwsPeersOptions = {}): Promise<AwsP
           return dynamo.transactions;
         },
         operations: dynamo.operations,
+        capacity: dynamo.capacity,
       },
       createQueue: (name, queueOptions) => createQueueWithDlq(clients.sqs, name, queueOptions),
       sdkEnvironment: () => ({
