@@ -1,4 +1,5 @@
-import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { clientConfig } from '../shared/aws/client-config.js';
 import { createDeadLetterHandler } from '../shared/handlers.js';
 import { loadConfig } from './commons/config.js';
 import { createFunctionRuntime } from './commons/context.js';
@@ -10,7 +11,11 @@ import { UnavailablePortError } from './commons/errors.js';
  * in that stage's dead-letter queue (`DEAD_LETTER_ROUTES`), where the alarm sees it and `scrapeline redrive` finds it.
  */
 const config = loadConfig(['bucket', 'table', 'eventBus', 'deadLetterRoutes']);
-const runtime = createFunctionRuntime({ stage: 'deadletters', config });
+const runtime = createFunctionRuntime({
+  stage: 'deadletters',
+  config,
+  clients: { sqs: new SQSClient(clientConfig('sqs', { region: config.region })) },
+});
 const routes = config.deadLetterRoutes;
 
 export const handler = runtime.instrument(

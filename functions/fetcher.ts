@@ -1,3 +1,5 @@
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { clientConfig } from '../shared/aws/client-config.js';
 import { UndiciHttpClient } from '../shared/fetch/http.js';
 import { createFetcherHandler } from '../shared/handlers.js';
 import { loadConfig } from './commons/config.js';
@@ -19,6 +21,8 @@ const http = new UndiciHttpClient({ ssrf: { allow: config.fetchAllowAddresses } 
 const runtime = createFunctionRuntime({
   stage: 'fetcher',
   config,
+  // It sends messages on every invocation: its SQS client (and package) is loaded at cold start.
+  clients: { sqs: new SQSClient(clientConfig('sqs', { region: config.region })) },
   http,
   ...(config.retryBaseMs === undefined ? {} : { settings: { retryBaseMs: config.retryBaseMs } }),
 });

@@ -1,8 +1,10 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit, Metrics as PowertoolsMetrics } from '@aws-lambda-powertools/metrics';
-import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context } from 'aws-lambda';
-import { type AwsClients, createAwsClients } from '../../shared/aws/clients.js';
+import { clientConfig } from '../../shared/aws/client-config.js';
 import { DynamoStateStore } from '../../shared/aws/dynamo-state-store.js';
 import { EventBridgeRunEvents } from '../../shared/aws/run-events.js';
 import { S3ObjectStore } from '../../shared/aws/s3-object-store.js';
@@ -40,8 +42,12 @@ export interface FunctionRuntimeOptions {
     Partial<FunctionConfig<'fetchQueue' | 'parseQueue' | 'eventBus' | 'fleetSize'>>;
   /** Only the fetcher fetches: without one, fetching throws. */
   readonly http?: HttpClient;
-  /** @default clients created once from the environment (`AWS_REGION`, `AWS_ENDPOINT_URL_*`) */
-  readonly clients?: AwsClients;
+  /**
+   * @default clients created once from the environment (`AWS_REGION`, `AWS_ENDPOINT_URL_*`): S3 and DynamoDB at cold
+   * start, SQS when the first message is sent (a function that sends on every invocation passes its own, created at
+   * cold start)
+   */
+  readonly clients?: Partial<FunctionClients>;
   /** @default a Powertools Logger with the configured service name and level */
   readonly logger?: Logger;
   /** @default Powertools Metrics in the configured namespace, dimension `stage` */
@@ -52,10 +58,21 @@ export interface FunctionRuntimeOptions {
   readonly settings?: Partial<PipelineSettings>;
 }
 
+/**
+ * The SDK clients of a function. Only the packages a function uses on every invocation are loaded at cold start
+ * (S3 and DynamoDB in all of them, SQS in those that send); EventBridge is loaded when a run finishes.
+ */
+export interface FunctionClients {
+  readonly s3: S3Client;
+  readonly dynamodb: DynamoDBClient;
+  /** A client, or one created (and its package loaded) when the first message is sent. */
+  readonly sqs: Pick<SQSClient, 'send'>;
+}
+
 /** What a function's module scope holds: the pipeline over the cloud adapters, and its instruments. */
 export interface FunctionRuntime {
   readonly pipeline: PipelineContext;
-  readonly clients: AwsClients;
+  readonly clients: FunctionClients;
   readonly logger: Logger;
   readonly metrics: PowertoolsMetrics;
   /** Wraps a handler: Lambda context in the logs, per-invocation record counts, metrics flushed after each call. */
@@ -85,7 +102,17 @@ export function unavailableQueue(stage: Stage, queue: string, variable: string):
 function runEvents(stage: Stage, eventBus: string | undefined, region: string): RunEvents {
   if (stage === 'parser') return unavailableEvents(stage);
   if (eventBus === undefined) return noRunEvents;
-  return new EventBridgeRunEvents({ client: new EventBridgeClient({ region }), eventBusName: eventBus });
+  return new EventBridgeRunEvents({ region, eventBusName: eventBus });
+}
+
+/** An SQS client created, and its package loaded, when the first message is sent. */
+export function lazySqsClient(region: string): Pick<SQSClient, 'send'> {
+  let client: Promise<SQSClient> | undefined;
+  const send = async (command: Parameters<SQSClient['send']>[0]) => {
+    client ??= import('@aws-sdk/client-sqs').then(({ SQSClient }) => new SQSClient(clientConfig('sqs', { region })));
+    return (await client).send(command);
+  };
+  return { send: send as SQSClient['send'] };
 }
 
 /** Run events for a function that never finishes runs: using them is a wiring error, said loudly. */
@@ -149,7 +176,7 @@ export function instrumentHandler(handler: SqsHandler, logger: Logger, metrics: 
 }
 
 /**
- * Builds a function's runtime at cold start: SDK clients (once), the cloud adapters, the bundled jobs validated,
+ * Builds a function's runtime at cold start: SDK clients (once), the cloud adapters, the bundled jobs (validated at synth),
  * a Powertools Logger as the pipeline's log and Powertools Metrics.
  *
  * @example
@@ -173,7 +200,11 @@ export function createFunctionRuntime(options: FunctionRuntimeOptions): Function
       ...(config.serviceName === undefined ? {} : { serviceName: config.serviceName }),
       defaultDimensions: { stage },
     });
-  const clients = options.clients ?? createAwsClients({ region: config.region });
+  const clients: FunctionClients = {
+    s3: options.clients?.s3 ?? new S3Client(clientConfig('s3', { region: config.region })),
+    dynamodb: options.clients?.dynamodb ?? new DynamoDBClient(clientConfig('dynamodb', { region: config.region })),
+    sqs: options.clients?.sqs ?? lazySqsClient(config.region),
+  };
   const queue = (url: string | undefined, name: string, variable: string): Queue =>
     url === undefined ? unavailableQueue(stage, name, variable) : new SqsQueue({ client: clients.sqs, queueUrl: url });
   const state = new DynamoStateStore({ client: clients.dynamodb, tableName: config.table });

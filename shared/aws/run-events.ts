@@ -1,4 +1,4 @@
-import { type EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { layout } from '../layout.js';
 import type { RunManifest } from '../pipeline/finalize.js';
 import type { RunEvents } from '../ports.js';
@@ -28,7 +28,13 @@ export function runFinishedDetail(manifest: RunManifest) {
 
 /** Options of {@link EventBridgeRunEvents}. */
 export interface EventBridgeRunEventsOptions {
-  readonly client: EventBridgeClient;
+  /**
+   * @default a client for `region`, created when the first run finishes: the EventBridge package is loaded then, not
+   * at cold start (a function announces a finished run rarely)
+   */
+  readonly client?: EventBridgeClient;
+  /** Region of the client created on first use. @default the SDK's own resolution (`AWS_REGION`) */
+  readonly region?: string;
   /** @default 'default' */
   readonly eventBusName?: string;
 }
@@ -38,15 +44,19 @@ export interface EventBridgeRunEventsOptions {
  * subscribe with a rule: e-mail through SNS on `changes.new > 0`, a Slack webhook on `state = degraded`, and so on.
  */
 export class EventBridgeRunEvents implements RunEvents {
-  readonly #client: EventBridgeClient;
+  #client: EventBridgeClient | undefined;
+  readonly #region: string | undefined;
   readonly #eventBusName: string;
 
-  constructor(options: EventBridgeRunEventsOptions) {
+  constructor(options: EventBridgeRunEventsOptions = {}) {
     this.#client = options.client;
+    this.#region = options.region;
     this.#eventBusName = options.eventBusName ?? 'default';
   }
 
   async runFinished(manifest: RunManifest): Promise<void> {
+    const { EventBridgeClient, PutEventsCommand } = await import('@aws-sdk/client-eventbridge');
+    this.#client ??= new EventBridgeClient(this.#region === undefined ? {} : { region: this.#region });
     const result = await this.#client.send(
       new PutEventsCommand({
         Entries: [

@@ -1,12 +1,17 @@
-import {
-  type BatchResultErrorEntry,
-  SendMessageBatchCommand,
-  type SendMessageBatchRequestEntry,
-  type SQSClient,
-} from '@aws-sdk/client-sqs';
+import type { BatchResultErrorEntry, SendMessageBatchRequestEntry, SQSClient } from '@aws-sdk/client-sqs';
 import { InvalidInputError } from '../errors.js';
 import { type Clock, type OutgoingMessage, type Queue, systemClock } from '../ports.js';
 import { MessageTooLargeError, SqsSendError, SqsSenderFaultError } from './errors.js';
+
+/**
+ * The SQS package, loaded when the first message is sent: a function that never sends (the post-processor) never
+ * loads it, and one that does (whose client loaded it at cold start) finds it in the module cache.
+ */
+let sqsPackage: Promise<typeof import('@aws-sdk/client-sqs')> | undefined;
+const loadSqsPackage = () => {
+  sqsPackage ??= import('@aws-sdk/client-sqs');
+  return sqsPackage;
+};
 
 /** Entries per SendMessageBatch request (the SQS limit). */
 export const MAX_BATCH_ENTRIES = 10;
@@ -15,7 +20,8 @@ export const DEFAULT_MAX_BATCH_BYTES = 256 * 1024;
 
 /** Options of {@link SqsQueue}. */
 export interface SqsQueueOptions {
-  readonly client: SQSClient;
+  /** The client, or anything that sends its commands (a client created on first use). */
+  readonly client: Pick<SQSClient, 'send'>;
   readonly queueUrl: string;
   /**
    * Largest message, and largest sum of message bodies in one request. SQS allows 256 KiB on queues whose
@@ -45,7 +51,7 @@ interface Entry {
  * most `maxBatchBytes` of bodies; entries SQS reports as failed are sent again with backoff.
  */
 export class SqsQueue implements Queue {
-  readonly #client: SQSClient;
+  readonly #client: Pick<SQSClient, 'send'>;
   readonly #queueUrl: string;
   readonly #maxBatchBytes: number;
   readonly #maxAttempts: number;
@@ -131,6 +137,7 @@ export class SqsQueue implements Queue {
         const delay = Math.round(this.#retryBaseMs * 2 ** (attempt - 1) * (0.5 + this.#random() / 2));
         await this.#clock.sleep(delay);
       }
+      const { SendMessageBatchCommand } = await loadSqsPackage();
       const output = await this.#client.send(
         new SendMessageBatchCommand({ QueueUrl: this.#queueUrl, Entries: pending.map(toRequestEntry) }),
       );

@@ -56,4 +56,23 @@ describe('Class: EventBridgeRunEvents (EventBridge mocked: no wire-level peer)',
       .resolves({ FailedEntryCount: 1, Entries: [{ ErrorCode: 'ThrottlingException', ErrorMessage: 'slow down' }] });
     await expect(new EventBridgeRunEvents({ client }).runFinished(manifest)).rejects.toThrow('ThrottlingException slow down');
   });
+
+  it('creates its client when the first run finishes, in the configured region (no EventBridge at cold start)', async () => {
+    // Prepare
+    const mock = mockClient(EventBridgeClient)
+      .on(PutEventsCommand)
+      .resolves({ FailedEntryCount: 0, Entries: [{ EventId: '1' }] });
+    const events = new EventBridgeRunEvents({ region: 'eu-west-1', eventBusName: 'scrapeline' });
+    try {
+      // Act
+      await events.runFinished(manifest);
+
+      // Assess
+      const [call] = mock.commandCalls(PutEventsCommand);
+      expect(call?.args[0].input.Entries?.[0]?.EventBusName).toBe('scrapeline');
+      expect(await call?.thisValue.config.region()).toBe('eu-west-1');
+    } finally {
+      mock.restore();
+    }
+  });
 });
