@@ -25,6 +25,7 @@ import { type ReparseOptions, startReparse } from '../pipeline/reparse.js';
 import { runIdFor } from '../pipeline/start.js';
 import { stallRun } from '../pipeline/watchdog.js';
 import { type Clock, type Log, silentLog, systemClock } from '../ports.js';
+import { type DataDirLock, lockDataDir } from './lock.js';
 import { FileSystemObjectStore } from './object-store.js';
 import { LocalQueue, type ReceivedMessage } from './queue.js';
 import { EmbeddedStateStore } from './state.js';
@@ -259,6 +260,7 @@ export class LocalRuntime {
   readonly #http: HttpClient;
   readonly #ownsHttp: boolean;
   readonly #extractor: PageExtractor;
+  readonly #lock: DataDirLock;
   readonly #pollers: Poller[];
   /** The dead-letter stage's queues (between each stage queue and its dead-letter queue). */
   readonly #inboxes: LocalQueue[];
@@ -269,7 +271,14 @@ export class LocalRuntime {
     const clock = parts.clock ?? systemClock;
     const log = parts.log ?? silentLog;
     this.store = new FileSystemObjectStore({ root: join(dataDir, 'store') });
-    this.state = new EmbeddedStateStore({ file: join(dataDir, 'state.db') });
+    // One runtime per data folder: a second process on it would do the same work again (see lockDataDir).
+    this.#lock = lockDataDir(dataDir);
+    try {
+      this.state = new EmbeddedStateStore({ file: join(dataDir, 'state.db') });
+    } catch (error) {
+      this.#lock.release();
+      throw error;
+    }
     // As on AWS: a stage queue dead-letters into an inbox that the dead-letter stage consumes; it settles each
     // message (its URLs end failed, the run finishes) and keeps it in the stage's dead-letter queue.
     const queue = (name: string) => {
@@ -518,11 +527,15 @@ export class LocalRuntime {
 
   /** Stops the pollers and releases files and connections. */
   async close(): Promise<void> {
-    // Pollers finish the batch in hand (which may still send to the queues) before the queues close.
-    await Promise.all(this.#pollers.map((poller) => poller.stop()));
-    for (const queue of [this.queues.fetch, this.queues.parse, this.queues.postprocess, ...this.#inboxes]) queue.close();
-    if (this.#ownsHttp) await this.#http.close();
-    await this.#extractor.close();
-    this.state.close();
+    try {
+      // Pollers finish the batch in hand (which may still send to the queues) before the queues close.
+      await Promise.all(this.#pollers.map((poller) => poller.stop()));
+      for (const queue of [this.queues.fetch, this.queues.parse, this.queues.postprocess, ...this.#inboxes]) queue.close();
+      if (this.#ownsHttp) await this.#http.close();
+      await this.#extractor.close();
+      this.state.close();
+    } finally {
+      this.#lock.release();
+    }
   }
 }

@@ -1,0 +1,66 @@
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXIT } from '../cli/common.js';
+import { main } from '../cli/main.js';
+import { type DemoServer, startDemoServer } from '../demo/server.js';
+import { generateSite } from '../demo/site.js';
+import { capture } from './support/cli-io.js';
+
+const SITE = generateSite({ books: 10, perPage: 10, brokenNotFound: 0, brokenServerError: 0 });
+
+describe('CLI on hostile conditions', () => {
+  let dataDir: string;
+  let server: DemoServer;
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'scrapeline-cli-hostile-'));
+    server = await startDemoServer({ site: SITE });
+  });
+
+  afterAll(async () => {
+    await server?.close();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  const runArgs = () => [
+    'run',
+    'books',
+    '--data-dir',
+    dataDir,
+    '--start-url',
+    `${server.url}/catalogue/page-1.html`,
+    '--allow-address',
+    '127.0.0.1',
+  ];
+
+  it('refuses to run on a data folder another live process holds, naming its pid (exit 1, nothing run)', async () => {
+    // Prepare: a live process holds the folder
+    const holder = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)'], { stdio: 'ignore' });
+    try {
+      writeFileSync(
+        join(dataDir, 'lock'),
+        JSON.stringify({ pid: holder.pid, hostname: hostname(), startedAt: 'now', command: 'scrapeline run books --run-id R1' }),
+      );
+      const refused = capture();
+
+      // Act
+      const code = await main([...runArgs(), '--run-id', 'R2'], refused.io);
+
+      // Assess
+      expect(code).toBe(EXIT.error);
+      expect(refused.stderr()).toContain(`in use by process ${holder.pid}`);
+      expect(refused.stderr()).not.toMatch(/\n\s+at /);
+    } finally {
+      holder.kill('SIGKILL');
+      await new Promise((resolve) => holder.on('exit', resolve));
+    }
+
+    // The holder was killed: its stale lock is taken over and the run goes ahead
+    const after = capture();
+    expect(await main([...runArgs(), '--run-id', 'R2'], after.io), after.stderr()).toBe(EXIT.ok);
+  }, 60_000);
+});
