@@ -92,7 +92,12 @@ export async function fetchTask(context: PipelineContext, task: FetchTask): Prom
     let error: ScrapelineError;
     let release: () => void;
     try {
-      release = await context.hosts.acquire(host, { concurrency: job.politeness.perHostConcurrency, minDelayMs });
+      // Bookings go through the run's (metered) state store: the run pays for its politeness.
+      release = await context.hosts.acquire(
+        host,
+        { concurrency: job.politeness.perHostConcurrency, minDelayMs },
+        { state: context.state },
+      );
     } catch (caught) {
       if (!(caught instanceof PolitenessDeferral)) throw caught;
       // A task handed back untouched (an invocation's deadline) comes back at once; one the host is too busy for
@@ -138,7 +143,7 @@ export async function fetchTask(context: PipelineContext, task: FetchTask): Prom
     const delayMs = Math.max(retryAfterMs ?? 0, backoffMs(attempt, context.settings.retryBaseMs, context.random));
     if (error.reason === 'http-429' || error.reason === 'http-503') {
       // The host asked everyone to slow down, not just this request.
-      await context.hosts.slowDown(host, context.clock.now() + delayMs);
+      await context.hosts.slowDown(host, context.clock.now() + delayMs, { state: context.state });
     }
     attempt++;
     context.log.debug('fetch retry', { ...attributes, delayMs });

@@ -12,10 +12,20 @@ export interface HostLimits {
  * call when it is done.
  */
 export interface HostGate {
-  /** Waits for a slot; may throw {@link PolitenessDeferral} when the wait would be long. */
-  acquire(host: string, limits: HostLimits): Promise<() => void>;
+  /**
+   * Waits for a slot; may throw {@link PolitenessDeferral} when the wait would be long.
+   *
+   * @param billing.state a gate that keeps bookings in a state store makes them through this one (the run's
+   *   metered store), so that the run is billed for its bookings. @default the gate's own store
+   */
+  acquire(host: string, limits: HostLimits, billing?: GateBilling): Promise<() => void>;
   /** No request to the host starts before `untilMs` (epoch ms): after a 429/503 with `Retry-After`. */
-  slowDown(host: string, untilMs: number): Promise<void>;
+  slowDown(host: string, untilMs: number, billing?: GateBilling): Promise<void>;
+}
+
+/** Where a gate's state writes for one request are made (and counted). */
+export interface GateBilling {
+  readonly state: StateStore;
 }
 
 interface HostSlot {
@@ -217,15 +227,16 @@ export class StateHostGate implements HostGate {
     this.#local = new InProcessHostGate(() => this.#clock.now(), { maxWaitMs });
   }
 
-  async acquire(host: string, limits: HostLimits): Promise<() => void> {
+  async acquire(host: string, limits: HostLimits, billing?: GateBilling): Promise<() => void> {
     const booked = limits.minDelayMs > 0;
+    const state = billing?.state ?? this.#state;
     const share =
       booked || this.#fleetSize === undefined
         ? limits.concurrency
         : Math.max(1, Math.floor(limits.concurrency / this.#fleetSize));
     const releaseLocal = await this.#local.acquire(host, { concurrency: share, minDelayMs: 0 });
     try {
-      if (booked) await this.#startBooked(host, limits);
+      if (booked) await this.#startBooked(host, limits, state);
     } catch (error) {
       releaseLocal();
       throw error;
@@ -240,22 +251,24 @@ export class StateHostGate implements HostGate {
     };
   }
 
-  async slowDown(host: string, untilMs: number): Promise<void> {
+  async slowDown(host: string, untilMs: number, billing?: GateBilling): Promise<void> {
     await this.#local.slowDown(host, untilMs);
+    const state = billing?.state ?? this.#state;
     for (let attempt = 0; attempt < this.#maxAttempts; attempt++) {
-      const result = await this.#write(host, { set: { next: untilMs } }, { kind: 'lessThan', attribute: 'next', value: untilMs });
+      const pushBack = { kind: 'lessThan', attribute: 'next', value: untilMs } as const;
+      const result = await this.#write(state, host, { set: { next: untilMs } }, pushBack);
       if (result.ok) return this.#remember(host, untilMs, true);
       const next = this.#nextOf(result.current);
       if (next !== undefined) return this.#remember(host, next, true);
-      const created = await this.#write(host, { set: { next: untilMs } }, { kind: 'absent' });
+      const created = await this.#write(state, host, { set: { next: untilMs } }, { kind: 'absent' });
       if (created.ok) return this.#remember(host, untilMs, true);
     }
   }
 
   /** Books a start and waits for it (at most `maxWaitMs`), or throws {@link PolitenessDeferral}. */
-  async #startBooked(host: string, limits: HostLimits): Promise<void> {
+  async #startBooked(host: string, limits: HostLimits, state: StateStore): Promise<void> {
     const slot = Math.max(limits.minDelayMs, Math.ceil((this.#durations.get(host) ?? 0) / limits.concurrency));
-    const start = await this.#book(host, slot);
+    const start = await this.#book(state, host, slot);
     // A 429/503 seen by this process after the booking: the slot is given up, `next` is already past the pause.
     const paused = this.#local.notBefore(host) - this.#clock.now();
     if (paused > 0 && this.#local.notBefore(host) > start) throw new PolitenessDeferral(host, paused);
@@ -264,8 +277,8 @@ export class StateHostGate implements HostGate {
   }
 
   /** Books one start; the bookings of one process for one host go one after another, each with what the last saw. */
-  #book(host: string, slot: number): Promise<number> {
-    const booking = (this.#booking.get(host) ?? Promise.resolve()).then(() => this.#bookNow(host, slot));
+  #book(state: StateStore, host: string, slot: number): Promise<number> {
+    const booking = (this.#booking.get(host) ?? Promise.resolve()).then(() => this.#bookNow(state, host, slot));
     const settled = booking.then(
       () => {},
       () => {},
@@ -277,7 +290,7 @@ export class StateHostGate implements HostGate {
     return booking;
   }
 
-  async #bookNow(host: string, slot: number): Promise<number> {
+  async #bookNow(state: StateStore, host: string, slot: number): Promise<number> {
     for (let attempt = 0; attempt < this.#maxAttempts; attempt++) {
       const now = this.#clock.now();
       const seen = this.#seen.get(host);
@@ -289,7 +302,7 @@ export class StateHostGate implements HostGate {
         // so that it is not already past when the write returns) if nobody has booked past that.
         const start = now + Math.ceil(this.#writeLatencyMs);
         const idle = { kind: 'lessThan', attribute: 'next', value: start + 1 } as const;
-        const result = await this.#write(host, { set: { next: start + slot } }, idle);
+        const result = await this.#write(state, host, { set: { next: start + slot } }, idle);
         const next = this.#nextOf(result.ok ? undefined : result.current);
         if (result.ok) this.#remember(host, start + slot, false);
         else if (next !== undefined) this.#remember(host, next, next > now);
@@ -297,7 +310,7 @@ export class StateHostGate implements HostGate {
           if (result.ok) return start;
           continue;
         }
-        const created = await this.#write(host, { set: { next: start + slot } }, { kind: 'absent' });
+        const created = await this.#write(state, host, { set: { next: start + slot } }, { kind: 'absent' });
         if (created.ok) {
           this.#remember(host, start + slot, false);
           return start;
@@ -307,7 +320,7 @@ export class StateHostGate implements HostGate {
       }
       // The host looks busy: take the slot after the last one booked, if it starts within maxWaitMs.
       const within = { kind: 'lessThan', attribute: 'next', value: now + this.#maxWaitMs + 1 } as const;
-      const result = await this.#write(host, { add: { next: slot } }, within);
+      const result = await this.#write(state, host, { add: { next: slot } }, within);
       const next = this.#nextOf(result.ok ? result.item : result.current);
       if (next === undefined) {
         this.#seen.delete(host);
@@ -329,10 +342,15 @@ export class StateHostGate implements HostGate {
     throw new PolitenessDeferral(host, Math.max(slot, 1));
   }
 
-  async #write(host: string, change: Pick<StateWrite, 'set' | 'add'>, condition: StateCondition): Promise<TryWriteResult> {
+  async #write(
+    state: StateStore,
+    host: string,
+    change: Pick<StateWrite, 'set' | 'add'>,
+    condition: StateCondition,
+  ): Promise<TryWriteResult> {
     const sentAt = this.#clock.now();
     const expiresAt = Math.ceil(sentAt / 1000) + GATE_ITEM_TTL_S;
-    const result = await this.#state.tryWrite({ pk: `host#${host}`, sk: 'gate', ...change, condition, expiresAt });
+    const result = await state.tryWrite({ pk: `host#${host}`, sk: 'gate', ...change, condition, expiresAt });
     this.#writeLatencyMs = decayingMax(this.#writeLatencyMs, this.#clock.now() - sentAt);
     return result;
   }

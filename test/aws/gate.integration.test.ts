@@ -1,6 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoStateStore } from '../../shared/aws/dynamo-state-store.js';
+import { meteredState, RequestMeter } from '../../shared/pipeline/metering.js';
 import { PolitenessDeferral, StateHostGate } from '../../shared/pipeline/politeness.js';
 import { systemClock } from '../../shared/ports.js';
 import { createStateTable, type DynamoPeer, PEER_CREDENTIALS, PEER_REGION, startDynamoPeer } from '../support/aws-peers.js';
@@ -89,5 +90,30 @@ describe('Class: StateHostGate over DynamoDB (dynalite)', () => {
 
     // Assess
     expect(delta(before, 'UpdateItem') + delta(before, 'GetItem')).toBe(0);
+  });
+
+  it("books through the run's metered store when given one, so the run is billed for every booking", async () => {
+    // Prepare: one gate shared by two runs, each with its own meter
+    const host = newHost();
+    const gate = new StateHostGate(state, { clock: systemClock, maxWaitMs: 5_000 });
+    const meters = [new RequestMeter(), new RequestMeter()];
+    const limits = { concurrency: 1, minDelayMs: 50 };
+    const before = operations();
+
+    // Act: three requests of run 0, one of run 1, and a slowDown seen by run 1
+    for (const meter of [meters[0], meters[0], meters[1], meters[0]]) {
+      if (!meter) continue;
+      (await gate.acquire(host, limits, { state: meteredState(state, meter) }))();
+    }
+    await gate.slowDown(host, Date.now() + 100, { state: meteredState(state, meters[1] as RequestMeter) });
+
+    // Assess: every UpdateItem the peer received is counted by the run that made it, with its capacity
+    const updates = meters.map((meter) => meter.counts['dynamodb:UpdateItem'] ?? 0);
+    expect(updates[0]).toBeGreaterThanOrEqual(3);
+    expect(updates[1]).toBeGreaterThanOrEqual(2);
+    expect((updates[0] ?? 0) + (updates[1] ?? 0)).toBe(delta(before, 'UpdateItem'));
+    for (const [index, meter] of meters.entries()) {
+      expect(meter.counts['dynamodb:WriteUnits'], `run ${index}`).toBe(updates[index]);
+    }
   });
 });
