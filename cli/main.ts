@@ -7,7 +7,7 @@ import { UndiciHttpClient } from '../shared/fetch/http.js';
 import type { SsrfPolicy } from '../shared/fetch/ssrf.js';
 import { JobValidationError } from '../shared/job/errors.js';
 import { loadJobDirectory } from '../shared/job/load.js';
-import type { Job } from '../shared/job/schema.js';
+import { type Job, runIdProblem, startUrlProblem } from '../shared/job/schema.js';
 import { FileSystemObjectStore } from '../shared/local/object-store.js';
 import type { RunManifest } from '../shared/pipeline/finalize.js';
 import type { ObjectStore } from '../shared/ports.js';
@@ -93,6 +93,11 @@ async function commandRun(args: string[], io: CliIo): Promise<number> {
   if (values.resume && (values['start-url'] || values['run-id'])) {
     throw new UsageError('run: --resume continues a run as it was started; it takes no --start-url or --run-id');
   }
+  const problems = [
+    ...[values['run-id'], values.resume].filter((id) => id !== undefined).map(runIdProblem),
+    ...(values['start-url'] ?? []).map(startUrlProblem),
+  ].filter((problem) => problem !== undefined);
+  if (problems.length > 0) throw new UsageError(`run: ${problems.join('\nrun: ')}`);
   const { jobsDir, dataDir } = paths(values, io);
   if (values.stack !== undefined) {
     const name = jobArgument(positionals, 'run');

@@ -63,4 +63,18 @@ describe('CLI on hostile conditions', () => {
     const after = capture();
     expect(await main([...runArgs(), '--run-id', 'R2'], after.io), after.stderr()).toBe(EXIT.ok);
   }, 60_000);
+
+  it.each([
+    [['--start-url', 'ftp://x/'], 'only http and https URLs can be fetched, got "ftp:"'],
+    [['--start-url', 'http://user:pw@127.0.0.1/'], 'URLs with credentials are refused'],
+    [['--start-url', 'http://[fe80::1%25lo]:9101/'], 'not an absolute URL'],
+    [['--run-id', 'a/b'], 'run id "a/b": use 1 to 80 letters'],
+    [['--run-id', '../../x'], 'run id "../../x"'],
+    [['--resume', '../x'], 'run id "../x"'],
+  ])('refuses %j up front with exit 2 and says what is wrong', async (extra, message) => {
+    const refused = capture();
+    const args = ['run', 'books', '--data-dir', dataDir, ...extra];
+    expect(await main(args, refused.io)).toBe(EXIT.usage);
+    expect(refused.stderr()).toContain(message);
+  });
 });

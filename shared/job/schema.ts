@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { nestedQuantifierProblem } from '../extract/regex-safety.js';
+import { normaliseUrl } from '../url.js';
 import { jobReferenceIssues, templateReferenceIssues } from './references.js';
 
 /**
@@ -56,6 +57,25 @@ const regexString = z.string().superRefine((value, ctx) => {
   const problem = nestedQuantifierProblem(value);
   if (problem) ctx.addIssue({ code: 'custom', message: problem });
 });
+
+/** Run ids name folders and state keys: letters, digits, `.`, `_` and `-`, starting with a letter or digit. */
+const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$/;
+
+/** What is wrong with a run id chosen by a user (`--run-id`), if anything. */
+export function runIdProblem(runId: string): string | undefined {
+  if (!RUN_ID.test(runId) || runId.includes('..')) {
+    return `run id "${runId}": use 1 to 80 letters, digits, ".", "_" and "-", starting with a letter or digit (no "..")`;
+  }
+  return undefined;
+}
+
+/** What is wrong with a start URL (in a job or given for one run), if anything: the rules of `start.urls`. */
+export function startUrlProblem(value: string): string | undefined {
+  const result = httpUrl.safeParse(value);
+  if (!result.success) return `start URL "${value}": ${result.error.issues.map((issue) => issue.message).join('; ')}`;
+  const normalised = normaliseUrl(value);
+  return normalised.ok ? undefined : `start URL "${value}": ${normalised.reason}`;
+}
 
 const httpUrl = z.string().superRefine((value, ctx) => {
   let parsed: URL;

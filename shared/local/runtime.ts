@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { z } from 'zod';
+import { InvalidInputError } from '../errors.js';
 import { inProcessExtractor, type PageExtractor, WorkerPoolExtractor } from '../extract/pool.js';
 import { type HttpClient, UndiciHttpClient } from '../fetch/http.js';
 import type { SsrfPolicy } from '../fetch/ssrf.js';
@@ -12,7 +13,7 @@ import {
   createPostProcessorHandler,
   type SqsHandler,
 } from '../handlers.js';
-import type { Job } from '../job/schema.js';
+import { type Job, runIdProblem, startUrlProblem } from '../job/schema.js';
 import { layout } from '../layout.js';
 import { createContext, defaultSettings, jobRegistry, type PipelineContext, type PipelineSettings } from '../pipeline/context.js';
 import type { RunManifest } from '../pipeline/finalize.js';
@@ -392,6 +393,12 @@ export class LocalRuntime {
   /** Starts a run of a job; returns its run id. */
   async startRun(job: string, options: { runId?: string; startUrls?: string[] } = {}): Promise<string> {
     this.pipeline.jobs.get(job);
+    // Checked here, before anything is queued: a start message that cannot succeed would only be retried.
+    const problems = [
+      ...(options.runId === undefined ? [] : [runIdProblem(options.runId)]),
+      ...(options.startUrls ?? []).map(startUrlProblem),
+    ].filter((problem) => problem !== undefined);
+    if (problems.length > 0) throw new InvalidInputError(problems.join('\n'));
     const runId = options.runId ?? runIdFor(this.pipeline.clock.now(), `${job}:${Math.random()}`);
     const message: StartRunMessage = {
       type: 'start-run',
