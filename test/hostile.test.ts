@@ -157,3 +157,63 @@ describe('Hostile: runaway links', () => {
     expect(elsewhere.requests).toEqual([]);
   }, 60_000);
 });
+
+describe('Hostile: robots.txt and reachability', () => {
+  it('parses a robots.txt over 512 KiB up to the limit instead of blocking the site', async () => {
+    // Prepare: the rules come first, then 600 KiB of comments
+    const robots = `User-agent: *\nDisallow: /private\n${'# padding padding padding padding padding\n'.repeat(15_000)}`;
+    expect(robots.length).toBeGreaterThan(600 * 1024);
+    const { local } = await setUp(
+      {
+        '/': page('<a href="/ok">o</a><a href="/private">p</a>'),
+        '/ok': page('<b>fine</b>'),
+        '/private': page('<b>secret</b>'),
+        '/robots.txt': (_request, response) => {
+          response.writeHead(200, { 'content-type': 'text/plain' });
+          response.end(robots);
+        },
+      },
+      (base) => ({
+        name: 'big-robots',
+        start: { urls: [`${base}/`] },
+        follow: [{ selector: 'a', template: 't' }],
+        templates: { t: { key: 'k', fields: { k: 'b' } } },
+      }),
+    );
+
+    // Act
+    const manifest = await local.run('big-robots');
+
+    // Assess
+    expectManifestInvariant(manifest);
+    expect(manifest.state).toBe('succeeded');
+    expect(manifest.urls).toMatchObject({ accepted: 3, parsed: 2, skipped: 1 });
+    expect((await failures(local.dataDir, manifest)).get('/private')?.reason).toBe('robots');
+  }, 60_000);
+
+  it('ends a run that could reach nothing failed, with the reason', async () => {
+    // Prepare: a port nobody listens on, robots.txt not asked for
+    const closed = await site({});
+    await closed.close();
+    const job = parseJob(
+      {
+        name: 'unreachable',
+        start: { urls: [`${closed.base}/`] },
+        politeness: { robotsTxt: 'ignore' },
+        fetch: { retries: 1 },
+      },
+      'unreachable.ts',
+    );
+    const local = await tempRuntime([job]);
+    cleanups.push(() => local.dispose());
+
+    // Act
+    const manifest = await local.run('unreachable');
+
+    // Assess
+    expectManifestInvariant(manifest);
+    expect(manifest.state).toBe('failed');
+    expect(manifest.urls).toMatchObject({ accepted: 1, failed: 1 });
+    expect(Object.keys(manifest.reasons)).toHaveLength(1);
+  }, 60_000);
+});

@@ -26,6 +26,11 @@ export interface RequestOptions {
    * than 2xx is returned (with an empty body) instead of thrown. @default false
    */
   readonly resource?: boolean;
+  /**
+   * Keep the first `maxBytes` of a larger body instead of failing with `too-large` (robots.txt: RFC 9309 has a
+   * crawler parse at least the first 500 KiB). @default false
+   */
+  readonly truncate?: boolean;
   /** Validators from the last successful fetch: sent as `If-None-Match` / `If-Modified-Since`. */
   readonly validators?: { readonly etag?: string | undefined; readonly lastModified?: string | undefined };
 }
@@ -95,12 +100,23 @@ function decompressor(encoding: string | undefined): NodeJS.ReadWriteStream | un
 }
 
 /** Reads a stream into one buffer, failing as soon as it passes `limit` bytes. */
-async function readLimited(stream: AsyncIterable<Uint8Array>, limit: number, url: string): Promise<Buffer> {
+/** Thrown inside the body pipeline once a truncated body has its `maxBytes`: stops reading, carries the body. */
+class BodyCut extends Error {
+  constructor(readonly body: Buffer) {
+    super('body cut at its limit');
+  }
+}
+
+async function readLimited(stream: AsyncIterable<Uint8Array>, limit: number, url: string, truncate = false): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of stream) {
+    if (size + chunk.byteLength > limit) {
+      if (!truncate) throw new ResponseTooLargeError(url, limit);
+      chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, limit - size));
+      throw new BodyCut(Buffer.concat(chunks, limit));
+    }
     size += chunk.byteLength;
-    if (size > limit) throw new ResponseTooLargeError(url, limit);
     chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
   }
   return Buffer.concat(chunks, size);
@@ -259,7 +275,7 @@ export class UndiciHttpClient implements HttpClient {
         throw new ContentTypeError(current, mediaType);
       }
       const declared = Number(headers['content-length']);
-      if (Number.isFinite(declared) && declared > options.maxBytes) {
+      if (Number.isFinite(declared) && declared > options.maxBytes && !options.truncate) {
         response.body.destroy();
         throw new ResponseTooLargeError(current, options.maxBytes);
       }
@@ -289,18 +305,21 @@ export class UndiciHttpClient implements HttpClient {
         if (inflate) {
           await pipeline(wire, inflate, async (source: AsyncIterable<Buffer | string>) => {
             // A zlib stream without an encoding set yields buffers.
-            body = await readLimited(source as AsyncIterable<Buffer>, options.maxBytes, current);
+            body = await readLimited(source as AsyncIterable<Buffer>, options.maxBytes, current, options.truncate);
           });
         } else {
-          body = await readLimited(wire, options.maxBytes, current);
+          body = await readLimited(wire, options.maxBytes, current, options.truncate);
         }
       } catch (error) {
         response.body.destroy();
-        if (error instanceof ScrapelineError) throw error;
-        if (inflate && wireError === undefined && !signal.aborted) {
-          throw new DecodingError(`cannot decompress the body from ${current}: ${(error as Error).message}`, error);
+        if (error instanceof BodyCut) body = error.body;
+        else if (error instanceof ScrapelineError) throw error;
+        else {
+          if (inflate && wireError === undefined && !signal.aborted) {
+            throw new DecodingError(`cannot decompress the body from ${current}: ${(error as Error).message}`, error);
+          }
+          throw classifyNetworkError(wireError ?? error, current, signal);
         }
-        throw classifyNetworkError(wireError ?? error, current, signal);
       }
       return {
         url,

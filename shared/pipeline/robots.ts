@@ -11,7 +11,7 @@ import type { Job } from '../job/schema.js';
 import type { PipelineContext } from './context.js';
 import { runKey } from './ledger.js';
 
-/** robots.txt files are small; a larger one is cut by the parser at 500 KiB anyway. */
+/** robots.txt is read up to 512 KiB and a larger one parsed up to there (RFC 9309 §2.5: at least 500 KiB). */
 const ROBOTS_MAX_BYTES = 512 * 1024;
 
 /** Fetches a robots.txt and maps the outcome as RFC 9309 §2.3.1 needs it. */
@@ -23,14 +23,12 @@ async function fetchRobots(context: PipelineContext, robotsUrl: string, job: Job
       maxRedirects: 5,
       userAgent: job.politeness.userAgent,
       resource: true,
+      truncate: true,
     });
     if (page.status >= 200 && page.status < 300) return { kind: 'ok', status: page.status, body: page.body.toString('utf8') };
     return { kind: 'status', status: page.status };
   } catch (error) {
     if (error instanceof ScrapelineError && error.reason === 'too-many-redirects') return { kind: 'status', status: 310 };
-    if (error instanceof ScrapelineError && error.reason === 'too-large') {
-      return { kind: 'unreachable', reason: 'robots.txt larger than 512 KiB' };
-    }
     // The host cannot be fetched at all from here (SSRF guard, bad redirect...): the page fetch will fail on its own.
     if (error instanceof ScrapelineError && !error.retryable) return { kind: 'status', status: 400 };
     return { kind: 'unreachable', reason: error instanceof ScrapelineError ? error.reason : 'network' };
