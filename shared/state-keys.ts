@@ -12,7 +12,7 @@ import { urlId } from './url.js';
  * | `run#<job>#<runId>` | `c#r<nn>` | request counter shards: the AWS requests and units the run's invocations made |
  * | `run#<job>#<runId>` | `url#<urlId>` | one URL of the run and its state |
  * | `run#<job>#<runId>` | `r#<batchId>` | receipt: the counters of a records object were applied |
- * | `run#<job>#<runId>` | `item#<keyId>` | the page that owns an item key in the run (dedup) |
+ * | `run#<job>#<runId>` | `item#<keyId>` | the page that owns an item key in the run (dedup), for keys the job knew before the run (a new key is claimed by creating its memory) |
  * | `run#<job>#<runId>` | `robots#<robotsUrl>` | a robots.txt policy fetched for the run |
  * | `runs#active` | `<job>#<runId>` | runs not finished, for the watchdog |
  * | `pages#<job>` | `<urlId>` | page memory between runs |

@@ -15,6 +15,16 @@ export interface ChangeRecord {
   readonly diff?: Readonly<Record<string, { readonly before: unknown; readonly after: unknown }>>;
 }
 
+/** What a sighting of an item was: a duplicate of another page's, or the change it makes (none: unchanged). */
+export type Observation = { readonly duplicate: true } | { readonly duplicate: false; readonly change: ChangeRecord | undefined };
+
+const DUPLICATE: Observation = { duplicate: true };
+
+/** Whether this run created or changed the item's memory from another page: the key is that page's. */
+function claimedElsewhere(existing: StateItem | undefined, runId: string, page: string): boolean {
+  return existing !== undefined && existing.changeRun === runId && existing.page !== page;
+}
+
 /** An item as remembered between runs of a job. */
 export interface ItemState {
   readonly key: string;
@@ -92,67 +102,83 @@ export class ItemMemory {
   }
 
   /**
-   * Records that an item was seen on a page in a run; returns the change it represents, if any.
-   * An item seen before with the same hash is no change (its page is updated if it moved).
+   * Records that an item was seen on a page in a run: returns the change it represents, if any, or that the item is
+   * a duplicate (another page of the run holds its key: the first page to claim it keeps it). An item seen before
+   * with the same hash is no change (its page is updated if it moved).
+   *
+   * The key is claimed for the page once per run. A key new to the job is claimed by creating its memory (a
+   * conditional put that only one page can win); any other key by `options.claim` (the run's claim item), since
+   * writing its larger memory item just to claim it would cost more.
    *
    * @param item.page the URL the run requested for the page (the page's identity in the ledger and page memory)
    * @param item.pageUrl where the page's redirects led
    * @param options.record `false` compares with the memory without changing it (a reparse that must not move the
    *   job's current state). @default true
+   * @param options.known the item's memory as read in a batch ({@link ItemMemory.lookup}); read here otherwise
+   * @param options.claim claims the key for the page in the run; `false` when another page holds it
    */
   async observe(
     job: string,
     runId: string,
     batchId: string,
     item: { key: string; data: Record<string, unknown>; page: string; pageUrl: string },
-    options: { record?: boolean; known?: ReadonlyMap<string, StateItem | undefined> } = {},
-  ): Promise<ChangeRecord | undefined> {
+    options: {
+      record?: boolean;
+      known?: ReadonlyMap<string, StateItem | undefined>;
+      claim: () => Promise<boolean>;
+    },
+  ): Promise<Observation> {
     const pk = itemsKey(job);
     const sk = `k#${urlId(item.key)}`;
     const hash = itemHash(item.data);
     const page = urlId(item.page);
     const record = options.record ?? true;
-    const existing = options.known?.has(item.key) ? options.known.get(item.key) : await this.#state.get(pk, sk);
+    let existing = options.known?.has(item.key) ? options.known.get(item.key) : await this.#state.get(pk, sk);
+    const fresh = (type: 'new' | 'changed', diff?: ChangeRecord['diff']): ChangeRecord => ({
+      type,
+      key: item.key,
+      runId,
+      url: item.pageUrl,
+      data: item.data,
+      ...(diff ? { diff } : {}),
+    });
+    const remembered = (change: 'new' | 'changed', diff: ChangeRecord['diff'] | undefined) => ({
+      key: item.key,
+      hash,
+      data: JSON.stringify(item.data),
+      page,
+      pageUrl: item.pageUrl,
+      change,
+      changeRun: runId,
+      changeBatch: batchId,
+      diff: diff ? JSON.stringify(diff) : null,
+      removedRun: null,
+    });
+    if (claimedElsewhere(existing, runId, page)) return DUPLICATE;
+    if (record && existing === undefined) {
+      const created = await this.#state.tryWrite({ pk, sk, set: remembered('new', undefined), condition: { kind: 'absent' } });
+      if (created.ok) return { duplicate: false, change: fresh('new') };
+      // Written meanwhile (the batch read is eventually consistent): by another page of this run, or another run.
+      existing = created.current;
+      if (claimedElsewhere(existing, runId, page)) return DUPLICATE;
+    }
+    if (!(await options.claim())) return DUPLICATE;
     const known = existing && typeof existing.hash === 'string' ? existing : undefined;
     if (known && known.changeRun === runId && known.changeBatch === batchId) {
       // A redelivered batch: report what this batch reported the first time.
       const diff = known.diff ? (JSON.parse(String(known.diff)) as ChangeRecord['diff']) : undefined;
-      return {
-        type: known.change as 'new' | 'changed',
-        key: item.key,
-        runId,
-        url: item.pageUrl,
-        data: item.data,
-        ...(diff ? { diff } : {}),
-      };
+      return { duplicate: false, change: fresh(known.change as 'new' | 'changed', diff) };
     }
     if (known && known.hash === hash) {
       if (record && (known.page !== page || known.pageUrl !== item.pageUrl)) {
         await this.#state.write({ pk, sk, set: { page, pageUrl: item.pageUrl } });
       }
-      return undefined;
+      return { duplicate: false, change: undefined };
     }
     const diff = known ? fieldDiff(JSON.parse(String(known.data ?? '{}')) as Record<string, unknown>, item.data) : undefined;
     const change = known ? 'changed' : 'new';
-    if (record) {
-      await this.#state.write({
-        pk,
-        sk,
-        set: {
-          key: item.key,
-          hash,
-          data: JSON.stringify(item.data),
-          page,
-          pageUrl: item.pageUrl,
-          change,
-          changeRun: runId,
-          changeBatch: batchId,
-          diff: diff ? JSON.stringify(diff) : null,
-          removedRun: null,
-        },
-      });
-    }
-    return { type: change, key: item.key, runId, url: item.pageUrl, data: item.data, ...(diff ? { diff } : {}) };
+    if (record) await this.#state.write({ pk, sk, set: remembered(change, diff) });
+    return { duplicate: false, change: fresh(change, diff) };
   }
 
   /**

@@ -117,7 +117,7 @@ export async function postProcessRecords(context: PipelineContext, key: string):
         : [],
     ),
   );
-  // A key twice in the object (twice on a page, or on two pages) is written once, without asking the claims.
+  // A key twice in the object (twice on a page, or on two pages) is written once, without asking the memory.
   const keysHere = new Set<string>();
   for (const page of pages) {
     if (!owned.has(page.url)) continue;
@@ -145,7 +145,16 @@ export async function postProcessRecords(context: PipelineContext, key: string):
         quarantined.push({ url: page.url, runId, key: item.key, problems: item.problems, data: item.data });
         continue;
       }
-      if (keysHere.has(item.key) || !(await context.ledger.claimItem(job, runId, item.key, page.url, now))) {
+      const observed = keysHere.has(item.key)
+        ? undefined
+        : await context.items.observe(
+            job,
+            runId,
+            batchId,
+            { key: item.key, data: item.data, page: page.url, pageUrl: page.finalUrl },
+            { record, known, claim: () => context.ledger.claimItem(job, runId, item.key as string, page.url, now) },
+          );
+      if (observed === undefined || observed.duplicate) {
         count('duplicateItems');
         duplicates++;
         continue;
@@ -153,13 +162,7 @@ export async function postProcessRecords(context: PipelineContext, key: string):
       keysHere.add(item.key);
       written++;
       rows.push({ ...item.data, _key: item.key, _url: page.finalUrl, _runId: runId, _fetchedAt: page.fetchedAt });
-      const change = await context.items.observe(
-        job,
-        runId,
-        batchId,
-        { key: item.key, data: item.data, page: page.url, pageUrl: page.finalUrl },
-        { record, known },
-      );
+      const change = observed.change;
       if (change) count(change.type === 'new' ? 'newItems' : 'changedItems');
       if (change) changes.push(change);
     }
