@@ -454,6 +454,7 @@ async function main(): Promise<void> {
   const { createFunctionRuntime } = await import('../functions/commons/context.js');
   const { createFetcherHandler, createParserHandler, createPostProcessorHandler } = await import('../shared/handlers.js');
   const { UndiciHttpClient } = await import('../shared/fetch/http.js');
+  const { inProcessExtractor } = await import('../shared/extract/pool.js');
   const input = benchJobInput(site.origins[0] as string, {
     politeness,
     allowedHosts: site.origins.map((origin) => new URL(origin).host),
@@ -477,6 +478,7 @@ async function main(): Promise<void> {
       config,
       jobs,
       ...(stage === 'fetcher' ? { http } : {}),
+      ...(stage === 'parser' ? { extractor: inProcessExtractor } : {}),
       settings: { memoryMb: FUNCTION_MEMORY_MB[stage] },
     });
   const lambda: CostChildResult['lambda'] = {};

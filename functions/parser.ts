@@ -1,5 +1,6 @@
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { clientConfig } from '../shared/aws/client-config.js';
+import { inProcessExtractor } from '../shared/extract/pool.js';
 import { createParserHandler } from '../shared/handlers.js';
 import { loadConfig } from './commons/config.js';
 import { createFunctionRuntime } from './commons/context.js';
@@ -11,6 +12,8 @@ const runtime = createFunctionRuntime({
   config,
   // It sends the links it follows on most invocations: its SQS client (and package) is loaded at cold start.
   clients: { sqs: new SQSClient(clientConfig('sqs', { region: config.region })) },
+  // One invocation at a time per instance: pages are extracted on its thread.
+  extractor: inProcessExtractor,
 });
 
 export const handler = runtime.instrument(

@@ -6,6 +6,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { BUNDLE_ALIASES, ESM_REQUIRE_BANNER, nodeOptionsFor, OMITTED_MODULES, RUNTIME_MODULES } from '../bundling/options.js';
 import { PROJECT_ROOT } from '../paths.js';
 import { PropsValidator } from './validation.js';
 
@@ -13,8 +14,7 @@ import { PropsValidator } from './validation.js';
 export type FunctionLogLevel = 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT' | 'CRITICAL';
 const LOG_LEVELS: readonly FunctionLogLevel[] = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT', 'CRITICAL'];
 
-/** The banner that gives an ESM bundle a CommonJS `require` (undici and other CJS dependencies call it). */
-export const ESM_REQUIRE_BANNER = "import { createRequire } from 'module';const require = createRequire(import.meta.url);";
+export { ESM_REQUIRE_BANNER } from '../bundling/options.js';
 
 /** The runtime every function runs on: set explicitly, never left to the CDK default. */
 export const FUNCTION_RUNTIME = lambda.Runtime.NODEJS_24_X;
@@ -59,8 +59,9 @@ export interface ScrapelineFunctionProps {
 
 /**
  * A Node.js Lambda function with the house defaults: an explicit runtime, arm64, a minified ESM bundle built with
- * the local esbuild (never Docker) with source maps, the SDK v3 of the runtime, an explicit log group with a
- * retention, and a role that holds nothing but the right to write to that log group until grants add to it.
+ * the local esbuild (never Docker; options in cdk/bundling/options.ts) with source maps beside it (enabled at
+ * `DEBUG` and `TRACE` only: reading them costs cold-start time), the SDK v3 of the runtime, an explicit log group
+ * with a retention, and a role that holds nothing but the right to write to that log group until grants add to it.
  */
 export class ScrapelineFunction extends Construct {
   /** The Lambda function. */
@@ -94,6 +95,7 @@ export class ScrapelineFunction extends Construct {
     validator.throwIfInvalid();
 
     this.timeout = timeout;
+    const nodeOptions = nodeOptionsFor(logLevel);
     this.logGroup = new logs.LogGroup(this, 'LogGroup', {
       retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
       // Logs are kept after the stack is gone; they expire with their retention.
@@ -124,7 +126,7 @@ export class ScrapelineFunction extends Construct {
         POWERTOOLS_SERVICE_NAME: props.serviceName,
         POWERTOOLS_METRICS_NAMESPACE: props.metricsNamespace ?? 'Scrapeline',
         LOG_LEVEL: logLevel,
-        NODE_OPTIONS: '--enable-source-maps',
+        ...(nodeOptions === undefined ? {} : { NODE_OPTIONS: nodeOptions }),
       },
       bundling: {
         format: OutputFormat.ESM,
@@ -135,8 +137,8 @@ export class ScrapelineFunction extends Construct {
         sourcesContent: false,
         forceDockerBundling: false,
         bundleAwsSDK: props.bundleAwsSdk ?? false,
-        // The runtime's SDK v3 is @aws-sdk/* together with the @smithy/* packages it is built on.
-        externalModules: props.bundleAwsSdk ? [] : ['@aws-sdk/*', '@smithy/*'],
+        externalModules: [...(props.bundleAwsSdk ? [] : RUNTIME_MODULES), ...OMITTED_MODULES],
+        esbuildArgs: { '--alias': Object.entries(BUNDLE_ALIASES).map(([name, path]) => `${name}=${path}`) },
         metafile: false,
       },
     });

@@ -9,6 +9,7 @@ import { DynamoStateStore } from '../../shared/aws/dynamo-state-store.js';
 import { EventBridgeRunEvents } from '../../shared/aws/run-events.js';
 import { S3ObjectStore } from '../../shared/aws/s3-object-store.js';
 import { SqsQueue } from '../../shared/aws/sqs-queue.js';
+import type { PageExtractor } from '../../shared/extract/pool.js';
 import type { HttpClient } from '../../shared/fetch/http.js';
 import type { SqsHandler } from '../../shared/handlers.js';
 import { type BundledJob, resolveBundledJobs } from '../../shared/job/bundled.js';
@@ -42,6 +43,8 @@ export interface FunctionRuntimeOptions {
     Partial<FunctionConfig<'fetchQueue' | 'parseQueue' | 'eventBus' | 'fleetSize'>>;
   /** Only the fetcher fetches: without one, fetching throws. */
   readonly http?: HttpClient;
+  /** Only the parser extracts (on the invocation's thread): without one, extracting throws and no HTML library is bundled. */
+  readonly extractor?: PageExtractor;
   /**
    * @default clients created once from the environment (`AWS_REGION`, `AWS_ENDPOINT_URL_*`): S3 and DynamoDB at cold
    * start, SQS when the first message is sent (a function that sends on every invocation passes its own, created at
@@ -215,6 +218,7 @@ export function createFunctionRuntime(options: FunctionRuntimeOptions): Function
     fetchQueue: queue(config.fetchQueue, 'fetch', 'FETCH_QUEUE_URL'),
     parseQueue: queue(config.parseQueue, 'parse', 'PARSE_QUEUE_URL'),
     http: options.http ?? unavailableHttp(stage),
+    ...(options.extractor === undefined ? {} : { extractor: options.extractor }),
     // Many fetcher instances run at once: per-host start slots are booked in the state table, shared by all of them
     // (one conditional write per start, none on release; hosts with minDelayMs 0 cost nothing).
     hosts: new StateHostGate(state, {

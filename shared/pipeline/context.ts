@@ -1,4 +1,5 @@
-import { inProcessExtractor, type PageExtractor } from '../extract/pool.js';
+import { NonRetryableError } from '../errors.js';
+import type { PageExtractor } from '../extract/pool.js';
 import type { HttpClient } from '../fetch/http.js';
 import { UnknownJobError } from '../job/errors.js';
 import type { Job } from '../job/schema.js';
@@ -74,7 +75,10 @@ export interface PipelineContext {
   readonly fetchQueue: Queue;
   readonly parseQueue: Queue;
   readonly http: HttpClient;
-  /** Where pages are extracted. @default on the calling thread */
+  /**
+   * Where pages are extracted. @default none: a context that parses is given one (`inProcessExtractor` of
+   * shared/extract/pool.ts), so that what does not parse (a fetcher, a post-processor) bundles no HTML libraries
+   */
   readonly extractor: PageExtractor;
   readonly hosts: HostGate;
   readonly clock: Clock;
@@ -95,6 +99,17 @@ function seenUrlsOf(context: PipelineContext): SeenUrls | undefined {
   const seen = context.memo.get(SEEN_URLS);
   return seen instanceof SeenUrls ? seen : undefined;
 }
+
+/** The extractor of a context that parses nothing: asked to extract, it says so. */
+const noExtractor: PageExtractor = {
+  extract: async () => {
+    throw new NonRetryableError(
+      'this pipeline context extracts no pages: it was created without an extractor',
+      'unavailable-port',
+    );
+  },
+  close: async () => {},
+};
 
 /** Builds a context, applying defaults. */
 export function createContext(
@@ -121,7 +136,7 @@ export function createContext(
     settings: { ...defaultSettings, ...parts.settings },
     metrics: parts.metrics ?? noMetrics,
     memo,
-    extractor: parts.extractor ?? inProcessExtractor,
+    extractor: parts.extractor ?? noExtractor,
     events: parts.events ?? noRunEvents,
     random: parts.random ?? Math.random,
   };

@@ -163,12 +163,34 @@ describe('Class: ScrapelineFunction', () => {
           POWERTOOLS_SERVICE_NAME: 'svc',
           POWERTOOLS_METRICS_NAMESPACE: 'Scrapeline',
           LOG_LEVEL: 'INFO',
-          NODE_OPTIONS: '--enable-source-maps',
+          NODE_OPTIONS: Match.absent(),
         },
       },
     });
     template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
     template.hasResourceProperties('AWS::IAM::Role', { ManagedPolicyArns: Match.absent() });
+  });
+
+  it('enables source maps (NODE_OPTIONS) only at the DEBUG and TRACE log levels: reading them costs cold-start time', () => {
+    // Prepare
+    const stack = newStack();
+
+    // Act
+    new ScrapelineFunction(stack, 'Debug', { ...stubProject(), serviceName: 'debug', logLevel: 'DEBUG' });
+    new ScrapelineFunction(stack, 'Trace', { ...stubProject(), serviceName: 'trace', logLevel: 'TRACE' });
+    new ScrapelineFunction(stack, 'Warn', { ...stubProject(), serviceName: 'warn', logLevel: 'WARN' });
+
+    // Assess
+    const template = Template.fromStack(stack);
+    for (const [service, nodeOptions] of [
+      ['debug', '--enable-source-maps'],
+      ['trace', '--enable-source-maps'],
+      ['warn', Match.absent()],
+    ] as const) {
+      template.hasResourceProperties('AWS::Lambda::Function', {
+        Environment: { Variables: { POWERTOOLS_SERVICE_NAME: service, NODE_OPTIONS: nodeOptions } },
+      });
+    }
   });
 });
 

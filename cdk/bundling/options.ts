@@ -1,0 +1,57 @@
+import { join } from 'node:path';
+import { PROJECT_ROOT } from '../paths.js';
+
+/**
+ * How the functions are bundled, in one place for the construct (cdk/constructs/function.ts) and the bench
+ * (bench/lambda.ts), so that the bench measures what Lambda runs.
+ */
+
+/** The banner that gives an ESM bundle a CommonJS `require` (undici and other CJS dependencies call it). */
+export const ESM_REQUIRE_BANNER = "import { createRequire } from 'module';const require = createRequire(import.meta.url);";
+
+/** The SDK v3 the Node.js runtime ships: `@aws-sdk/*` together with the `@smithy/*` packages it is built on. */
+export const RUNTIME_MODULES: readonly string[] = ['@aws-sdk/*', '@smithy/*'];
+
+/**
+ * Left out of the bundles: undici's HTTP parser without WebAssembly SIMD (70 KB), which undici loads only when the
+ * SIMD build cannot be compiled; Node.js 22+ on Lambda's x86_64 and arm64 compiles it.
+ */
+export const OMITTED_MODULES: readonly string[] = ['*/llhttp-wasm.js'];
+
+/**
+ * Narrower entries of the same packages (each file says what it leaves out and why): about 300 KB less for the
+ * fetcher, 70 KB less for the parser and the post-processor.
+ */
+export const BUNDLE_ALIASES: Readonly<Record<string, string>> = {
+  undici: join(PROJECT_ROOT, 'cdk/bundling/undici.cjs'),
+  htmlparser2: join(PROJECT_ROOT, 'cdk/bundling/htmlparser2.mjs'),
+  entities: join(PROJECT_ROOT, 'cdk/bundling/entities'),
+};
+
+/** The functions whose bundles have a size budget. */
+export type BudgetedFunction = 'fetcher' | 'parser' | 'postprocessor';
+
+/**
+ * Largest minified bundle of each function, in bytes, as built for the stack (test/cdk/bundle.test.ts fails past
+ * it): a few percent above the size of 2026-12-01, so that what a change adds is noticed. The goals are 400 KB for
+ * every bundle and 200 KB for the parser and the post-processor (README, Performance).
+ */
+export const BUNDLE_BUDGETS: Readonly<Record<BudgetedFunction, number>> = {
+  fetcher: 440 * 1024,
+  parser: 250 * 1024,
+  postprocessor: 125 * 1024,
+};
+
+/** Log levels at which the functions enable source maps for their stack traces. */
+const SOURCE_MAP_LOG_LEVELS: readonly string[] = ['DEBUG', 'TRACE'];
+
+/**
+ * `NODE_OPTIONS` of a function at a log level. Source maps are always deployed beside the bundle (`index.mjs.map`,
+ * for mapping a stack trace by hand), but Node.js reads them at cold start only when asked (`--enable-source-maps`,
+ * about 100 ms of the fetcher's init): at `DEBUG` and `TRACE`.
+ *
+ * @returns the options, or `undefined` for none
+ */
+export function nodeOptionsFor(logLevel: string): string | undefined {
+  return SOURCE_MAP_LOG_LEVELS.includes(logLevel) ? '--enable-source-maps' : undefined;
+}
