@@ -6,6 +6,7 @@ import { describeError } from '../shared/errors.js';
 import type { SsrfPolicy } from '../shared/fetch/ssrf.js';
 import { loadJobDirectory } from '../shared/job/load.js';
 import type { Job } from '../shared/job/schema.js';
+import { isDiskFull } from '../shared/local/disk-full.js';
 import { LocalRuntime, type RunOutcome, type RunProgress } from '../shared/local/runtime.js';
 import type { RunManifest } from '../shared/pipeline/finalize.js';
 import { type ReparseOf, terminalCount } from '../shared/pipeline/ledger.js';
@@ -70,11 +71,22 @@ export async function loadJob(jobsDir: string, name: string): Promise<Job> {
 }
 
 /** A log that appends JSON lines to a file, and echoes to stderr when verbose. */
-export function fileLog(file: string, io: CliIo, verbose: boolean): Log {
+export function fileLog(file: string, io: CliIo, verbose: boolean, onWriteError?: (error: unknown) => void): Log {
   mkdirSync(join(file, '..'), { recursive: true });
+  // A log line that cannot be written (disk full) must not break the work it describes: the file is left alone
+  // from then on, and the caller is told once.
+  let failed = false;
   const write = (level: string) => (message: string, attributes?: Record<string, unknown>) => {
     const line = JSON.stringify({ time: new Date().toISOString(), level, message, ...attributes });
-    appendFileSync(file, `${line}\n`);
+    if (!failed) {
+      try {
+        appendFileSync(file, `${line}\n`);
+      } catch (error) {
+        failed = true;
+        io.stderr.write(`note: the log ${file} cannot be written (${describeError(error)}); it is left as it is\n`);
+        onWriteError?.(error);
+      }
+    }
     if (verbose || level === 'ERROR') io.stderr.write(`${line}\n`);
   };
   return { debug: () => {}, info: write('INFO'), warn: write('WARN'), error: write('ERROR') };
@@ -142,10 +154,13 @@ export async function runLocally(
     ssrf?: SsrfPolicy;
   },
 ): Promise<{ outcome: RunOutcome; runId: string }> {
+  let logFull: unknown;
   const runtime = new LocalRuntime(
     {
       jobs: [job],
-      log: fileLog(join(dataDir, 'logs', `${job.name}.log`), io, options.verbose),
+      log: fileLog(join(dataDir, 'logs', `${job.name}.log`), io, options.verbose, (error) => {
+        if (isDiskFull(error)) logFull = error;
+      }),
       ...(options.ssrf ? { ssrf: options.ssrf } : {}),
     },
     // Parsing moves to worker threads, leaving the main thread to fetch and write: every core but one, and at least
@@ -154,6 +169,7 @@ export async function runLocally(
   );
   const startedAt = Date.now();
   const onProgress = (progress: RunProgress) => {
+    if (logFull !== undefined) runtime.noteDiskFull(logFull);
     if (io.interactive) io.stderr.write(`\r\u001b[2K${progressLine(progress, startedAt)}`);
   };
   try {

@@ -26,6 +26,7 @@ import { type ReparseOptions, startReparse } from '../pipeline/reparse.js';
 import { runIdFor } from '../pipeline/start.js';
 import { stallRun } from '../pipeline/watchdog.js';
 import { type Clock, type Log, silentLog, systemClock } from '../ports.js';
+import { DataDirFullError, watchDiskFull } from './disk-full.js';
 import { type DataDirLock, lockDataDir } from './lock.js';
 import { FileSystemObjectStore } from './object-store.js';
 import { LocalQueue, type ReceivedMessage } from './queue.js';
@@ -262,6 +263,8 @@ export class LocalRuntime {
   readonly #ownsHttp: boolean;
   readonly #extractor: PageExtractor;
   readonly #lock: DataDirLock;
+  /** The first disk-full error any port (or the log) met, if one did. */
+  #diskFull: unknown;
   readonly #pollers: Poller[];
   /** The dead-letter stage's queues (between each stage queue and its dead-letter queue). */
   readonly #inboxes: LocalQueue[];
@@ -271,11 +274,13 @@ export class LocalRuntime {
     const dataDir = resolve(this.options.dataDir);
     const clock = parts.clock ?? systemClock;
     const log = parts.log ?? silentLog;
-    this.store = new FileSystemObjectStore({ root: join(dataDir, 'store') });
+    // A full disk stops the run (waitForRun throws DataDirFullError): nothing acknowledged is lost, and it resumes.
+    const full = (error: unknown) => this.noteDiskFull(error);
+    this.store = watchDiskFull(new FileSystemObjectStore({ root: join(dataDir, 'store') }), full);
     // One runtime per data folder: a second process on it would do the same work again (see lockDataDir).
     this.#lock = lockDataDir(dataDir);
     try {
-      this.state = new EmbeddedStateStore({ file: join(dataDir, 'state.db') });
+      this.state = watchDiskFull(new EmbeddedStateStore({ file: join(dataDir, 'state.db') }), full);
     } catch (error) {
       this.#lock.release();
       throw error;
@@ -390,6 +395,14 @@ export class LocalRuntime {
     ];
   }
 
+  /**
+   * Notes that the disk is full (the ports do it themselves; a log that writes to the same disk tells it here): the
+   * run being waited for stops with {@link DataDirFullError}.
+   */
+  noteDiskFull(error: unknown): void {
+    this.#diskFull ??= error;
+  }
+
   /** Starts a run of a job; returns its run id. */
   async startRun(job: string, options: { runId?: string; startUrls?: string[] } = {}): Promise<string> {
     this.pipeline.jobs.get(job);
@@ -443,6 +456,7 @@ export class LocalRuntime {
     const interval = options.intervalMs ?? 100;
     let idleSince: number | undefined;
     for (;;) {
+      if (this.#diskFull !== undefined) throw new DataDirFullError(job, runId, this.#diskFull);
       const progress = await this.progress(job, runId);
       if (progress) options.onProgress?.(progress);
       if (progress && progress.meta.state !== 'running') {
@@ -487,6 +501,7 @@ export class LocalRuntime {
       await postProcessRecords(this.pipeline, object.key);
     }
     const pending: FetchTask[] = [];
+    const hosts = (await this.pipeline.ledger.getStart(job, runId))?.hosts ?? [];
     for await (const entry of this.pipeline.ledger.urls(job, runId)) {
       if (entry.status !== 'accepted') continue;
       pending.push({
@@ -497,7 +512,7 @@ export class LocalRuntime {
         depth: entry.depth,
         template: entry.template,
         attempt: 0,
-        hosts: [...meta.hosts],
+        hosts: [...hosts],
         ...(entry.sitemap ? { sitemapChain: [entry.url] } : {}),
       });
     }
