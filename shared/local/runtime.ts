@@ -19,13 +19,15 @@ import { createContext, defaultSettings, jobRegistry, type PipelineContext, type
 import type { RunManifest } from '../pipeline/finalize.js';
 import { finalizeIfComplete } from '../pipeline/finalize.js';
 import type { RunMeta } from '../pipeline/ledger.js';
+import { offerUrls } from '../pipeline/links.js';
 import type { FetchTask, StartRunMessage } from '../pipeline/messages.js';
 import { InProcessHostGate } from '../pipeline/politeness.js';
-import { postProcessRecords } from '../pipeline/postprocess.js';
+import { decodePageRecords, postProcessRecords } from '../pipeline/postprocess.js';
 import { type ReparseOptions, startReparse } from '../pipeline/reparse.js';
 import { runIdFor } from '../pipeline/start.js';
 import { stallRun } from '../pipeline/watchdog.js';
 import { type Clock, type Log, silentLog, systemClock } from '../ports.js';
+import { urlId } from '../url.js';
 import { DataDirFullError, watchDiskFull } from './disk-full.js';
 import { type DataDirLock, lockDataDir } from './lock.js';
 import { FileSystemObjectStore } from './object-store.js';
@@ -497,11 +499,27 @@ export class LocalRuntime {
     const meta = await this.pipeline.ledger.getRun(job, runId);
     if (!meta) throw new Error(`no run ${runId} of job ${job} in ${this.options.dataDir}`);
     if (meta.state !== 'running') return;
+    const hosts = (await this.pipeline.ledger.getStart(job, runId))?.hosts ?? [];
+    const maxDepth = this.pipeline.jobs.get(job).limits.maxDepth;
     for await (const object of this.store.list(`${layout.recordsPrefix}${job}/${runId}/`)) {
       await postProcessRecords(this.pipeline, object.key);
+      // The links of every parsed page are offered again: entries lost with the end of the state (an OS crash
+      // after the last checkpoint) are accepted anew, so a lost tail costs fetches, never items. Known URLs cost a
+      // look-up; the fetches of pending ones are queued below, once.
+      const body = await this.store.get(object.key);
+      for (const page of body ? decodePageRecords(object.key, body) : []) {
+        if (page.status !== 'parsed' || page.links.length === 0 || page.depth + 1 > maxDepth) continue;
+        const parent = urlId(page.url);
+        const links = page.links.map(([url, template]) => ({
+          url,
+          depth: page.depth + 1,
+          template: template ?? undefined,
+          parent,
+        }));
+        await offerUrls(this.pipeline, { job, runId, hosts }, links);
+      }
     }
     const pending: FetchTask[] = [];
-    const hosts = (await this.pipeline.ledger.getStart(job, runId))?.hosts ?? [];
     for await (const entry of this.pipeline.ledger.urls(job, runId)) {
       if (entry.status !== 'accepted') continue;
       pending.push({
