@@ -1,12 +1,25 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, extname, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
+import { describeError } from '../errors.js';
 import { type JobProblem, JobValidationError } from './errors.js';
 import { referenceIssues } from './references.js';
 import { type Job, jobSchema } from './schema.js';
 import { selectorProblems } from './selectors.js';
+
+/** Largest job file read: a job is a few KB; a file of many MB is a mistake or an attack (YAML expands it). */
+export const MAX_JOB_FILE_BYTES = 1024 * 1024;
+
+/** How long a job module may take to load (its top-level code) before it counts as broken. */
+export const JOB_LOAD_TIMEOUT_MS = 10_000;
+
+/** Options of {@link loadJobFile} and {@link loadJobDirectory}. */
+export interface LoadJobOptions {
+  /** Deadline for loading one job module. @default {@link JOB_LOAD_TIMEOUT_MS} */
+  readonly timeoutMs?: number;
+}
 
 /** File endings read as jobs, in `jobs/`. */
 export const JOB_FILE_EXTENSIONS = ['.ts', '.mts', '.js', '.mjs', '.yaml', '.yml', '.json'] as const;
@@ -130,8 +143,31 @@ export function parseJob(input: unknown, source: string): Job {
   throw new JobValidationError(source, problems);
 }
 
-async function readJobInput(file: string, source: string): Promise<unknown> {
+/** Imports a job module, giving up after `timeoutMs` (a top-level await that never settles would hang the CLI). */
+async function importWithin(file: string, timeoutMs: number): Promise<{ default?: unknown }> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    // Referenced: the process waits for the module or the deadline, whichever comes first.
+    timer = setTimeout(
+      () => reject(new Error(`did not finish loading within ${timeoutMs} ms (a top-level await that never settles?)`)),
+      timeoutMs,
+    );
+  });
+  try {
+    return (await Promise.race([import(pathToFileURL(resolve(file)).href), timeout])) as { default?: unknown };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function readJobInput(file: string, source: string, options: LoadJobOptions): Promise<unknown> {
   const extension = extname(file);
+  const { size } = await stat(file);
+  if (size > MAX_JOB_FILE_BYTES) {
+    throw new JobValidationError(source, [
+      { path: '(file)', message: `is ${size} bytes: a job file may have at most ${MAX_JOB_FILE_BYTES} bytes` },
+    ]);
+  }
   if (extension === '.yaml' || extension === '.yml') {
     const lineCounter = new LineCounter();
     const document = parseDocument(await readFile(file, 'utf8'), { lineCounter, prettyErrors: false, uniqueKeys: true });
@@ -144,7 +180,12 @@ async function readJobInput(file: string, source: string): Promise<unknown> {
         })),
       );
     }
-    return document.toJS();
+    try {
+      // Aliases expand on conversion: the yaml package refuses one that would grow the document past its limit.
+      return document.toJS({ maxAliasCount: 100 });
+    } catch (error) {
+      throw new JobValidationError(source, [{ path: '(file)', message: (error as Error).message }]);
+    }
   }
   if (extension === '.json') {
     try {
@@ -155,7 +196,7 @@ async function readJobInput(file: string, source: string): Promise<unknown> {
   }
   let module: { default?: unknown };
   try {
-    module = (await import(pathToFileURL(resolve(file)).href)) as { default?: unknown };
+    module = await importWithin(file, options.timeoutMs ?? JOB_LOAD_TIMEOUT_MS);
   } catch (error) {
     const message = (error as Error).message;
     // A .ts/.js file outside an ES module package is loaded as CommonJS, which cannot import the ESM scrapeline.
@@ -173,9 +214,9 @@ async function readJobInput(file: string, source: string): Promise<unknown> {
 }
 
 /** Reads and validates one job file (YAML, JSON, or a TypeScript/JavaScript module exporting `defineJob(...)`). */
-export async function loadJobFile(file: string, cwd = process.cwd()): Promise<Job> {
+export async function loadJobFile(file: string, cwd = process.cwd(), options: LoadJobOptions = {}): Promise<Job> {
   const source = relative(cwd, resolve(file)) || basename(file);
-  const job = parseJob(await readJobInput(file, source), source);
+  const job = parseJob(await readJobInput(file, source, options), source);
   return job;
 }
 
@@ -183,7 +224,7 @@ export async function loadJobFile(file: string, cwd = process.cwd()): Promise<Jo
 export type LoadedJobFile = { file: string; job: Job } | { file: string; error: JobValidationError };
 
 /** Loads every job file in a folder, reporting each file's problems instead of stopping at the first file. */
-export async function loadJobDirectory(dir: string, cwd = process.cwd()): Promise<LoadedJobFile[]> {
+export async function loadJobDirectory(dir: string, cwd = process.cwd(), options: LoadJobOptions = {}): Promise<LoadedJobFile[]> {
   const entries = await readdir(dir, { withFileTypes: true });
   const files = entries
     .filter((entry) => entry.isFile() && isJobFileName(entry.name))
@@ -192,10 +233,14 @@ export async function loadJobDirectory(dir: string, cwd = process.cwd()): Promis
   const loaded: LoadedJobFile[] = [];
   for (const file of files) {
     try {
-      loaded.push({ file, job: await loadJobFile(file, cwd) });
+      loaded.push({ file, job: await loadJobFile(file, cwd, options) });
     } catch (error) {
-      if (!(error instanceof JobValidationError)) throw error;
-      loaded.push({ file, error });
+      // Whatever went wrong with one file is that file's problem: the other jobs still load.
+      const problem =
+        error instanceof JobValidationError
+          ? error
+          : new JobValidationError(relative(cwd, file), [{ path: '(file)', message: describeError(error) }]);
+      loaded.push({ file, error: problem });
     }
   }
   const byName = new Map<string, string>();
