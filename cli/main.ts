@@ -293,7 +293,11 @@ async function commandRuns(args: string[], io: CliIo): Promise<number> {
   const format = parseFormat(values.format, ['table', 'json', 'ndjson']);
   const store = (await remoteStore(services, values)) ?? localStore(dataDir);
   async function* rows() {
-    for await (const manifest of listManifests(store, job)) {
+    // Oldest first by start time: a run id chosen with --run-id need not sort like the time-based ones.
+    const manifests: RunManifest[] = [];
+    for await (const manifest of listManifests(store, job)) manifests.push(manifest);
+    manifests.sort((a, b) => Date.parse(a.startedAt) - Date.parse(b.startedAt));
+    for (const manifest of manifests) {
       yield {
         runId: manifest.runId,
         state: manifest.state,

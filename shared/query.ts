@@ -67,7 +67,7 @@ export function unknownFieldsProblem(option: string, names: readonly string[], c
   return `${option}: unknown field${unknown.length > 1 ? 's' : ''} ${which} (fields: ${columns.join(', ')})`;
 }
 
-/** Every manifest of a job, oldest first (run ids sort by start time). */
+/** Every manifest of a job, in run id order (time-based ids sort by start time; ids chosen with --run-id need not). */
 export async function* listManifests(store: ObjectStore, job: string): AsyncIterable<RunManifest> {
   for await (const object of store.list(layout.runsPrefix(job))) {
     if (!object.key.endsWith('/manifest.json')) continue;

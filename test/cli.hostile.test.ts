@@ -77,4 +77,36 @@ describe('CLI on hostile conditions', () => {
     expect(await main(args, refused.io)).toBe(EXIT.usage);
     expect(refused.stderr()).toContain(message);
   });
+
+  it('takes the latest run by start time, not by run id: a custom id that sorts last is not the latest', async () => {
+    // Prepare: a run with an id that sorts after every time-based id, then a newer run
+    const dir = await mkdtemp(join(tmpdir(), 'scrapeline-cli-latest-'));
+    try {
+      const args = [
+        'books',
+        '--data-dir',
+        dir,
+        '--start-url',
+        `${server.url}/catalogue/page-1.html`,
+        '--allow-address',
+        '127.0.0.1',
+      ];
+      expect(await main(['run', ...args, '--run-id', 'zzz-custom'], capture().io)).toBe(EXIT.ok);
+      const second = capture();
+      expect(await main(['run', ...args], second.io)).toBe(EXIT.ok);
+      const newest = /Run (\S+) of books/.exec(second.stdout())?.[1];
+
+      // Act
+      const runs = capture();
+      await main(['runs', 'books', '--data-dir', dir, '--format', 'json'], runs.io);
+      const changes = capture();
+      await main(['changes', 'books', '--data-dir', dir, '--format', 'json'], changes.io);
+
+      // Assess
+      expect((JSON.parse(runs.stdout()) as { runId: string }[]).map((run) => run.runId)).toEqual(['zzz-custom', newest]);
+      expect(changes.stderr()).toContain(`run ${newest} (`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
