@@ -7,7 +7,8 @@ import { urlId } from './url.js';
  *
  * | pk | sk | what |
  * | --- | --- | --- |
- * | `run#<job>#<runId>` | `meta` | the run: state, start, hosts, seeds; URLs accepted and admitted (reserved before their entries are written) |
+ * | `run#<job>#<runId>` | `meta` | the run: state, start time; URLs accepted and admitted (reserved before their entries are written) |
+ * | `run#<job>#<runId>` | `start` | what the run started with: hosts, start URLs (apart: the meta item is written often) |
  * | `run#<job>#<runId>` | `c#<nn>` | counter shards: terminal states, items, bytes, template yields |
  * | `run#<job>#<runId>` | `c#r<nn>` | request counter shards: the AWS requests and units the run's invocations made |
  * | `run#<job>#<runId>` | `url#<urlId>` | one URL of the run and its state |
@@ -23,6 +24,7 @@ import { urlId } from './url.js';
 export const stateKeys = {
   run: (job: string, runId: string) => `run#${job}#${runId}`,
   meta: 'meta',
+  start: 'start',
   counterShard: (shard: number) => `c#${String(shard).padStart(2, '0')}`,
   /** Request counts of the run's invocations: counter shards too (their prefix), kept apart so they stay small. */
   requestShard: (shard: number) => `c#r${String(shard).padStart(2, '0')}`,

@@ -43,6 +43,14 @@ export const RUN_COUNTERS = [
 ] as const;
 export type RunCounter = (typeof RUN_COUNTERS)[number];
 
+/** What a run was started with: kept apart from the meta item, which is written often and so must stay small. */
+export interface RunStart {
+  /** The hosts the run's links may lead to. */
+  readonly hosts: readonly string[];
+  /** The start URLs the run was started with. */
+  readonly seeds: readonly string[];
+}
+
 /** The run's meta item, typed. */
 export interface RunMeta {
   readonly job: string;
@@ -50,9 +58,6 @@ export interface RunMeta {
   readonly state: RunState;
   readonly startedAt: number;
   readonly finishedAt: number | undefined;
-  readonly hosts: readonly string[];
-  /** The start URLs the run was started with. */
-  readonly seeds: readonly string[];
   readonly counters: Readonly<Record<RunCounter, number>>;
   /** What each template's pages yielded, parsed and unchanged pages alike (`t:<template>:…` counters). */
   readonly templates: Readonly<Record<string, TemplateCounts>>;
@@ -230,8 +235,6 @@ function toMeta(job: string, runId: string, meta: StateItem, shards: readonly St
     state: (meta.state as RunState | undefined) ?? 'running',
     startedAt: Number(meta.startedAt ?? 0),
     finishedAt: meta.finishedAt === undefined || meta.finishedAt === null ? undefined : Number(meta.finishedAt),
-    hosts: JSON.parse(String(meta.hosts ?? '[]')) as string[],
-    seeds: JSON.parse(String(meta.seeds ?? '[]')) as string[],
     counters,
     templates: templatesOf(sums),
     reparse:
@@ -363,13 +366,19 @@ export class RunLedger {
     start: { hosts: readonly string[]; seeds: readonly string[]; reparse?: ReparseOf },
     now: number,
   ): Promise<boolean> {
+    // The start first: a run whose meta item exists always has it (a crash in between leaves no meta, and the
+    // redelivered start writes both again).
+    await this.#state.write({
+      pk: runKey(job, runId),
+      sk: stateKeys.start,
+      set: { hosts: JSON.stringify(start.hosts), seeds: JSON.stringify(start.seeds) },
+      expiresAt: this.#expiry(now),
+    });
     const set: Record<string, string | number | boolean> = {
       job,
       runId,
       state: 'running',
       startedAt: now,
-      hosts: JSON.stringify(start.hosts),
-      seeds: JSON.stringify(start.seeds),
       ...(start.reparse ? { reparseOf: start.reparse.sourceRunId, reparseAsLatest: start.reparse.asLatest } : {}),
     };
     const created = await this.#state.write({
@@ -389,6 +398,18 @@ export class RunLedger {
       });
     }
     return created !== undefined;
+  }
+
+  /** What a run was started with (its hosts and start URLs); `undefined` for a run that does not exist. */
+  async getStart(job: string, runId: string): Promise<RunStart | undefined> {
+    const pk = runKey(job, runId);
+    // Runs created before the start had an item of its own kept it on the meta item.
+    const item = (await this.#state.get(pk, stateKeys.start)) ?? (await this.#state.get(pk, stateKeys.meta));
+    if (!item) return undefined;
+    return {
+      hosts: JSON.parse(String(item.hosts ?? '[]')) as string[],
+      seeds: JSON.parse(String(item.seeds ?? '[]')) as string[],
+    };
   }
 
   /** The run with its counters summed over the meta item and the counter shards. */

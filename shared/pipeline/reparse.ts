@@ -31,7 +31,7 @@ export async function startReparse(
   options: ReparseOptions = {},
 ): Promise<number> {
   context.jobs.get(job);
-  const source = await context.ledger.getRun(job, sourceRunId);
+  const source = await context.ledger.getStart(job, sourceRunId);
   if (!source) throw new InvalidInputError(`no run ${sourceRunId} of job ${job} to reparse`);
   const now = context.clock.now();
   const reparse = { sourceRunId, asLatest: options.asLatest ?? false };

@@ -39,7 +39,7 @@ export async function startRun(
   const runId = message.runId ?? runIdFor(sentAt, messageId);
   const now = context.clock.now();
   // A run that exists already (a redelivered start, or a resume) keeps the start URLs it was started with.
-  const existing = await context.ledger.getRun(job.name, runId);
+  const existing = (await context.ledger.getRun(job.name, runId)) ? await context.ledger.getStart(job.name, runId) : undefined;
   const startUrls = existing?.seeds ?? message.startUrls ?? job.start.urls;
   const seeds: string[] = [];
   for (const raw of startUrls) {

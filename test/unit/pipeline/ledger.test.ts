@@ -19,6 +19,35 @@ async function newRun(state: StateStore, options: ConstructorParameters<typeof R
 }
 
 describe('Class: RunLedger', () => {
+  describe('Method: createRun / getStart', () => {
+    it('keeps the start URLs and hosts off the meta item, which every budget reservation rewrites', async () => {
+      const state = new EmbeddedStateStore();
+      const ledger = new RunLedger(state);
+      const seeds = Array.from({ length: 2000 }, (_, index) => `https://shop.example/catalogue/page-${index}.html`);
+      const hosts = Array.from({ length: 50 }, (_, index) => `shop-${index}.example`);
+
+      await ledger.createRun(JOB, RUN, { hosts, seeds }, NOW);
+
+      expect(await ledger.getStart(JOB, RUN)).toEqual({ hosts, seeds });
+      const meta = await state.get(`run#${JOB}#${RUN}`, 'meta');
+      // Under 1 KB: one write unit per reservation, however many start URLs the run has.
+      expect(JSON.stringify(meta).length).toBeLessThan(1024);
+      expect(await ledger.getStart(JOB, 'missing')).toBeUndefined();
+    });
+
+    it('reads the start of a run from before the start item, from its meta item', async () => {
+      const state = new EmbeddedStateStore();
+      const ledger = new RunLedger(state);
+      await state.write({
+        pk: `run#${JOB}#old`,
+        sk: 'meta',
+        set: { state: 'running', hosts: '["shop.example"]', seeds: '["https://shop.example/"]' },
+      });
+
+      expect(await ledger.getStart(JOB, 'old')).toEqual({ hosts: ['shop.example'], seeds: ['https://shop.example/'] });
+    });
+  });
+
   describe('Method: acceptMany', () => {
     it('accepts new URLs once: a repeat in the call or from another page is a duplicate, from the same page pending', async () => {
       const ledger = await newRun(new EmbeddedStateStore());
