@@ -217,3 +217,31 @@ describe('Hostile: robots.txt and reachability', () => {
     expect(Object.keys(manifest.reasons)).toHaveLength(1);
   }, 60_000);
 });
+
+describe('Hostile: encodings', () => {
+  it('parses a UTF-16LE page without a byte-order mark when its Content-Type declares the charset', async () => {
+    const utf16 = (html: string) => (_request: IncomingMessage, response: ServerResponse) => {
+      response.writeHead(200, { 'content-type': 'text/html; charset=utf-16le' });
+      response.end(Buffer.from(html, 'utf16le'));
+    };
+    const { local } = await setUp(
+      {
+        '/': page('<a href="/wide">w</a><a href="/wide-binary">b</a>'),
+        '/wide': utf16(page('<b>日本語 ünïcödé</b>')),
+        '/wide-binary': utf16('\u0001\u0002\u0003 binary'),
+      },
+      (base) => ({
+        name: 'utf16',
+        start: { urls: [`${base}/`] },
+        follow: [{ selector: 'a', template: 't' }],
+        templates: { t: { key: 'k', fields: { k: { selector: 'b', required: true } } } },
+      }),
+    );
+
+    const manifest = await local.run('utf16');
+
+    expectManifestInvariant(manifest);
+    expect((await local.rows(manifest)).map((row) => row.k)).toEqual(['日本語 ünïcödé']);
+    expect((await failures(local.dataDir, manifest)).get('/wide-binary')?.reason).toBe('unparseable');
+  }, 60_000);
+});

@@ -80,3 +80,9 @@ export function decodeDocument(bytes: Uint8Array, contentType: string | undefine
   const decoder = new TextDecoder(charset, { fatal: false, ignoreBOM: false });
   return { text: decoder.decode(body), charset };
 }
+
+/** Whether a Content-Type header declares UTF-16 (`charset=utf-16le` and the like), where zero bytes are text. */
+export function declaresUtf16(contentType: string | undefined): boolean {
+  const charset = supported(charsetOfContentType(contentType));
+  return charset !== undefined && new TextDecoder(charset).encoding.startsWith('utf-16');
+}

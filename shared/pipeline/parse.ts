@@ -2,7 +2,7 @@ import { gzipSync } from 'node:zlib';
 import { readArchivedResponse } from '../archive/warc.js';
 import { describeError, InvalidInputError, NonRetryableError, ObjectNotFoundError, ScrapelineError } from '../errors.js';
 import type { PageExtraction } from '../extract/page.js';
-import { decodeDocument } from '../fetch/charset.js';
+import { declaresUtf16, decodeDocument } from '../fetch/charset.js';
 import { layout } from '../layout.js';
 import type { ObjectStore } from '../ports.js';
 import { newId, type PipelineContext } from './context.js';
@@ -23,6 +23,10 @@ export function looksBinary(body: Uint8Array): boolean {
   }
   return false;
 }
+
+/** A control character the MIME sniffing rule counts as binary data (as a character, for decoded text). */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: these control characters are what it looks for
+const BINARY_CHARACTER = /[\u0000-\u0008\u000b\u000e-\u001a\u001c-\u001f]/;
 
 /** A page record plus what post-processing adds to the run's counters for it. */
 export interface ParsedPage {
@@ -53,10 +57,16 @@ export async function parseTask(
   };
   let extraction: PageExtraction;
   try {
-    if (looksBinary(response.body)) {
+    // A body declared UTF-16 is mostly zero bytes to the byte sniffer: its text is sniffed once decoded.
+    const contentType = response.headers['content-type'];
+    const utf16 = declaresUtf16(contentType);
+    if (!utf16 && looksBinary(response.body)) {
       throw new NonRetryableError(`${task.url} is binary data, not a document`, 'unparseable');
     }
-    const { text } = decodeDocument(response.body, response.headers['content-type']);
+    const { text } = decodeDocument(response.body, contentType);
+    if (utf16 && BINARY_CHARACTER.test(text.slice(0, 512))) {
+      throw new NonRetryableError(`${task.url} is binary data, not a document`, 'unparseable');
+    }
     extraction = await context.extractor.extract(text, job, {
       url: task.url,
       finalUrl,
