@@ -37,8 +37,18 @@ export function csvCell(value: unknown): string {
   return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
+/**
+ * Control characters (C0, DEL, C1) and bidirectional overrides: raw in a terminal, scraped text could retitle or
+ * clear it, move the cursor or reorder what is shown. A table shows them escaped (`\x1b`, `\u202e`).
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: these control characters are what it looks for
+const UNSAFE_FOR_TERMINAL = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+
 function clip(text: string, width: number): string {
-  const flat = text.replace(/\s+/g, ' ');
+  const flat = text.replace(/\s+/g, ' ').replace(UNSAFE_FOR_TERMINAL, (character) => {
+    const code = character.charCodeAt(0);
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16)}`;
+  });
   return flat.length > width ? `${flat.slice(0, width - 1)}…` : flat;
 }
 

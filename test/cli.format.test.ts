@@ -60,4 +60,17 @@ describe('Function: writeRows', () => {
   it('CSV of no rows with columns still writes the header', async () => {
     expect((await render([], 'csv', ['a', 'b'])).text).toBe('a,b\n');
   });
+
+  it('table output shows control characters and bidi overrides escaped: scraped text cannot drive the terminal', async () => {
+    // Prepare: retitle the terminal (OSC), clear it (CSI 2J), ring the bell, a C1 CSI, a right-to-left override
+    const hostile = '\u001b]0;pwned\u0007\u001b[2Jtitle\u009b31m\u202egnp.exe';
+
+    // Act
+    const { text } = await render([{ title: hostile }], 'table', ['title']);
+
+    // Assess
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: asserting that none reaches the terminal
+    expect(text).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e]/);
+    expect(text).toContain('\\x1b]0;pwned\\x07\\x1b[2Jtitle\\x9b31m\\u202egnp.exe');
+  });
 });
