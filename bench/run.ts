@@ -412,7 +412,8 @@ async function benchMemory(options: Options): Promise<MemoryReport | { error: st
       tsNode('crawl-scrapeline.ts', [
         JSON.stringify({ url: server.url, dataDir: join(dir, 'data'), itemsFile, runtime: SCRAPELINE_RUNTIME, sampleMs: 1000 }),
       ]),
-      { timeoutMs: 90 * 60_000 },
+      // 90 minutes, or 10 ms a page for the long runs (a million pages on a busy machine).
+      { timeoutMs: Math.max(90 * 60_000, options.memoryPages * 10) },
     );
     const result = child.result;
     if (!result) return { error: `crawl failed (exit ${child.code}): ${child.stderr.slice(-1000)}` };
