@@ -1,7 +1,6 @@
 /**
  * Lambda bundles, measured as Lambda runs them: each `functions/<name>.ts` bundled with the options of the stack
- * (cdk/bundling/options.ts: ESM, minified, the runtime's target, the `require` banner, the SDK external, the
- * aliases), then started in fresh `node` processes with the stack's `NODE_OPTIONS` (none at the default log level)
+ * (cdk/bundling/options.ts: CommonJS, minified, the runtime's target, the SDK external, the aliases), then started in fresh `node` processes with the stack's `NODE_OPTIONS` (none at the default log level)
  * and the SDK resolved from node_modules as from the runtime's. Each process times
  *
  * - module init, split into the SDK packages the bundle imports at its top (loaded first, as Node.js evaluates a
@@ -20,7 +19,14 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import type { SQSEvent } from 'aws-lambda';
-import { BUNDLE_ALIASES, ESM_REQUIRE_BANNER, nodeOptionsFor, OMITTED_MODULES, RUNTIME_MODULES } from '../cdk/bundling/options.js';
+import {
+  BUNDLE_ALIASES,
+  BUNDLE_FORMAT,
+  ESBUILD_OPTIONS,
+  nodeOptionsFor,
+  OMITTED_MODULES,
+  RUNTIME_MODULES,
+} from '../cdk/bundling/options.js';
 import { REPO_ROOT, runChild, type Spread, spread, TMP_DIR } from './common.js';
 
 export const FUNCTIONS = ['fetcher', 'parser', 'postprocessor'] as const;
@@ -82,11 +88,16 @@ interface ChildTimes {
 /** The child: plain Node.js (no loader of ours), so that init is what Lambda's runtime would see. */
 const CHILD_SCRIPT = `
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 const [bundleUrl, sdkJson, eventsFile, functionName] = process.argv.slice(2);
+// As the runtime loads a handler: a CommonJS file by require, an ES module by import (and the SDK as it does).
+const commonJs = bundleUrl.endsWith('.cjs');
+const load = commonJs ? createRequire(bundleUrl) : (name) => import(name);
 const t0 = performance.now();
-for (const name of JSON.parse(sdkJson)) await import(name);
+for (const name of JSON.parse(sdkJson)) await load(name);
 const t1 = performance.now();
-const m = await import(bundleUrl);
+const m = await load(commonJs ? fileURLToPath(bundleUrl) : bundleUrl);
 const t2 = performance.now();
 if (typeof m.handler !== 'function') throw new Error('no handler export');
 const result = { sdkMs: t1 - t0, ownMs: t2 - t1 };
@@ -277,19 +288,22 @@ async function buildFunction(name: FunctionName, variant: LambdaVariant): Promis
   mkdirSync(outDir, { recursive: true });
   const childScript = join(outDir, 'child.mjs');
   writeFileSync(childScript, CHILD_SCRIPT);
-  const outfile = join(outDir, `${name}.mjs`);
+  const format = variant.build?.format ?? BUNDLE_FORMAT;
+  // A CommonJS bundle is index.js in Lambda (no package.json in /var/task); here .cjs says the same to Node.js.
+  const outfile = join(outDir, `${name}.${format === 'esm' ? 'mjs' : 'cjs'}`);
   const result = await esbuild.build({
     entryPoints: [join(root, 'functions', `${name}.ts`)],
     outfile,
     bundle: true,
     platform: 'node',
-    format: 'esm',
+    format: BUNDLE_FORMAT,
     target: RUNTIME_TARGET,
     mainFields: ['module', 'main'],
     minify: true,
     sourcemap: true,
     sourcesContent: false,
-    banner: { js: ESM_REQUIRE_BANNER },
+    supported: { ...ESBUILD_OPTIONS.supported },
+    logOverride: { ...ESBUILD_OPTIONS.logOverride },
     external: [...RUNTIME_MODULES, ...OMITTED_MODULES],
     alias: { ...BUNDLE_ALIASES },
     metafile: true,
@@ -297,20 +311,19 @@ async function buildFunction(name: FunctionName, variant: LambdaVariant): Promis
     absWorkingDir: root,
     ...variant.build,
   });
-  const output = Object.entries(result.metafile?.outputs ?? {}).find(([path]) => path.endsWith('.mjs'))?.[1];
+  const output = Object.entries(result.metafile?.outputs ?? {}).find(([path]) => !path.endsWith('.map'))?.[1];
+  // The SDK packages the sources import statically (the others are imported when first needed).
+  const sdkImports = Object.entries(result.metafile?.inputs ?? {})
+    .filter(([path]) => output?.inputs[path] !== undefined)
+    .flatMap(([, input]) => input.imports)
+    .filter((entry) => entry.external && entry.kind === 'import-statement' && entry.path.startsWith('@aws-sdk/'));
   return {
     outfile,
     outDir,
     childScript,
     code: readFileSync(outfile),
     inputs: Object.entries(output?.inputs ?? {}).map(([path, info]) => ({ path, bytes: info.bytesInOutput })),
-    sdkPackages: [
-      ...new Set(
-        (output?.imports ?? [])
-          .filter((entry) => entry.external && entry.kind === 'import-statement' && entry.path.startsWith('@aws-sdk/'))
-          .map((entry) => entry.path),
-      ),
-    ].sort(),
+    sdkPackages: [...new Set(sdkImports.map((entry) => entry.path))].sort(),
   };
 }
 

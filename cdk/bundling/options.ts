@@ -6,8 +6,21 @@ import { PROJECT_ROOT } from '../paths.js';
  * (bench/lambda.ts), so that the bench measures what Lambda runs.
  */
 
-/** The banner that gives an ESM bundle a CommonJS `require` (undici and other CJS dependencies call it). */
-export const ESM_REQUIRE_BANNER = "import { createRequire } from 'module';const require = createRequire(import.meta.url);";
+/**
+ * The bundles are CommonJS: the runtime's SDK is CommonJS, and Node.js loads a CommonJS package imported from an
+ * ES module through its ESM loader, which lexes each package (and what it re-exports) for its named exports: about
+ * 2.5 times the SDK's load time of `require` on this machine (bench/lambda.ts). For the same reason the few SDK
+ * packages loaded when first needed (`import()` in the sources) are `require`d too.
+ */
+export const BUNDLE_FORMAT = 'cjs';
+
+/** esbuild options of the bundles beyond NodejsFunction's own (`esbuildArgs` there, build options in the bench). */
+export const ESBUILD_OPTIONS = {
+  /** `import()` of an external package becomes `require()` (see {@link BUNDLE_FORMAT}). */
+  supported: { 'dynamic-import': false },
+  /** shared/extract/pool.ts reads `import.meta.url` for its worker threads, which Lambda does not start. */
+  logOverride: { 'empty-import-meta': 'silent' },
+} as const;
 
 /** The SDK v3 the Node.js runtime ships: `@aws-sdk/*` together with the `@smithy/*` packages it is built on. */
 export const RUNTIME_MODULES: readonly string[] = ['@aws-sdk/*', '@smithy/*'];

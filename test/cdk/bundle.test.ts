@@ -1,10 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BUNDLE_BUDGETS, type BudgetedFunction, ESM_REQUIRE_BANNER } from '../../cdk/bundling/options.js';
+import { BUNDLE_BUDGETS, type BudgetedFunction } from '../../cdk/bundling/options.js';
 import { PROJECT_ROOT } from '../../cdk/paths.js';
 import { ScrapelineStack } from '../../cdk/stack.js';
 import { cleanUp, defined, logicalId, testApp, twoJobs } from './support.js';
@@ -33,21 +32,23 @@ describe('Bundling', () => {
     ] as const) {
       const key = defined(functions[logicalId(fn.function)], `the ${name} function`).Properties.Code.S3Key as string;
       const dir = join(app.outdir, `asset.${key.replace(/\.zip$/, '')}`);
-      bundles.set(name, { dir, code: readFileSync(join(dir, 'index.mjs'), 'utf8') });
+      bundles.set(name, { dir, code: readFileSync(join(dir, 'index.js'), 'utf8') });
+      // In Lambda, /var/task has no package.json: index.js is CommonJS. Here the project's says "type": "module".
+      copyFileSync(join(dir, 'index.js'), join(dir, 'index.cjs'));
     }
   }, 120_000);
 
-  it('builds each function into an ESM module that starts with the require banner and exports the handler', () => {
+  it('builds each function into a CommonJS module that exports the handler and requires the SDK', () => {
     // Assess
     expect([...bundles.keys()]).toEqual(['fetcher', 'parser', 'postprocessor']);
     for (const { code } of bundles.values()) {
-      expect(code.startsWith(ESM_REQUIRE_BANNER)).toBe(true);
-      expect(code).toMatch(/export\s*\{[^}]*\bas handler\s*\}/);
-      expect(code).not.toMatch(/\bmodule\.exports\s*=/);
+      expect(code).toMatch(/\bmodule\.exports\s*=/);
+      expect(code).not.toMatch(/^import\s|\bimport\s*\(\s*"@aws-sdk/m);
+      expect(code).toMatch(/require\("@aws-sdk\/client-s3"\)/);
     }
   });
 
-  it('loads as an ES module and configures itself at cold start from the environment the stack sets', () => {
+  it('loads as a CommonJS module and configures itself at cold start from the environment the stack sets', () => {
     // Prepare
     const env = {
       PATH: process.env.PATH,
@@ -63,15 +64,9 @@ describe('Bundling', () => {
 
     for (const { dir } of bundles.values()) {
       // Act
-      const url = pathToFileURL(join(dir, 'index.mjs')).href;
       const output = execFileSync(
         process.execPath,
-        [
-          '--no-warnings',
-          '--input-type=module',
-          '-e',
-          `const m = await import(${JSON.stringify(url)}); console.log(typeof m.handler);`,
-        ],
+        ['--no-warnings', '-e', `console.log(typeof require(${JSON.stringify(join(dir, 'index.cjs'))}).handler);`],
         { env, encoding: 'utf8' },
       );
 
@@ -83,9 +78,8 @@ describe('Bundling', () => {
   it('links a source map and leaves the SDK v3 to the runtime', () => {
     // Assess
     for (const { code, dir } of bundles.values()) {
-      expect(existsSync(join(dir, 'index.mjs.map'))).toBe(true);
-      expect(code).toMatch(/\/\/# sourceMappingURL=index\.mjs\.map\s*$/);
-      expect(code).toMatch(/from\s*"@aws-sdk\/client-s3"/);
+      expect(existsSync(join(dir, 'index.js.map'))).toBe(true);
+      expect(code).toMatch(/\/\/# sourceMappingURL=index\.js\.map\s*$/);
       expect(code).not.toContain('class S3Client');
     }
   });
@@ -94,7 +88,7 @@ describe('Bundling', () => {
     // Assess
     for (const [name, { dir }] of bundles) {
       const budget = BUNDLE_BUDGETS[name as BudgetedFunction];
-      const bytes = statSync(join(dir, 'index.mjs')).size;
+      const bytes = statSync(join(dir, 'index.js')).size;
       expect(bytes, `${name}: ${(bytes / 1024).toFixed(1)} KB, budget ${(budget / 1024).toFixed(0)} KB`).toBeLessThanOrEqual(
         budget,
       );

@@ -1,13 +1,14 @@
 import { mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   BUNDLE_ALIASES,
-  ESM_REQUIRE_BANNER,
+  BUNDLE_FORMAT,
+  ESBUILD_OPTIONS,
   nodeOptionsFor,
   OMITTED_MODULES,
   RUNTIME_MODULES,
@@ -19,20 +20,21 @@ import type { HttpClient } from '../../shared/fetch/http.js';
 async function bundled<T>(name: string, contents: string): Promise<T> {
   const dir = join(PROJECT_ROOT, '.tmp', 'bundling-test');
   mkdirSync(dir, { recursive: true });
-  const outfile = join(dir, `${name}.mjs`);
+  const outfile = join(dir, `${name}.cjs`);
   await build({
     stdin: { contents, resolveDir: PROJECT_ROOT, loader: 'ts' },
     outfile,
     bundle: true,
     platform: 'node',
-    format: 'esm',
+    format: BUNDLE_FORMAT,
     mainFields: ['module', 'main'],
-    banner: { js: ESM_REQUIRE_BANNER },
+    supported: { ...ESBUILD_OPTIONS.supported },
+    logOverride: { ...ESBUILD_OPTIONS.logOverride },
     external: [...RUNTIME_MODULES, ...OMITTED_MODULES],
     alias: { ...BUNDLE_ALIASES },
     logLevel: 'silent',
   });
-  return (await import(`${pathToFileURL(outfile).href}?${Date.now()}`)) as T;
+  return createRequire(import.meta.url)(outfile) as T;
 }
 
 describe('Bundle aliases (cdk/bundling)', () => {
