@@ -81,7 +81,7 @@ describe('Hostile: a catastrophic regular expression', () => {
         follow: [{ selector: 'a', template: 't' }],
         templates: { t: { key: 'k', fields: { k: { selector: 'b', pattern: '^(a+)$' } } } },
       }),
-      { parseThreads: 1, extractTimeoutMs: 500 },
+      { parseThreads: 1, extractTimeoutMs: 2000 },
       (parsed) => Object.assign(parsed.templates.t?.fields.k ?? {}, { pattern: '^(a+)+$' }),
     );
 

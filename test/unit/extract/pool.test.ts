@@ -87,7 +87,7 @@ describe('Class: WorkerPoolExtractor', () => {
     const field = job.templates.t?.fields.k;
     if (!field) throw new Error('no field');
     Object.assign(field, { pattern: '^(a+)+$' });
-    const pool = new WorkerPoolExtractor([job], { threads: 1, pageTimeoutMs: 300 });
+    const pool = new WorkerPoolExtractor([job], { threads: 1, pageTimeoutMs: 1000 });
     pools.push(pool);
     const source = { url: 'https://redos.example/', finalUrl: 'https://redos.example/', template: 't', hosts: ['redos.example'] };
 
