@@ -40,6 +40,12 @@ export const layout = {
   quarantine: (job: string, runId: string, batchId: string) =>
     `quarantine/${segment(job, 'job')}/${segment(runId, 'run id')}/${segment(batchId, 'batch id')}.ndjson.gz`,
   /** Every URL of a run that did not end as parsed or unchanged, with its reason (written with the manifest). */
+  /**
+   * The item keys and links of one page too large for its state items (a page of thousands of items), written by the
+   * records object that post-processed it; its URL entry and page memory point here.
+   */
+  pageLists: (job: string, runId: string, batchId: string, pageId: string) =>
+    `runs/${segment(job, 'job')}/${segment(runId, 'run id')}/pages/${segment(batchId, 'batch id')}/${segment(`p${pageId}`, 'page id')}.json.gz`,
   failures: (job: string, runId: string) => `runs/${segment(job, 'job')}/${segment(runId, 'run id')}/failures.ndjson`,
   manifest: (job: string, runId: string) => `runs/${segment(job, 'job')}/${segment(runId, 'run id')}/manifest.json`,
   runsPrefix: (job: string) => `runs/${segment(job, 'job')}/`,

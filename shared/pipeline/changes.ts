@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { MAX_GET_MANY, type StateItem, type StateStore } from '../ports.js';
 import { urlId } from '../url.js';
+import { mapLimited } from './ledger.js';
 
 /** A change of one item between runs, as written under `changes/`. */
 export interface ChangeRecord {
@@ -188,11 +189,13 @@ export class ItemMemory {
   async lookup(job: string, keys: readonly string[]): Promise<Map<string, StateItem | undefined>> {
     const unique = [...new Set(keys)];
     const known = new Map<string, StateItem | undefined>();
-    for (let start = 0; start < unique.length; start += MAX_GET_MANY) {
-      const chunk = unique.slice(start, start + MAX_GET_MANY);
+    const chunks: string[][] = [];
+    for (let start = 0; start < unique.length; start += MAX_GET_MANY) chunks.push(unique.slice(start, start + MAX_GET_MANY));
+    // A few batches at once: a page of thousands of items is read in seconds, not minutes.
+    await mapLimited(chunks, 4, async (chunk) => {
       const items = await this.#state.getMany(chunk.map((key) => ({ pk: itemsKey(job), sk: `k#${urlId(key)}` })));
       for (const [index, key] of chunk.entries()) known.set(key, items[index]);
-    }
+    });
     return known;
   }
 

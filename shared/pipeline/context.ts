@@ -131,7 +131,7 @@ export function createContext(
   return {
     ...parts,
     ledger: parts.ledger ?? new RunLedger(parts.state, { seen }),
-    pages: new PageMemoryStore(parts.state),
+    pages: new PageMemoryStore(parts.state, parts.store),
     items: new ItemMemory(parts.state),
     settings: { ...defaultSettings, ...parts.settings },
     metrics: parts.metrics ?? noMetrics,
@@ -145,15 +145,16 @@ export function createContext(
 /** The same context with every port call counted by `meter` (request counts and cost per run). */
 export function withMeter(context: PipelineContext, meter: RequestMeter): PipelineContext {
   const state = meteredState(context.state, meter);
+  const store = meteredStore(context.store, meter);
   return {
     ...context,
     log: meteredLog(context.log, meter),
-    store: meteredStore(context.store, meter),
+    store,
     state,
     fetchQueue: meteredQueue(context.fetchQueue, meter),
     parseQueue: meteredQueue(context.parseQueue, meter),
     ledger: new RunLedger(state, { seen: seenUrlsOf(context) }),
-    pages: new PageMemoryStore(state),
+    pages: new PageMemoryStore(state, store),
     items: new ItemMemory(state),
   };
 }

@@ -13,6 +13,7 @@ import {
   type UrlEntry,
 } from './ledger.js';
 import { estimateCost } from './metering.js';
+import { readPageLists } from './pages.js';
 
 /** Item count and field fill rates of one template's pages in a run. */
 export interface TemplateQuality {
@@ -277,10 +278,11 @@ interface RemovalEvidence {
   transientFailures: boolean;
 }
 
-function noteEvidence(evidence: RemovalEvidence, entry: UrlEntry): void {
+async function noteEvidence(context: PipelineContext, evidence: RemovalEvidence, entry: UrlEntry): Promise<void> {
   if (entry.status === 'parsed' || entry.status === 'unchanged') {
-    evidence.pages.set(entry.id, entry.keys === undefined ? PAGE.keysUnknown : PAGE.keysKnown);
-    for (const key of entry.keys ?? []) evidence.presentKeys.add(key);
+    const keys = entry.keysRef === undefined ? entry.keys : (await readPageLists(context.store, entry.keysRef)).keys;
+    evidence.pages.set(entry.id, keys === undefined ? PAGE.keysUnknown : PAGE.keysKnown);
+    for (const key of keys ?? []) evidence.presentKeys.add(key);
   } else if (entry.status === 'failed' && GONE.has(entry.reason ?? '')) evidence.pages.set(entry.id, PAGE.gone);
   else {
     evidence.pages.set(entry.id, PAGE.kept);
@@ -387,7 +389,7 @@ export async function finalizeIfComplete(
   for await (const entry of context.ledger.urls(job, runId)) {
     states[entry.status]++;
     if (states.accepted > 0) break;
-    noteEvidence(evidence, entry);
+    await noteEvidence(context, evidence, entry);
     if (entry.status !== 'failed' && entry.status !== 'skipped') continue;
     const reason = entry.reason ?? 'unknown';
     reasons[reason] = (reasons[reason] ?? 0) + 1;

@@ -149,6 +149,8 @@ export interface UrlEntry {
    * last parsed. `undefined` when that is not known (the page memory predates it).
    */
   readonly keys: readonly string[] | undefined;
+  /** Where the keys are kept when too many for the entry (`layout.pageLists`, read with `readPageLists`). */
+  readonly keysRef: string | undefined;
   /** Whether the URL is a sitemap rather than a page. */
   readonly sitemap: boolean;
 }
@@ -193,6 +195,8 @@ export interface Move {
   readonly reason?: string | undefined;
   readonly message?: string | undefined;
   readonly keys?: readonly string[] | undefined;
+  /** Where the keys were written instead, when too many for the entry (then `keys` is left out). */
+  readonly keysRef?: string | undefined;
 }
 
 /** A run that has not finished, as {@link RunLedger.activeRuns} lists it. */
@@ -264,6 +268,7 @@ function toUrlEntry(item: StateItem): UrlEntry {
     message: item.message === null || item.message === undefined ? undefined : String(item.message),
     batch: item.batch === null || item.batch === undefined ? undefined : String(item.batch),
     keys: typeof item.keys === 'string' ? (JSON.parse(item.keys) as string[]) : undefined,
+    keysRef: typeof item.keysRef === 'string' ? item.keysRef : undefined,
     sitemap: item.sitemap === true,
   };
 }
@@ -274,7 +279,7 @@ export function terminalCount(meta: RunMeta): number {
 }
 
 /** Runs `task` over `items` with at most `limit` in flight, keeping the order of results. */
-async function mapLimited<T, R>(items: readonly T[], limit: number, task: (item: T) => Promise<R>): Promise<R[]> {
+export async function mapLimited<T, R>(items: readonly T[], limit: number, task: (item: T) => Promise<R>): Promise<R[]> {
   const results: R[] = new Array(items.length);
   let next = 0;
   const worker = async () => {
@@ -610,6 +615,7 @@ export class RunLedger {
           message: move.message ?? null,
           batch: batchId,
           keys: move.keys ? JSON.stringify(move.keys) : null,
+          keysRef: move.keysRef ?? null,
         },
         condition: { kind: 'equals', attribute: 'status', value: 'accepted' },
       });
@@ -656,7 +662,7 @@ export class RunLedger {
     const pk = runKey(job, runId);
     if (await this.#state.get(pk, stateKeys.receipt(batchId))) return new Set();
     const ended = new Set<string>();
-    const set = { status: 'failed', reason: failure.reason, message: failure.message, batch: batchId, keys: null };
+    const set = { status: 'failed', reason: failure.reason, message: failure.message, batch: batchId, keys: null, keysRef: null };
     await mapLimited([...new Set(urls)], this.#parallelism, async (url) => {
       const sk = stateKeys.url(url);
       const pending = await this.#state.tryWrite({

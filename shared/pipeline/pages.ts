@@ -1,5 +1,43 @@
-import type { StateStore } from '../ports.js';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { InvalidInputError, ObjectNotFoundError } from '../errors.js';
+import type { ObjectStore, StateStore } from '../ports.js';
 import { urlId } from '../url.js';
+
+/** A page's item key ids and links, kept in the object store when too large for its state items. */
+export interface PageLists {
+  readonly keys: readonly string[];
+  readonly links: readonly (readonly [string, string | null])[];
+}
+
+/**
+ * Largest item key and link lists (serialised) kept in a page's state items (its URL entry, its page memory); larger
+ * ones are written to the object store once (`layout.pageLists`) and the items point there. Past about 8 KB an S3
+ * PUT costs less than the write units the lists would add to each of the items' writes, and DynamoDB items stay far
+ * below their 400 KB limit whatever a page holds.
+ */
+export const INLINE_LISTS_BYTES = 8 * 1024;
+
+/** Whether lists this size stay inline. */
+export function fitsInline(lists: PageLists): boolean {
+  return JSON.stringify(lists.keys).length + JSON.stringify(lists.links).length <= INLINE_LISTS_BYTES;
+}
+
+export async function writePageLists(store: ObjectStore, key: string, lists: PageLists): Promise<void> {
+  await store.put(key, gzipSync(JSON.stringify(lists)), { contentType: 'application/json' });
+}
+
+/** @throws {ObjectNotFoundError} when the object is gone; {@link InvalidInputError} when it is not page lists */
+export async function readPageLists(store: ObjectStore, key: string): Promise<PageLists> {
+  const body = await store.get(key);
+  if (!body) throw new ObjectNotFoundError(key);
+  try {
+    const lists = JSON.parse(gunzipSync(body).toString('utf8')) as PageLists;
+    if (!Array.isArray(lists.keys) || !Array.isArray(lists.links)) throw new Error('keys or links missing');
+    return lists;
+  } catch (error) {
+    throw new InvalidInputError(`${key}: not page lists`, error);
+  }
+}
 
 /**
  * What the pipeline remembers of a page between runs of a job: its HTTP validators and body hash (for conditional
@@ -30,24 +68,25 @@ export interface PageMemory {
   /** Ids (`urlId`) of the item keys the page yielded, valid items or not. `undefined` in memories from before keys were kept. */
   readonly keys: readonly string[] | undefined;
   readonly runId: string;
+  /** Where the links and keys are kept when too large for the state item ({@link INLINE_LISTS_BYTES}). */
+  readonly listsRef?: string | undefined;
 }
-
-/**
- * Largest serialised link and key lists kept; a page with more is forgotten, so it is refetched and parsed every
- * run (DynamoDB items are ≤ 400 KB).
- */
-const MAX_LISTS_BYTES = 300_000;
 
 function pagesKey(job: string): string {
   return `pages#${job}`;
 }
 
-/** Reads and writes {@link PageMemory} in the state store. */
+/**
+ * Reads and writes {@link PageMemory} in the state store; the lists of a page too large to keep inline are read from
+ * the object store where its post-processing wrote them ({@link PageMemory.listsRef}).
+ */
 export class PageMemoryStore {
   readonly #state: StateStore;
+  readonly #store: ObjectStore;
 
-  constructor(state: StateStore) {
+  constructor(state: StateStore, store: ObjectStore) {
     this.#state = state;
+    this.#store = store;
   }
 
   async get(job: string, url: string): Promise<PageMemory | undefined> {
@@ -60,34 +99,53 @@ export class PageMemoryStore {
       fill?: Record<string, number>;
       keys?: string[];
     };
-    const items = Number(item.items ?? 0);
+    const listsRef = typeof item.listsRef === 'string' ? item.listsRef : undefined;
+    let links = JSON.parse(String(item.links ?? '[]')) as [string, string | null][];
+    let keys = yielded.keys;
+    if (listsRef !== undefined) {
+      try {
+        const lists = await readPageLists(this.#store, listsRef);
+        links = lists.links.map(([link, template]) => [link, template]);
+        keys = [...lists.keys];
+      } catch (error) {
+        // Lists gone (a deleted run): the page is fetched and parsed as if never seen.
+        if (error instanceof ObjectNotFoundError) return undefined;
+        throw error;
+      }
+    }
     return {
       url: String(item.url),
       finalUrl: typeof item.finalUrl === 'string' ? item.finalUrl : String(item.url),
       etag: typeof item.etag === 'string' ? item.etag : undefined,
       lastModified: typeof item.lastModified === 'string' ? item.lastModified : undefined,
       hash: item.hash,
-      links: (JSON.parse(String(item.links ?? '[]')) as [string, string | null][]).map(([link, template]) => ({
-        url: link,
-        template: template ?? undefined,
-      })),
+      links: links.map(([link, template]) => ({ url: link, template: template ?? undefined })),
       template: yielded.template,
-      items,
+      items: Number(item.items ?? 0),
       extracted: yielded.extracted ?? 0,
       fill: yielded.fill ?? {},
-      keys: yielded.keys,
+      keys,
       runId: String(item.runId ?? ''),
+      listsRef,
     };
   }
 
-  /** Remembers a page; a page with too many links or keys to keep is forgotten instead (it will be parsed every run). */
+  /**
+   * Remembers a page. Its links and keys are kept inline when small; otherwise they must have been written to the
+   * object store already (`page.listsRef`), and the item points there.
+   */
   async put(job: string, page: PageMemory): Promise<void> {
-    const links = JSON.stringify(page.links.map((link) => [link.url, link.template ?? null]));
-    const yielded = JSON.stringify({ template: page.template, extracted: page.extracted, fill: page.fill, keys: page.keys });
-    if (links.length + yielded.length > MAX_LISTS_BYTES) {
-      await this.#state.write({ pk: pagesKey(job), sk: urlId(page.url), set: { url: page.url, hash: null } });
-      return;
+    const links = page.links.map((link): [string, string | null] => [link.url, link.template ?? null]);
+    const inline = page.listsRef === undefined;
+    if (inline && !fitsInline({ keys: page.keys ?? [], links })) {
+      throw new InvalidInputError(`page memory of ${page.url}: lists over ${INLINE_LISTS_BYTES} bytes need a listsRef`);
     }
+    const yielded = {
+      template: page.template,
+      extracted: page.extracted,
+      fill: page.fill,
+      ...(inline ? { keys: page.keys } : {}),
+    };
     await this.#state.write({
       pk: pagesKey(job),
       sk: urlId(page.url),
@@ -97,9 +155,10 @@ export class PageMemoryStore {
         etag: page.etag ?? null,
         lastModified: page.lastModified ?? null,
         hash: page.hash,
-        links,
+        links: inline ? JSON.stringify(links) : null,
+        listsRef: page.listsRef ?? null,
         items: page.items,
-        yield: yielded,
+        yield: JSON.stringify(yielded),
         runId: page.runId,
       },
     });

@@ -2,12 +2,15 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { InvalidInputError, ObjectNotFoundError } from '../errors.js';
 import { layout, parseRecordsKey, partitionDate } from '../layout.js';
 import { urlId } from '../url.js';
-import type { ChangeRecord } from './changes.js';
+import type { ChangeRecord, Observation } from './changes.js';
 import type { PipelineContext } from './context.js';
 import { finalizeIfComplete } from './finalize.js';
-import { type Move, templateCounters } from './ledger.js';
+import { type Move, mapLimited, templateCounters } from './ledger.js';
 import { type PageRecord, pageRecordSchema } from './messages.js';
-import type { PageMemory } from './pages.js';
+import { fitsInline, type PageLists, type PageMemory, writePageLists } from './pages.js';
+
+/** Items of a records object observed at once (their memory reads and writes are independent). */
+const ITEM_PARALLELISM = 16;
 
 /** Counts of what post-processing one records object did. */
 export interface PostProcessResult {
@@ -58,13 +61,26 @@ function ndjsonGzip(rows: readonly unknown[]): Buffer {
   return gzipSync(`${rows.map((row) => JSON.stringify(row)).join('\n')}\n`);
 }
 
-/** The terminal state a page record asks for. */
-function moveOf(page: PageRecord): Move {
+/** The item key ids and links a page record holds (none for pages that end without items). */
+function listsOf(page: PageRecord): PageLists | undefined {
   switch (page.status) {
     case 'parsed':
-      return { url: page.url, state: 'parsed', keys: page.items.flatMap((item) => (item.key === null ? [] : [urlId(item.key)])) };
+      return { keys: page.items.flatMap((item) => (item.key === null ? [] : [urlId(item.key)])), links: page.links };
     case 'unchanged':
-      return { url: page.url, state: 'unchanged', reason: page.reason, keys: page.keys ?? undefined };
+      return page.keys ? { keys: page.keys, links: [] } : undefined;
+    default:
+      return undefined;
+  }
+}
+
+/** The terminal state a page record asks for; its keys are at `keysRef` when they were too many for its entry. */
+function moveOf(page: PageRecord, keysRef?: string): Move {
+  const keys = keysRef === undefined ? listsOf(page)?.keys : undefined;
+  switch (page.status) {
+    case 'parsed':
+      return { url: page.url, state: 'parsed', keys, keysRef };
+    case 'unchanged':
+      return { url: page.url, state: 'unchanged', reason: page.reason, keys, keysRef };
     case 'sitemap':
       return { url: page.url, state: 'parsed' };
     case 'failed':
@@ -93,7 +109,17 @@ export async function postProcessRecords(context: PipelineContext, key: string):
   const pages = decodePageRecords(key, body).filter((page) => !seen.has(page.url) && seen.add(page.url) !== undefined);
   const meta = await context.ledger.getRun(job, runId);
   if (!meta) throw new InvalidInputError(`${key}: run ${runId} of job ${job} is not in the state store`);
-  const { owned } = await context.ledger.transition(job, runId, batchId, pages.map(moveOf));
+  // Lists too large for a state item (a page of thousands of items or links) go to the object store first.
+  const spilled = new Map<string, string>();
+  for (const page of pages) {
+    const lists = listsOf(page);
+    if (!lists || fitsInline(lists)) continue;
+    const listsKey = layout.pageLists(job, runId, batchId, urlId(page.url));
+    await writePageLists(context.store, listsKey, lists);
+    spilled.set(page.url, listsKey);
+  }
+  const moves = pages.map((page) => moveOf(page, spilled.get(page.url)));
+  const { owned } = await context.ledger.transition(job, runId, batchId, moves);
 
   const dt = partitionDate(meta.startedAt);
   const rows: (Record<string, unknown> & RowMetadata)[] = [];
@@ -117,11 +143,33 @@ export async function postProcessRecords(context: PipelineContext, key: string):
         : [],
     ),
   );
-  // A key twice in the object (twice on a page, or on two pages) is written once, without asking the memory.
+  // A key twice in the object (twice on a page, or on two pages) is looked at once, the first time; the others are
+  // duplicates. The first sightings are observed concurrently (a page may hold thousands of items).
+  const firstSightings: { key: string; data: Record<string, unknown>; page: PageRecord & { status: 'parsed' } }[] = [];
   const keysHere = new Set<string>();
   for (const page of pages) {
+    if (page.status !== 'parsed' || !owned.has(page.url)) continue;
+    for (const item of page.items) {
+      if (item.problems.length > 0 || item.key === null || keysHere.has(item.key)) continue;
+      keysHere.add(item.key);
+      firstSightings.push({ key: item.key, data: item.data, page });
+    }
+  }
+  const observed = new Map<string, Observation>();
+  await mapLimited(firstSightings, ITEM_PARALLELISM, async ({ key, data, page }) => {
+    const observation = await context.items.observe(
+      job,
+      runId,
+      batchId,
+      { key, data, page: page.url, pageUrl: page.finalUrl },
+      { record, known, claim: () => context.ledger.claimItem(job, runId, key, page.url, now) },
+    );
+    observed.set(key, observation);
+  });
+  const written = new Set<string>();
+  for (const page of pages) {
     if (!owned.has(page.url)) continue;
-    count(moveOf(page).state);
+    count(moveOf(page, spilled.get(page.url)).state);
     // A reparse fetched nothing: its pages' transfer counters belong to the run that fetched them.
     if (!meta.reparse) {
       count('wireBytes', page.wireBytes);
@@ -132,7 +180,7 @@ export async function postProcessRecords(context: PipelineContext, key: string):
     if (page.status !== 'parsed') continue;
     const keys: string[] = [];
     const fill: Record<string, number> = {};
-    let written = 0;
+    let pageItems = 0;
     for (const item of page.items) {
       // Fill rates count every extracted item, valid or not: a broken selector shows as the field emptying out.
       for (const [field, value] of Object.entries(item.data)) {
@@ -145,29 +193,21 @@ export async function postProcessRecords(context: PipelineContext, key: string):
         quarantined.push({ url: page.url, runId, key: item.key, problems: item.problems, data: item.data });
         continue;
       }
-      const observed = keysHere.has(item.key)
-        ? undefined
-        : await context.items.observe(
-            job,
-            runId,
-            batchId,
-            { key: item.key, data: item.data, page: page.url, pageUrl: page.finalUrl },
-            { record, known, claim: () => context.ledger.claimItem(job, runId, item.key as string, page.url, now) },
-          );
-      if (observed === undefined || observed.duplicate) {
+      const observation = observed.get(item.key);
+      if (written.has(item.key) || observation === undefined || observation.duplicate) {
         count('duplicateItems');
         duplicates++;
         continue;
       }
-      keysHere.add(item.key);
-      written++;
+      written.add(item.key);
+      pageItems++;
       rows.push({ ...item.data, _key: item.key, _url: page.finalUrl, _runId: runId, _fetchedAt: page.fetchedAt });
-      const change = observed.change;
+      const change = observation.change;
       if (change) count(change.type === 'new' ? 'newItems' : 'changedItems');
       if (change) changes.push(change);
     }
-    count('items', written);
-    const yielded = { extracted: page.items.length, items: written, fill };
+    count('items', pageItems);
+    const yielded = { extracted: page.items.length, items: pageItems, fill };
     if (page.template !== null)
       for (const [name, value] of Object.entries(templateCounters(page.template, yielded))) count(name, value);
     if (!record) continue;
@@ -182,6 +222,7 @@ export async function postProcessRecords(context: PipelineContext, key: string):
       ...yielded,
       keys,
       runId,
+      listsRef: spilled.get(page.url),
     });
   }
 

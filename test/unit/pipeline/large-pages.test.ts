@@ -1,0 +1,102 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parseJob } from '../../../shared/job/load.js';
+import { layout } from '../../../shared/layout.js';
+import { FileSystemObjectStore } from '../../../shared/local/object-store.js';
+import { LocalQueue } from '../../../shared/local/queue.js';
+import { EmbeddedStateStore } from '../../../shared/local/state.js';
+import { createContext, jobRegistry, type PipelineContext } from '../../../shared/pipeline/context.js';
+import type { RunManifest } from '../../../shared/pipeline/finalize.js';
+import type { PageRecord } from '../../../shared/pipeline/messages.js';
+import { InProcessHostGate } from '../../../shared/pipeline/politeness.js';
+import { postProcessRecords } from '../../../shared/pipeline/postprocess.js';
+import { silentLog, systemClock } from '../../../shared/ports.js';
+
+const JOB = 'list';
+const PAGE = 'https://list.example/all';
+
+function parsedPage(keys: readonly string[], links = 0): PageRecord {
+  return {
+    status: 'parsed',
+    url: PAGE,
+    finalUrl: PAGE,
+    depth: 0,
+    template: 'row',
+    fetchedAt: '2026-12-01T00:00:00.000Z',
+    items: keys.map((key) => ({ key, data: { id: key }, problems: [] })),
+    links: Array.from({ length: links }, (_, index) => [`https://list.example/p/${index}`, null]),
+    etag: null,
+    lastModified: null,
+    hash: `sha256:${keys.length}`,
+    wireBytes: 1,
+    bodyBytes: 1,
+    fetchMs: 1,
+  };
+}
+
+describe('Pages whose key and link lists are too large for their state items', () => {
+  let dir: string;
+  let context: PipelineContext;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'scrapeline-large-pages-'));
+    const job = parseJob(
+      { name: JOB, start: { urls: [PAGE], template: 'row' }, templates: { row: { key: 'id', fields: { id: 'td' } } } },
+      'list.ts',
+    );
+    context = createContext({
+      jobs: jobRegistry([job]),
+      store: new FileSystemObjectStore({ root: dir }),
+      state: new EmbeddedStateStore(),
+      fetchQueue: new LocalQueue({ name: 'fetch' }),
+      parseQueue: new LocalQueue({ name: 'parse' }),
+      http: { fetchPage: () => Promise.reject(new Error('no fetching in this test')), close: async () => {} },
+      hosts: new InProcessHostGate(),
+      clock: systemClock,
+      log: silentLog,
+    });
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function run(runId: string, page: PageRecord): Promise<RunManifest> {
+    await context.ledger.createRun(JOB, runId, { hosts: ['list.example'], seeds: [PAGE] }, Date.now());
+    await context.ledger.acceptMany(JOB, runId, [{ url: PAGE, depth: 0, template: 'row', parent: 'seed' }], {
+      maxPages: 10,
+      now: Date.now(),
+    });
+    const key = layout.records(JOB, runId, 'b1');
+    await context.store.put(key, gzipSync(`${JSON.stringify(page)}\n`));
+    await postProcessRecords(context, key);
+    const manifest = await context.store.get(layout.manifest(JOB, runId));
+    if (!manifest) throw new Error(`run ${runId} did not finish`);
+    return JSON.parse(Buffer.from(manifest).toString('utf8')) as RunManifest;
+  }
+
+  it('infers the one item removed from a page of 1,000 whose keys live in the object store', async () => {
+    const keys = Array.from({ length: 1000 }, (_, index) => `item-${index}`);
+
+    await run('r1', parsedPage(keys));
+    const second = await run('r2', parsedPage(keys.slice(1)));
+
+    expect(second).toMatchObject({ state: 'succeeded', changes: { removed: 1, removalsInferred: true } });
+    const entry = await context.ledger.getUrl(JOB, 'r2', PAGE);
+    expect(entry).toMatchObject({ keys: undefined, keysRef: layout.pageLists(JOB, 'r2', 'b1', entry?.id ?? '') });
+  });
+
+  it('remembers the links of a page of 2,000 links through the object store, and keeps small pages inline', async () => {
+    await run('r1', parsedPage(['only'], 2000));
+    const large = await context.pages.get(JOB, PAGE);
+    await run('r2', parsedPage(['only'], 3));
+    const small = await context.pages.get(JOB, PAGE);
+
+    expect(large?.links).toHaveLength(2000);
+    expect(large?.listsRef).toBeDefined();
+    expect(small?.links).toHaveLength(3);
+    expect(small?.listsRef).toBeUndefined();
+  });
+});
