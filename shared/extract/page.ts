@@ -4,6 +4,7 @@ import { describeError, NonRetryableError } from '../errors.js';
 import type { FieldSpec, FollowRule, Job, PageContext, Template } from '../job/schema.js';
 import { hostOf, normaliseUrl } from '../url.js';
 import { htmlOf, parseHtml, queryAll, queryOne, textOf } from './dom.js';
+import { findMicrodata, hasType, type JsonLd, readJsonLd, readMetaTags, valuesAt } from './structured.js';
 import { collapseWhitespace, convertText, convertValue, resolveHttpUrl } from './values.js';
 
 /** A problem with one field of one item. */
@@ -87,6 +88,69 @@ interface FieldContext {
   readonly page: PageSource;
   readonly base: string;
   readonly patterns: Map<string, RegExp>;
+  /** The page's structured data, read once per page when a field first asks for it. */
+  readonly structured: PageStructuredData;
+}
+
+/** The page-wide structured data (JSON-LD, `<meta>` tags), read on first use. */
+class PageStructuredData {
+  readonly #document: Document;
+  #jsonLd: JsonLd | undefined;
+  #meta: ReadonlyMap<string, readonly string[]> | undefined;
+
+  constructor(document: Document) {
+    this.#document = document;
+  }
+
+  get jsonLd(): JsonLd {
+    this.#jsonLd ??= readJsonLd(this.#document);
+    return this.#jsonLd;
+  }
+
+  get meta(): ReadonlyMap<string, readonly string[]> {
+    this.#meta ??= readMetaTags(this.#document);
+    return this.#meta;
+  }
+}
+
+/** Describes an object found where a value was expected: the properties the path could go on with. */
+function objectProblem(path: string, value: Record<string, unknown>): string {
+  const keys = Object.keys(value).filter((key) => key !== '@context');
+  const shown = keys.slice(0, 8).join(', ') + (keys.length > 8 ? ', …' : '');
+  return `"${path}" is an object (${shown || 'empty'}), not a value: extend the path, e.g. "${path}.${keys.find((key) => !key.startsWith('@')) ?? keys[0] ?? 'name'}"`;
+}
+
+/**
+ * The raw values of a structured-data field (`jsonld`, `microdata`, `meta`): strings, numbers, booleans or
+ * objects, in document order; a problem explains why there are none when the page's JSON-LD could not be read.
+ */
+function structuredValues(
+  root: Document | Element,
+  field: FieldSpec,
+  context: FieldContext,
+): { values: unknown[]; problem?: string } {
+  const path = field.path ?? '';
+  switch (field.from) {
+    case 'jsonld': {
+      const { nodes, byId, problems } = context.structured.jsonLd;
+      const node = nodes.find((one) => hasType(one, field.itemType ?? ''));
+      const values = node === undefined ? [] : valuesAt(node, path, byId);
+      // A value may have been in the block that could not be read: say so rather than report it missing.
+      if (values.length === 0 && problems.length > 0) {
+        const missing = node === undefined ? `no ${field.itemType} node` : `no "${path}" in the ${field.itemType} node`;
+        return { values, problem: `${missing}; ${problems.join('; ')}` };
+      }
+      return { values };
+    }
+    case 'microdata': {
+      const node = findMicrodata(root, field.itemType ?? '', context.base);
+      return { values: node === undefined ? [] : valuesAt(node, path, new Map()) };
+    }
+    case 'meta':
+      return { values: [...(context.structured.meta.get((field.name ?? '').toLowerCase()) ?? [])] };
+    default:
+      return { values: [] };
+  }
 }
 
 function extractField(
@@ -117,6 +181,25 @@ function extractField(
   };
   // The URL after redirects: where the item lives, the same URL its row's `_url` names.
   if (field.from === 'url') return fromText(context.page.finalUrl);
+  if (field.from !== 'selector') {
+    const { values, problem } = structuredValues(root, field, context);
+    if (problem !== undefined) problems.push({ field: name, message: problem });
+    // Structured data holds typed values: numbers and booleans are kept unless text rules (pattern, map) apply.
+    const fromValue = (value: unknown): unknown => {
+      if (typeof value === 'string') return fromText(value);
+      if (typeof value === 'number' || typeof value === 'boolean') {
+        if (field.type === 'string' || field.pattern !== undefined || field.map !== undefined) return fromText(String(value));
+        const converted = convertValue(value, field, context.base);
+        if (converted.ok) return converted.value;
+        problems.push({ field: name, message: converted.message });
+        return undefined;
+      }
+      problems.push({ field: name, message: objectProblem(field.path ?? field.name ?? '', value as Record<string, unknown>) });
+      return undefined;
+    };
+    if (field.many) return values.map(fromValue).filter((value) => value !== undefined);
+    return values.length === 0 ? undefined : fromValue(values[0]);
+  }
   const selector = field.selector ?? '';
   if (field.many) {
     const values: unknown[] = [];
@@ -154,7 +237,12 @@ function compilePatterns(template: Template): Map<string, RegExp> {
 }
 
 function declarativeItems(document: Document, template: Template, page: PageSource, base: string): ExtractedItem[] {
-  const context: FieldContext = { page, base, patterns: compilePatterns(template) };
+  const context: FieldContext = {
+    page,
+    base,
+    patterns: compilePatterns(template),
+    structured: new PageStructuredData(document),
+  };
   const roots: (Document | Element)[] = template.items === undefined ? [document] : queryAll(template.items, document);
   return roots.map((root) => {
     const problems: FieldProblem[] = [];

@@ -184,6 +184,47 @@ to the allowed hosts. A template makes one item of a page, or one item per match
 \`key\` field identifies an item across pages and runs. Examples: \`jobs/books.ts\`, \`jobs/toscrape.yaml\`, and the
 quotes job of the README (two templates, several items per page).`;
 
+const STRUCTURED_DATA = `## Structured data (JSON-LD, microdata, meta tags)
+
+Most shops and news sites publish what they show for search engines too: JSON-LD blocks
+(\`<script type="application/ld+json">\`), microdata (\`itemscope\`/\`itemprop\` attributes) and \`<meta>\` tags
+(OpenGraph, Twitter cards). A field reads them with \`from\`:
+
+\`\`\`yaml
+templates:
+  product:
+    key: sku
+    fields:
+      sku: { from: jsonld, itemType: Product, path: sku, required: true }
+      name: { from: jsonld, itemType: Product, path: name }
+      brand: { from: jsonld, itemType: Product, path: brand.name }      # a nested node, or a reference {"@id": …}
+      price: { from: jsonld, itemType: Product, path: offers.price, type: number }   # the first offer's
+      prices: { from: jsonld, itemType: Product, path: offers.price, type: number, many: true }
+      inStock: { from: jsonld, itemType: Product, path: offers.availability, pattern: '(InStock|OutOfStock)$',
+                 map: { InStock: true, OutOfStock: false } }
+      rating: { from: microdata, itemType: AggregateRating, path: ratingValue, type: number }
+      image: { from: meta, name: 'og:image', type: url }
+      description: { from: meta, name: description }
+\`\`\`
+
+- \`jsonld\`: the first node whose \`@type\` (one type or a list) is \`itemType\`, in the page's blocks in document
+  order, nested nodes and \`@graph\` included; \`Product\`, \`schema:Product\` and \`https://schema.org/Product\` are
+  the same type. \`path\` is property names separated by dots; each step reads every value of a property, so
+  \`offers.price\` reads an offer or a list of offers. A block that is not valid JSON is skipped: a field that finds
+  no value then has a problem naming the block and the JSON error (the item is quarantined, nothing is lost
+  silently); blocks wrapped in \`<!-- … -->\` or CDATA are read.
+- \`microdata\`: the first item (\`itemscope\`) of \`itemtype\` \`itemType\` inside the item root (the page, or each
+  match of \`items\`: one item per product of a listing); nested items are nodes of their own. Values follow the
+  HTML standard: \`content\` of \`meta\`, the resolved \`href\`/\`src\` of links and media, \`datetime\` of \`time\`,
+  \`value\` of \`data\`, else the text. \`itemref\` is not followed.
+- \`meta\`: the \`content\` of the \`<meta>\` tags whose \`property\` or \`name\` is \`name\` (any case); with
+  \`many: true\` every such tag (\`og:image\` is often repeated).
+
+JSON-LD and meta tags belong to the page: with \`items\`, every item reads the same values. Numbers and booleans
+of JSON-LD stay numbers and booleans for \`type: number\`, \`integer\` and \`boolean\` (as text for \`string\`,
+\`pattern\` and \`map\`); strings go through \`trim\`, \`pattern\`, \`map\` and \`type\` like text; a path that ends
+at a node rather than a value is a problem naming the node's properties.`;
+
 const CODE_EXTRACTORS = `## Code extractors (TypeScript jobs)
 
 A template may have \`extractor: (page) => items\` instead of selectors in its fields (a YAML or JSON job cannot:
@@ -252,6 +293,7 @@ available; false, no, n, 0, off, out of stock, unavailable, sold out; other text
 page); \`date\` (ISO dates, "March 5, 2019", "5 March 2019"; never the machine's time zone). A field with no value
 is left out of the item, or set to its \`default\`; an item whose key or a \`required\` field is missing is invalid
 (quarantined).`,
+    STRUCTURED_DATA,
     CODE_EXTRACTORS,
   ];
   return `${parts.join('\n\n')}\n`;

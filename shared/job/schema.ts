@@ -99,14 +99,57 @@ export type FieldType = (typeof FIELD_TYPES)[number];
 export const EXTRACT_KINDS = ['text', 'html', 'attr', 'exists'] as const;
 export type ExtractKind = (typeof EXTRACT_KINDS)[number];
 
+/** Where a field's value comes from. */
+export const FIELD_SOURCES = ['selector', 'url', 'jsonld', 'microdata', 'meta'] as const;
+export type FieldSource = (typeof FIELD_SOURCES)[number];
+
+/** A property path of structured data: names separated by dots (`offers.price`, `@id`). */
+const PROPERTY_PATH = /^[^.\s]+(?:\.[^.\s]+)*$/;
+
+/** The keys that belong to some sources only: required with them, refused with the others. */
+const SOURCE_KEYS: readonly {
+  readonly name: 'selector' | 'itemType' | 'path' | 'name';
+  readonly sources: readonly FieldSource[];
+}[] = [
+  { name: 'selector', sources: ['selector'] },
+  { name: 'itemType', sources: ['jsonld', 'microdata'] },
+  { name: 'path', sources: ['jsonld', 'microdata'] },
+  { name: 'name', sources: ['meta'] },
+];
+
 const fieldObject = z
   .strictObject({
-    selector: z.string().min(1).optional().describe("CSS selector, relative to the item root. Required unless `from: 'url'`."),
+    selector: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('CSS selector, relative to the item root. Required with `from: selector` (the default), refused otherwise.'),
     from: z
-      .enum(['selector', 'url'])
+      .enum(FIELD_SOURCES)
       .default('selector')
       .describe(
-        'Where the value comes from: a selector match (default) or the page URL after redirects (where the item lives, as its `_url`).',
+        'Where the value comes from: a selector match (default); the page URL after redirects (`url`: where the item lives, as its `_url`); the structured data a page publishes: a JSON-LD node (`jsonld`) or a microdata item (`microdata`) of an `itemType`, read at a `path`, or a `<meta>` tag by its `name` (`meta`: OpenGraph, Twitter cards, `description`…).',
+      ),
+    itemType: z
+      .string()
+      .regex(/^\S+$/, 'one schema.org type or type IRI, without spaces')
+      .optional()
+      .describe(
+        'For `from: jsonld` and `from: microdata`: the schema.org type of the node to read (`Product`, `Article`, or a full IRI such as `https://schema.org/Product`), matched against every type a node has; the first node of the type in document order is read.',
+      ),
+    path: z
+      .string()
+      .regex(PROPERTY_PATH, 'property names separated by dots, e.g. "offers.price"')
+      .optional()
+      .describe(
+        'For `from: jsonld` and `from: microdata`: the property to read, property names separated by dots (`offers.price`, `author.name`). Each step reads every value of a property (a property may hold one value or a list), a JSON-LD reference `{"@id": …}` leads to the node of that id, and `{"@value": …}` is its value.',
+      ),
+    name: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'For `from: meta`: the `property` or `name` of the `<meta>` tags to read (`og:title`, `product:price:amount`, `twitter:image`, `description`), in any case; the value is their `content`.',
       ),
     extract: z
       .enum(EXTRACT_KINDS)
@@ -133,11 +176,36 @@ const fieldObject = z
     required: z.boolean().default(false).describe('An item without this field is invalid (quarantined).'),
   })
   .superRefine((field, ctx) => {
-    if (field.from === 'selector' && field.selector === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['selector'], message: 'required unless from is "url"' });
+    // Each source has its own keys: a key of another source is a mistake, not something to ignore.
+    for (const key of SOURCE_KEYS) {
+      const needed = key.sources.includes(field.from);
+      if (needed && field[key.name] === undefined) {
+        const message =
+          key.name === 'selector'
+            ? `required unless from is ${FIELD_SOURCES.filter((source) => source !== 'selector')
+                .map((source) => `"${source}"`)
+                .join(', ')}`
+            : `required with from: "${field.from}"`;
+        ctx.addIssue({ code: 'custom', path: [key.name], message });
+      }
+      if (!needed && field[key.name] !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [key.name],
+          message: `not allowed with from: "${field.from}" (only with from: ${key.sources.map((source) => `"${source}"`).join(' or ')})`,
+        });
+      }
     }
-    if (field.from === 'url' && field.selector !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['selector'], message: 'not allowed with from: "url"' });
+    if (field.from !== 'selector') {
+      for (const key of ['extract', 'attr'] as const) {
+        if (field[key] !== undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [key],
+            message: `reads a selector match: not allowed with from: "${field.from}"`,
+          });
+        }
+      }
     }
     if (field.extract === 'attr' && field.attr === undefined) {
       ctx.addIssue({ code: 'custom', path: ['attr'], message: 'required with extract: "attr"' });
@@ -159,7 +227,7 @@ const fieldSchema = z.union([z.string().min(1), fieldObject]).transform((field) 
   typeof field === 'string'
     ? {
         selector: field,
-        from: 'selector' as const,
+        from: 'selector' as FieldSource,
         extract: 'text' as const,
         many: false,
         type: 'string' as const,
@@ -170,6 +238,9 @@ const fieldSchema = z.union([z.string().min(1), fieldObject]).transform((field) 
         pattern: undefined,
         map: undefined,
         default: undefined,
+        itemType: undefined,
+        path: undefined,
+        name: undefined,
       }
     : field,
 );

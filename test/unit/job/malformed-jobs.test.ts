@@ -88,8 +88,12 @@ const EXPECTED: Record<string, string[]> = {
   'exists-without-boolean.yaml': [
     'templates.product.fields.onSale.type: extract: "exists" yields a boolean: set type: "boolean"',
   ],
-  'selector-with-from-url.yaml': ['templates.product.fields.url.selector: not allowed with from: "url"'],
-  'field-without-selector.yaml': ['templates.product.fields.sku.selector: required unless from is "url"'],
+  'selector-with-from-url.yaml': [
+    'templates.product.fields.url.selector: not allowed with from: "url" (only with from: "selector")',
+  ],
+  'field-without-selector.yaml': [
+    'templates.product.fields.sku.selector: required unless from is "url", "jsonld", "microdata", "meta"',
+  ],
   'follow-rule-without-selector-or-pattern.yaml': ['follow[0]: a follow rule needs a selector, a pattern or both'],
   'bad-field-name.yaml': ['templates.product.fields.unit-price: invalid name: field names are letters, digits and _'],
   'bad-template-name.yaml': ['templates.product-page: invalid name: template names are letters, digits and _'],

@@ -1,0 +1,266 @@
+import { describe, expect, it } from 'vitest';
+import { extractPage } from '../../../shared/extract/page.js';
+import { JobValidationError } from '../../../shared/job/errors.js';
+import { pageSource, productJob, SHOP } from '../../fixtures/jobs.js';
+
+const URL = `${SHOP}/p/lamp`;
+
+/** A product page publishing JSON-LD (with a `@graph` and a reference), microdata and OpenGraph tags. */
+const PRODUCT_PAGE = `<!doctype html>
+<html><head>
+  <meta property="og:title" content="Desk Lamp">
+  <meta property="og:image" content="/img/lamp-1.jpg">
+  <meta property="og:image" content="/img/lamp-2.jpg">
+  <meta name="Description" content="  A lamp   for desks. ">
+  <meta property="product:price:amount" content="24,90">
+  <script type="application/ld+json">
+    {"@context": "https://schema.org", "@type": "BreadcrumbList", "itemListElement": []}
+  </script>
+  <script type="Application/LD+JSON; charset=utf-8">
+  {
+    "@context": "https://schema.org",
+    "@graph": [
+      {"@id": "#brand", "@type": "Brand", "name": "Lumen"},
+      {
+        "@type": ["Product", "IndividualProduct"],
+        "sku": "LMP-1",
+        "name": "  Desk   Lamp ",
+        "brand": {"@id": "#brand"},
+        "offers": [
+          {"@type": "Offer", "price": 24.9, "priceCurrency": "EUR", "availability": "https://schema.org/InStock"},
+          {"@type": "Offer", "price": "22.50", "priceCurrency": "EUR"}
+        ],
+        "aggregateRating": {"@type": "AggregateRating", "ratingValue": {"@value": "4.5"}, "reviewCount": 12},
+        "releaseDate": "2024-03-05",
+        "isAccessoryOrSparePartFor": true
+      }
+    ]
+  }
+  </script>
+</head><body>
+  <div itemscope itemtype="https://schema.org/Article">
+    <h1 itemprop="headline">Lamps of the year</h1>
+    <span itemprop="author" itemscope itemtype="https://schema.org/Person"><span itemprop="name">Ada</span></span>
+    <time itemprop="datePublished" datetime="2024-05-01">May 1st</time>
+    <a itemprop="url" href="/blog/lamps">read</a>
+    <meta itemprop="keywords" content="lamps"><meta itemprop="keywords" content="desks">
+  </div>
+</body></html>`;
+
+async function extractOne(fields: Record<string, unknown>, html = PRODUCT_PAGE, options: { items?: string } = {}) {
+  const job = productJob(fields, options);
+  const { items } = await extractPage(html, job, pageSource(URL));
+  return items;
+}
+
+describe('Function: extractPage (structured data)', () => {
+  it('reads JSON-LD by type and property path, through @graph, references, lists and @value', async () => {
+    // Act
+    const [item] = await extractOne({
+      sku: { from: 'jsonld', itemType: 'Product', path: 'sku' },
+      name: { from: 'jsonld', itemType: 'https://schema.org/Product', path: 'name' },
+      brand: { from: 'jsonld', itemType: 'schema:Product', path: 'brand.name' },
+      price: { from: 'jsonld', itemType: 'Product', path: 'offers.price', type: 'number' },
+      prices: { from: 'jsonld', itemType: 'Product', path: 'offers.price', type: 'number', many: true },
+      inStock: {
+        from: 'jsonld',
+        itemType: 'Product',
+        path: 'offers.availability',
+        pattern: '(InStock|OutOfStock)$',
+        map: { InStock: true, OutOfStock: false },
+        type: 'boolean',
+      },
+      rating: { from: 'jsonld', itemType: 'Product', path: 'aggregateRating.ratingValue', type: 'number' },
+      reviews: { from: 'jsonld', itemType: 'Product', path: 'aggregateRating.reviewCount' },
+      released: { from: 'jsonld', itemType: 'Product', path: 'releaseDate', type: 'date' },
+      accessory: { from: 'jsonld', itemType: 'IndividualProduct', path: 'isAccessoryOrSparePartFor', type: 'boolean' },
+      gtin: { from: 'jsonld', itemType: 'Product', path: 'gtin13' },
+    });
+
+    // Assess: numbers stay numbers, a number read as a string is its text, a missing property is no value
+    expect(item).toEqual({
+      key: 'LMP-1',
+      data: {
+        sku: 'LMP-1',
+        name: 'Desk Lamp',
+        brand: 'Lumen',
+        price: 24.9,
+        prices: [24.9, 22.5],
+        inStock: true,
+        rating: 4.5,
+        reviews: '12',
+        released: '2024-03-05',
+        accessory: true,
+      },
+      problems: [],
+    });
+  });
+
+  it('reads OpenGraph and other meta tags by property or name, in any case', async () => {
+    // Act
+    const [item] = await extractOne({
+      title: { from: 'meta', name: 'og:title' },
+      images: { from: 'meta', name: 'og:image', type: 'url', many: true },
+      description: { from: 'meta', name: 'description' },
+      price: { from: 'meta', name: 'product:price:amount', type: 'number', decimal: ',' },
+      card: { from: 'meta', name: 'twitter:card' },
+    });
+
+    // Assess
+    expect(item).toEqual({
+      key: 'Desk Lamp',
+      data: {
+        title: 'Desk Lamp',
+        images: [`${SHOP}/img/lamp-1.jpg`, `${SHOP}/img/lamp-2.jpg`],
+        description: 'A lamp for desks.',
+        price: 24.9,
+      },
+      problems: [],
+    });
+  });
+
+  it('reads microdata: nested items, the values of meta, time and link elements, repeated properties', async () => {
+    // Act
+    const [item] = await extractOne({
+      headline: { from: 'microdata', itemType: 'Article', path: 'headline' },
+      author: { from: 'microdata', itemType: 'Article', path: 'author.name' },
+      published: { from: 'microdata', itemType: 'Article', path: 'datePublished', type: 'date' },
+      url: { from: 'microdata', itemType: 'Article', path: 'url', type: 'url' },
+      keywords: { from: 'microdata', itemType: 'Article', path: 'keywords', many: true },
+      person: { from: 'microdata', itemType: 'Person', path: 'name' },
+    });
+
+    // Assess
+    expect(item).toEqual({
+      key: 'Lamps of the year',
+      data: {
+        headline: 'Lamps of the year',
+        author: 'Ada',
+        published: '2024-05-01',
+        url: `${SHOP}/blog/lamps`,
+        keywords: ['lamps', 'desks'],
+        person: 'Ada',
+      },
+      problems: [],
+    });
+  });
+
+  it('reads microdata inside each item root when the template has items', async () => {
+    // Prepare
+    const html = `<ul>
+      <li itemscope itemtype="http://schema.org/Product"><b itemprop="name">A</b><i itemprop="sku">1</i></li>
+      <li itemscope itemtype="http://schema.org/Product"><b itemprop="name">B</b><i itemprop="sku">2</i></li>
+    </ul>`;
+
+    // Act
+    const items = await extractOne(
+      {
+        sku: { from: 'microdata', itemType: 'Product', path: 'sku' },
+        name: { from: 'microdata', itemType: 'Product', path: 'name' },
+      },
+      html,
+      { items: 'li' },
+    );
+
+    // Assess
+    expect(items.map((item) => item.data)).toEqual([
+      { sku: '1', name: 'A' },
+      { sku: '2', name: 'B' },
+    ]);
+  });
+
+  it('records a problem when the path ends at an object, naming the properties to go on with', async () => {
+    // Act
+    const [item] = await extractOne({
+      sku: { from: 'jsonld', itemType: 'Product', path: 'sku' },
+      brand: { from: 'jsonld', itemType: 'Product', path: 'brand' },
+    });
+
+    // Assess
+    expect(item?.problems).toEqual([
+      { field: 'brand', message: '"brand" is an object (@id, @type, name), not a value: extend the path, e.g. "brand.name"' },
+    ]);
+    expect(item?.data).toEqual({ sku: 'LMP-1' });
+  });
+
+  it('records malformed JSON-LD as a problem of the fields it leaves without a value, never a crash', async () => {
+    // Prepare: one block is cut short, the other is fine
+    const html = `<script type="application/ld+json">{"@type": "Product", "sku": "X-1", "offers": {"price": </script>
+      <script type="application/ld+json"><!-- {"@type": "Organization", "name": "Shop"} --></script>
+      <h1>X</h1>`;
+
+    // Act
+    const [item] = await extractOne(
+      {
+        title: 'h1',
+        sku: { from: 'jsonld', itemType: 'Product', path: 'sku' },
+        seller: { from: 'jsonld', itemType: 'Organization', path: 'name' },
+      },
+      html,
+    );
+
+    // Assess: the readable block (wrapped in an HTML comment) still counts
+    expect(item?.data).toEqual({ title: 'X', seller: 'Shop' });
+    expect(item?.problems).toHaveLength(1);
+    expect(item?.problems[0]?.field).toBe('sku');
+    expect(item?.problems[0]?.message).toMatch(/^no Product node; JSON-LD block 1 is not valid JSON: /);
+  });
+
+  it('leaves a field without structured data missing, and the item invalid only when the field is required', async () => {
+    // Act
+    const [item] = await extractOne(
+      {
+        title: 'h1',
+        sku: { from: 'jsonld', itemType: 'Product', path: 'sku', required: true },
+        og: { from: 'meta', name: 'og:title', default: 'none' },
+        md: { from: 'microdata', itemType: 'Product', path: 'name' },
+      },
+      '<h1>Plain</h1>',
+    );
+
+    // Assess
+    expect(item).toEqual({
+      key: 'Plain',
+      data: { title: 'Plain', og: 'none' },
+      problems: [{ field: 'sku', message: 'required field is missing' }],
+    });
+  });
+});
+
+describe('Job model: structured-data fields', () => {
+  function problemsOf(fields: Record<string, unknown>): string[] {
+    try {
+      productJob({ id: 'h1', ...fields });
+    } catch (error) {
+      if (error instanceof JobValidationError) return error.problems.map((problem) => `${problem.path}: ${problem.message}`);
+      throw error;
+    }
+    return [];
+  }
+
+  it('requires the keys of each source and refuses those of other sources', () => {
+    // Act
+    const problems = problemsOf({
+      a: { from: 'jsonld', path: 'sku' },
+      b: { from: 'microdata', itemType: 'Product' },
+      c: { from: 'meta' },
+      d: { from: 'meta', name: 'og:title', selector: 'h1', path: 'x' },
+      e: { from: 'jsonld', itemType: 'Product', path: 'offers..price', attr: 'href' },
+      f: { selector: 'h1', itemType: 'Product' },
+      g: { from: 'jsonld', itemType: 'Some Product', path: 'name' },
+    });
+
+    // Assess
+    expect(problems).toEqual([
+      'templates.product.fields.a.itemType: required with from: "jsonld"',
+      'templates.product.fields.b.path: required with from: "microdata"',
+      'templates.product.fields.c.name: required with from: "meta"',
+      'templates.product.fields.d.selector: not allowed with from: "meta" (only with from: "selector")',
+      'templates.product.fields.d.path: not allowed with from: "meta" (only with from: "jsonld" or "microdata")',
+      'templates.product.fields.e.path: property names separated by dots, e.g. "offers.price"',
+      'templates.product.fields.e.attr: reads a selector match: not allowed with from: "jsonld"',
+      'templates.product.fields.f.itemType: not allowed with from: "selector" (only with from: "jsonld" or "microdata")',
+      'templates.product.fields.g.itemType: one schema.org type or type IRI, without spaces',
+    ]);
+  });
+});
