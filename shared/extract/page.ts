@@ -153,7 +153,48 @@ function structuredValues(
   }
 }
 
+/**
+ * A field's value: read from its own source, then from each fallback in turn until one gives a value. The problems
+ * of sources that gave no value are kept only when none does (a malformed JSON-LD block is no problem when the
+ * microdata had the value).
+ */
 function extractField(
+  root: Document | Element,
+  name: string,
+  field: FieldSpec,
+  context: FieldContext,
+  problems: FieldProblem[],
+): unknown {
+  if (field.fallback === undefined) return readSource(root, name, field, context, problems);
+  const held: FieldProblem[] = [];
+  const sources = [
+    field,
+    ...field.fallback.map((source) => ({
+      ...field,
+      from: source.from,
+      selector: source.selector,
+      extract: source.extract,
+      attr: source.attr,
+      itemType: source.itemType,
+      path: source.path,
+      name: source.name,
+    })),
+  ];
+  for (const source of sources) {
+    const own: FieldProblem[] = [];
+    const value = readSource(root, name, source, context, own);
+    if (!isEmpty(value)) {
+      problems.push(...own);
+      return value;
+    }
+    held.push(...own);
+  }
+  problems.push(...held);
+  return field.many ? [] : undefined;
+}
+
+/** Reads a field from one source, the field's own or a fallback's. */
+function readSource(
   root: Document | Element,
   name: string,
   field: FieldSpec,

@@ -223,7 +223,26 @@ templates:
 JSON-LD and meta tags belong to the page: with \`items\`, every item reads the same values. Numbers and booleans
 of JSON-LD stay numbers and booleans for \`type: number\`, \`integer\` and \`boolean\` (as text for \`string\`,
 \`pattern\` and \`map\`); strings go through \`trim\`, \`pattern\`, \`map\` and \`type\` like text; a path that ends
-at a node rather than a value is a problem naming the node's properties.`;
+at a node rather than a value is a problem naming the node's properties.
+
+A field can read several places in turn: \`fallback\` lists sources (\`from\` with its keys, or a \`selector\`) read
+in order when the ones before give no value; the field's other keys type and clean whichever value is found:
+
+\`\`\`yaml
+sku: { from: jsonld, itemType: Product, path: sku,
+       fallback: [{ from: microdata, itemType: Product, path: sku }, { selector: '.sku' }] }
+\`\`\`
+
+Ready-made templates: \`preset: Product\` and \`preset: Article\` read schema.org items from whichever of JSON-LD,
+microdata and OpenGraph/meta tags a page has (the fields are listed under \`templates.<name>.preset\` above; Article
+also matches NewsArticle, BlogPosting, Report, ScholarlyArticle and TechArticle nodes). The key is \`url\` unless
+the template names another; \`fields\` add fields or replace preset fields by name:
+
+\`\`\`yaml
+templates:
+  product: { preset: Product }
+  article: { preset: Article, key: headline, fields: { body: div.article-body } }
+\`\`\``;
 
 const CODE_EXTRACTORS = `## Code extractors (TypeScript jobs)
 

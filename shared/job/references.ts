@@ -23,7 +23,9 @@ function isObject(value: unknown): value is Loose {
  * @param template a validated template or raw input; skipped unless `key` is a string and `fields` an object
  */
 export function templateReferenceIssues(template: unknown): ReferenceIssue[] {
-  if (!isObject(template) || !isObject(template.fields)) return [];
+  // A preset's fields are checked once the schema has added them (raw input does not show them).
+  if (!isObject(template) || !isObject(template.fields) || (template.preset !== undefined && !('url' in template.fields)))
+    return [];
   const fields = Object.keys(template.fields);
   const issues: ReferenceIssue[] = [];
   if (fields.length === 0) issues.push({ path: ['fields'], message: 'a template needs at least one field' });

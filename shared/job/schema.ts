@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { nestedQuantifierProblem } from '../extract/regex-safety.js';
 import { normaliseUrl } from '../url.js';
+import { PRESET_FIELDS, PRESET_KEY, TEMPLATE_PRESETS } from './presets.js';
 import { jobReferenceIssues, templateReferenceIssues } from './references.js';
 
 /**
@@ -117,45 +118,104 @@ const SOURCE_KEYS: readonly {
   { name: 'name', sources: ['meta'] },
 ];
 
+/** Where a value is read: the keys a field and each of its fallbacks have. */
+const sourceShape = {
+  selector: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('CSS selector, relative to the item root. Required with `from: selector` (the default), refused otherwise.'),
+  from: z
+    .enum(FIELD_SOURCES)
+    .default('selector')
+    .describe(
+      'Where the value comes from: a selector match (default); the page URL after redirects (`url`: where the item lives, as its `_url`); the structured data a page publishes: a JSON-LD node (`jsonld`) or a microdata item (`microdata`) of an `itemType`, read at a `path`, or a `<meta>` tag by its `name` (`meta`: OpenGraph, Twitter cards, `description`…).',
+    ),
+  itemType: z
+    .string()
+    .regex(/^\S+$/, 'one schema.org type or type IRI, without spaces')
+    .optional()
+    .describe(
+      'For `from: jsonld` and `from: microdata`: the schema.org type of the node to read (`Product`, `Article`, or a full IRI such as `https://schema.org/Product`), matched against every type a node has; the first node of the type in document order is read.',
+    ),
+  path: z
+    .string()
+    .regex(PROPERTY_PATH, 'property names separated by dots, e.g. "offers.price"')
+    .optional()
+    .describe(
+      'For `from: jsonld` and `from: microdata`: the property to read, property names separated by dots (`offers.price`, `author.name`). Each step reads every value of a property (a property may hold one value or a list), a JSON-LD reference `{"@id": …}` leads to the node of that id, and `{"@value": …}` is its value.',
+    ),
+  name: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'For `from: meta`: the `property` or `name` of the `<meta>` tags to read (`og:title`, `product:price:amount`, `twitter:image`, `description`), in any case; the value is their `content`.',
+    ),
+  extract: z.enum(EXTRACT_KINDS).optional().describe("What to read from the match. Default: 'text' ('attr' when `attr` is set)."),
+  attr: z.string().min(1).optional().describe("Attribute name, for `extract: 'attr'`."),
+};
+
+type SourceInput = z.output<z.ZodObject<typeof sourceShape>>;
+
+/** Each source has its own keys: a key of another source is a mistake, not something to ignore. */
+function checkSource(field: SourceInput, ctx: z.RefinementCtx): void {
+  for (const key of SOURCE_KEYS) {
+    const needed = key.sources.includes(field.from);
+    if (needed && field[key.name] === undefined) {
+      const message =
+        key.name === 'selector'
+          ? `required unless from is ${FIELD_SOURCES.filter((source) => source !== 'selector')
+              .map((source) => `"${source}"`)
+              .join(', ')}`
+          : `required with from: "${field.from}"`;
+      ctx.addIssue({ code: 'custom', path: [key.name], message });
+    }
+    if (!needed && field[key.name] !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [key.name],
+        message: `not allowed with from: "${field.from}" (only with from: ${key.sources.map((source) => `"${source}"`).join(' or ')})`,
+      });
+    }
+  }
+  if (field.from !== 'selector') {
+    for (const key of ['extract', 'attr'] as const) {
+      if (field[key] !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [key],
+          message: `reads a selector match: not allowed with from: "${field.from}"`,
+        });
+      }
+    }
+  }
+  if (field.extract === 'attr' && field.attr === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['attr'], message: 'required with extract: "attr"' });
+  }
+  if (field.attr !== undefined && field.extract !== undefined && field.extract !== 'attr') {
+    ctx.addIssue({ code: 'custom', path: ['extract'], message: `must be "attr" (or omitted) when attr is set` });
+  }
+}
+
+/** Defaults `extract` by `attr`. */
+function withExtract<T extends { extract?: ExtractKind | undefined; attr?: string | undefined }>(source: T) {
+  return { ...source, extract: source.extract ?? (source.attr !== undefined ? ('attr' as const) : ('text' as const)) };
+}
+
+/** A fallback of a field: only where to read; the field's own keys type and clean whatever it yields. */
+const fallbackSource = z.strictObject(sourceShape).superRefine(checkSource).transform(withExtract);
+
 const fieldObject = z
   .strictObject({
-    selector: z
-      .string()
-      .min(1)
-      .optional()
-      .describe('CSS selector, relative to the item root. Required with `from: selector` (the default), refused otherwise.'),
-    from: z
-      .enum(FIELD_SOURCES)
-      .default('selector')
-      .describe(
-        'Where the value comes from: a selector match (default); the page URL after redirects (`url`: where the item lives, as its `_url`); the structured data a page publishes: a JSON-LD node (`jsonld`) or a microdata item (`microdata`) of an `itemType`, read at a `path`, or a `<meta>` tag by its `name` (`meta`: OpenGraph, Twitter cards, `description`…).',
-      ),
-    itemType: z
-      .string()
-      .regex(/^\S+$/, 'one schema.org type or type IRI, without spaces')
-      .optional()
-      .describe(
-        'For `from: jsonld` and `from: microdata`: the schema.org type of the node to read (`Product`, `Article`, or a full IRI such as `https://schema.org/Product`), matched against every type a node has; the first node of the type in document order is read.',
-      ),
-    path: z
-      .string()
-      .regex(PROPERTY_PATH, 'property names separated by dots, e.g. "offers.price"')
-      .optional()
-      .describe(
-        'For `from: jsonld` and `from: microdata`: the property to read, property names separated by dots (`offers.price`, `author.name`). Each step reads every value of a property (a property may hold one value or a list), a JSON-LD reference `{"@id": …}` leads to the node of that id, and `{"@value": …}` is its value.',
-      ),
-    name: z
-      .string()
+    ...sourceShape,
+    fallback: z
+      .array(fallbackSource)
       .min(1)
       .optional()
       .describe(
-        'For `from: meta`: the `property` or `name` of the `<meta>` tags to read (`og:title`, `product:price:amount`, `twitter:image`, `description`), in any case; the value is their `content`.',
+        'Other places to read, in order, when this one gives no value: sources with their keys only (`from`, `selector`, `extract`, `attr`, `itemType`, `path`, `name`), e.g. `[{ from: microdata, itemType: Product, path: sku }, { selector: ".sku" }]`; the field\'s other keys (`type`, `pattern`, `many`…) apply to whichever source gives the value. Problems of the sources that gave none are reported only when no source gives a value.',
       ),
-    extract: z
-      .enum(EXTRACT_KINDS)
-      .optional()
-      .describe("What to read from the match. Default: 'text' ('attr' when `attr` is set)."),
-    attr: z.string().min(1).optional().describe("Attribute name, for `extract: 'attr'`."),
     many: z.boolean().default(false).describe('Collect every match as an array instead of the first.'),
     type: z.enum(FIELD_TYPES).default('string').describe('Value type after parsing.'),
     trim: z
@@ -176,51 +236,12 @@ const fieldObject = z
     required: z.boolean().default(false).describe('An item without this field is invalid (quarantined).'),
   })
   .superRefine((field, ctx) => {
-    // Each source has its own keys: a key of another source is a mistake, not something to ignore.
-    for (const key of SOURCE_KEYS) {
-      const needed = key.sources.includes(field.from);
-      if (needed && field[key.name] === undefined) {
-        const message =
-          key.name === 'selector'
-            ? `required unless from is ${FIELD_SOURCES.filter((source) => source !== 'selector')
-                .map((source) => `"${source}"`)
-                .join(', ')}`
-            : `required with from: "${field.from}"`;
-        ctx.addIssue({ code: 'custom', path: [key.name], message });
-      }
-      if (!needed && field[key.name] !== undefined) {
-        ctx.addIssue({
-          code: 'custom',
-          path: [key.name],
-          message: `not allowed with from: "${field.from}" (only with from: ${key.sources.map((source) => `"${source}"`).join(' or ')})`,
-        });
-      }
-    }
-    if (field.from !== 'selector') {
-      for (const key of ['extract', 'attr'] as const) {
-        if (field[key] !== undefined) {
-          ctx.addIssue({
-            code: 'custom',
-            path: [key],
-            message: `reads a selector match: not allowed with from: "${field.from}"`,
-          });
-        }
-      }
-    }
-    if (field.extract === 'attr' && field.attr === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['attr'], message: 'required with extract: "attr"' });
-    }
-    if (field.attr !== undefined && field.extract !== undefined && field.extract !== 'attr') {
-      ctx.addIssue({ code: 'custom', path: ['extract'], message: `must be "attr" (or omitted) when attr is set` });
-    }
+    checkSource(field, ctx);
     if (field.extract === 'exists' && field.type !== 'boolean') {
       ctx.addIssue({ code: 'custom', path: ['type'], message: 'extract: "exists" yields a boolean: set type: "boolean"' });
     }
   })
-  .transform((field) => ({
-    ...field,
-    extract: field.extract ?? (field.attr !== undefined ? ('attr' as const) : ('text' as const)),
-  }));
+  .transform(withExtract);
 
 /** A field: a CSS selector string (text, string type) or a full field definition. */
 const fieldSchema = z.union([z.string().min(1), fieldObject]).transform((field) =>
@@ -241,6 +262,7 @@ const fieldSchema = z.union([z.string().min(1), fieldObject]).transform((field) 
         itemType: undefined,
         path: undefined,
         name: undefined,
+        fallback: undefined,
       }
     : field,
 );
@@ -264,10 +286,17 @@ export interface PageContext {
 
 const templateSchema = z
   .strictObject({
+    preset: z
+      .enum(TEMPLATE_PRESETS)
+      .optional()
+      .describe(
+        'A ready-made template: schema.org `Product` (url, name, sku, gtin, brand, description, image, price, currency, availability, rating, reviewCount) or `Article` (url, headline, description, author, published, modified, section, publisher, image) items, each field read from JSON-LD, else microdata, else OpenGraph/meta tags. `key` defaults to `url`; `fields` may override preset fields or add others.',
+      ),
     key: z
       .string()
       .regex(FIELD_NAME, 'must be a field name')
-      .describe('Name of the field that identifies an item across pages and runs.'),
+      .optional()
+      .describe('Name of the field that identifies an item across pages and runs. Required unless `preset` (then `url`).'),
     items: z
       .string()
       .min(1)
@@ -277,8 +306,9 @@ const templateSchema = z
       ),
     fields: z
       .record(z.string().regex(FIELD_NAME, 'field names are letters, digits and _'), fieldSchema)
+      .optional()
       .describe(
-        'The fields of an item, by name (letters, digits and _): a CSS selector string (its trimmed text) or a field object.',
+        'The fields of an item, by name (letters, digits and _): a CSS selector string (its trimmed text) or a field object. Required unless `preset`.',
       ),
     extractor: z
       .custom<CodeExtractor>((value) => typeof value === 'function', { message: 'must be a function (page) => items' })
@@ -290,7 +320,29 @@ const templateSchema = z
       }),
   })
   .superRefine((template, ctx) => {
-    for (const issue of templateReferenceIssues(template))
+    if (template.preset !== undefined) return;
+    if (template.key === undefined)
+      ctx.addIssue({ code: 'custom', path: ['key'], message: 'required (string) unless preset is set' });
+    if (template.fields === undefined)
+      ctx.addIssue({ code: 'custom', path: ['fields'], message: 'required (object) unless preset is set' });
+  })
+  .transform((template) => {
+    // A preset's fields come first; the template's own fields override them by name.
+    const presetFields =
+      template.preset === undefined
+        ? {}
+        : Object.fromEntries(
+            Object.entries(PRESET_FIELDS[template.preset]).map(([name, field]) => [name, fieldSchema.parse(field)]),
+          );
+    return {
+      ...template,
+      key: template.key ?? PRESET_KEY,
+      fields: { ...presetFields, ...template.fields },
+    };
+  })
+  .superRefine((template, ctx) => {
+    // The expanded template: its preset's fields are there now.
+    for (const issue of templateReferenceIssues({ key: template.key, fields: template.fields }))
       ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
   });
 

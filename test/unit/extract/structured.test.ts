@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { extractPage } from '../../../shared/extract/page.js';
 import { JobValidationError } from '../../../shared/job/errors.js';
-import { pageSource, productJob, SHOP } from '../../fixtures/jobs.js';
+import { parseJob } from '../../../shared/job/load.js';
+import { jobInput, pageSource, productJob, SHOP } from '../../fixtures/jobs.js';
 
 const URL = `${SHOP}/p/lamp`;
 
@@ -262,5 +263,162 @@ describe('Job model: structured-data fields', () => {
       'templates.product.fields.f.itemType: not allowed with from: "selector" (only with from: "jsonld" or "microdata")',
       'templates.product.fields.g.itemType: one schema.org type or type IRI, without spaces',
     ]);
+  });
+});
+
+describe('Function: extractPage (fallbacks and presets)', () => {
+  it('reads a fallback only when the sources before it give no value, keeping their problems only when none does', async () => {
+    // Prepare: the JSON-LD block is broken; the microdata has the SKU, nothing has the GTIN
+    const html = `<script type="application/ld+json">{"@type": "Product", </script>
+      <div itemscope itemtype="https://schema.org/Product"><span itemprop="sku">MD-7</span></div>`;
+    const sources = (path: string) => ({
+      from: 'jsonld',
+      itemType: 'Product',
+      path,
+      fallback: [{ from: 'microdata', itemType: 'Product', path }, { selector: `.${path}` }],
+    });
+
+    // Act
+    const [item] = await extractOne({ sku: sources('sku'), gtin: sources('gtin13') }, html);
+
+    // Assess
+    expect(item?.data).toEqual({ sku: 'MD-7' });
+    expect(item?.problems.map((problem) => problem.field)).toEqual(['gtin']);
+    expect(item?.problems[0]?.message).toMatch(/^no Product node; JSON-LD block 1 is not valid JSON/);
+  });
+
+  it('emits schema.org Products from JSON-LD, microdata or OpenGraph tags, whichever the page has', async () => {
+    // Prepare
+    const job = parseJob(
+      jobInput({ start: { urls: [`${SHOP}/`], template: 'product' }, templates: { product: { preset: 'Product' } } }),
+      'preset.yaml',
+    );
+    const pages = {
+      jsonld: PRODUCT_PAGE,
+      microdata: `<div itemscope itemtype="http://schema.org/Product">
+          <h1 itemprop="name">Chair</h1><span itemprop="sku">CH-2</span>
+          <div itemprop="brand" itemscope itemtype="http://schema.org/Brand"><span itemprop="name">Sitwell</span></div>
+          <img itemprop="image" src="/chair.jpg">
+          <div itemprop="offers" itemscope itemtype="http://schema.org/Offer">
+            <meta itemprop="price" content="49.00"><meta itemprop="priceCurrency" content="GBP">
+            <link itemprop="availability" href="http://schema.org/OutOfStock">
+          </div>
+        </div>`,
+      opengraph: `<meta property="og:title" content="Rug"><meta property="og:image" content="https://cdn.example/rug.jpg">
+        <meta property="product:price:amount" content="120"><meta property="product:price:currency" content="USD">
+        <meta property="product:availability" content="instock"><meta name="description" content="A rug.">`,
+    };
+
+    // Act
+    const items = await Promise.all(
+      Object.entries(pages).map(async ([name, html]) => (await extractPage(html, job, pageSource(`${SHOP}/${name}`))).items[0]),
+    );
+
+    // Assess
+    expect(items).toEqual([
+      {
+        key: `${SHOP}/jsonld`,
+        data: {
+          url: `${SHOP}/jsonld`,
+          name: 'Desk Lamp',
+          sku: 'LMP-1',
+          brand: 'Lumen',
+          image: `${SHOP}/img/lamp-1.jpg`,
+          description: 'A lamp for desks.',
+          price: 24.9,
+          currency: 'EUR',
+          availability: 'InStock',
+          rating: 4.5,
+          reviewCount: 12,
+        },
+        problems: [],
+      },
+      {
+        key: `${SHOP}/microdata`,
+        data: {
+          url: `${SHOP}/microdata`,
+          name: 'Chair',
+          sku: 'CH-2',
+          brand: 'Sitwell',
+          image: `${SHOP}/chair.jpg`,
+          price: 49,
+          currency: 'GBP',
+          availability: 'OutOfStock',
+        },
+        problems: [],
+      },
+      {
+        key: `${SHOP}/opengraph`,
+        data: {
+          url: `${SHOP}/opengraph`,
+          name: 'Rug',
+          image: 'https://cdn.example/rug.jpg',
+          description: 'A rug.',
+          price: 120,
+          currency: 'USD',
+          availability: 'instock',
+        },
+        problems: [],
+      },
+    ]);
+  });
+
+  it('emits schema.org Articles, keeping the calendar date of a timestamp without a zone', async () => {
+    // Prepare
+    const job = parseJob(
+      jobInput({
+        start: { urls: [`${SHOP}/`], template: 'article' },
+        templates: { article: { preset: 'Article', key: 'headline', fields: { body: 'div.body' } } },
+      }),
+      'preset.yaml',
+    );
+    const html = `<script type="application/ld+json">{"@context": "https://schema.org", "@type": "NewsArticle",
+        "headline": "Lamps win", "datePublished": "2024-05-01T10:00:00", "dateModified": "2024-05-02T08:00:00+02:00",
+        "author": [{"@type": "Person", "name": "Ada"}], "publisher": {"@type": "Organization", "name": "Daily"},
+        "image": {"@type": "ImageObject", "url": "https://cdn.example/a.jpg"}}</script>
+      <meta property="article:section" content="Home"><div class="body">Text</div>`;
+
+    // Act
+    const { items } = await extractPage(html, job, pageSource(`${SHOP}/news/1`, { template: 'article' }));
+
+    // Assess
+    expect(items).toEqual([
+      {
+        key: 'Lamps win',
+        data: {
+          url: `${SHOP}/news/1`,
+          headline: 'Lamps win',
+          author: 'Ada',
+          published: '2024-05-01',
+          modified: '2024-05-02T06:00:00.000Z',
+          section: 'Home',
+          publisher: 'Daily',
+          image: 'https://cdn.example/a.jpg',
+          body: 'Text',
+        },
+        problems: [],
+      },
+    ]);
+  });
+
+  it('refuses an unknown preset, and a template without fields or key unless it has a preset', () => {
+    // Act
+    const attempt = () =>
+      parseJob(
+        jobInput({ templates: { a: { preset: 'Recipe' }, b: { fields: { x: 'h1' } }, c: { key: 'x' } } as never }),
+        'presets.yaml',
+      );
+
+    // Assess
+    expect(attempt).toThrow(JobValidationError);
+    try {
+      attempt();
+    } catch (error) {
+      expect((error as JobValidationError).problems.map((problem) => `${problem.path}: ${problem.message}`)).toEqual([
+        'templates.a.preset: expected one of "Product", "Article"',
+        'templates.b.key: required (string) unless preset is set',
+        'templates.c.fields: required (object) unless preset is set',
+      ]);
+    }
   });
 });
