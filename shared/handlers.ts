@@ -259,8 +259,8 @@ class FetchDeadline {
 
   #gate(inner: HostGate, marginMs: number): HostGate {
     return {
-      slowDown: (host, untilMs) => inner.slowDown(host, untilMs),
-      acquire: async (host, limits) => {
+      slowDown: (host, untilMs, billing) => inner.slowDown(host, untilMs, billing),
+      acquire: async (host, limits, billing) => {
         if (this.#expired(marginMs)) this.#refuse(host);
         let slot = this.#slots.get(host);
         if (!slot) {
@@ -271,7 +271,7 @@ class FetchDeadline {
         if (!(await this.#admit(held, limits.concurrency, marginMs))) this.#refuse(host);
         let releaseInner: () => void;
         try {
-          releaseInner = await inner.acquire(host, limits);
+          releaseInner = await inner.acquire(host, limits, billing);
         } catch (error) {
           this.#release(held);
           throw error;

@@ -327,7 +327,8 @@ export class DynamoStateStore implements StateStore {
             TableName: this.#tableName,
             ...update,
             ReturnValues: 'ALL_NEW',
-            ...(returnCurrent && write.condition ? { ReturnValuesOnConditionCheckFailure: 'ALL_OLD' } : {}),
+            // Metered, a failed condition is billed by the item it found: ask for it to know its size.
+            ...((returnCurrent || this.#onConsumed) && write.condition ? { ReturnValuesOnConditionCheckFailure: 'ALL_OLD' } : {}),
             ...this.#capacity,
           }),
         );

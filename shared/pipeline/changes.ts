@@ -21,9 +21,13 @@ export type Observation = { readonly duplicate: true } | { readonly duplicate: f
 
 const DUPLICATE: Observation = { duplicate: true };
 
-/** Whether this run created or changed the item's memory from another page: the key is that page's. */
+/**
+ * Whether this run created the item's memory from another page: the key is that page's. The creation's claim is
+ * kept in attributes of its own (`claimRun`, `claimPage`) that later writes never touch, so an overlapping run that
+ * rewrites the memory cannot erase it.
+ */
 function claimedElsewhere(existing: StateItem | undefined, runId: string, page: string): boolean {
-  return existing !== undefined && existing.changeRun === runId && existing.page !== page;
+  return existing !== undefined && existing.claimRun === runId && existing.claimPage !== page;
 }
 
 /** An item as remembered between runs of a job. */
@@ -154,10 +158,17 @@ export class ItemMemory {
       changeBatch: batchId,
       diff: diff ? JSON.stringify(diff) : null,
       removedRun: null,
+      // Seen again: a removed item's expiry is lifted.
+      expiresAt: null,
     });
     if (claimedElsewhere(existing, runId, page)) return DUPLICATE;
     if (record && existing === undefined) {
-      const created = await this.#state.tryWrite({ pk, sk, set: remembered('new', undefined), condition: { kind: 'absent' } });
+      const created = await this.#state.tryWrite({
+        pk,
+        sk,
+        set: { ...remembered('new', undefined), claimRun: runId, claimPage: page },
+        condition: { kind: 'absent' },
+      });
       if (created.ok) return { duplicate: false, change: fresh('new') };
       // Written meanwhile (the batch read is eventually consistent): by another page of this run, or another run.
       existing = created.current;

@@ -278,14 +278,26 @@ export function terminalCount(meta: RunMeta): number {
   return TERMINAL_STATES.reduce((sum, state) => sum + meta.counters[state], 0);
 }
 
-/** Runs `task` over `items` with at most `limit` in flight, keeping the order of results. */
+/**
+ * Runs `task` over `items` with at most `limit` in flight, keeping the order of results. After a task fails no other
+ * starts, and the first error is thrown once those in flight have settled: nothing keeps working (and counting
+ * requests) after the caller has given up.
+ */
 export async function mapLimited<T, R>(items: readonly T[], limit: number, task: (item: T) => Promise<R>): Promise<R[]> {
   const results: R[] = new Array(items.length);
   let next = 0;
+  let failure: { error: unknown } | undefined;
   const worker = async () => {
-    for (let index = next++; index < items.length; index = next++) results[index] = await task(items[index] as T);
+    for (let index = next++; index < items.length && !failure; index = next++) {
+      try {
+        results[index] = await task(items[index] as T);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failure) throw failure.error;
   return results;
 }
 
@@ -371,12 +383,14 @@ export class RunLedger {
     start: { hosts: readonly string[]; seeds: readonly string[]; reparse?: ReparseOf },
     now: number,
   ): Promise<boolean> {
-    // The start first: a run whose meta item exists always has it (a crash in between leaves no meta, and the
-    // redelivered start writes both again).
+    // The start first, once: a run whose meta item exists always has it (a crash in between leaves no meta, and the
+    // redelivered start writes the meta then), and two deliveries of a start that differ (a redeploy in between)
+    // cannot leave the run with the loser's start: the first one written stands (read it with getStart).
     await this.#state.write({
       pk: runKey(job, runId),
       sk: stateKeys.start,
       set: { hosts: JSON.stringify(start.hosts), seeds: JSON.stringify(start.seeds) },
+      condition: { kind: 'absent' },
       expiresAt: this.#expiry(now),
     });
     const set: Record<string, string | number | boolean> = {

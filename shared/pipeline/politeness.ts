@@ -16,11 +16,12 @@ export interface HostGate {
    * Waits for a slot; may throw {@link PolitenessDeferral} when the wait would be long.
    *
    * @param billing.state a gate that keeps bookings in a state store makes them through this one (the run's
-   *   metered store), so that the run is billed for its bookings. @default the gate's own store
+   *   metered store), so that the run is billed for its bookings; `undefined`: the gate's own store. Required, so
+   *   that a wrapper cannot drop it unnoticed.
    */
-  acquire(host: string, limits: HostLimits, billing?: GateBilling): Promise<() => void>;
+  acquire(host: string, limits: HostLimits, billing: GateBilling | undefined): Promise<() => void>;
   /** No request to the host starts before `untilMs` (epoch ms): after a 429/503 with `Retry-After`. */
-  slowDown(host: string, untilMs: number, billing?: GateBilling): Promise<void>;
+  slowDown(host: string, untilMs: number, billing: GateBilling | undefined): Promise<void>;
 }
 
 /** Where a gate's state writes for one request are made (and counted). */

@@ -47,11 +47,19 @@ export async function startRun(
     if (!normalised.ok) throw new InvalidInputError(`start URL "${raw}" of job ${job.name}: ${normalised.reason}`);
     if (!seeds.includes(normalised.url)) seeds.push(normalised.url);
   }
-  const hosts = existing ? [...existing.hosts] : runHosts(job, [...startUrls, ...job.start.sitemaps]);
-  if (!existing && (await context.ledger.createRun(job.name, runId, { hosts, seeds }, now))) {
-    const meta = await context.ledger.getRun(job.name, runId);
-    if (meta) await writeRunningManifest(context, meta);
-    context.log.info('run started', { job: job.name, runId, seeds: seeds.length });
+  let hosts = existing ? [...existing.hosts] : runHosts(job, [...startUrls, ...job.start.sitemaps]);
+  if (!existing) {
+    if (await context.ledger.createRun(job.name, runId, { hosts, seeds }, now)) {
+      const meta = await context.ledger.getRun(job.name, runId);
+      if (meta) await writeRunningManifest(context, meta);
+      context.log.info('run started', { job: job.name, runId, seeds: seeds.length });
+    }
+    // A concurrent delivery of this start may have written the run's start first: the run goes by that one.
+    const stored = await context.ledger.getStart(job.name, runId);
+    if (stored) {
+      hosts = [...stored.hosts];
+      seeds.splice(0, seeds.length, ...stored.seeds);
+    }
   }
   const tasks = await offerUrls(
     context,

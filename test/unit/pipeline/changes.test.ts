@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ItemMemory } from '../../../shared/pipeline/changes.js';
 import { RunLedger } from '../../../shared/pipeline/ledger.js';
+import { urlId } from '../../../shared/url.js';
 import { CountingStore } from '../../support/counting-store.js';
 
 const JOB = 'shop';
@@ -88,6 +89,34 @@ describe('Class: ItemMemory', () => {
       expect(runOne).toMatchObject({ duplicate: false });
       expect(runTwo).toMatchObject({ duplicate: false });
       expect(runOneAgain).toEqual({ duplicate: true });
+    });
+
+    it('keeps the claim of a key created by one run when an overlapping run rewrites its memory', async () => {
+      const { see } = setup();
+      await see('r1', 'b1', 'a', { price: 1 });
+
+      // r2 changes the item on page a, then sees it unchanged on page x (its memory's page moves to x)
+      const runTwoChanged = await see('r2', 'b1', 'a', { price: 2 });
+      const runTwoElsewhere = await see('r2', 'b2', 'x', { price: 2 });
+      const runOneOnB = await see('r1', 'b2', 'b', { price: 2 });
+      const runOneOnX = await see('r1', 'b3', 'x', { price: 2 });
+
+      expect(runTwoChanged).toMatchObject({ duplicate: false, change: { type: 'changed' } });
+      expect(runTwoElsewhere).toEqual({ duplicate: true });
+      expect(runOneOnB).toEqual({ duplicate: true });
+      expect(runOneOnX).toEqual({ duplicate: true });
+    });
+
+    it('lifts the expiry of a removed item seen again', async () => {
+      const { state, items, see } = setup();
+      await see('r1', 'b1', 'a', { price: 1 });
+      for await (const item of items.all(JOB)) await items.remove(JOB, item, 'r2', NOW);
+
+      await see('r3', 'b1', 'a', { price: 1 });
+
+      const [remembered] = await state.getMany([{ pk: `items#${JOB}`, sk: `k#${urlId('k1')}` }]);
+      expect(remembered).toMatchObject({ removedRun: null, expiresAt: null });
+      expect(typeof remembered?.hash).toBe('string');
     });
 
     it('moves nothing without record (a reparse), and still dedups within its run through the claim', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { EmbeddedStateStore } from '../../../shared/local/state.js';
-import { type Offer, RunLedger, SeenUrls, terminalCount } from '../../../shared/pipeline/ledger.js';
+import { mapLimited, type Offer, RunLedger, SeenUrls, terminalCount } from '../../../shared/pipeline/ledger.js';
 import type { StateStore } from '../../../shared/ports.js';
 import { CountingStore } from '../../support/counting-store.js';
 
@@ -33,6 +33,16 @@ describe('Class: RunLedger', () => {
       // Under 1 KB: one write unit per reservation, however many start URLs the run has.
       expect(JSON.stringify(meta).length).toBeLessThan(1024);
       expect(await ledger.getStart(JOB, 'missing')).toBeUndefined();
+    });
+
+    it('keeps the first start written when two deliveries of one start differ', async () => {
+      const ledger = new RunLedger(new EmbeddedStateStore());
+
+      const first = await ledger.createRun(JOB, RUN, { hosts: ['a.example'], seeds: ['https://a.example/'] }, NOW);
+      const second = await ledger.createRun(JOB, RUN, { hosts: ['b.example'], seeds: ['https://b.example/'] }, NOW);
+
+      expect([first, second]).toEqual([true, false]);
+      expect(await ledger.getStart(JOB, RUN)).toEqual({ hosts: ['a.example'], seeds: ['https://a.example/'] });
     });
 
     it('reads the start of a run from before the start item, from its meta item', async () => {
@@ -241,5 +251,25 @@ describe('Class: RunLedger', () => {
       expect([first.size, second.size]).toEqual([1, 0]);
       expect((await ledger.getRun(JOB, RUN))?.counters).toMatchObject({ accepted: 1, failed: 1 });
     });
+  });
+});
+
+describe('Function: mapLimited', () => {
+  it('starts nothing after a task fails, and throws the first error once the tasks in flight have settled', async () => {
+    const started: number[] = [];
+    let settled = 0;
+    const task = async (n: number) => {
+      started.push(n);
+      await new Promise((resolve) => setTimeout(resolve, n === 1 ? 5 : 20));
+      settled++;
+      if (n === 1) throw new Error('task 1 failed');
+      return n;
+    };
+
+    await expect(mapLimited([0, 1, 2, 3, 4, 5], 2, task)).rejects.toThrow('task 1 failed');
+
+    // Tasks 0 and 1 start; 1 fails first; 2 starts in its place only if 1 had succeeded.
+    expect(started).toEqual([0, 1]);
+    expect(settled).toBe(2);
   });
 });
