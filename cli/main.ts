@@ -4,6 +4,7 @@ import { describeError } from '../shared/errors.js';
 import { extractPage } from '../shared/extract/page.js';
 import { decodeDocument } from '../shared/fetch/charset.js';
 import { UndiciHttpClient } from '../shared/fetch/http.js';
+import { pageRequest, withQuery } from '../shared/fetch/request.js';
 import type { SsrfPolicy } from '../shared/fetch/ssrf.js';
 import { JobValidationError } from '../shared/job/errors.js';
 import { loadJobDirectory } from '../shared/job/load.js';
@@ -334,8 +335,11 @@ async function commandExtract(args: string[], io: CliIo): Promise<number> {
   let finalUrl: string;
   if (values.url !== undefined) {
     const http = new UndiciHttpClient({ ssrf: ssrfPolicy(values['allow-address'], io) });
+    // As the run would request a page of this template: through a follow rule's options when one leads to it.
+    const request = pageRequest(job, { template, depth: job.follow.some((rule) => rule.template === template) ? 1 : 0 });
     try {
-      const page = await http.fetchPage(values.url, {
+      const page = await http.fetchPage(withQuery(values.url, request.query), {
+        request,
         timeoutMs: job.fetch.timeoutMs,
         maxBytes: job.fetch.maxBytes,
         maxRedirects: job.fetch.maxRedirects,

@@ -11,6 +11,7 @@ import {
   RedirectError,
   ResponseTooLargeError,
 } from './errors.js';
+import type { PageRequest } from './request.js';
 import { createGuardedDispatcher, findBlockedAddressError, type SsrfPolicy } from './ssrf.js';
 
 /** Per-request limits and identity, from the job's `fetch` and `politeness` sections. */
@@ -33,6 +34,11 @@ export interface RequestOptions {
   readonly truncate?: boolean;
   /** Validators from the last successful fetch: sent as `If-None-Match` / `If-Modified-Since`. */
   readonly validators?: { readonly etag?: string | undefined; readonly lastModified?: string | undefined };
+  /**
+   * The job's method, headers (cookies included) and body. Its headers go to the URL's origin only; a 301, 302 or
+   * 303 answer to a request with a body is followed with a GET without it, as browsers do. @default a plain GET
+   */
+  readonly request?: PageRequest;
 }
 
 /** A page as fetched: the body decompressed, headers lowercased. Status 304 (empty body) only when validators were sent. */
@@ -194,17 +200,25 @@ export class UndiciHttpClient implements HttpClient {
     const signal = AbortSignal.timeout(options.timeoutMs);
     const redirects: string[] = [];
     let current = url;
+    const origin = new URL(url).origin;
+    let method = options.request?.method ?? 'GET';
+    let requestBody = options.request?.body;
     for (;;) {
       let response: Dispatcher.ResponseData;
+      // The job's headers and cookies are for the site it names: a redirect elsewhere must not carry them.
+      const own = options.request !== undefined && new URL(current).origin === origin ? options.request.headers : {};
       try {
         response = await request(current, {
           dispatcher: this.#dispatcher,
-          method: 'GET',
+          method,
+          ...(requestBody === undefined ? {} : { body: requestBody.text }),
           headers: {
+            ...own,
+            ...(requestBody === undefined ? {} : { 'content-type': requestBody.contentType }),
             'user-agent': options.userAgent,
             ...(options.validators?.etag ? { 'if-none-match': options.validators.etag } : {}),
             ...(options.validators?.lastModified ? { 'if-modified-since': options.validators.lastModified } : {}),
-            accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.5',
+            accept: own.accept ?? 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.5',
             'accept-encoding': 'gzip, deflate, br',
           },
           headersTimeout: options.timeoutMs,
@@ -244,6 +258,10 @@ export class UndiciHttpClient implements HttpClient {
         }
         redirects.push(next);
         current = next;
+        if (response.statusCode === 303 || ((response.statusCode === 301 || response.statusCode === 302) && method !== 'GET')) {
+          method = 'GET';
+          requestBody = undefined;
+        }
         continue;
       }
       // A 304 to a conditional request, or any non-2xx of a resource, is an answer without a body.

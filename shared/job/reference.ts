@@ -244,6 +244,40 @@ templates:
   article: { preset: Article, key: headline, fields: { body: div.article-body } }
 \`\`\``;
 
+const REQUESTS = `## Request options
+
+Every page request of a job may carry headers, cookies, query parameters, another method and a body
+(\`fetch.request\`); a follow rule's \`request\` changes them for the pages it leads to:
+
+\`\`\`yaml
+start: { urls: ['https://shop.example/search'], template: results }
+fetch:
+  request:
+    form: { q: lamps, sort: price }          # a search form: POST, application/x-www-form-urlencoded
+    idempotent: true                         # a search changes nothing: a failed one may be sent again
+    headers: { Accept-Language: en-GB }
+    cookies: { consent: 'yes' }
+follow:
+  - selector: a.product
+    template: product
+    request: { method: GET, query: { currency: EUR }, headers: { X-Requested-With: scrapeline } }
+\`\`\`
+
+- The product pages above are fetched with \`GET\`, \`?currency=EUR\`, the job's \`Accept-Language\` and cookie, and
+  the rule's header. Headers (by name, in any case), cookies and query parameters merge; method, body and
+  \`idempotent\` are the rule's when it sets a method or a body, else the job's.
+- \`json: { query: "{ products { sku } }" }\` sends a JSON body (GraphQL); a body means \`POST\` unless \`method\` says
+  \`PUT\`, \`PATCH\` or \`DELETE\`; a \`GET\` with a body is an error.
+- A request other than \`GET\` is sent once: \`fetch.retries\` applies to it only with \`idempotent: true\`. (A message
+  the queue delivers again after a crash may still send it again: delivery is at least once.)
+- Headers and cookies go to the URL's origin only: a redirect to another origin drops them. A 301, 302 or 303 answer
+  to a request with a body is followed with a \`GET\` without it; 307 and 308 keep both.
+- A URL is accepted into a run once, with its template, whichever rule found it: the options of a page come from
+  its template (start pages: the job's only), so rules leading to one template must agree. The URL as linked stays
+  the page's identity; query parameters show in what was fetched (\`_url\`, \`from: url\`).
+- robots.txt and sitemaps are fetched plainly. \`scrapeline extract --url\` sends the options of the template it
+  previews.`;
+
 const CODE_EXTRACTORS = `## Code extractors (TypeScript jobs)
 
 A template may have \`extractor: (page) => items\` instead of selectors in its fields (a YAML or JSON job cannot:
@@ -313,6 +347,7 @@ page); \`date\` (ISO dates, "March 5, 2019", "5 March 2019"; never the machine's
 is left out of the item, or set to its \`default\`; an item whose key or a \`required\` field is missing is invalid
 (quarantined).`,
     STRUCTURED_DATA,
+    REQUESTS,
     CODE_EXTRACTORS,
   ];
   return `${parts.join('\n\n')}\n`;

@@ -17,6 +17,13 @@ function isObject(value: unknown): value is Loose {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** JSON with object keys sorted, so that two objects written in another order compare equal. */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, inner: unknown) =>
+    isObject(inner) ? Object.fromEntries(Object.entries(inner).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : inner,
+  );
+}
+
 /**
  * Checks one template: it has fields, and its key is one of them.
  *
@@ -68,6 +75,21 @@ export function jobReferenceIssues(job: unknown): ReferenceIssue[] {
     unknownTemplate(['start', 'template'], start.template);
   }
   if (Array.isArray(job.follow)) {
+    // A URL is fetched once per run, with the request options of its template, whichever rule found it.
+    const requests = new Map<string, { index: number; request: string }>();
+    job.follow.forEach((rule: unknown, index) => {
+      if (!isObject(rule) || (rule.template !== undefined && typeof rule.template !== 'string')) return;
+      const template = rule.template ?? '(none)';
+      const request = canonicalJson(rule.request ?? null);
+      const first = requests.get(template);
+      if (first === undefined) requests.set(template, { index, request });
+      else if (first.request !== request) {
+        issues.push({
+          path: ['follow', index, 'request'],
+          message: `differs from follow[${first.index}].request: rules leading to ${rule.template === undefined ? 'pages without a template' : `template "${template}"`} must have the same request options (a URL is fetched once per run, whichever rule found it)`,
+        });
+      }
+    });
     job.follow.forEach((rule: unknown, index) => {
       if (!isObject(rule)) return;
       unknownTemplate(['follow', index, 'template'], rule.template);

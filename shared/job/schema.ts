@@ -180,8 +180,9 @@ function checkSource(field: SourceInput, ctx: z.RefinementCtx): void {
     }
   }
   if (field.from !== 'selector') {
+    // `extract: text` is the default every field has once validated: a validated job validates again.
     for (const key of ['extract', 'attr'] as const) {
-      if (field[key] !== undefined) {
+      if (field[key] !== undefined && !(key === 'extract' && field.extract === 'text')) {
         ctx.addIssue({
           code: 'custom',
           path: [key],
@@ -346,6 +347,112 @@ const templateSchema = z
       ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
   });
 
+/** Header names are HTTP tokens (RFC 9110). */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** Cookie values: RFC 6265 `cookie-octet`s (no white space, quotes, commas, semicolons or backslashes). */
+const COOKIE_VALUE = /^[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*$/;
+
+/** Headers the fetcher sets itself, and where a job sets what they carry. */
+const MANAGED_HEADERS: Readonly<Record<string, string>> = {
+  host: 'the fetcher sets it from the URL',
+  'content-length': 'the fetcher sets it from the body',
+  'transfer-encoding': 'the fetcher sets it',
+  connection: 'the fetcher manages connections',
+  'content-type': 'the fetcher sets it from the body: use form or json',
+  cookie: 'use request.cookies',
+  'user-agent': 'use politeness.userAgent',
+  'accept-encoding': 'the fetcher asks for the encodings it decompresses',
+  'if-none-match': 'the fetcher sends it for conditional requests',
+  'if-modified-since': 'the fetcher sends it for conditional requests',
+};
+
+/** One query or form parameter value. */
+const parameterValue = z.union([z.string(), z.number(), z.boolean()]);
+
+/** Request options of a job (`fetch.request`) or of a follow rule (`follow[].request`, merged over the job's). */
+const requestSchema = z
+  .strictObject({
+    method: z
+      .enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE'])
+      .optional()
+      .describe('HTTP method. Default: `GET`, or `POST` when the request has a body (`form` or `json`).'),
+    headers: z
+      .record(
+        z.string().regex(HEADER_NAME, "header names are HTTP tokens (letters, digits and !#$%&'*+.^_`|~-)"),
+        z.string().refine((value) => !/[\r\n\0]/.test(value), 'header values cannot hold CR, LF or NUL'),
+      )
+      .optional()
+      .describe(
+        'Request headers by name, e.g. `{ Accept-Language: "en-GB", Authorization: "Bearer …" }`. Sent only to the URL\'s origin: a redirect to another origin drops them. Host, Content-Length, Content-Type, Cookie, User-Agent and the other headers the fetcher sets are refused (with where to set them).',
+      ),
+    cookies: z
+      .record(
+        z.string().regex(HEADER_NAME, 'cookie names are HTTP tokens'),
+        z.string().regex(COOKIE_VALUE, 'cookie values cannot hold white space, ", comma, ; or \\'),
+      )
+      .optional()
+      .describe(
+        'Cookies sent as one `Cookie` header, e.g. `{ session: "abc123", consent: "yes" }`; like headers, only to the URL\'s origin.',
+      ),
+    query: z
+      .record(z.string().min(1), parameterValue)
+      .optional()
+      .describe(
+        "Query parameters set on every URL fetched (replacing parameters of the same name), e.g. `{ per_page: 100 }`. The URL stays the page's identity without them; items' `_url` shows them.",
+      ),
+    form: z
+      .record(z.string().min(1), parameterValue)
+      .optional()
+      .describe(
+        'A form body (`application/x-www-form-urlencoded`), e.g. `{ q: "lamps", page: 1 }`; implies `POST` unless `method` says otherwise.',
+      ),
+    json: z
+      .unknown()
+      .optional()
+      .describe(
+        'A JSON body (`application/json`), e.g. a GraphQL query `{ query: "{ products { sku } }" }`; implies `POST` unless `method` says otherwise.',
+      ),
+    idempotent: z
+      .boolean()
+      .optional()
+      .describe(
+        'Whether a request with a body may be sent again: a `POST`/`PUT`/`PATCH`/`DELETE` is never retried (`fetch.retries` does not apply) unless this is `true`, e.g. for a search form or a read-only GraphQL query. Default: `false`.',
+      ),
+  })
+  .superRefine((request, ctx) => {
+    for (const name of Object.keys(request.headers ?? {})) {
+      const managed = MANAGED_HEADERS[name.toLowerCase()];
+      if (managed !== undefined) ctx.addIssue({ code: 'custom', path: ['headers', name], message: `not allowed: ${managed}` });
+    }
+    if (request.form !== undefined && request.json !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['json'], message: 'a request has one body: form or json, not both' });
+    }
+    if (request.json !== undefined && !isJsonValue(request.json)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['json'],
+        message: 'must be JSON: objects, arrays, strings, finite numbers, booleans and null',
+      });
+    }
+    if (request.method === 'GET' && (request.form !== undefined || request.json !== undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['method'],
+        message: 'a GET request has no body: use POST (or leave method out: a body means POST)',
+      });
+    }
+  });
+
+/** Whether a value survives JSON unchanged (a TypeScript job may put anything in `json`). */
+function isJsonValue(value: unknown, depth = 0): boolean {
+  if (depth > 64) return false;
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return true;
+  if (typeof value === 'number') return Number.isFinite(value);
+  if (Array.isArray(value)) return value.every((one) => isJsonValue(one, depth + 1));
+  if (typeof value !== 'object' || Object.getPrototypeOf(value) !== Object.prototype) return false;
+  return Object.values(value as Record<string, unknown>).every((one) => isJsonValue(one, depth + 1));
+}
+
 const followSchema = z
   .strictObject({
     selector: z
@@ -362,6 +469,11 @@ const followSchema = z
       .string()
       .optional()
       .describe('Template applied to the pages reached; none means the pages are only crawled for links.'),
+    request: requestSchema
+      .optional()
+      .describe(
+        "Request options for the pages this rule's template is fetched for, over the job's (`fetch.request`): headers, cookies and query parameters are merged by name; method, body and `idempotent` replace the job's when the rule sets a method or a body. A URL is fetched once per run whichever rule found it, with the options of its template: rules leading to one template must have the same request options.",
+      ),
     from: z
       .array(z.string())
       .min(1)
@@ -475,6 +587,11 @@ const fetchSchema = z.strictObject({
     .max(10)
     .default(3)
     .describe('Retries after the first attempt for network errors, 5xx and 429.'),
+  request: requestSchema
+    .optional()
+    .describe(
+      'Request options of every page request of the job (start URLs, followed links, sitemap entries; not robots.txt or sitemaps): method, headers, cookies, query parameters and a body (form or JSON). A follow rule may override them for the pages it leads to.',
+    ),
   allowedHosts: z
     .array(z.string().min(1))
     .optional()
@@ -556,3 +673,5 @@ export type Job = z.output<typeof jobSchema>;
 export type Template = Job['templates'][string];
 export type FieldSpec = Template['fields'][string];
 export type FollowRule = Job['follow'][number];
+/** Request options as written (every key optional): a job's `fetch.request` or a follow rule's `request`. */
+export type RequestSpec = z.output<typeof requestSchema>;

@@ -2,6 +2,7 @@ import { sha256Digest, WarcBatch } from '../archive/warc.js';
 import { describeError, RetryableError, type ScrapelineError } from '../errors.js';
 import { httpStatusError, parseRetryAfter } from '../fetch/errors.js';
 import type { FetchedPage } from '../fetch/http.js';
+import { PLAIN_GET, pageRequest, withQuery } from '../fetch/request.js';
 import { SITEMAP_MAX_BYTES } from '../fetch/sitemap.js';
 import { layout } from '../layout.js';
 import { hostOf } from '../url.js';
@@ -59,6 +60,9 @@ export async function fetchTask(context: PipelineContext, task: FetchTask): Prom
   if (entry && entry.status !== 'accepted') return { kind: 'done' };
   const host = hostOf(task.url);
   const sitemap = task.sitemapChain !== undefined;
+  // The job's request options (a sitemap is a resource of the site, fetched plainly); a body is sent once unless idempotent.
+  const request = sitemap ? PLAIN_GET : pageRequest(job, task);
+  const retries = request.retryable ? job.fetch.retries : 0;
   let minDelayMs = job.politeness.minDelayMs;
   if (job.politeness.robotsTxt === 'respect') {
     const policy = await robotsPolicy(context, job, task.runId, task.url);
@@ -108,7 +112,8 @@ export async function fetchTask(context: PipelineContext, task: FetchTask): Prom
       return { kind: 'retry-later', task: { ...task, attempt, deferrals }, delayMs, error: caught };
     }
     try {
-      const page = await context.http.fetchPage(task.url, {
+      const page = await context.http.fetchPage(withQuery(task.url, request.query), {
+        request,
         timeoutMs: job.fetch.timeoutMs,
         maxBytes: sitemap ? SITEMAP_MAX_BYTES : job.fetch.maxBytes,
         maxRedirects: job.fetch.maxRedirects,
@@ -131,7 +136,7 @@ export async function fetchTask(context: PipelineContext, task: FetchTask): Prom
       release();
     }
     const attributes = { url: task.url, runId: task.runId, job: task.job, attempt, reason: error.reason };
-    if (!error.retryable || attempt >= job.fetch.retries) {
+    if (!error.retryable || attempt >= retries) {
       context.log.warn('fetch failed', { ...attributes, error: error.message });
       return ended(task, 'failed', error.reason, error.message);
     }

@@ -422,3 +422,27 @@ describe('Function: extractPage (fallbacks and presets)', () => {
     }
   });
 });
+
+describe('Job model: a validated job validates again to itself', () => {
+  it('holds for structured-data fields, fallbacks, presets and request options', () => {
+    // Prepare
+    const job = parseJob(
+      jobInput({
+        start: { urls: [`${SHOP}/`], template: 'product' },
+        fetch: { request: { form: { q: 'x' }, cookies: { a: '1' } } },
+        follow: [{ selector: 'a', template: 'article', request: { method: 'GET', query: { page: 1 } } }],
+        templates: {
+          product: { preset: 'Product', fields: { title: { selector: 'h1', fallback: [{ from: 'meta', name: 'og:title' }] } } },
+          article: { preset: 'Article', key: 'headline' },
+        },
+      }),
+      'round-trip.yaml',
+    );
+
+    // Act
+    const again = parseJob(JSON.parse(JSON.stringify(job)), 'round-trip.json');
+
+    // Assess
+    expect(JSON.parse(JSON.stringify(again))).toEqual(JSON.parse(JSON.stringify(job)));
+  });
+});
