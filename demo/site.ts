@@ -826,6 +826,29 @@ function recentlyViewed(book: Book): string {
   return `<aside class="recently-viewed"><h2>Recently viewed</h2><ol>\n${items.join('\n')}\n</ol></aside>`;
 }
 
+/**
+ * The book as schema.org JSON-LD, as shops publish it for search engines: what structured-data fields read
+ * (`from: jsonld`, `preset: Product`). `<` is escaped so that no title can end the script element early.
+ */
+function bookJsonLd(book: Book): string {
+  const data = {
+    '@context': 'https://schema.org',
+    '@type': ['Book', 'Product'],
+    name: book.title,
+    sku: book.upc,
+    author: { '@type': 'Person', name: book.author },
+    datePublished: book.published,
+    offers: {
+      '@type': 'Offer',
+      price: book.price.toFixed(2),
+      priceCurrency: 'GBP',
+      availability: `https://schema.org/${book.inStock ? 'InStock' : 'OutOfStock'}`,
+    },
+    aggregateRating: { '@type': 'AggregateRating', ratingValue: book.rating, bestRating: 5, reviewCount: book.reviews },
+  };
+  return `<script type="application/ld+json">${JSON.stringify(data).replace(/</g, '\\u003c')}</script>\n`;
+}
+
 function detailHtml(book: Book, authorSlug: string, breakSelector: SiteEdits['breakSelector']): string {
   const title = esc(book.title);
   const price = formatPrice(book.price);
@@ -874,8 +897,8 @@ ${table}
 </article>
 ${recentlyViewed(book)}
 </div></div>`;
-  const head = book.description === undefined ? '' : `<meta name="description" content="${esc(book.description)}">\n`;
-  return layout(book.title, '../../index.html', content, head);
+  const metaDescription = book.description === undefined ? '' : `<meta name="description" content="${esc(book.description)}">\n`;
+  return layout(book.title, '../../index.html', content, `${metaDescription}${bookJsonLd(book)}`);
 }
 
 /** The author page, served at `/author/<slug>/`: its relative links only resolve against that final URL. */
