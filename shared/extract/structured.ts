@@ -142,30 +142,48 @@ function propertyValue(element: Element, base: string): string {
   return textOf(element);
 }
 
-/** The properties of one microdata item: its `itemprop` descendants that belong to no nested item. */
+/** A microdata item's types, from its `itemtype` attribute. */
+function itemTypes(scope: Element): string[] {
+  return (scope.attribs.itemtype ?? '').split(/\s+/).filter((type) => type !== '');
+}
+
+/**
+ * A microdata item as a node: its `itemprop` descendants that belong to no nested item, nested items as nodes of
+ * their own. Built without recursion: a hostile page may nest items as deep as the parser allows.
+ */
 function microdataNode(scope: Element, base: string): StructuredNode {
-  const node: StructuredNode = {};
-  const types = (scope.attribs.itemtype ?? '').split(/\s+/).filter((type) => type !== '');
-  if (types.length > 0) node['@type'] = types;
-  const pending: AnyNode[] = [...scope.children].reverse();
-  while (pending.length > 0) {
-    const child = pending.pop() as AnyNode;
-    if (child.type !== 'tag' && child.type !== 'script' && child.type !== 'style') continue;
-    const element = child as Element;
-    const nested = element.attribs.itemscope !== undefined;
-    const names = (element.attribs.itemprop ?? '').split(/\s+/).filter((name) => name !== '');
-    if (names.length > 0) {
-      const value = nested ? microdataNode(element, base) : propertyValue(element, base);
+  const root: StructuredNode = {};
+  const items: [Element, StructuredNode][] = [[scope, root]];
+  while (items.length > 0) {
+    const [item, node] = items.pop() as [Element, StructuredNode];
+    const types = itemTypes(item);
+    if (types.length > 0) node['@type'] = types;
+    const pending: AnyNode[] = [...item.children].reverse();
+    while (pending.length > 0) {
+      const child = pending.pop() as AnyNode;
+      if (child.type !== 'tag' && child.type !== 'script' && child.type !== 'style') continue;
+      const element = child as Element;
+      const nested = element.attribs.itemscope !== undefined;
+      const names = (element.attribs.itemprop ?? '').split(/\s+/).filter((name) => name !== '');
+      // An item that is no property is an item of its own: neither it nor its properties belong here.
+      if (nested && names.length === 0) continue;
+      let value: unknown;
+      if (nested) {
+        // A nested item's properties are its own: it is filled in its turn.
+        const inner: StructuredNode = {};
+        items.push([element, inner]);
+        value = inner;
+      } else {
+        for (let index = element.children.length - 1; index >= 0; index--) pending.push(element.children[index] as AnyNode);
+        if (names.length > 0) value = propertyValue(element, base);
+      }
       for (const name of names) {
         const existing = node[name];
         node[name] = existing === undefined ? value : [...(Array.isArray(existing) ? existing : [existing]), value];
       }
     }
-    // A nested item's properties are its own.
-    if (!nested)
-      for (let index = element.children.length - 1; index >= 0; index--) pending.push(element.children[index] as AnyNode);
   }
-  return node;
+  return root;
 }
 
 /**
@@ -176,8 +194,7 @@ export function findMicrodata(root: Document | Element, type: string, base: stri
   const scopes = queryAll('[itemscope]', root);
   if (root.type === 'tag' && (root as Element).attribs.itemscope !== undefined) scopes.unshift(root as Element);
   for (const scope of scopes) {
-    const types = (scope.attribs.itemtype ?? '').split(/\s+/);
-    if (types.some((one) => one !== '' && typeName(one) === typeName(type))) return microdataNode(scope, base);
+    if (itemTypes(scope).some((one) => typeName(one) === typeName(type))) return microdataNode(scope, base);
   }
   return undefined;
 }

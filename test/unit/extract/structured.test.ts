@@ -446,3 +446,26 @@ describe('Job model: a validated job validates again to itself', () => {
     expect(JSON.parse(JSON.stringify(again))).toEqual(JSON.parse(JSON.stringify(job)));
   });
 });
+
+describe('Function: extractPage (hostile structured data)', () => {
+  it('reads items nested as deep as the parser allows, and JSON-LD nested 100,000 deep, without overflowing the stack', async () => {
+    // Prepare
+    const depth = 19_000;
+    const nested = `${'<div itemprop="part" itemscope itemtype="https://schema.org/Thing"><i itemprop="n">x</i>'.repeat(depth)}${'</div>'.repeat(depth)}`;
+    const html = `<script type="application/ld+json">{"@type": "Thing", "deep": ${'['.repeat(100_000)}${']'.repeat(100_000)}, "n": "j"}</script>
+      <div itemscope itemtype="https://schema.org/Thing"><b itemprop="n">top</b>${nested}</div>`;
+
+    // Act
+    const [item] = await extractOne(
+      {
+        md: { from: 'microdata', itemType: 'Thing', path: 'n' },
+        deep: { from: 'microdata', itemType: 'Thing', path: 'part.part.part.n' },
+        ld: { from: 'jsonld', itemType: 'Thing', path: 'n' },
+      },
+      html,
+    );
+
+    // Assess
+    expect(item?.data).toEqual({ md: 'top', deep: 'x', ld: 'j' });
+  });
+});
