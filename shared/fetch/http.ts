@@ -200,13 +200,16 @@ export class UndiciHttpClient implements HttpClient {
     const signal = AbortSignal.timeout(options.timeoutMs);
     const redirects: string[] = [];
     let current = url;
-    const origin = new URL(url).origin;
+    const origin = URL.canParse(url) ? new URL(url).origin : undefined;
     let method = options.request?.method ?? 'GET';
     let requestBody = options.request?.body;
     for (;;) {
       let response: Dispatcher.ResponseData;
       // The job's headers and cookies are for the site it names: a redirect elsewhere must not carry them.
-      const own = options.request !== undefined && new URL(current).origin === origin ? options.request.headers : {};
+      const own =
+        options.request !== undefined && URL.canParse(current) && new URL(current).origin === origin
+          ? options.request.headers
+          : {};
       try {
         response = await request(current, {
           dispatcher: this.#dispatcher,
