@@ -60,7 +60,10 @@ describe('Request options through the pipeline (local runtime)', () => {
 
   beforeAll(async () => {
     server = await startFixtureServer();
-    for (const name of ['once', 'idempotent']) {
+    server.route('/robots.txt', (_request, response) => {
+      response.writeHead(200, { 'content-type': 'text/plain' }).end('User-agent: *\nDisallow: /robots/p/1?currency=\n');
+    });
+    for (const name of ['once', 'idempotent', 'robots']) {
       // The search answers 500 the first time it is asked.
       server.route(`/${name}/search`, async (request, response) => {
         seen.push({
@@ -136,6 +139,23 @@ describe('Request options through the pipeline (local runtime)', () => {
       expect(requests[2]?.headers['content-type']).toBeUndefined();
       // The page is known by the URL it was linked as; the item shows the URL fetched.
       expect(rows.find((row) => row.sku === 'L-1')?.url).toBe(`${server.origin}/idempotent/p/1?currency=EUR`);
+    } finally {
+      await local.dispose();
+    }
+  });
+
+  it('asks robots.txt about the URL as fetched, with the query parameters of the request options', async () => {
+    // Prepare
+    const local = await tempRuntime([searchJob('robots', server.origin, true)]);
+    try {
+      // Act
+      const manifest = await local.run('robots');
+
+      // Assess: /robots/p/1 alone is allowed, /robots/p/1?currency=EUR is not
+      expectManifestInvariant(manifest);
+      expect(manifest.urls).toMatchObject({ accepted: 2, parsed: 1, skipped: 1 });
+      expect(manifest.reasons).toEqual({ robots: 1 });
+      expect(seen.filter((one) => one.path.startsWith('/robots/p/'))).toEqual([]);
     } finally {
       await local.dispose();
     }

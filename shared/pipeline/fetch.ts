@@ -62,6 +62,8 @@ export async function fetchTask(context: PipelineContext, task: FetchTask): Prom
   const sitemap = task.sitemapChain !== undefined;
   // The job's request options (a sitemap is a resource of the site, fetched plainly); a body is sent once unless idempotent.
   const request = sitemap ? PLAIN_GET : pageRequest(job, task);
+  // robots.txt judges the URL as fetched, with the job's query parameters.
+  const requestUrl = withQuery(task.url, request.query);
   const retries = request.retryable ? job.fetch.retries : 0;
   let minDelayMs = job.politeness.minDelayMs;
   if (job.politeness.robotsTxt === 'respect') {
@@ -85,7 +87,7 @@ export async function fetchTask(context: PipelineContext, task: FetchTask): Prom
       );
     }
     // Sitemaps are where robots.txt sends crawlers: only their pages are checked against the rules.
-    if (!sitemap && !policy.isAllowed(task.url)) {
+    if (!sitemap && !policy.isAllowed(requestUrl)) {
       return ended(task, 'skipped', 'robots', `disallowed by ${policy.origin}/robots.txt`);
     }
     if (policy.crawlDelayMs !== undefined) minDelayMs = Math.max(minDelayMs, policy.crawlDelayMs);
@@ -112,7 +114,7 @@ export async function fetchTask(context: PipelineContext, task: FetchTask): Prom
       return { kind: 'retry-later', task: { ...task, attempt, deferrals }, delayMs, error: caught };
     }
     try {
-      const page = await context.http.fetchPage(withQuery(task.url, request.query), {
+      const page = await context.http.fetchPage(requestUrl, {
         request,
         timeoutMs: job.fetch.timeoutMs,
         maxBytes: sitemap ? SITEMAP_MAX_BYTES : job.fetch.maxBytes,
