@@ -275,8 +275,8 @@ follow:
 - A URL is accepted into a run once, with its template, whichever rule found it: the options of a page come from
   its template (start pages: the job's only), so rules leading to one template must agree. The URL as linked stays
   the page's identity; query parameters show in what was fetched (\`_url\`, \`from: url\`).
-- robots.txt and sitemaps are fetched plainly. \`scrapeline extract --url\` sends the options of the template it
-  previews.`;
+- robots.txt and sitemaps are fetched plainly; robots.txt rules judge a page's URL with the query parameters, as it
+  is fetched. \`scrapeline extract --url\` sends the options of the template it previews.`;
 
 const CODE_EXTRACTORS = `## Code extractors (TypeScript jobs)
 
