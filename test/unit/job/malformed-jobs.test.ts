@@ -94,6 +94,18 @@ const EXPECTED: Record<string, string[]> = {
   'field-without-selector.yaml': [
     'templates.product.fields.sku.selector: required unless from is "url", "jsonld", "microdata", "meta"',
   ],
+  'structured-field-keys.yaml': [
+    'templates.product.fields.sku.itemType: required with from: "jsonld"',
+    'templates.product.fields.price.path: not allowed with from: "meta" (only with from: "jsonld" or "microdata")',
+    'templates.product.fields.brand.path: property names separated by dots, e.g. "offers.price"',
+  ],
+  'request-get-with-body.yaml': [
+    'fetch.request.headers.Content-Type: not allowed: the fetcher sets it from the body: use form or json',
+    'fetch.request.method: a GET request has no body: use POST (or leave method out: a body means POST)',
+  ],
+  'request-rules-disagree.yaml': [
+    'follow[1].request: differs from follow[0].request: rules leading to template "product" must have the same request options (a URL is fetched once per run, whichever rule found it)',
+  ],
   'follow-rule-without-selector-or-pattern.yaml': ['follow[0]: a follow rule needs a selector, a pattern or both'],
   'bad-field-name.yaml': ['templates.product.fields.unit-price: invalid name: field names are letters, digits and _'],
   'bad-template-name.yaml': ['templates.product-page: invalid name: template names are letters, digits and _'],
