@@ -203,6 +203,9 @@ export class UndiciHttpClient implements HttpClient {
     const origin = URL.canParse(url) ? new URL(url).origin : undefined;
     let method = options.request?.method ?? 'GET';
     let requestBody = options.request?.body;
+    // Preconditions on a POST, PUT, PATCH or DELETE ask the server to refuse it (412) when the page is unchanged:
+    // only a GET asks whether to send the page again. Other methods are compared by the body's hash.
+    const validators = method === 'GET' ? options.validators : undefined;
     for (;;) {
       let response: Dispatcher.ResponseData;
       // The job's headers and cookies are for the site it names: a redirect elsewhere must not carry them.
@@ -219,8 +222,8 @@ export class UndiciHttpClient implements HttpClient {
             ...own,
             ...(requestBody === undefined ? {} : { 'content-type': requestBody.contentType }),
             'user-agent': options.userAgent,
-            ...(options.validators?.etag ? { 'if-none-match': options.validators.etag } : {}),
-            ...(options.validators?.lastModified ? { 'if-modified-since': options.validators.lastModified } : {}),
+            ...(validators?.etag ? { 'if-none-match': validators.etag } : {}),
+            ...(validators?.lastModified ? { 'if-modified-since': validators.lastModified } : {}),
             accept: own.accept ?? 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.5',
             'accept-encoding': 'gzip, deflate, br',
           },
@@ -269,7 +272,7 @@ export class UndiciHttpClient implements HttpClient {
       }
       // A 304 to a conditional request, or any non-2xx of a resource, is an answer without a body.
       if (
-        (response.statusCode === 304 && options.validators) ||
+        (response.statusCode === 304 && validators) ||
         (options.resource && (response.statusCode < 200 || response.statusCode >= 300))
       ) {
         await discard(response.body);

@@ -258,6 +258,20 @@ describe('Class: UndiciHttpClient (request options)', () => {
     expect(seen[1]?.headers.cookie).toBe('session=abc');
   });
 
+  it('asks whether a page changed (If-None-Match) only with a GET: a precondition on a POST makes servers refuse it', async () => {
+    // Act
+    seen.length = 0;
+    const validators = { etag: '"v1"', lastModified: 'Tue, 01 Dec 2026 00:00:00 GMT' };
+    await client.fetchPage(`${site.origin}/search?lang=en`, { ...OPTIONS, request, validators });
+    await client.fetchPage(`${site.origin}/search?lang=en`, { ...OPTIONS, validators });
+
+    // Assess
+    expect(seen.map(({ method, headers }) => [method, headers['if-none-match'], headers['if-modified-since']])).toEqual([
+      ['POST', undefined, undefined],
+      ['GET', '"v1"', validators.lastModified],
+    ]);
+  });
+
   it("drops the job's headers and cookies on a redirect to another origin", async () => {
     // Act
     seen.length = 0;
