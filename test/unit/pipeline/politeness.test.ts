@@ -99,8 +99,11 @@ describe('Class: InProcessHostGate', () => {
     for (const release of [first, await second, await third]) release();
 
     // Assess
+    // Both timers were due when the loop freed up; a gate spacing booked slots would start them together (a gap near
+    // 0). The 5 ms of slack is for the test reading the clock after the gate did: on a loaded machine the process can
+    // be descheduled in between.
     const [secondAt = 0, thirdAt = 0] = starts;
-    expect(thirdAt - secondAt).toBeGreaterThanOrEqual(39);
+    expect(thirdAt - secondAt).toBeGreaterThanOrEqual(35);
   });
 
   it('spaces a request after one that already finished', async () => {
