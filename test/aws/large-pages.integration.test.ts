@@ -1,19 +1,15 @@
-import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoStateStore } from '../../shared/aws/dynamo-state-store.js';
 import { S3ObjectStore } from '../../shared/aws/s3-object-store.js';
 import { parseJob } from '../../shared/job/load.js';
 import { layout } from '../../shared/layout.js';
-import { LocalQueue } from '../../shared/local/queue.js';
-import { createContext, jobRegistry, type PipelineContext } from '../../shared/pipeline/context.js';
+import type { PipelineContext } from '../../shared/pipeline/context.js';
 import type { RunManifest } from '../../shared/pipeline/finalize.js';
 import { templateCounters } from '../../shared/pipeline/ledger.js';
 import type { PageRecord } from '../../shared/pipeline/messages.js';
 import { INLINE_LISTS_BYTES } from '../../shared/pipeline/pages.js';
-import { InProcessHostGate } from '../../shared/pipeline/politeness.js';
-import { postProcessRecords } from '../../shared/pipeline/postprocess.js';
-import { silentLog, systemClock } from '../../shared/ports.js';
 import { type AwsPeers, startAwsPeers } from '../support/aws-peers.js';
+import { postProcessingContext, runOnePage } from '../support/one-page-runs.js';
 
 const JOB = 'big';
 const HUGE = 'huge';
@@ -63,36 +59,17 @@ describe('Pages with many items, over the local AWS peers', () => {
         `${name}.ts`,
       ),
     );
-    context = createContext({
-      jobs: jobRegistry(jobs),
+    context = postProcessingContext(
+      jobs,
       store,
-      state: new DynamoStateStore({ client: peers.clients.dynamodb, tableName: peers.tableName }),
-      fetchQueue: new LocalQueue({ name: 'fetch' }),
-      parseQueue: new LocalQueue({ name: 'parse' }),
-      http: { fetchPage: () => Promise.reject(new Error('no fetching in this test')), close: async () => {} },
-      hosts: new InProcessHostGate(),
-      clock: systemClock,
-      log: silentLog,
-    });
+      new DynamoStateStore({ client: peers.clients.dynamodb, tableName: peers.tableName }),
+    );
   });
   afterAll(async () => {
     await peers?.stop();
   });
 
-  /** One run of the job whose only page is `page`: started, post-processed, finalized. */
-  async function run(runId: string, page: PageRecord, job = JOB): Promise<RunManifest> {
-    await context.ledger.createRun(job, runId, { hosts: ['big.example'], seeds: [PAGE] }, Date.now());
-    await context.ledger.acceptMany(job, runId, [{ url: PAGE, depth: 0, template: 'row', parent: 'seed' }], {
-      maxPages: 10,
-      now: Date.now(),
-    });
-    const key = layout.records(job, runId, 'b1');
-    await store.put(key, gzipSync(`${JSON.stringify(page)}\n`));
-    await postProcessRecords(context, key);
-    const manifest = await store.get(layout.manifest(job, runId));
-    if (!manifest) throw new Error(`run ${runId} did not finish`);
-    return JSON.parse(Buffer.from(manifest).toString('utf8')) as RunManifest;
-  }
+  const run = (runId: string, page: PageRecord, job = JOB): Promise<RunManifest> => runOnePage(context, job, runId, page);
 
   it('keeps the keys of a page of 20,000 items in the object store, and the page holds them when unchanged next run', async () => {
     // Act: a first run; then a second in which the page is unchanged (its record carries the remembered keys, as the

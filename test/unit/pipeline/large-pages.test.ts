@@ -1,19 +1,15 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseJob } from '../../../shared/job/load.js';
 import { layout } from '../../../shared/layout.js';
 import { FileSystemObjectStore } from '../../../shared/local/object-store.js';
-import { LocalQueue } from '../../../shared/local/queue.js';
 import { EmbeddedStateStore } from '../../../shared/local/state.js';
-import { createContext, jobRegistry, type PipelineContext } from '../../../shared/pipeline/context.js';
+import type { PipelineContext } from '../../../shared/pipeline/context.js';
 import type { RunManifest } from '../../../shared/pipeline/finalize.js';
 import type { PageRecord } from '../../../shared/pipeline/messages.js';
-import { InProcessHostGate } from '../../../shared/pipeline/politeness.js';
-import { postProcessRecords } from '../../../shared/pipeline/postprocess.js';
-import { silentLog, systemClock } from '../../../shared/ports.js';
+import { postProcessingContext, runOnePage } from '../../support/one-page-runs.js';
 
 const JOB = 'list';
 const PAGE = 'https://list.example/all';
@@ -47,35 +43,13 @@ describe('Pages whose key and link lists are too large for their state items', (
       { name: JOB, start: { urls: [PAGE], template: 'row' }, templates: { row: { key: 'id', fields: { id: 'td' } } } },
       'list.ts',
     );
-    context = createContext({
-      jobs: jobRegistry([job]),
-      store: new FileSystemObjectStore({ root: dir }),
-      state: new EmbeddedStateStore(),
-      fetchQueue: new LocalQueue({ name: 'fetch' }),
-      parseQueue: new LocalQueue({ name: 'parse' }),
-      http: { fetchPage: () => Promise.reject(new Error('no fetching in this test')), close: async () => {} },
-      hosts: new InProcessHostGate(),
-      clock: systemClock,
-      log: silentLog,
-    });
+    context = postProcessingContext([job], new FileSystemObjectStore({ root: dir }), new EmbeddedStateStore());
   });
   afterEach(async () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  async function run(runId: string, page: PageRecord): Promise<RunManifest> {
-    await context.ledger.createRun(JOB, runId, { hosts: ['list.example'], seeds: [PAGE] }, Date.now());
-    await context.ledger.acceptMany(JOB, runId, [{ url: PAGE, depth: 0, template: 'row', parent: 'seed' }], {
-      maxPages: 10,
-      now: Date.now(),
-    });
-    const key = layout.records(JOB, runId, 'b1');
-    await context.store.put(key, gzipSync(`${JSON.stringify(page)}\n`));
-    await postProcessRecords(context, key);
-    const manifest = await context.store.get(layout.manifest(JOB, runId));
-    if (!manifest) throw new Error(`run ${runId} did not finish`);
-    return JSON.parse(Buffer.from(manifest).toString('utf8')) as RunManifest;
-  }
+  const run = (runId: string, page: PageRecord): Promise<RunManifest> => runOnePage(context, JOB, runId, page);
 
   it('infers the one item removed from a page of 1,000 whose keys live in the object store', async () => {
     const keys = Array.from({ length: 1000 }, (_, index) => `item-${index}`);

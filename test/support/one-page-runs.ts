@@ -1,0 +1,50 @@
+import { gzipSync } from 'node:zlib';
+import type { Job } from '../../shared/job/schema.js';
+import { layout } from '../../shared/layout.js';
+import { LocalQueue } from '../../shared/local/queue.js';
+import { createContext, jobRegistry, type PipelineContext } from '../../shared/pipeline/context.js';
+import type { RunManifest } from '../../shared/pipeline/finalize.js';
+import type { PageRecord } from '../../shared/pipeline/messages.js';
+import { InProcessHostGate } from '../../shared/pipeline/politeness.js';
+import { postProcessRecords } from '../../shared/pipeline/postprocess.js';
+import { type ObjectStore, type StateStore, silentLog, systemClock } from '../../shared/ports.js';
+
+/** A pipeline context for post-processing tests: the given stores, local queues, and no fetching. */
+export function postProcessingContext(jobs: readonly Job[], store: ObjectStore, state: StateStore): PipelineContext {
+  return createContext({
+    jobs: jobRegistry(jobs),
+    store,
+    state,
+    fetchQueue: new LocalQueue({ name: 'fetch' }),
+    parseQueue: new LocalQueue({ name: 'parse' }),
+    http: { fetchPage: () => Promise.reject(new Error('no fetching in this test')), close: async () => {} },
+    hosts: new InProcessHostGate(),
+    clock: systemClock,
+    log: silentLog,
+  });
+}
+
+/**
+ * One run of `job` whose only URL is `page.url` (a start URL of template `template`): started, the page's record
+ * post-processed as records object `b1`, finished. Returns the run's manifest.
+ */
+export async function runOnePage(
+  context: PipelineContext,
+  job: string,
+  runId: string,
+  page: PageRecord,
+  template = 'row',
+): Promise<RunManifest> {
+  const host = new URL(page.url).host;
+  await context.ledger.createRun(job, runId, { hosts: [host], seeds: [page.url] }, Date.now());
+  await context.ledger.acceptMany(job, runId, [{ url: page.url, depth: 0, template, parent: 'seed' }], {
+    maxPages: 10,
+    now: Date.now(),
+  });
+  const key = layout.records(job, runId, 'b1');
+  await context.store.put(key, gzipSync(`${JSON.stringify(page)}\n`));
+  await postProcessRecords(context, key);
+  const manifest = await context.store.get(layout.manifest(job, runId));
+  if (!manifest) throw new Error(`run ${runId} of ${job} did not finish`);
+  return JSON.parse(Buffer.from(manifest).toString('utf8')) as RunManifest;
+}
