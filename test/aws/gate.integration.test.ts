@@ -49,10 +49,12 @@ describe('Class: StateHostGate over DynamoDB (dynalite)', () => {
 
     // Assess
     // Booked starts are 150 ms apart; a start is seen when its timer fires, which on this event loop (shared by
-    // the members and dynalite) may be a few ms late, so each gap gets 15 ms of slack and the whole span none.
+    // the members and dynalite) may be late, by tens of ms on a loaded machine (a gap measured 128 ms with a load
+    // average of 7 on 2 cores), so each gap gets 30 ms of slack (a gate that did not space them gives about 0) and
+    // the whole span 15.
     const sorted = starts.sort((a, b) => a - b);
     for (let index = 1; index < sorted.length; index++) {
-      expect((sorted[index] ?? 0) - (sorted[index - 1] ?? 0)).toBeGreaterThanOrEqual(150 - 15);
+      expect((sorted[index] ?? 0) - (sorted[index - 1] ?? 0)).toBeGreaterThanOrEqual(150 - 30);
     }
     expect((sorted.at(-1) ?? 0) - (sorted[0] ?? 0)).toBeGreaterThanOrEqual(5 * 150 - 15);
     expect(delta(before, 'UpdateItem')).toBeGreaterThanOrEqual(6);
