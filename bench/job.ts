@@ -69,7 +69,8 @@ export function benchJobInput(baseUrl: string, options: BenchJobOptions = {}): R
         },
       },
     },
-    limits: { maxPages: options.maxPages ?? 1_000_000, maxDepth: 10_000 },
+    // Every page of the largest fixture (the million-product memory run has 1,050,000): no budget may cut a bench run.
+    limits: { maxPages: options.maxPages ?? 10_000_000, maxDepth: 10_000 },
     politeness: { ...(options.politeness ?? { perHostConcurrency: CONCURRENCY, minDelayMs: 0 }), robotsTxt: 'ignore' },
     fetch: {
       retries: 2,
