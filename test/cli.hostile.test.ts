@@ -8,7 +8,7 @@ import { EXIT } from '../cli/common.js';
 import { main } from '../cli/main.js';
 import { type DemoServer, startDemoServer } from '../demo/server.js';
 import { generateSite } from '../demo/site.js';
-import { capture } from './support/cli-io.js';
+import { capture, demoRunArgs } from './support/cli-io.js';
 
 const SITE = generateSite({ books: 10, perPage: 10, brokenNotFound: 0, brokenServerError: 0 });
 
@@ -26,16 +26,7 @@ describe('CLI on hostile conditions', () => {
     await rm(dataDir, { recursive: true, force: true });
   });
 
-  const runArgs = () => [
-    'run',
-    'books',
-    '--data-dir',
-    dataDir,
-    '--start-url',
-    `${server.url}/catalogue/page-1.html`,
-    '--allow-address',
-    '127.0.0.1',
-  ];
+  const runArgs = () => demoRunArgs(dataDir, server.url);
 
   it('refuses to run on a data folder another live process holds, naming its pid (exit 1, nothing run)', async () => {
     // Prepare: a live process holds the folder

@@ -10,6 +10,7 @@ import { type DemoServer, startDemoServer } from '../demo/server.js';
 import { generateSite, type Site } from '../demo/site.js';
 import { FileSystemObjectStore } from '../shared/local/object-store.js';
 import { type Row, readManifest, runRows } from '../shared/query.js';
+import { demoRunArgs } from './support/cli-io.js';
 import { expectManifestInvariant } from './support/manifest.js';
 
 const quiet: CliIo = { stdout: { write: () => {} }, stderr: { write: () => {} }, interactive: false, env: {} };
@@ -32,23 +33,9 @@ describe('Crash recovery of the local runner', () => {
 
   it('finishes a run killed with SIGKILL mid-way with --resume: no URL lost, no item written twice', async () => {
     // Prepare: a real CLI process running the demo job.
-    const child = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        'cli/main.ts',
-        'run',
-        'books',
-        '--data-dir',
-        dataDir,
-        '--start-url',
-        `${server.url}/catalogue/page-1.html`,
-        '--allow-address',
-        '127.0.0.1',
-      ],
-      { stdio: 'ignore' },
-    );
+    const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...demoRunArgs(dataDir, server.url)], {
+      stdio: 'ignore',
+    });
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code, signal) => resolve(signal ? -1 : code)));
     // Act: kill it once it is well into the run (about a third of the pages requested).
     const deadline = Date.now() + 60_000;

@@ -11,6 +11,7 @@ import { type DemoServer, startDemoServer } from '../demo/server.js';
 import { generateSite, type Site } from '../demo/site.js';
 import { FileSystemObjectStore } from '../shared/local/object-store.js';
 import { type Row, readManifest, runRows } from '../shared/query.js';
+import { demoRunArgs } from './support/cli-io.js';
 import { expectManifestInvariant } from './support/manifest.js';
 
 const quiet: CliIo = { stdout: { write: () => {} }, stderr: { write: () => {} }, interactive: false, env: {} };
@@ -34,23 +35,9 @@ describe('Resume after the end of the state was lost', () => {
   it('re-derives pending work from the stored page records: a lost tail costs fetches, never items', async () => {
     // Prepare: a CLI process killed mid-run, then the URL entries it wrote last (those still pending) lost, as an
     // OS crash after the last checkpoint would lose them
-    const child = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        'cli/main.ts',
-        'run',
-        'books',
-        '--data-dir',
-        dataDir,
-        '--start-url',
-        `${server.url}/catalogue/page-1.html`,
-        '--allow-address',
-        '127.0.0.1',
-      ],
-      { stdio: 'ignore' },
-    );
+    const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...demoRunArgs(dataDir, server.url)], {
+      stdio: 'ignore',
+    });
     const exited = new Promise((resolve) => child.on('exit', resolve));
     const deadline = Date.now() + 60_000;
     while (server.requests.length < 150 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));

@@ -12,3 +12,17 @@ export function capture(env: Record<string, string> = {}) {
   };
   return { io, stdout: () => out.join(''), stderr: () => err.join('') };
 }
+
+/** The CLI arguments of a `run` of the demo job against a local demo server, keeping its state in `dataDir`. */
+export function demoRunArgs(dataDir: string, serverUrl: string): string[] {
+  return [
+    'run',
+    'books',
+    '--data-dir',
+    dataDir,
+    '--start-url',
+    `${serverUrl}/catalogue/page-1.html`,
+    '--allow-address',
+    '127.0.0.1',
+  ];
+}
