@@ -100,13 +100,11 @@ export class PageMemoryStore {
       keys?: string[];
     };
     const listsRef = typeof item.listsRef === 'string' ? item.listsRef : undefined;
-    let links = JSON.parse(String(item.links ?? '[]')) as [string, string | null][];
-    let keys = yielded.keys;
+    let links = JSON.parse(String(item.links ?? '[]')) as PageLists['links'];
+    let keys: readonly string[] | undefined = yielded.keys;
     if (listsRef !== undefined) {
       try {
-        const lists = await readPageLists(this.#store, listsRef);
-        links = lists.links.map(([link, template]) => [link, template]);
-        keys = [...lists.keys];
+        ({ links, keys } = await readPageLists(this.#store, listsRef));
       } catch (error) {
         // Lists gone (a deleted run): the page is fetched and parsed as if never seen.
         if (error instanceof ObjectNotFoundError) return undefined;

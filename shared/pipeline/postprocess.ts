@@ -73,9 +73,12 @@ function listsOf(page: PageRecord): PageLists | undefined {
   }
 }
 
-/** The terminal state a page record asks for; its keys are at `keysRef` when they were too many for its entry. */
-function moveOf(page: PageRecord, keysRef?: string): Move {
-  const keys = keysRef === undefined ? listsOf(page)?.keys : undefined;
+/**
+ * The terminal state a page record asks for, with the keys of its lists ({@link listsOf}), or `keysRef` where they
+ * were written when too many for its entry.
+ */
+function moveOf(page: PageRecord, lists: PageLists | undefined, keysRef: string | undefined): Move {
+  const keys = keysRef === undefined ? lists?.keys : undefined;
   switch (page.status) {
     case 'parsed':
       return { url: page.url, state: 'parsed', keys, keysRef };
@@ -110,16 +113,16 @@ export async function postProcessRecords(context: PipelineContext, key: string):
   const meta = await context.ledger.getRun(job, runId);
   if (!meta) throw new InvalidInputError(`${key}: run ${runId} of job ${job} is not in the state store`);
   // Lists too large for a state item (a page of thousands of items or links) go to the object store first.
+  const listsByUrl = new Map(pages.map((page) => [page.url, listsOf(page)]));
   const spilled = new Map<string, string>();
-  for (const page of pages) {
-    const lists = listsOf(page);
+  for (const [url, lists] of listsByUrl) {
     if (!lists || fitsInline(lists)) continue;
-    const listsKey = layout.pageLists(job, runId, batchId, urlId(page.url));
+    const listsKey = layout.pageLists(job, runId, batchId, urlId(url));
     await writePageLists(context.store, listsKey, lists);
-    spilled.set(page.url, listsKey);
+    spilled.set(url, listsKey);
   }
-  const moves = pages.map((page) => moveOf(page, spilled.get(page.url)));
-  const { owned } = await context.ledger.transition(job, runId, batchId, moves);
+  const moves = new Map(pages.map((page) => [page.url, moveOf(page, listsByUrl.get(page.url), spilled.get(page.url))]));
+  const { owned } = await context.ledger.transition(job, runId, batchId, [...moves.values()]);
 
   const dt = partitionDate(meta.startedAt);
   const rows: (Record<string, unknown> & RowMetadata)[] = [];
@@ -169,7 +172,7 @@ export async function postProcessRecords(context: PipelineContext, key: string):
   const written = new Set<string>();
   for (const page of pages) {
     if (!owned.has(page.url)) continue;
-    count(moveOf(page, spilled.get(page.url)).state);
+    count((moves.get(page.url) as Move).state);
     // A reparse fetched nothing: its pages' transfer counters belong to the run that fetched them.
     if (!meta.reparse) {
       count('wireBytes', page.wireBytes);
@@ -178,7 +181,6 @@ export async function postProcessRecords(context: PipelineContext, key: string):
     count('bodyBytes', page.bodyBytes);
     if (page.status === 'unchanged') for (const [name, value] of Object.entries(page.add)) count(name, value);
     if (page.status !== 'parsed') continue;
-    const keys: string[] = [];
     const fill: Record<string, number> = {};
     let pageItems = 0;
     for (const item of page.items) {
@@ -186,8 +188,6 @@ export async function postProcessRecords(context: PipelineContext, key: string):
       for (const [field, value] of Object.entries(item.data)) {
         if (!isEmptyValue(value)) fill[field] = (fill[field] ?? 0) + 1;
       }
-      // A quarantined item with a key was still seen on the page: it is not removed.
-      if (item.key !== null) keys.push(urlId(item.key));
       if (item.problems.length > 0 || item.key === null) {
         count('invalidItems');
         quarantined.push({ url: page.url, runId, key: item.key, problems: item.problems, data: item.data });
@@ -220,7 +220,8 @@ export async function postProcessRecords(context: PipelineContext, key: string):
       links: page.links.map(([url, template]) => ({ url, template: template ?? undefined })),
       template: page.template ?? undefined,
       ...yielded,
-      keys,
+      // Every key of the page, quarantined items' too: an item seen on the page is not removed.
+      keys: listsByUrl.get(page.url)?.keys ?? [],
       runId,
       listsRef: spilled.get(page.url),
     });
