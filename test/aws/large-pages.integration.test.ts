@@ -9,36 +9,14 @@ import { templateCounters } from '../../shared/pipeline/ledger.js';
 import type { PageRecord } from '../../shared/pipeline/messages.js';
 import { INLINE_LISTS_BYTES } from '../../shared/pipeline/pages.js';
 import { type AwsPeers, startAwsPeers } from '../support/aws-peers.js';
-import { postProcessingContext, runOnePage } from '../support/one-page-runs.js';
+import { parsedPageRecord, postProcessingContext, runOnePage } from '../support/one-page-runs.js';
 
 const JOB = 'big';
 const HUGE = 'huge';
 const PAGE = 'https://big.example/all-items';
 
-/** A parsed page record holding `count` items `k<from>`…; `valid: false` gives each a problem (quarantined). */
-function parsedPage(count: number, options: { from?: number; valid?: boolean } = {}): PageRecord {
-  const from = options.from ?? 0;
-  return {
-    status: 'parsed',
-    url: PAGE,
-    finalUrl: PAGE,
-    depth: 0,
-    template: 'row',
-    fetchedAt: '2026-12-01T00:00:00.000Z',
-    items: Array.from({ length: count }, (_, index) => ({
-      key: `k${from + index}`,
-      data: { id: `k${from + index}` },
-      problems: options.valid === false ? [{ field: 'id', message: 'made invalid by the test' }] : [],
-    })),
-    links: [],
-    etag: null,
-    lastModified: null,
-    hash: `sha256:${count}`,
-    wireBytes: 1,
-    bodyBytes: 1,
-    fetchMs: 1,
-  };
-}
+/** Keys `k0`, `k1`… of `count` items. */
+const itemKeys = (count: number) => Array.from({ length: count }, (_, index) => `k${index}`);
 
 /**
  * Pages of tens of thousands of items through post-processing on the cloud adapters (dynalite, s3rver): their key
@@ -74,7 +52,7 @@ describe('Pages with many items, over the local AWS peers', () => {
   it('keeps the keys of a page of 20,000 items in the object store, and the page holds them when unchanged next run', async () => {
     // Act: a first run; then a second in which the page is unchanged (its record carries the remembered keys, as the
     // fetcher builds it from the page memory)
-    const first = await run('r1', parsedPage(20_000));
+    const first = await run('r1', parsedPageRecord(PAGE, itemKeys(20_000)));
     const entry = await context.ledger.getUrl(JOB, 'r1', PAGE);
     const memory = await context.pages.get(JOB, PAGE);
     const second = await run('r2', {
@@ -107,7 +85,7 @@ describe('Pages with many items, over the local AWS peers', () => {
 
   it('finishes a page of 100,000 items (quarantined, so their keys are held but nothing is written for them)', async () => {
     // Act
-    const manifest = await run('r3', parsedPage(100_000, { valid: false }), HUGE);
+    const manifest = await run('r3', parsedPageRecord(PAGE, itemKeys(100_000), { valid: false }), HUGE);
 
     // Assess: the page's 100,000 keys (2.4 MB) did not go to a state item; its items are held, not removed
     expect(manifest).toMatchObject({ state: 'succeeded', items: { written: 0, invalid: 100_000 } });

@@ -48,3 +48,34 @@ export async function runOnePage(
   if (!manifest) throw new Error(`run ${runId} of ${job} did not finish`);
   return JSON.parse(Buffer.from(manifest).toString('utf8')) as RunManifest;
 }
+
+/**
+ * A parsed page record of template `row` holding one item `{ id: key }` per key, and `links` links;
+ * `valid: false` gives each item a problem (quarantined, but still held by the page).
+ */
+export function parsedPageRecord(
+  url: string,
+  keys: readonly string[],
+  options: { links?: number; valid?: boolean } = {},
+): PageRecord {
+  return {
+    status: 'parsed',
+    url,
+    finalUrl: url,
+    depth: 0,
+    template: 'row',
+    fetchedAt: '2026-12-01T00:00:00.000Z',
+    items: keys.map((key) => ({
+      key,
+      data: { id: key },
+      problems: options.valid === false ? [{ field: 'id', message: 'made invalid by the test' }] : [],
+    })),
+    links: Array.from({ length: options.links ?? 0 }, (_, index) => [`${new URL(url).origin}/p/${index}`, null]),
+    etag: null,
+    lastModified: null,
+    hash: `sha256:${keys.length}`,
+    wireBytes: 1,
+    bodyBytes: 1,
+    fetchMs: 1,
+  };
+}

@@ -9,29 +9,10 @@ import { EmbeddedStateStore } from '../../../shared/local/state.js';
 import type { PipelineContext } from '../../../shared/pipeline/context.js';
 import type { RunManifest } from '../../../shared/pipeline/finalize.js';
 import type { PageRecord } from '../../../shared/pipeline/messages.js';
-import { postProcessingContext, runOnePage } from '../../support/one-page-runs.js';
+import { parsedPageRecord, postProcessingContext, runOnePage } from '../../support/one-page-runs.js';
 
 const JOB = 'list';
 const PAGE = 'https://list.example/all';
-
-function parsedPage(keys: readonly string[], links = 0): PageRecord {
-  return {
-    status: 'parsed',
-    url: PAGE,
-    finalUrl: PAGE,
-    depth: 0,
-    template: 'row',
-    fetchedAt: '2026-12-01T00:00:00.000Z',
-    items: keys.map((key) => ({ key, data: { id: key }, problems: [] })),
-    links: Array.from({ length: links }, (_, index) => [`https://list.example/p/${index}`, null]),
-    etag: null,
-    lastModified: null,
-    hash: `sha256:${keys.length}`,
-    wireBytes: 1,
-    bodyBytes: 1,
-    fetchMs: 1,
-  };
-}
 
 describe('Pages whose key and link lists are too large for their state items', () => {
   let dir: string;
@@ -54,8 +35,8 @@ describe('Pages whose key and link lists are too large for their state items', (
   it('infers the one item removed from a page of 1,000 whose keys live in the object store', async () => {
     const keys = Array.from({ length: 1000 }, (_, index) => `item-${index}`);
 
-    await run('r1', parsedPage(keys));
-    const second = await run('r2', parsedPage(keys.slice(1)));
+    await run('r1', parsedPageRecord(PAGE, keys));
+    const second = await run('r2', parsedPageRecord(PAGE, keys.slice(1)));
 
     expect(second).toMatchObject({ state: 'succeeded', changes: { removed: 1, removalsInferred: true } });
     const entry = await context.ledger.getUrl(JOB, 'r2', PAGE);
@@ -63,9 +44,9 @@ describe('Pages whose key and link lists are too large for their state items', (
   });
 
   it('remembers the links of a page of 2,000 links through the object store, and keeps small pages inline', async () => {
-    await run('r1', parsedPage(['only'], 2000));
+    await run('r1', parsedPageRecord(PAGE, ['only'], { links: 2000 }));
     const large = await context.pages.get(JOB, PAGE);
-    await run('r2', parsedPage(['only'], 3));
+    await run('r2', parsedPageRecord(PAGE, ['only'], { links: 3 }));
     const small = await context.pages.get(JOB, PAGE);
 
     expect(large?.links).toHaveLength(2000);
