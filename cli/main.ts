@@ -333,6 +333,7 @@ async function commandExtract(args: string[], io: CliIo): Promise<number> {
   let html: string;
   let url: string;
   let finalUrl: string;
+  let contentType: string | undefined;
   if (values.url !== undefined) {
     const http = new UndiciHttpClient({ ssrf: ssrfPolicy(values['allow-address'], io) });
     // As the run would request a page of this template: through a follow rule's options when one leads to it.
@@ -346,6 +347,7 @@ async function commandExtract(args: string[], io: CliIo): Promise<number> {
         userAgent: job.politeness.userAgent,
       });
       html = decodeDocument(page.body, page.headers['content-type']).text;
+      contentType = page.headers['content-type'];
       url = page.url;
       finalUrl = page.finalUrl;
     } finally {
@@ -358,7 +360,7 @@ async function commandExtract(args: string[], io: CliIo): Promise<number> {
     finalUrl = url;
   }
   const hosts = job.fetch.allowedHosts ?? [...job.start.urls.map(hostOf), ...(url.startsWith('http') ? [hostOf(url)] : [])];
-  const extraction = await extractPage(html, job, { url, finalUrl, template, hosts });
+  const extraction = await extractPage(html, job, { url, finalUrl, template, hosts, contentType });
   io.stdout.write(
     `${JSON.stringify({ url: finalUrl, template: template ?? null, items: extraction.items, links: extraction.links }, null, 2)}\n`,
   );

@@ -147,6 +147,12 @@ export interface Site {
   listingPaths: string[];
   /** The quote pages the author pages link (`/author/<slug>/quotes.html`); a page may have lost all its quotes. */
   quotePaths: string[];
+  /**
+   * The catalogue as JSON: `/api/books/page-1.json` .. `page-N.json`, each `{ page, books, next }` with the books of
+   * listing page N (upc, title, price, availability, rating, tags, url) and `next` the relative path of the next
+   * page, `null` on the last.
+   */
+  apiPaths: string[];
   /** The response for a path (query and fragment ignored); a 404 page for unknown paths. */
   page(path: string): SitePage;
 }
@@ -1068,6 +1074,27 @@ export function generateSite(options: SiteOptions = {}): Site {
     const slug = (byName.get(book.author) as AuthorDraft).slug;
     routes.set(book.url, () => html(detailHtml(book, slug, breakSelector)));
   }
+  // The catalogue as a JSON API: the books of each listing page, linked to the next page by a JSON value.
+  const apiPaths = listingPods.map((_, p) => `/api/books/page-${p + 1}.json`);
+  apiPaths.forEach((path, p) => {
+    routes.set(path, () => ({
+      status: 200,
+      contentType: 'application/json; charset=utf-8',
+      body: JSON.stringify({
+        page: p + 1,
+        books: books.slice(p * perPage, (p + 1) * perPage).map((book) => ({
+          upc: book.upc,
+          title: book.title,
+          price: { amount: book.price, currency: 'GBP' },
+          availability: { inStock: book.inStock, stock: book.stock },
+          rating: book.rating,
+          tags: book.tags,
+          url: book.url,
+        })),
+        next: p + 1 < apiPaths.length ? `page-${p + 2}.json` : null,
+      }),
+    }));
+  });
   const redirects: { path: string; location: string }[] = [];
   const brokenAuthors: { path: string; status: number }[] = [];
   const quotePaths: string[] = [];
@@ -1113,6 +1140,7 @@ export function generateSite(options: SiteOptions = {}): Site {
     redirects,
     listingPaths,
     quotePaths,
+    apiPaths,
     page(path) {
       const clean = path.replace(/[?#].*$/s, '');
       const cached = rendered.get(clean);

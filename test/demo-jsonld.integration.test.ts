@@ -83,3 +83,70 @@ describe('Demo site: JSON-LD on book pages against the ground truth', () => {
     }
   });
 });
+
+describe('Demo site: the JSON API against the ground truth', () => {
+  let site: Site;
+  let server: DemoServer;
+  let local: Awaited<ReturnType<typeof tempRuntime>>;
+  let manifest: RunManifest;
+  let rows: Row[];
+
+  beforeAll(async () => {
+    site = generateSite({ books: 95, perPage: 20, brokenNotFound: 0, brokenServerError: 0 });
+    server = await startDemoServer({ site });
+    const job = parseJob(
+      {
+        name: 'books-api',
+        start: { urls: [`${server.url}${site.apiPaths[0]}`], template: 'book' },
+        follow: [{ query: 'next', template: 'book' }],
+        templates: {
+          book: {
+            items: 'books',
+            key: 'upc',
+            fields: {
+              upc: { from: 'json', query: 'upc', required: true },
+              title: { from: 'json', query: 'title', trim: false },
+              price: { from: 'json', query: 'price.amount', type: 'number' },
+              inStock: { from: 'json', query: 'availability.inStock', type: 'boolean' },
+              stock: { from: 'json', query: 'availability.stock', type: 'integer' },
+              rating: { from: 'json', query: 'rating', type: 'integer' },
+              tags: { from: 'json', query: 'tags', many: true, trim: false },
+              url: { from: 'json', query: 'url', type: 'url' },
+            },
+          },
+        },
+      },
+      'books-api.yaml',
+    );
+    local = await tempRuntime([job]);
+    manifest = await local.run('books-api');
+    rows = await local.rows(manifest);
+  }, 60_000);
+
+  afterAll(async () => {
+    await local?.dispose();
+    await server?.close();
+  });
+
+  it('follows the next links through every page and reads every book exactly as generated', () => {
+    // Assess
+    expectManifestInvariant(manifest);
+    expect(site.apiPaths).toHaveLength(5);
+    expect(manifest.urls).toMatchObject({ accepted: 5, parsed: 5, failed: 0 });
+    expect(manifest.items).toMatchObject({ written: site.books.length, invalid: 0 });
+    const byKey = new Map(rows.map((row) => [row.upc, row]));
+    for (const book of site.books) {
+      const { _key, _url, _runId, _fetchedAt, _changedIn, ...row } = byKey.get(book.upc) ?? {};
+      expect(row, book.upc).toEqual({
+        upc: book.upc,
+        title: book.title,
+        price: book.price,
+        inStock: book.inStock,
+        stock: book.stock,
+        rating: book.rating,
+        tags: book.tags,
+        url: `${server.url}${book.url}`,
+      });
+    }
+  });
+});

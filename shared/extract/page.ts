@@ -1,9 +1,11 @@
 import { load } from 'cheerio/slim';
 import type { Document, Element } from 'domhandler';
 import { describeError, NonRetryableError } from '../errors.js';
+import { isJsonContentType, readsJson } from '../job/formats.js';
 import type { FieldSpec, FollowRule, Job, PageContext, Template } from '../job/schema.js';
 import { hostOf, normaliseUrl } from '../url.js';
 import { htmlOf, parseHtml, queryAll, queryOne, textOf } from './dom.js';
+import { runQuery } from './json.js';
 import { findMicrodata, hasType, type JsonLd, readJsonLd, readMetaTags, valuesAt } from './structured.js';
 import { collapseWhitespace, convertText, convertValue, resolveHttpUrl } from './values.js';
 
@@ -43,6 +45,21 @@ export interface PageSource {
   readonly template: string | undefined;
   /** Hosts links may lead to. */
   readonly hosts: readonly string[];
+  /** The response's Content-Type: JSON types are read as JSON unless the template's `format` says otherwise. */
+  readonly contentType?: string | undefined;
+}
+
+/** A page whose kind (HTML or JSON) is not what its template reads, or a JSON page that is not JSON. */
+export class DocumentFormatError extends NonRetryableError {
+  override readonly name = 'DocumentFormatError';
+  constructor(message: string, reason: 'format-mismatch' | 'invalid-json', cause?: unknown) {
+    super(message, reason, cause);
+  }
+}
+
+/** A value of a JSON document: an item root of a JSON template (the document, or one result of `items`). */
+class JsonRoot {
+  constructor(readonly value: unknown) {}
 }
 
 /** The page could not be extracted (an extractor threw, or returned something that is not a list of items). */
@@ -125,7 +142,7 @@ function objectProblem(path: string, value: Record<string, unknown>): string {
  * objects, in document order; a problem explains why there are none when the page's JSON-LD could not be read.
  */
 function structuredValues(
-  root: Document | Element,
+  root: Document | Element | JsonRoot,
   field: FieldSpec,
   context: FieldContext,
 ): { values: unknown[]; problem?: string } {
@@ -143,11 +160,19 @@ function structuredValues(
       return { values };
     }
     case 'microdata': {
+      if (root instanceof JsonRoot) return { values: [] };
       const node = findMicrodata(root, field.itemType ?? '', context.base);
       return { values: node === undefined ? [] : valuesAt(node, path, new Map()) };
     }
     case 'meta':
       return { values: [...(context.structured.meta.get((field.name ?? '').toLowerCase()) ?? [])] };
+    case 'json': {
+      if (!(root instanceof JsonRoot)) return { values: [] };
+      const result = runQuery(field.query ?? '', root.value);
+      if (!result.ok) return { values: [], problem: result.message };
+      const found = Array.isArray(result.value) ? result.value : [result.value];
+      return { values: found.filter((value) => value !== null && value !== undefined) };
+    }
     default:
       return { values: [] };
   }
@@ -159,7 +184,7 @@ function structuredValues(
  * microdata had the value).
  */
 function extractField(
-  root: Document | Element,
+  root: Document | Element | JsonRoot,
   name: string,
   field: FieldSpec,
   context: FieldContext,
@@ -195,7 +220,7 @@ function extractField(
 
 /** Reads a field from one source, the field's own or a fallback's. */
 function readSource(
-  root: Document | Element,
+  root: Document | Element | JsonRoot,
   name: string,
   field: FieldSpec,
   context: FieldContext,
@@ -235,12 +260,17 @@ function readSource(
         problems.push({ field: name, message: converted.message });
         return undefined;
       }
-      problems.push({ field: name, message: objectProblem(field.path ?? field.name ?? '', value as Record<string, unknown>) });
+      problems.push({
+        field: name,
+        message: objectProblem(field.path ?? field.query ?? field.name ?? '', value as Record<string, unknown>),
+      });
       return undefined;
     };
     if (field.many) return values.map(fromValue).filter((value) => value !== undefined);
     return values.length === 0 ? undefined : fromValue(values[0]);
   }
+  // A selector on a JSON value: the job model keeps HTML fields out of JSON templates.
+  if (root instanceof JsonRoot) return undefined;
   const selector = field.selector ?? '';
   if (field.many) {
     const values: unknown[] = [];
@@ -393,7 +423,8 @@ function discoverLinks(
   const seen = new Map<string, DiscoveredLink>();
   const dropped = new Set<string>();
   for (const rule of job.follow) {
-    if (!ruleApplies(rule, page.template)) continue;
+    // Rules reading JSON values apply to JSON pages only.
+    if (!ruleApplies(rule, page.template) || rule.query !== undefined || rule.pageCounter !== undefined) continue;
     const pattern = rule.pattern === undefined ? undefined : new RegExp(rule.pattern);
     for (const element of linkElements(document, rule.selector)) {
       const href = element.attribs.href;
@@ -425,6 +456,112 @@ function baseUrl(document: Document, finalUrl: string): string {
  * @throws {UnparseablePageError} when the page is nested too deeply to parse
  */
 export async function extractPage(html: string, job: Job, page: PageSource): Promise<PageExtraction> {
+  const template = page.template === undefined ? undefined : job.templates[page.template];
+  const json = (template?.format ?? (isJsonContentType(page.contentType) ? 'json' : 'html')) === 'json';
+  if (json) return extractJsonPage(html, job, page, template);
+  if (template && readsJson(template)) {
+    throw new DocumentFormatError(
+      `template "${page.template}" reads JSON, but ${page.url} is ${page.contentType ?? 'HTML'}: set format: json on the template to read it as JSON whatever its Content-Type`,
+      'format-mismatch',
+    );
+  }
+  return extractHtmlPage(html, job, page);
+}
+
+/** A JSON page: items by the template's JMESPath queries, links by the follow rules' queries and page counters. */
+function extractJsonPage(text: string, job: Job, page: PageSource, template: Template | undefined): PageExtraction {
+  let document: unknown;
+  try {
+    document = JSON.parse(text);
+  } catch (error) {
+    throw new DocumentFormatError(`${page.url} is not valid JSON: ${(error as Error).message}`, 'invalid-json', error);
+  }
+  let items: ExtractedItem[] = [];
+  if (template) {
+    const html = Object.values(template.fields).some((field) =>
+      [field, ...(field.fallback ?? [])].some((source) => source.from !== 'json' && source.from !== 'url'),
+    );
+    if (html || template.extractor) {
+      throw new DocumentFormatError(
+        `template "${page.template}" reads HTML, but ${page.url} is JSON (${page.contentType ?? 'format: json'}): read it with from: json fields, or set format: html on the template`,
+        'format-mismatch',
+      );
+    }
+    items = jsonItems(document, template, page);
+  }
+  const { links, dropped } = discoverJsonLinks(document, job, page);
+  return dropped > 0 ? { items, links, linksDropped: dropped } : { items, links };
+}
+
+function jsonItems(document: unknown, template: Template, page: PageSource): ExtractedItem[] {
+  const context: FieldContext = {
+    page,
+    base: page.finalUrl,
+    patterns: compilePatterns(template),
+    structured: new PageStructuredData(parseHtml('')),
+  };
+  let roots: unknown[] = [document];
+  if (template.items !== undefined) {
+    const result = runQuery(template.items, document);
+    if (!result.ok) throw new DocumentFormatError(`${page.url}: items: ${result.message}`, 'format-mismatch');
+    if (result.value !== null && !Array.isArray(result.value)) {
+      throw new DocumentFormatError(
+        `${page.url}: items query ${JSON.stringify(template.items)} gave ${typeof result.value}, not a list`,
+        'format-mismatch',
+      );
+    }
+    roots = (result.value ?? []) as unknown[];
+  }
+  return roots.map((value) => {
+    const problems: FieldProblem[] = [];
+    const data: Record<string, unknown> = {};
+    const root = new JsonRoot(value);
+    for (const [name, field] of Object.entries(template.fields)) data[name] = extractField(root, name, field, context, problems);
+    return finishItem(template, data, problems);
+  });
+}
+
+/** The URLs a JSON follow rule selects: strings (or lists of strings) its query gives, or the page counter's next page. */
+function jsonRuleUrls(document: unknown, rule: FollowRule, page: PageSource): string[] {
+  if (rule.query !== undefined) {
+    const result = runQuery(rule.query, document);
+    if (!result.ok) throw new DocumentFormatError(`${page.url}: follow: ${result.message}`, 'format-mismatch');
+    const values = Array.isArray(result.value) ? result.value.flat() : [result.value];
+    return values.filter((value): value is string => typeof value === 'string');
+  }
+  if (rule.pageCounter !== undefined) {
+    const { param, start, step, untilEmpty } = rule.pageCounter;
+    const list = runQuery(untilEmpty, document);
+    if (!list.ok) throw new DocumentFormatError(`${page.url}: pageCounter: ${list.message}`, 'format-mismatch');
+    // The last page is the first whose list is empty (or missing).
+    if (!Array.isArray(list.value) || list.value.length === 0) return [];
+    const next = new URL(page.url);
+    const current = Number(next.searchParams.get(param) ?? Number.NaN);
+    next.searchParams.set(param, String((Number.isInteger(current) ? current : start) + step));
+    return [next.href];
+  }
+  return [];
+}
+
+function discoverJsonLinks(document: unknown, job: Job, page: PageSource): { links: DiscoveredLink[]; dropped: number } {
+  const seen = new Map<string, DiscoveredLink>();
+  const dropped = new Set<string>();
+  for (const rule of job.follow) {
+    if (!ruleApplies(rule, page.template) || (rule.query === undefined && rule.pageCounter === undefined)) continue;
+    const pattern = rule.pattern === undefined ? undefined : new RegExp(rule.pattern);
+    for (const href of jsonRuleUrls(document, rule, page)) {
+      const normalised = normaliseUrl(href, page.finalUrl);
+      if (!normalised.ok || seen.has(normalised.url)) continue;
+      if (pattern && !pattern.test(normalised.url)) continue;
+      if (!page.hosts.includes(hostOf(normalised.url))) continue;
+      if (seen.size < job.limits.maxLinksPerPage) seen.set(normalised.url, { url: normalised.url, template: rule.template });
+      else dropped.add(normalised.url);
+    }
+  }
+  return { links: [...seen.values()], dropped: dropped.size };
+}
+
+async function extractHtmlPage(html: string, job: Job, page: PageSource): Promise<PageExtraction> {
   const document = parseHtml(html);
   const base = baseUrl(document, page.finalUrl);
   const template = page.template === undefined ? undefined : job.templates[page.template];

@@ -2,6 +2,7 @@ import { pipeline } from 'node:stream/promises';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { type Dispatcher, request } from 'undici';
 import { NonRetryableError, ScrapelineError } from '../errors.js';
+import { isJsonContentType } from '../job/formats.js';
 import {
   ContentTypeError,
   DecodingError,
@@ -224,7 +225,11 @@ export class UndiciHttpClient implements HttpClient {
             'user-agent': options.userAgent,
             ...(validators?.etag ? { 'if-none-match': validators.etag } : {}),
             ...(validators?.lastModified ? { 'if-modified-since': validators.lastModified } : {}),
-            accept: own.accept ?? 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.5',
+            accept:
+              own.accept ??
+              (options.request?.accept === undefined
+                ? 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.5'
+                : 'text/html,application/xhtml+xml,application/json;q=0.9,application/xml;q=0.9,*/*;q=0.5'),
             'accept-encoding': 'gzip, deflate, br',
           },
           headersTimeout: options.timeoutMs,
@@ -294,7 +299,9 @@ export class UndiciHttpClient implements HttpClient {
         throw httpStatusError(response.statusCode, current, parseRetryAfter(headers['retry-after'], Date.now()));
       }
       const mediaType = (headers['content-type'] ?? 'text/html').split(';')[0]?.trim().toLowerCase() ?? '';
-      if (!options.resource && !DOCUMENT_TYPES.test(mediaType)) {
+      const accept = options.request?.accept;
+      const readable = DOCUMENT_TYPES.test(mediaType) || accept === 'any' || (accept === 'json' && isJsonContentType(mediaType));
+      if (!options.resource && !readable) {
         await discard(response.body);
         throw new ContentTypeError(current, mediaType);
       }

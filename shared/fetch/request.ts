@@ -1,3 +1,4 @@
+import { jobReadsJson } from '../job/formats.js';
 import type { Job, RequestSpec } from '../job/schema.js';
 
 /**
@@ -29,6 +30,11 @@ export interface PageRequest {
    * job marks it idempotent (a POST sent twice may order twice).
    */
   readonly retryable: boolean;
+  /**
+   * Content types read besides HTML and XML documents: `json` for a job that reads JSON (`application/json` and
+   * `+json` types), `any` for a template whose `format` decides how its pages are read. @default HTML and XML only
+   */
+  readonly accept?: 'json' | 'any';
 }
 
 /** A plain GET: what robots.txt, sitemaps and jobs without request options get. */
@@ -95,7 +101,10 @@ export function resolveRequest(spec: RequestSpec | undefined): PageRequest {
 export function pageRequest(job: Job, page: { readonly template?: string | undefined; readonly depth: number }): PageRequest {
   const own = job.fetch.request;
   const rule = page.depth === 0 ? undefined : job.follow.find((one) => one.template === page.template);
-  return resolveRequest(mergeRequestSpecs(own, rule?.request));
+  const request = resolveRequest(mergeRequestSpecs(own, rule?.request));
+  const template = page.template === undefined ? undefined : job.templates[page.template];
+  if (template?.format !== undefined) return { ...request, accept: 'any' };
+  return jobReadsJson(job) ? { ...request, accept: 'json' } : request;
 }
 
 /** The URL with the request's query parameters set (each replaces a parameter of the same name). */

@@ -244,6 +244,42 @@ templates:
   article: { preset: Article, key: headline, fields: { body: div.article-body } }
 \`\`\``;
 
+const JSON_APIS = `## JSON APIs
+
+A template whose fields read \`from: json\` reads JSON bodies with JMESPath queries (https://jmespath.org); its
+\`items\` is a query giving the list of items of a response. Follow rules read URLs from JSON values (\`query\`)
+or count pages (\`pageCounter\`):
+
+\`\`\`yaml
+start: { urls: ['https://api.shop.example/products?page=1'], template: product }
+follow:
+  - { pageCounter: { param: page, untilEmpty: products }, template: product }   # ?page=2, 3, … until [] or missing
+  # or, for an API that links its next page: - { query: links.next, template: product }
+templates:
+  product:
+    items: products                          # one item per element
+    key: sku
+    fields:
+      sku: { from: json, query: sku, required: true }
+      price: { from: json, query: price.amount, type: number }
+      tags: { from: json, query: 'tags[*].name', many: true }
+      url: { from: json, query: links.self, type: url }
+\`\`\`
+
+- The Content-Type decides how a page is read: \`application/json\` and \`+json\` types are JSON, others HTML. A
+  template's \`format: json\` reads its pages as JSON whatever they are labelled (an API answering \`text/plain\`),
+  \`format: html\` the reverse. A job that reads no JSON refuses JSON bodies as before (\`content-type\`).
+- A query gives a value, a list (the first element for a single field, every element with \`many\`) or null (no
+  value). Strings go through \`trim\`, \`pattern\`, \`map\` and \`type\`; numbers and booleans stay typed; an object is
+  a problem naming its properties. A query that fails on a value (a function given the wrong type) is a problem.
+- A JSON page that is not valid JSON fails (\`invalid-json\`); a JSON page for an HTML template, or an HTML page for a
+  JSON template, fails (\`format-mismatch\`). Queries are checked when the job is validated.
+- \`pageCounter\`: the next page is the page's URL with \`param\` plus \`step\` (from \`start\` when the URL has none),
+  followed while \`untilEmpty\` gives a non-empty list. \`query\` follows the strings (or lists of strings) it gives,
+  resolved against the page; \`pattern\` filters both. Selector rules apply to HTML pages only, query and counter
+  rules to JSON pages only.
+- With request options (\`fetch.request\`), a GraphQL or search endpoint is a POST with a JSON body.`;
+
 const REQUESTS = `## Request options
 
 Every page request of a job may carry headers, cookies, query parameters, another method and a body
@@ -347,6 +383,7 @@ page); \`date\` (ISO dates, "March 5, 2019", "5 March 2019"; never the machine's
 is left out of the item, or set to its \`default\`; an item whose key or a \`required\` field is missing is invalid
 (quarantined).`,
     STRUCTURED_DATA,
+    JSON_APIS,
     REQUESTS,
     CODE_EXTRACTORS,
   ];

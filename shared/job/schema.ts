@@ -1,6 +1,8 @@
 import { z } from 'zod';
+import { jmespathProblem } from '../extract/json.js';
 import { nestedQuantifierProblem } from '../extract/regex-safety.js';
 import { normaliseUrl } from '../url.js';
+import { readsJson } from './formats.js';
 import { PRESET_FIELDS, PRESET_KEY, TEMPLATE_PRESETS } from './presets.js';
 import { jobReferenceIssues, templateReferenceIssues } from './references.js';
 
@@ -47,6 +49,12 @@ export function scheduleProblem(expression: string): string | undefined {
   }
   return 'expected "rate(<value> <unit>)" or "cron(<minutes> <hours> <day-of-month> <month> <day-of-week> <year>)"';
 }
+
+/** A JMESPath query, compiled when the job is validated so that a typo fails validation, not every page of a run. */
+const jmespathString = z.string().superRefine((value, ctx) => {
+  const problem = jmespathProblem(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
 
 const regexString = z.string().superRefine((value, ctx) => {
   try {
@@ -101,7 +109,7 @@ export const EXTRACT_KINDS = ['text', 'html', 'attr', 'exists'] as const;
 export type ExtractKind = (typeof EXTRACT_KINDS)[number];
 
 /** Where a field's value comes from. */
-export const FIELD_SOURCES = ['selector', 'url', 'jsonld', 'microdata', 'meta'] as const;
+export const FIELD_SOURCES = ['selector', 'url', 'jsonld', 'microdata', 'meta', 'json'] as const;
 export type FieldSource = (typeof FIELD_SOURCES)[number];
 
 /** A property path of structured data: names separated by dots (`offers.price`, `@id`). */
@@ -109,13 +117,14 @@ const PROPERTY_PATH = /^[^.\s]+(?:\.[^.\s]+)*$/;
 
 /** The keys that belong to some sources only: required with them, refused with the others. */
 const SOURCE_KEYS: readonly {
-  readonly name: 'selector' | 'itemType' | 'path' | 'name';
+  readonly name: 'selector' | 'itemType' | 'path' | 'name' | 'query';
   readonly sources: readonly FieldSource[];
 }[] = [
   { name: 'selector', sources: ['selector'] },
   { name: 'itemType', sources: ['jsonld', 'microdata'] },
   { name: 'path', sources: ['jsonld', 'microdata'] },
   { name: 'name', sources: ['meta'] },
+  { name: 'query', sources: ['json'] },
 ];
 
 /** Where a value is read: the keys a field and each of its fallbacks have. */
@@ -129,7 +138,7 @@ const sourceShape = {
     .enum(FIELD_SOURCES)
     .default('selector')
     .describe(
-      'Where the value comes from: a selector match (default); the page URL after redirects (`url`: where the item lives, as its `_url`); the structured data a page publishes: a JSON-LD node (`jsonld`) or a microdata item (`microdata`) of an `itemType`, read at a `path`, or a `<meta>` tag by its `name` (`meta`: OpenGraph, Twitter cards, `description`…).',
+      'Where the value comes from: a selector match (default); the page URL after redirects (`url`: where the item lives, as its `_url`); the structured data a page publishes: a JSON-LD node (`jsonld`) or a microdata item (`microdata`) of an `itemType`, read at a `path`, or a `<meta>` tag by its `name` (`meta`: OpenGraph, Twitter cards, `description`…); a JSON body by a JMESPath `query` (`json`).',
     ),
   itemType: z
     .string()
@@ -144,6 +153,11 @@ const sourceShape = {
     .optional()
     .describe(
       'For `from: jsonld` and `from: microdata`: the property to read, property names separated by dots (`offers.price`, `author.name`). Each step reads every value of a property (a property may hold one value or a list), a JSON-LD reference `{"@id": …}` leads to the node of that id, and `{"@value": …}` is its value.',
+    ),
+  query: jmespathString
+    .optional()
+    .describe(
+      "For `from: json`: a JMESPath query (https://jmespath.org) over the JSON body, or over each item of `items`: `price.amount`, `offers[0].price`, `tags[*].name` (with `many`), `join(', ', authors)`.",
     ),
   name: z
     .string()
@@ -263,6 +277,7 @@ const fieldSchema = z.union([z.string().min(1), fieldObject]).transform((field) 
         itemType: undefined,
         path: undefined,
         name: undefined,
+        query: undefined,
         fallback: undefined,
       }
     : field,
@@ -293,6 +308,12 @@ const templateSchema = z
       .describe(
         'A ready-made template: schema.org `Product` (url, name, sku, gtin, brand, description, image, price, currency, availability, rating, reviewCount) or `Article` (url, headline, description, author, published, modified, section, publisher, image) items, each field read from JSON-LD, else microdata, else OpenGraph/meta tags. `key` defaults to `url`; `fields` may override preset fields or add others.',
       ),
+    format: z
+      .enum(['html', 'json'])
+      .optional()
+      .describe(
+        'How the pages of this template are read, whatever their Content-Type says: `json` for an API that answers JSON as `text/plain` or `text/html`, `html` for the reverse. Default: by the Content-Type (`application/json` and `+json` types are JSON). A template whose fields read `from: json` is a JSON template, the others read HTML: a page of the other kind fails (`format-mismatch`).',
+      ),
     key: z
       .string()
       .regex(FIELD_NAME, 'must be a field name')
@@ -303,7 +324,7 @@ const templateSchema = z
       .min(1)
       .optional()
       .describe(
-        'Selector whose every match is one item (several items per page, e.g. `div.quote`); fields select inside each match. Without it the whole page is one item.',
+        'Selector whose every match is one item (several items per page, e.g. `div.quote`); fields select inside each match. In a JSON template, a JMESPath query giving the list of items (`products`, `data.items[?available]`); fields query each. Without it the whole page is one item.',
       ),
     fields: z
       .record(z.string().regex(FIELD_NAME, 'field names are letters, digits and _'), fieldSchema)
@@ -340,6 +361,28 @@ const templateSchema = z
       key: template.key ?? PRESET_KEY,
       fields: { ...presetFields, ...template.fields },
     };
+  })
+  .superRefine((template, ctx) => {
+    // A template reads one kind of document: JSON fields and HTML fields cannot meet on one page.
+    if (readsJson(template)) {
+      for (const [name, field] of Object.entries(template.fields)) {
+        const html = [field, ...(field.fallback ?? [])].find((source) => source.from !== 'json' && source.from !== 'url');
+        if (html !== undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['fields', name, 'from'],
+            message: `"${html.from}" reads HTML, but this template reads JSON (a field reads from: "json"): use from: "json" or "url"`,
+          });
+        }
+      }
+      if (template.format === 'html') {
+        ctx.addIssue({ code: 'custom', path: ['format'], message: 'this template reads JSON (a field reads from: "json")' });
+      }
+      if (template.items !== undefined) {
+        const problem = jmespathProblem(template.items);
+        if (problem) ctx.addIssue({ code: 'custom', path: ['items'], message: problem });
+      }
+    }
   })
   .superRefine((template, ctx) => {
     // The expanded template: its preset's fields are there now.
@@ -465,6 +508,24 @@ const followSchema = z
       .describe(
         'Regular expression the absolute URL of a link must match (tested anywhere in the URL); with a selector, both must hold; alone, every `a[href]` of the page is a candidate.',
       ),
+    query: jmespathString
+      .optional()
+      .describe(
+        'On JSON pages: a JMESPath query giving the URLs to follow (a string or a list of strings, resolved against the page), e.g. `links.next` or `data.items[*].url`.',
+      ),
+    pageCounter: z
+      .strictObject({
+        param: z.string().min(1).describe('The query parameter that counts pages, e.g. `page` or `offset`.'),
+        start: z.number().int().default(1).describe('Its value on a URL without it (the first page).'),
+        step: z.number().int().positive().default(1).describe('Added per page, e.g. the page size for an offset.'),
+        untilEmpty: jmespathString.describe(
+          'A JMESPath query for the list of a page (e.g. `products`): the next page is followed while it is not empty.',
+        ),
+      })
+      .optional()
+      .describe(
+        'On JSON pages: follows the same URL with `param` increased by `step` (from `start` when absent) while `untilEmpty` gives a non-empty list, e.g. `{ param: page, untilEmpty: products }`.',
+      ),
     template: z
       .string()
       .optional()
@@ -483,8 +544,18 @@ const followSchema = z
       ),
   })
   .superRefine((rule, ctx) => {
-    if (rule.selector === undefined && rule.pattern === undefined) {
-      ctx.addIssue({ code: 'custom', message: 'a follow rule needs a selector, a pattern or both' });
+    if (rule.selector === undefined && rule.pattern === undefined && rule.query === undefined && rule.pageCounter === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'a follow rule needs a selector, a pattern or both (HTML pages), or a query or a pageCounter (JSON pages)',
+      });
+    }
+    if (rule.pageCounter !== undefined && (rule.selector !== undefined || rule.query !== undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['pageCounter'],
+        message: 'a page counter follows the page itself: no selector or query with it (use a rule of its own)',
+      });
     }
   });
 
@@ -673,5 +744,6 @@ export type Job = z.output<typeof jobSchema>;
 export type Template = Job['templates'][string];
 export type FieldSpec = Template['fields'][string];
 export type FollowRule = Job['follow'][number];
+
 /** Request options as written (every key optional): a job's `fetch.request` or a follow rule's `request`. */
 export type RequestSpec = z.output<typeof requestSchema>;

@@ -40,7 +40,17 @@ export function selectorProblems(job: unknown): JobProblem[] {
   if (isObject(job.templates)) {
     for (const [name, template] of Object.entries(job.templates)) {
       if (!isObject(template)) continue;
-      check(`templates.${name}.items`, template.items);
+      // A JSON template's items are a JMESPath query, which the schema checks.
+      const fields = isObject(template.fields) ? Object.values(template.fields) : [];
+      const json =
+        template.format === 'json' ||
+        fields.some(
+          (spec) =>
+            isObject(spec) &&
+            (spec.from === 'json' ||
+              (Array.isArray(spec.fallback) && spec.fallback.some((one) => isObject(one) && one.from === 'json'))),
+        );
+      if (!json) check(`templates.${name}.items`, template.items);
       if (!isObject(template.fields)) continue;
       for (const [field, spec] of Object.entries(template.fields)) {
         check(`templates.${name}.fields.${field}.selector`, isObject(spec) ? spec.selector : spec);

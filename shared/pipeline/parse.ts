@@ -72,6 +72,7 @@ export async function parseTask(
       finalUrl,
       template: task.template,
       hosts: task.hosts,
+      contentType,
     });
   } catch (error) {
     if (!(error instanceof ScrapelineError) || error.retryable) throw error;

@@ -15,7 +15,10 @@ const EXPECTED: Record<string, string[]> = {
   'unknown-key-top.yaml': ['shedule: unknown key'],
   'unknown-key-start.yaml': ['start.url: unknown key'],
   'unknown-key-field.yaml': ['templates.product.fields.sku.requried: unknown key'],
-  'unknown-key-follow.json': ['follow[1].selectors: unknown key', 'follow[1]: a follow rule needs a selector, a pattern or both'],
+  'unknown-key-follow.json': [
+    'follow[1].selectors: unknown key',
+    'follow[1]: a follow rule needs a selector, a pattern or both (HTML pages), or a query or a pageCounter (JSON pages)',
+  ],
   'unknown-key-limits.json': ['limits.maxPage: unknown key', 'fetch.retry: unknown key'],
   'bad-field-type.yaml': [`templates.product.fields.price.type: expected one of ${FIELD_TYPES}`],
   'bad-extract-kind.yaml': ['templates.product.fields.sku.extract: expected one of "text", "html", "attr", "exists"'],
@@ -92,7 +95,7 @@ const EXPECTED: Record<string, string[]> = {
     'templates.product.fields.url.selector: not allowed with from: "url" (only with from: "selector")',
   ],
   'field-without-selector.yaml': [
-    'templates.product.fields.sku.selector: required unless from is "url", "jsonld", "microdata", "meta"',
+    'templates.product.fields.sku.selector: required unless from is "url", "jsonld", "microdata", "meta", "json"',
   ],
   'structured-field-keys.yaml': [
     'templates.product.fields.sku.itemType: required with from: "jsonld"',
@@ -106,7 +109,9 @@ const EXPECTED: Record<string, string[]> = {
   'request-rules-disagree.yaml': [
     'follow[1].request: differs from follow[0].request: rules leading to template "product" must have the same request options (a URL is fetched once per run, whichever rule found it)',
   ],
-  'follow-rule-without-selector-or-pattern.yaml': ['follow[0]: a follow rule needs a selector, a pattern or both'],
+  'follow-rule-without-selector-or-pattern.yaml': [
+    'follow[0]: a follow rule needs a selector, a pattern or both (HTML pages), or a query or a pageCounter (JSON pages)',
+  ],
   'bad-field-name.yaml': ['templates.product.fields.unit-price: invalid name: field names are letters, digits and _'],
   'bad-template-name.yaml': ['templates.product-page: invalid name: template names are letters, digits and _'],
   'wrong-value-types.yaml': ['start.urls: expected array, received string', 'follow: expected array, received string'],
