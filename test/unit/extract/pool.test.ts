@@ -1,10 +1,11 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateSite } from '../../../demo/site.js';
-import { NonRetryableError } from '../../../shared/errors.js';
+import { NonRetryableError, RetryableError } from '../../../shared/errors.js';
 import { MAX_NESTING_DEPTH } from '../../../shared/extract/dom.js';
 import { extractPage } from '../../../shared/extract/page.js';
 import { ExtractTimeoutError, WorkerPoolExtractor } from '../../../shared/extract/pool.js';
 import { loadJobFile, parseJob } from '../../../shared/job/load.js';
+import { silentLog } from '../../../shared/ports.js';
 
 describe('Class: WorkerPoolExtractor', () => {
   const pools: WorkerPoolExtractor[] = [];
@@ -117,5 +118,100 @@ describe('Class: WorkerPoolExtractor', () => {
     }));
     const results = await Promise.all(pages.map((page, index) => pool.extract(`<b>${index}</b>`, job, page)));
     expect(results.map((result) => result.items[0]?.key)).toEqual(pages.map((_, index) => String(index)));
+  });
+});
+
+describe('Class: WorkerPoolExtractor, when workers die', () => {
+  const pools: WorkerPoolExtractor[] = [];
+  afterAll(async () => {
+    await Promise.all(pools.map((pool) => pool.close()));
+  });
+  const job = parseJob(
+    { name: 'crash', start: { urls: ['https://crash.example/'] }, templates: { t: { key: 'k', fields: { k: 'b' } } } },
+    'crash.ts',
+  );
+  const page = (index: number) => ({
+    url: `https://crash.example/${index}`,
+    finalUrl: `https://crash.example/${index}`,
+    template: 't',
+    hosts: ['crash.example'],
+  });
+  const fixture = (name: string) => new URL(`../../fixtures/pool/${name}`, import.meta.url);
+  const errors = () => {
+    const logged: string[] = [];
+    const log = { ...silentLog, error: (message: string) => logged.push(message) };
+    return { logged, log };
+  };
+
+  it('fails only the page of a worker killed mid-batch; the other pages are extracted, the dead worker replaced', async () => {
+    // Prepare
+    const pool = new WorkerPoolExtractor([job], { threads: 2, entry: fixture('crashing-worker.mjs') });
+    pools.push(pool);
+    const pages = Array.from({ length: 40 }, (_, index) => `<b>${index}</b>${index === 7 ? '<crash/>' : ''}`);
+
+    // Act
+    const results = await Promise.allSettled(pages.map((html, index) => pool.extract(html, job, page(index))));
+
+    // Assess: one rejection, the crashed page's, retryable
+    const rejected = results.flatMap((result, index) => (result.status === 'rejected' ? [{ index, error: result.reason }] : []));
+    expect(rejected.map((failure) => failure.index)).toEqual([7]);
+    expect(rejected[0]?.error).toBeInstanceOf(RetryableError);
+    expect(rejected[0]?.error).toMatchObject({ reason: 'worker-failed' });
+    const keys = results.map((result) => (result.status === 'fulfilled' ? result.value.items[0]?.key : undefined));
+    expect(keys.filter((key) => key !== undefined)).toEqual(pages.map((_, index) => String(index)).filter((key) => key !== '7'));
+    expect(pool.workers).toBe(2);
+  });
+
+  it('keeps both places of the rotation after workers die, so the next batch is spread over two workers again', async () => {
+    // Prepare: a worker crashes in each of two batches
+    const pool = new WorkerPoolExtractor([job], { threads: 2, entry: fixture('crashing-worker.mjs') });
+    pools.push(pool);
+    for (const crash of [0, 1]) {
+      await Promise.allSettled([pool.extract('<crash/>', job, page(crash)), pool.extract('<b>x</b>', job, page(10 + crash))]);
+    }
+
+    // Act: 30 pages after the crashes
+    const results = await Promise.all(
+      Array.from({ length: 30 }, (_, index) => pool.extract(`<b>${index}</b>`, job, page(index))),
+    );
+
+    // Assess
+    expect(results.map((result) => result.items[0]?.key)).toEqual(Array.from({ length: 30 }, (_, index) => String(index)));
+    expect(pool.workers).toBe(2);
+  });
+
+  it('does not fail pages waiting for the pool when one worker cannot start and another can', async () => {
+    // Prepare: of two workers started one after the other, one has an odd thread id and cannot load its modules
+    const { logged, log } = errors();
+    const pool = new WorkerPoolExtractor([job], { threads: 2, entry: fixture('odd-worker.mjs'), log });
+    pools.push(pool);
+
+    // Act: pages queued before any worker is ready
+    const results = await Promise.all(
+      Array.from({ length: 30 }, (_, index) => pool.extract(`<b>${index}</b>`, job, page(index))),
+    );
+
+    // Assess
+    expect(results.map((result) => result.items[0]?.key)).toEqual(Array.from({ length: 30 }, (_, index) => String(index)));
+    expect(logged).toContain('parse worker failed');
+  });
+
+  it('gives up a place whose workers keep failing to start, and fails pages retryably once no worker is left', async () => {
+    // Prepare
+    const { logged, log } = errors();
+    const pool = new WorkerPoolExtractor([job], { threads: 2, maxStartFailures: 3, entry: fixture('broken-worker.mjs'), log });
+    pools.push(pool);
+
+    // Act
+    const queued = await pool.extract('<b>1</b>', job, page(1)).catch((caught: unknown) => caught);
+    const later = await pool.extract('<b>2</b>', job, page(2)).catch((caught: unknown) => caught);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+
+    // Assess: three workers started and failed in each of the two places, then none
+    expect(queued).toBeInstanceOf(RetryableError);
+    expect((queued as RetryableError).reason).toBe('worker-failed');
+    expect((later as RetryableError).reason).toBe('worker-failed');
+    expect(logged.filter((message) => message === 'parse worker failed')).toHaveLength(6);
+    expect(pool.workers).toBe(0);
   });
 });
