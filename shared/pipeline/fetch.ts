@@ -14,7 +14,7 @@ import type { PageMemory } from './pages.js';
 import { type RunPageRecord, writePageRecords } from './parse.js';
 import { PolitenessDeferral } from './politeness.js';
 import { robotsPolicy } from './robots.js';
-import { processSitemap } from './sitemaps.js';
+import { processSitemap, processSitemapPart } from './sitemaps.js';
 
 /** What fetching one task came to. */
 export type FetchOutcome =
@@ -58,6 +58,8 @@ export async function fetchTask(context: PipelineContext, task: FetchTask): Prom
   // A redelivered task whose URL is terminal is dropped; one the look misses is fetched again and dropped by its move.
   const entry = await context.ledger.peekUrl(task.job, task.runId, task.url);
   if (entry && entry.status !== 'accepted') return { kind: 'done' };
+  // A part of a large sitemap: its entries are offered, nothing is fetched.
+  if (task.sitemapPart) return { kind: 'done', ended: { task, record: await processSitemapPart(context, task) } };
   const host = hostOf(task.url);
   const sitemap = task.sitemapChain !== undefined;
   // The job's request options (a sitemap is a resource of the site, fetched plainly); a body is sent once unless idempotent.

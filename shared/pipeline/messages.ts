@@ -60,6 +60,12 @@ const fetchTaskShape = {
   hosts: array(string(), { min: 1 }),
   /** The sitemaps that led here, when this URL is a sitemap (a page has none). */
   sitemapChain: optional(array(string())),
+  /**
+   * A part of a large sitemap's entries (`url` is then `<sitemap>#part=<n>`): nothing is fetched, the entries are
+   * offered to the run as the sitemap's links. A sitemap of tens of thousands of URLs is accepted part by part,
+   * each in a task of its own, rather than in the one invocation that fetched it.
+   */
+  sitemapPart: optional(strictObject({ entries: array(string(), { min: 1 }), template: optional(string()) })),
 };
 
 /** Fetch one URL of a run. */

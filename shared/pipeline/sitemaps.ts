@@ -50,6 +50,98 @@ export async function acceptSitemaps(
   await enqueueFetches(context, await offerUrls(context, from, offers.slice(0, granted)));
 }
 
+/** Entries of a sitemap offered in the invocation that read it; a longer sitemap is offered in parts of this many. */
+export const SITEMAP_PART_ENTRIES = 1_000;
+/** Bytes of entry URLs in one part, so that its task stays a small SQS message (the limit is 256 KiB). */
+const SITEMAP_PART_BYTES = 96 * 1024;
+
+/** The URL standing for part `index` of a sitemap in the run (its ledger entry; never fetched). */
+export function sitemapPartUrl(sitemapUrl: string, index: number): string {
+  return `${sitemapUrl.split('#')[0]}#part=${index}`;
+}
+
+/** Splits entry URLs into parts of at most {@link SITEMAP_PART_ENTRIES} URLs and {@link SITEMAP_PART_BYTES} bytes. */
+export function splitIntoParts(entries: readonly string[]): string[][] {
+  const parts: string[][] = [];
+  let part: string[] = [];
+  let bytes = 0;
+  for (const entry of entries) {
+    const size = Buffer.byteLength(entry) + 3;
+    if (part.length > 0 && (part.length >= SITEMAP_PART_ENTRIES || bytes + size > SITEMAP_PART_BYTES)) {
+      parts.push(part);
+      part = [];
+      bytes = 0;
+    }
+    part.push(entry);
+    bytes += size;
+  }
+  if (part.length > 0) parts.push(part);
+  return parts;
+}
+
+/**
+ * Accepts a large sitemap's entries in parts: each part is a URL of the run (`<sitemap>#part=<n>`, a sitemap
+ * child of the sitemap) whose task carries the entries, so each part is offered by an invocation of its own, within
+ * its time, and the run cannot complete before every part has been offered. Parts the page budget refuses count
+ * their entries as not followed.
+ */
+async function acceptSitemapParts(
+  context: PipelineContext,
+  sitemap: FetchTask & { readonly chain: readonly string[] },
+  entries: readonly string[],
+): Promise<void> {
+  const template = context.jobs.get(sitemap.job).start.sitemapTemplate;
+  const parts = splitIntoParts(entries);
+  const parent = urlId(sitemap.url);
+  const offers = parts.map((_, index) => ({
+    url: sitemapPartUrl(sitemap.url, index),
+    depth: sitemap.depth,
+    template: undefined,
+    parent,
+    sitemap: true,
+  }));
+  const outcomes = await context.ledger.acceptMany(sitemap.job, sitemap.runId, offers, {
+    maxPages: context.jobs.get(sitemap.job).limits.maxPages,
+    now: context.clock.now(),
+  });
+  // A part refused by the page budget takes its entries with it; a duplicate (a redelivered sitemap whose part is
+  // done) offered them already.
+  const lost = parts.reduce((sum, part, index) => sum + (outcomes[index] === 'over-budget' ? part.length : 0), 0);
+  await countNotFollowed(context, sitemap, { 'budget:maxPages': lost });
+  const tasks: FetchTask[] = [];
+  for (const [index, offer] of offers.entries()) {
+    const entries = parts[index];
+    if (!entries || (outcomes[index] !== 'accepted' && outcomes[index] !== 'pending')) continue;
+    tasks.push({
+      type: 'fetch',
+      job: sitemap.job,
+      runId: sitemap.runId,
+      url: offer.url,
+      depth: offer.depth,
+      attempt: 0,
+      hosts: [...sitemap.hosts],
+      sitemapChain: [...sitemap.chain],
+      sitemapPart: { entries, ...(template === undefined ? {} : { template }) },
+    });
+  }
+  await enqueueFetches(context, tasks);
+}
+
+/**
+ * Offers one part of a large sitemap's entries to the run as the sitemap's links (depth and template as the
+ * sitemap's own would be). Nothing is fetched; the part ends `parsed` through its `sitemap` record.
+ */
+export async function processSitemapPart(context: PipelineContext, task: FetchTask): Promise<PageRecord> {
+  const part = task.sitemapPart;
+  if (!part) throw new Error(`not a sitemap part: ${task.url}`);
+  await followLinks(
+    context,
+    task,
+    part.entries.map((url) => ({ url, template: part.template })),
+  );
+  return { status: 'sitemap', url: task.url, depth: task.depth, wireBytes: 0, bodyBytes: 0, fetchMs: 0 };
+}
+
 /**
  * Reads a fetched sitemap: an index leads to its sitemaps, a urlset to its pages (on the run's hosts, and, when the
  * job asks, only those modified since the last good run), all accepted before the sitemap's record (`sitemap`, made
@@ -85,9 +177,16 @@ export async function processSitemap(context: PipelineContext, task: FetchTask, 
           .map((entry) => ({ url: entry.loc, template: job.start.sitemapTemplate }));
         const cap = job.limits.maxSitemapEntries;
         const granted = await context.ledger.takeQuota(task.job, task.runId, 'sitemapEntries', links.length, cap);
-        await followLinks(context, { ...task, depth: task.depth }, links.slice(0, granted), {
-          'cap:maxSitemapEntries': links.length - granted,
-        });
+        const notFollowed = { 'cap:maxSitemapEntries': links.length - granted };
+        if (granted <= SITEMAP_PART_ENTRIES) await followLinks(context, task, links.slice(0, granted), notFollowed);
+        else {
+          await countNotFollowed(context, task, notFollowed);
+          await acceptSitemapParts(
+            context,
+            { ...task, chain },
+            links.slice(0, granted).map((link) => link.url),
+          );
+        }
       }
     } catch (error) {
       if (!(error instanceof ScrapelineError) || error.retryable) throw error;
