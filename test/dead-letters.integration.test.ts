@@ -126,4 +126,51 @@ describe('Local runtime: dead letters and stalls', () => {
       await local.dispose();
     }
   });
+
+  it('ends a stalled run as soon as nothing is left to do, without waiting out an idle period or a poll', async () => {
+    // Prepare: as above, a URL accepted whose fetch task was lost; progress is polled only once a minute
+    const local = await tempRuntime([job(base)]);
+    const runId = '20261126T060000Z-lost02';
+    const { ledger } = local.runtime.pipeline;
+    try {
+      await ledger.createRun('poison', runId, { hosts: ['127.0.0.1'], seeds: [`${base}/`] }, Date.now());
+      await ledger.accept('poison', runId, { url: `${base}/ok`, depth: 1, template: 'page', parent: 'x' }, 10, Date.now());
+      const started = performance.now();
+
+      // Act
+      const outcome = await local.runtime.waitForRun('poison', runId, { intervalMs: 60_000 });
+
+      // Assess: the runtime was idle from the start (a guess after 500 ms of idleness, polled every minute, would take
+      // a minute and more)
+      expect(outcome).toMatchObject({ kind: 'finished', manifest: { state: 'stalled' } });
+      expect(performance.now() - started).toBeLessThan(5_000);
+    } finally {
+      await local.dispose();
+    }
+  });
+
+  it('wakes when a handler finishes the run, not when the progress interval comes round', async () => {
+    // Prepare
+    const local = await tempRuntime([job(base)]);
+    try {
+      const runId = await local.runtime.startRun('poison');
+      const progress: string[] = [];
+      const started = performance.now();
+
+      // Act
+      const outcome = await local.runtime.waitForRun('poison', runId, {
+        intervalMs: 600_000,
+        onProgress: (seen) => progress.push(seen.meta.state),
+      });
+
+      // Assess: every wake-up was a batch ending (three pages fetched, parsed and post-processed), and the last saw
+      // the run finished
+      expect(outcome).toMatchObject({ kind: 'finished', manifest: { state: 'succeeded', urls: { accepted: 3 } } });
+      expect(performance.now() - started).toBeLessThan(30_000);
+      expect(progress.length).toBeGreaterThan(1);
+      expect(progress.at(-1)).not.toBe('running');
+    } finally {
+      await local.dispose();
+    }
+  });
 });

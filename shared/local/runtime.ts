@@ -84,6 +84,30 @@ interface PollerOptions {
   readonly windowMs?: number;
   /** Time an invocation has from the first message received. @default no deadline (no Lambda context) */
   readonly deadlineMs?: number;
+  /** Notified after each batch, once its messages are deleted (or left for redelivery). */
+  readonly activity?: Signal;
+}
+
+/** Wakes whoever waits on it at its next {@link Signal.notify}. */
+class Signal {
+  readonly #waiters: (() => void)[] = [];
+  readonly #clock: Clock;
+  /** When it was last notified (epoch ms), `undefined` before. */
+  lastAt: number | undefined;
+
+  constructor(clock: Clock) {
+    this.#clock = clock;
+  }
+
+  /** Resolves at the next notification. */
+  next(): Promise<void> {
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  notify(): void {
+    this.lastAt = this.#clock.now();
+    for (const waiter of this.#waiters.splice(0)) waiter();
+  }
 }
 
 /** Options of the local runtime, validated once. */
@@ -106,11 +130,9 @@ export const localRuntimeOptions = z.strictObject({
   maxReceiveCount: positive.default(3),
   /** Worker threads that extract pages (jobs without code extractors), so parsing uses more cores. @default 0 (none) */
   parseThreads: z.number().int().min(0).max(64).default(0),
-  /**
    * Deadline for extracting one page in a worker thread (a page past it fails with reason `extract-timeout`, its
    * worker is replaced); capped at a third of the visibility timeout, so an overrun page never comes back.
    * @default 10000
-   */
   extractTimeoutMs: positive.default(10_000),
 });
 export type LocalRuntimeOptions = z.input<typeof localRuntimeOptions>;
@@ -124,6 +146,8 @@ export interface LocalRuntimeParts {
   readonly clock?: Clock;
   readonly log?: Log;
   readonly settings?: Partial<PipelineSettings>;
+  /**
+   */
 }
 
 /** A snapshot for progress displays. */
@@ -235,6 +259,7 @@ class Poller {
         await this.queue.deleteBatch(messages.filter((message) => !failed.has(message.messageId)).map((m) => m.receiptHandle));
       } finally {
         this.#busy--;
+        this.options.activity?.notify();
       }
     }
   }
@@ -267,6 +292,11 @@ export class LocalRuntime {
   readonly #lock: DataDirLock;
   /** The first disk-full error any port (or the log) met, if one did. */
   #diskFull: unknown;
+  /**
+   * Notified whenever a handler finishes a batch or the disk fills: the only moments a run can finish or the
+   * runtime fall idle (queue sizes count delayed and in-flight messages, and only a batch's end deletes them).
+   */
+  readonly #activity: Signal;
   readonly #pollers: Poller[];
   /** The dead-letter stage's queues (between each stage queue and its dead-letter queue). */
   readonly #inboxes: LocalQueue[];
@@ -275,6 +305,7 @@ export class LocalRuntime {
     this.options = localRuntimeOptions.parse(options);
     const dataDir = resolve(this.options.dataDir);
     const clock = parts.clock ?? systemClock;
+    this.#activity = new Signal(clock);
     const log = parts.log ?? silentLog;
     // A full disk stops the run (waitForRun throws DataDirFullError): nothing acknowledged is lost, and it resumes.
     const full = (error: unknown) => this.noteDiskFull(error);
@@ -339,7 +370,7 @@ export class LocalRuntime {
       http: this.#http,
       // A host that asked for a long pause (Retry-After) defers its tasks to the queue, as in the cloud.
       extractor: this.#extractor,
-      hosts: new InProcessHostGate(() => clock.now(), {
+      hosts: new InProcessHostGate(clock, {
         maxWaitMs: parts.settings?.inlineRetryMaxMs ?? defaultSettings.inlineRetryMaxMs,
       }),
       clock,
@@ -355,6 +386,7 @@ export class LocalRuntime {
         log,
         1,
         batchSize,
+        { activity: this.#activity },
       );
     this.#inboxes = [fetch.inbox, parse.inbox, postprocess.inbox];
     this.#pollers = [
@@ -393,6 +425,7 @@ export class LocalRuntime {
       {
         windowMs: Math.min(chosen.windowMs, Math.floor(visibilityTimeoutMs / 6)),
         deadlineMs: Math.min(defaults.timeoutMs, visibilityTimeoutMs),
+        activity: this.#activity,
       },
     ];
   }
@@ -403,6 +436,7 @@ export class LocalRuntime {
    */
   noteDiskFull(error: unknown): void {
     this.#diskFull ??= error;
+    this.#activity.notify();
   }
 
   /** Starts a run of a job; returns its run id. */
@@ -446,9 +480,10 @@ export class LocalRuntime {
   }
 
   /**
-   * Waits until the run is finished (manifest written). When nothing is left to do for half a second while the run
-   * is unfinished, the watchdog ends it `stalled` (finished, with a manifest); `stalled` is returned only when even
-   * that could not finish it.
+   * Waits until the run is finished (manifest written), waking whenever a handler finishes a batch (and every
+   * `intervalMs` to report progress). When the queues are empty and no handler is busy while the run is unfinished,
+   * nothing can move it any more (one process holds every queue): the watchdog ends it `stalled` at once (finished,
+   * with a manifest); `stalled` is returned only when even that could not finish it.
    */
   async waitForRun(
     job: string,
@@ -456,8 +491,11 @@ export class LocalRuntime {
     options: { onProgress?: (progress: RunProgress) => void; intervalMs?: number } = {},
   ): Promise<RunOutcome> {
     const interval = options.intervalMs ?? 100;
-    let idleSince: number | undefined;
+    const clock = this.pipeline.clock;
+    const waitingSince = clock.now();
     for (;;) {
+      // Taken before looking, so that a batch ending while this iteration reads the state is not missed.
+      const activity = this.#activity.next();
       if (this.#diskFull !== undefined) throw new DataDirFullError(job, runId, this.#diskFull);
       const progress = await this.progress(job, runId);
       if (progress) options.onProgress?.(progress);
@@ -465,28 +503,25 @@ export class LocalRuntime {
         const body = await this.store.get(layout.manifest(job, runId));
         if (body) return { kind: 'finished', manifest: JSON.parse(Buffer.from(body).toString('utf8')) as RunManifest };
       }
-      const idle =
-        this.queues.fetch.size +
-          this.queues.parse.size +
-          this.queues.postprocess.size +
-          this.#inboxes.reduce((sum, inbox) => sum + inbox.size, 0) ===
-          0 && !this.#pollers.some((poller) => poller.busy);
-      // Nothing left to do and the run unfinished: nothing will move it (the watchdog's verdict, at once, since one
-      // process holds every queue). Its pending URLs end failed and it finishes `stalled`, with a manifest.
-      if (idle && progress?.meta.state === 'running') {
-        idleSince ??= Date.now();
-        if (Date.now() - idleSince > 500) {
-          const manifest = await stallRun(this.pipeline, job, runId, Date.now() - idleSince);
-          if (manifest) return { kind: 'finished', manifest };
-          const meta = (await this.pipeline.ledger.getRun(job, runId)) ?? progress.meta;
-          if (meta.state === 'running') return { kind: 'stalled', meta, deadLetters: this.#deadLetters() };
-          idleSince = undefined;
-        }
-      } else {
-        idleSince = undefined;
+      if (progress?.meta.state === 'running' && this.#idle()) {
+        const quietMs = clock.now() - Math.max(waitingSince, this.#activity.lastAt ?? waitingSince);
+        const manifest = await stallRun(this.pipeline, job, runId, quietMs);
+        if (manifest) return { kind: 'finished', manifest };
+        const meta = (await this.pipeline.ledger.getRun(job, runId)) ?? progress.meta;
+        if (meta.state === 'running') return { kind: 'stalled', meta, deadLetters: this.#deadLetters() };
+        continue;
       }
-      await new Promise((resolve) => setTimeout(resolve, interval));
+      await Promise.race([activity, clock.sleep(interval)]);
     }
+  }
+
+  /** No message in any queue (visible, delayed or in flight) and no handler busy. */
+  #idle(): boolean {
+    const queued = [this.queues.fetch, this.queues.parse, this.queues.postprocess, ...this.#inboxes].reduce(
+      (sum, queue) => sum + queue.size,
+      0,
+    );
+    return queued === 0 && !this.#pollers.some((poller) => poller.busy);
   }
 
   /**

@@ -1,5 +1,13 @@
 import { RetryableError } from '../errors.js';
-import type { Clock, StateCondition, StateItem, StateStore, StateWrite, TryWriteResult } from '../ports.js';
+import {
+  type Clock,
+  type StateCondition,
+  type StateItem,
+  type StateStore,
+  type StateWrite,
+  systemClock,
+  type TryWriteResult,
+} from '../ports.js';
 
 /** Per-host politeness limits, from the job. */
 export interface HostLimits {
@@ -45,16 +53,17 @@ interface HostSlot {
  */
 export class InProcessHostGate implements HostGate {
   readonly #hosts = new Map<string, HostSlot>();
-  readonly #now: () => number;
+  readonly #clock: Clock;
   readonly #maxWaitMs: number;
 
   /**
-   * @param now the clock
+   * @param clock what the gate reads the time from and waits on, so that spacing is measured and kept in one clock
+   *   (a test's manual clock, the runtime's). @default systemClock
    * @param options.maxWaitMs a host slowed down (429/503) for longer than this defers the request with
    *   {@link PolitenessDeferral} instead of holding it (and its queue message) that long. @default no limit
    */
-  constructor(now: () => number = Date.now, options: { maxWaitMs?: number } = {}) {
-    this.#now = now;
+  constructor(clock: Clock = systemClock, options: { maxWaitMs?: number } = {}) {
+    this.#clock = clock;
     this.#maxWaitMs = options.maxWaitMs ?? Number.POSITIVE_INFINITY;
   }
 
@@ -69,7 +78,7 @@ export class InProcessHostGate implements HostGate {
 
   async acquire(host: string, limits: HostLimits): Promise<() => void> {
     const slot = this.#slot(host);
-    const slowedFor = slot.notBefore - this.#now();
+    const slowedFor = slot.notBefore - this.#clock.now();
     if (slowedFor > this.#maxWaitMs) throw new PolitenessDeferral(host, slowedFor);
     if (slot.active >= limits.concurrency || slot.waiting.length > 0) {
       // The releasing request hands its slot over: `active` stays as it is.
@@ -79,11 +88,11 @@ export class InProcessHostGate implements HostGate {
     }
     const started = slot.starts.then(async () => {
       for (;;) {
-        const wait = Math.max(slot.lastStart + limits.minDelayMs, slot.notBefore) - this.#now();
+        const wait = Math.max(slot.lastStart + limits.minDelayMs, slot.notBefore) - this.#clock.now();
         if (wait <= 0) break;
-        await new Promise((resolve) => setTimeout(resolve, wait));
+        await this.#clock.sleep(wait);
       }
-      slot.lastStart = this.#now();
+      slot.lastStart = this.#clock.now();
     });
     slot.starts = started;
     await started;
@@ -225,7 +234,7 @@ export class StateHostGate implements HostGate {
     this.#fleetSize = fleetSize;
     this.#maxAttempts = maxAttempts;
     this.#random = options.random ?? Math.random;
-    this.#local = new InProcessHostGate(() => this.#clock.now(), { maxWaitMs });
+    this.#local = new InProcessHostGate(this.#clock, { maxWaitMs });
   }
 
   async acquire(host: string, limits: HostLimits, billing?: GateBilling): Promise<() => void> {

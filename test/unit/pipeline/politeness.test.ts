@@ -1,12 +1,40 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { InProcessHostGate, PolitenessDeferral, StateHostGate } from '../../../shared/pipeline/politeness.js';
 import { ManualClock } from '../../fixtures/clock.js';
 import { CountingStore } from '../../support/counting-store.js';
 
-/** Runs `count` requests through the gate at once; records starts and the most requests in flight. */
+/** Lets every pending promise run (the embedded store answers within the same turn). */
+const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** Moves the manual clock forward 1 ms at a time, letting the gates act at every step. */
+async function runFor(clock: ManualClock, ms: number): Promise<void> {
+  for (let elapsed = 0; elapsed < ms; elapsed++) {
+    await settle();
+    clock.advance(1);
+  }
+  await settle();
+}
+
+/** Moves the manual clock forward 1 ms at a time until `work` settles (at most a simulated minute). */
+async function runUntil<T>(clock: ManualClock, work: Promise<T>): Promise<T> {
+  let done = false;
+  const settled = work.finally(() => {
+    done = true;
+  });
+  for (let elapsed = 0; !done && elapsed < 60_000; elapsed++) {
+    await settle();
+    if (!done) clock.advance(1);
+  }
+  return settled;
+}
+
+/**
+ * Runs `count` requests through the gate at once, each holding its slot `holdMs` of the manual clock; records starts
+ * (clock time) and the most requests in flight.
+ */
 async function burst(
   gate: InProcessHostGate,
+  clock: ManualClock,
   host: string,
   count: number,
   limits: { concurrency: number; minDelayMs: number },
@@ -15,28 +43,31 @@ async function burst(
   let active = 0;
   let maxActive = 0;
   const starts: { index: number; at: number }[] = [];
-  await Promise.all(
+  const work = Promise.all(
     Array.from({ length: count }, async (_, index) => {
       const release = await gate.acquire(host, limits);
-      starts.push({ index, at: performance.now() });
+      starts.push({ index, at: clock.now() });
       active++;
       maxActive = Math.max(maxActive, active);
-      await sleep(holdMs(index));
+      await clock.sleep(holdMs(index));
       active--;
       release();
     }),
   );
+  await runUntil(clock, work);
   return { starts, maxActive };
 }
 
 describe('Class: InProcessHostGate', () => {
   it('never lets more than the concurrency limit run at once under 50 concurrent acquirers', async () => {
     // Prepare
-    const gate = new InProcessHostGate();
+    const clock = new ManualClock();
+    const gate = new InProcessHostGate(clock);
 
     // Act
     const { starts, maxActive } = await burst(
       gate,
+      clock,
       'shop.example',
       50,
       { concurrency: 3, minDelayMs: 0 },
@@ -50,98 +81,108 @@ describe('Class: InProcessHostGate', () => {
 
   it('serves waiters in arrival order', async () => {
     // Prepare
-    const gate = new InProcessHostGate();
+    const clock = new ManualClock();
+    const gate = new InProcessHostGate(clock);
 
     // Act
-    const { starts } = await burst(gate, 'shop.example', 20, { concurrency: 1, minDelayMs: 0 }, () => 1);
+    const { starts } = await burst(gate, clock, 'shop.example', 20, { concurrency: 1, minDelayMs: 0 }, () => 1);
 
     // Assess
     expect(starts.map((start) => start.index)).toEqual(Array.from({ length: 20 }, (_, index) => index));
   });
 
-  it('starts the n-th queued request at least n × minDelayMs after the first, whatever the concurrency', async () => {
+  it('starts the n-th queued request n × minDelayMs after the first, whatever the concurrency', async () => {
     // Prepare
-    const gate = new InProcessHostGate();
+    const clock = new ManualClock();
+    const gate = new InProcessHostGate(clock);
 
-    // Act
-    const { starts, maxActive } = await burst(gate, 'shop.example', 8, { concurrency: 4, minDelayMs: 25 }, () => 60);
+    // Act: four slots held 60 ms each; spacing, not the slots, is what holds the starts back
+    const { starts, maxActive } = await burst(gate, clock, 'shop.example', 8, { concurrency: 4, minDelayMs: 25 }, () => 60);
 
     // Assess
-    const times = starts.map((start) => start.at).sort((a, b) => a - b);
-    // 1 ms of slack per start: timers fire on whole milliseconds of a clock other than performance.now().
-    times.forEach((at, index) => {
-      expect(at - (times[0] ?? 0)).toBeGreaterThanOrEqual(index * 25 - 1);
-    });
-    expect(maxActive).toBeLessThanOrEqual(4);
+    const first = starts[0]?.at ?? 0;
+    expect(starts.map((start) => start.at - first)).toEqual([0, 25, 50, 75, 100, 125, 150, 175]);
+    expect(maxActive).toBe(3);
   });
 
   // Regression: starts used to be booked on a schedule, so a late timer let two starts come closer than minDelayMs.
-  it('keeps minDelayMs between two actual starts when the event loop was busy', async () => {
+  it('keeps minDelayMs between two actual starts when the wait ended late', async () => {
     // Prepare
-    const gate = new InProcessHostGate();
+    const clock = new ManualClock();
+    const gate = new InProcessHostGate(clock);
     const limits = { concurrency: 3, minDelayMs: 40 };
     const first = await gate.acquire('shop.example', limits);
     const starts: number[] = [];
     const second = gate.acquire('shop.example', limits).then((release) => {
-      starts.push(performance.now());
+      starts.push(clock.now());
       return release;
     });
     const third = gate.acquire('shop.example', limits).then((release) => {
-      starts.push(performance.now());
+      starts.push(clock.now());
       return release;
     });
+    await settle();
 
-    // Act
-    const blockedUntil = performance.now() + 70;
-    while (performance.now() < blockedUntil) {
-      // The event loop is busy (a large page being parsed): the second start's timer fires late.
-    }
+    // Act: the event loop was busy for 70 ms (a large page being parsed): both starts are due when it frees up
+    clock.advance(70);
+    await runUntil(clock, third);
     for (const release of [first, await second, await third]) release();
 
-    // Assess
-    // Both timers were due when the loop freed up; a gate spacing booked slots would start them together (a gap near
-    // 0). The 5 ms of slack is for the test reading the clock after the gate did: on a loaded machine the process can
-    // be descheduled in between.
+    // Assess: a gate spacing booked slots (0, 40, 80) would start the second and third together at 70
     const [secondAt = 0, thirdAt = 0] = starts;
-    expect(thirdAt - secondAt).toBeGreaterThanOrEqual(35);
+    expect(secondAt - Date.UTC(2024, 0, 1)).toBe(70);
+    expect(thirdAt - secondAt).toBe(40);
   });
 
   it('spaces a request after one that already finished', async () => {
     // Prepare
-    const gate = new InProcessHostGate();
+    const clock = new ManualClock();
+    const gate = new InProcessHostGate(clock);
     const release = await gate.acquire('shop.example', { concurrency: 2, minDelayMs: 40 });
-    const first = performance.now();
+    const first = clock.now();
     release();
 
     // Act
-    const second = await gate.acquire('shop.example', { concurrency: 2, minDelayMs: 40 });
-    const secondAt = performance.now();
+    const second = await runUntil(clock, gate.acquire('shop.example', { concurrency: 2, minDelayMs: 40 }));
+    const secondAt = clock.now();
     second();
 
     // Assess
-    expect(secondAt - first).toBeGreaterThanOrEqual(39);
+    expect(secondAt - first).toBe(40);
   });
 
   it('keeps hosts independent', async () => {
     // Prepare
-    const gate = new InProcessHostGate();
+    const clock = new ManualClock();
+    const gate = new InProcessHostGate(clock);
     const held = await gate.acquire('a.example', { concurrency: 1, minDelayMs: 10_000 });
-    const queued = gate.acquire('a.example', { concurrency: 1, minDelayMs: 10_000 });
-    const started = performance.now();
+    let queuedStarted = false;
+    const queued = gate.acquire('a.example', { concurrency: 1, minDelayMs: 10_000 }).then((release) => {
+      queuedStarted = true;
+      return release;
+    });
+    let otherStarted = false;
 
-    // Act
-    const other = await gate.acquire('b.example', { concurrency: 1, minDelayMs: 10_000 });
+    // Act: the clock does not move
+    const other = gate.acquire('b.example', { concurrency: 1, minDelayMs: 10_000 }).then((release) => {
+      otherStarted = true;
+      return release;
+    });
+    await settle();
 
     // Assess
-    expect(performance.now() - started).toBeLessThan(500);
-    other();
+    expect(otherStarted).toBe(true);
+    expect(queuedStarted).toBe(false);
+    (await other)();
     held();
-    void queued.then((release) => release());
+    clock.advance(10_000);
+    (await queued)();
   });
 
   it('runs several hosts in parallel, each within its own limit', async () => {
     // Prepare
-    const gate = new InProcessHostGate();
+    const clock = new ManualClock();
+    const gate = new InProcessHostGate(clock);
     const limits = { concurrency: 2, minDelayMs: 0 };
     let active = 0;
     let maxActive = 0;
@@ -149,16 +190,19 @@ describe('Class: InProcessHostGate', () => {
       const release = await gate.acquire(host, limits);
       active++;
       maxActive = Math.max(maxActive, active);
-      await sleep(20);
+      await clock.sleep(20);
       active--;
       release();
     };
 
     // Act
     const results = await Promise.all(
-      ['a.example', 'b.example', 'c.example'].map((host) => burst(gate, host, 6, limits, () => 20)),
+      ['a.example', 'b.example', 'c.example'].map((host) => burst(gate, clock, host, 6, limits, () => 20)),
     );
-    await Promise.all(['a.example', 'b.example', 'c.example'].flatMap((host) => [track(host), track(host), track(host)]));
+    await runUntil(
+      clock,
+      Promise.all(['a.example', 'b.example', 'c.example'].flatMap((host) => [track(host), track(host), track(host)])),
+    );
 
     // Assess
     expect(results.map((result) => result.maxActive)).toEqual([2, 2, 2]);
@@ -167,7 +211,8 @@ describe('Class: InProcessHostGate', () => {
 
   it('frees one slot however often a release is called', async () => {
     // Prepare
-    const gate = new InProcessHostGate();
+    const clock = new ManualClock();
+    const gate = new InProcessHostGate(clock);
     const limits = { concurrency: 1, minDelayMs: 0 };
     const first = await gate.acquire('shop.example', limits);
     const second = gate.acquire('shop.example', limits);
@@ -182,7 +227,7 @@ describe('Class: InProcessHostGate', () => {
     first();
     first();
     await second;
-    await sleep(20);
+    await settle();
 
     // Assess
     expect(thirdStarted).toBe(false);
@@ -193,29 +238,41 @@ describe('Class: InProcessHostGate', () => {
 
   it('lets a request start at once on an idle host', async () => {
     // Prepare
-    const gate = new InProcessHostGate();
-    const started = performance.now();
+    const clock = new ManualClock();
+    const gate = new InProcessHostGate(clock);
+    let started = false;
 
-    // Act
-    const release = await gate.acquire('idle.example', { concurrency: 4, minDelayMs: 1000 });
+    // Act: the clock does not move
+    const release = gate.acquire('idle.example', { concurrency: 4, minDelayMs: 1000 }).then((release) => {
+      started = true;
+      return release;
+    });
+    await settle();
 
     // Assess
-    expect(performance.now() - started).toBeLessThan(500);
+    expect(started).toBe(true);
+    (await release)();
+  });
+
+  it('holds a host slowed down until the time it was given, and defers past maxWaitMs', async () => {
+    // Prepare
+    const clock = new ManualClock();
+    const gate = new InProcessHostGate(clock, { maxWaitMs: 1_000 });
+    await gate.slowDown('slow.example', clock.now() + 500);
+    const startedAt = clock.now();
+
+    // Act
+    const release = await runUntil(clock, gate.acquire('slow.example', { concurrency: 1, minDelayMs: 0 }));
     release();
+    await gate.slowDown('slow.example', clock.now() + 5_000);
+    const deferred = await gate.acquire('slow.example', { concurrency: 1, minDelayMs: 0 }).catch((caught: unknown) => caught);
+
+    // Assess
+    expect(clock.now() - startedAt).toBe(500);
+    expect(deferred).toBeInstanceOf(PolitenessDeferral);
+    expect((deferred as PolitenessDeferral).delayMs).toBe(5_000);
   });
 });
-
-/** Lets every pending promise run (the embedded store answers within the same turn). */
-const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
-
-/** Moves the manual clock forward 1 ms at a time, letting the gates act at every step. */
-async function runFor(clock: ManualClock, ms: number): Promise<void> {
-  for (let elapsed = 0; elapsed < ms; elapsed++) {
-    await settle();
-    clock.advance(1);
-  }
-  await settle();
-}
 
 describe('Class: StateHostGate', () => {
   const host = 'shop.example';
