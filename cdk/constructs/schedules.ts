@@ -3,7 +3,7 @@ import { ContextAttribute, Schedule, ScheduleExpression, ScheduleTargetInput, Ti
 import { SqsSendMessage } from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { scheduleProblem } from '../../shared/job/schema.js';
+import { scheduleProblem } from '../../shared/job/schedule.js';
 import { PropsValidator } from './validation.js';
 
 /** What a schedule needs to know of a job. */
@@ -46,7 +46,7 @@ export class JobSchedules extends Construct {
       seen.add(job.name);
       if (job.schedule !== undefined) {
         const problem = scheduleProblem(job.schedule);
-        validator.check(problem === undefined, `jobs[${index}].schedule "${job.schedule}": ${problem}`);
+        validator.check(problem === undefined, `jobs[${index}].schedule of job "${job.name}", "${job.schedule}": ${problem}`);
       }
     }
     validator.duration('maxEventAge', props.maxEventAge, 60, 86_400);

@@ -3,6 +3,7 @@ import { jmespathProblem } from '../extract/json.js';
 import { nestedQuantifierProblem } from '../extract/regex-safety.js';
 import { normaliseUrl } from '../url.js';
 import { readsJson } from './formats.js';
+import { scheduleProblem } from './schedule.js';
 import { PRESET_FIELDS, PRESET_KEY, TEMPLATE_PRESETS } from './presets.js';
 import { jobReferenceIssues, templateReferenceIssues } from './references.js';
 
@@ -15,40 +16,6 @@ import { jobReferenceIssues, templateReferenceIssues } from './references.js';
 
 const JOB_NAME = /^[a-z0-9][a-z0-9-]{0,47}$/;
 const FIELD_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
-
-const RATE_UNITS = ['minute', 'minutes', 'hour', 'hours', 'day', 'days'] as const;
-
-/** Validates an EventBridge Scheduler expression: `rate(N unit)` or `cron(min hour dom month dow year)`. */
-export function scheduleProblem(expression: string): string | undefined {
-  const rate = /^rate\((\d+) ([a-z]+)\)$/.exec(expression);
-  if (rate) {
-    const value = Number(rate[1]);
-    const unit = rate[2] ?? '';
-    if (!(RATE_UNITS as readonly string[]).includes(unit)) {
-      return `rate unit must be one of ${RATE_UNITS.join(', ')}, got "${unit}"`;
-    }
-    if (value < 1) return 'rate value must be a positive integer';
-    if (value === 1 && unit.endsWith('s')) return `use the singular unit for a value of 1: "rate(1 ${unit.slice(0, -1)})"`;
-    if (value > 1 && !unit.endsWith('s')) return `use the plural unit for a value above 1: "rate(${value} ${unit}s)"`;
-    return undefined;
-  }
-  const cron = /^cron\((.*)\)$/.exec(expression);
-  if (cron) {
-    const parts = (cron[1] ?? '').trim().split(/\s+/);
-    if (parts.length !== 6) {
-      return `cron expressions have 6 fields (minutes hours day-of-month month day-of-week year), got ${parts.length}`;
-    }
-    const [, , dayOfMonth, , dayOfWeek] = parts;
-    if ((dayOfMonth === '?') === (dayOfWeek === '?')) {
-      return 'cron: exactly one of day-of-month and day-of-week must be "?"';
-    }
-    const token = /^[0-9A-Za-z*?,/#LW-]+$/;
-    const bad = parts.find((part) => !token.test(part));
-    if (bad !== undefined) return `cron: invalid field "${bad}"`;
-    return undefined;
-  }
-  return 'expected "rate(<value> <unit>)" or "cron(<minutes> <hours> <day-of-month> <month> <day-of-week> <year>)"';
-}
 
 /** A JMESPath query, compiled when the job is validated so that a typo fails validation, not every page of a run. */
 const jmespathString = z.string().superRefine((value, ctx) => {

@@ -250,10 +250,10 @@ describe('Class: JobSchedules', () => {
 
     // Assess
     expect(problems).toEqual([
-      'jobs[0].schedule "rate(1 hours)": use the singular unit for a value of 1: "rate(1 hour)"',
+      'jobs[0].schedule of job "a", "rate(1 hours)": use the singular unit for a value of 1: "rate(1 hour)"',
       'jobs[1].name "a" is not unique',
       'jobs[2].name must be a job name, got "B"',
-      'jobs[2].schedule "cron(0 6 * * * *)": cron: exactly one of day-of-month and day-of-week must be "?"',
+      'jobs[2].schedule of job "B", "cron(0 6 * * * *)": cron: exactly one of day-of-month and day-of-week must be "?"',
       'retryAttempts must be an integer from 0 to 185, got 500',
     ]);
   });

@@ -12,7 +12,7 @@ import {
   loadJobs,
   parseJob,
 } from '../../../shared/job/load.js';
-import { scheduleProblem } from '../../../shared/job/schema.js';
+import { scheduleProblem } from '../../../shared/job/schedule.js';
 import { makeTempDir, type TempDir } from '../../fixtures/temp-dir.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
