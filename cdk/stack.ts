@@ -94,16 +94,25 @@ export const STAGE_DEFAULTS = {
  * snapshot under current/) by whichever stage completes its last URL: the post-processor, the fetcher (a run that
  * started empty), the dead-letter stage or the watchdog.
  */
-const RUN_FINISH_PREFIXES = ['runs/', 'changes/', 'current/'] as const;
+const RUN_FINISH_PREFIXES = ['runs/', 'changes/', 'current/', layout.scratchPrefix] as const;
+/**
+ * What finishing a run reads: the key lists of pages too large for their state items (`runs/…/pages/`) and the
+ * scratch a large run's finalization writes and reads back.
+ */
+const RUN_FINISH_READS = ['runs/', layout.scratchPrefix] as const;
 export const BUCKET_ACCESS = {
-  // The fetcher writes records/ for pages that end without a parse (unchanged, failed, skipped, sitemaps).
-  fetcher: { read: [], write: ['raw/', layout.recordsPrefix, ...RUN_FINISH_PREFIXES] },
+  // The fetcher writes records/ for pages that end without a parse (unchanged, failed, skipped, sitemaps), and reads
+  // an unchanged page's links from its page lists when they were too large for its memory item.
+  fetcher: { read: RUN_FINISH_READS, write: ['raw/', layout.recordsPrefix, ...RUN_FINISH_PREFIXES] },
   parser: { read: ['raw/'], write: [layout.recordsPrefix] },
-  // The post-processor also writes each batch's new and changed items under changes/.
-  postprocessor: { read: [layout.recordsPrefix], write: ['datasets/', 'quarantine/', ...RUN_FINISH_PREFIXES] },
+  // The post-processor also writes each batch's new and changed items under changes/, and large pages' lists under runs/.
+  postprocessor: {
+    read: [layout.recordsPrefix, ...RUN_FINISH_READS],
+    write: ['datasets/', 'quarantine/', ...RUN_FINISH_PREFIXES],
+  },
   // The dead-letter stage reads a dead-lettered records object to learn its pages, and may finish their run.
-  deadletters: { read: [layout.recordsPrefix], write: RUN_FINISH_PREFIXES },
-  watchdog: { read: [], write: RUN_FINISH_PREFIXES },
+  deadletters: { read: [layout.recordsPrefix, ...RUN_FINISH_READS], write: RUN_FINISH_PREFIXES },
+  watchdog: { read: RUN_FINISH_READS, write: RUN_FINISH_PREFIXES },
 } as const satisfies Record<Stage, { read: readonly string[]; write: readonly string[] }>;
 
 /** Properties of {@link ScrapelineStack}. */
@@ -204,6 +213,7 @@ export class ScrapelineStack extends Stack {
       recordsQueue: this.postprocessQueue.queue,
       recordsPrefix: layout.recordsPrefix,
       rawPrefix: 'raw/',
+      scratchPrefix: layout.scratchPrefix,
       rawRetentionDays: props.rawRetentionDays,
     });
     this.state = new StateTable(this, 'State');

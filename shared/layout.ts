@@ -39,13 +39,23 @@ export const layout = {
   /** Items that failed validation, with reasons. */
   quarantine: (job: string, runId: string, batchId: string) =>
     `quarantine/${segment(job, 'job')}/${segment(runId, 'run id')}/${segment(batchId, 'batch id')}.ndjson.gz`,
-  /** Every URL of a run that did not end as parsed or unchanged, with its reason (written with the manifest). */
   /**
    * The item keys and links of one page too large for its state items (a page of thousands of items), written by the
    * records object that post-processed it; its URL entry and page memory point here.
    */
   pageLists: (job: string, runId: string, batchId: string, pageId: string) =>
     `runs/${segment(job, 'job')}/${segment(runId, 'run id')}/pages/${segment(batchId, 'batch id')}/${segment(`p${pageId}`, 'page id')}.json.gz`,
+  /**
+   * Scratch of one finalization attempt of a large run (the item keys its pages hold, in buckets), read back by the
+   * same attempt; expires by the bucket's lifecycle rule on `scratch/`.
+   */
+  finalizeScratch: (job: string, runId: string, attempt: string, name: string) =>
+    `${layout.finalizeScratchFolder(job, runId, attempt)}${segment(name, 'scratch name')}.gz`,
+  /** The folder of {@link layout.finalizeScratch}'s objects of one attempt, discarded when the attempt ends. */
+  finalizeScratchFolder: (job: string, runId: string, attempt: string) =>
+    `scratch/${segment(job, 'job')}/${segment(runId, 'run id')}/finalize-${segment(attempt, 'attempt id')}/`,
+  scratchPrefix: 'scratch/',
+  /** Every URL of a run that did not end as parsed or unchanged, with its reason (written with the manifest). */
   failures: (job: string, runId: string) => `runs/${segment(job, 'job')}/${segment(runId, 'run id')}/failures.ndjson`,
   manifest: (job: string, runId: string) => `runs/${segment(job, 'job')}/${segment(runId, 'run id')}/manifest.json`,
   runsPrefix: (job: string) => `runs/${segment(job, 'job')}/`,

@@ -29,6 +29,12 @@ export interface ObjectStore {
   getStream(key: string): Promise<AsyncIterable<Uint8Array> | undefined>;
   /** Every object whose key starts with `prefix`, in ascending key order. */
   list(prefix: string): AsyncIterable<ObjectInfo>;
+  /**
+   * Deletes every object under `folder` (a prefix ending in `/`): scratch that is no longer needed. Optional: a
+   * store where scratch expires by itself (S3, with a lifecycle rule on `scratch/`) does not implement it, and
+   * callers skip it there.
+   */
+  discard?(folder: string): Promise<void>;
 }
 
 /** One message to send. */

@@ -4,7 +4,8 @@ import { createGunzip } from 'node:zlib';
 import { InvalidInputError } from './errors.js';
 import type { Job } from './job/schema.js';
 import { layout, partitionDate } from './layout.js';
-import type { CurrentSnapshot, RunManifest } from './pipeline/finalize.js';
+import type { CurrentSnapshot } from './pipeline/current-state.js';
+import type { RunManifest } from './pipeline/finalize.js';
 import type { ObjectStore } from './ports.js';
 
 /** A dataset row: the item's fields plus `_key`, `_url`, `_runId`, `_fetchedAt`. */

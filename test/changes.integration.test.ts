@@ -9,7 +9,8 @@ import type { Job, JobInput } from '../shared/job/schema.js';
 import { layout, partitionDate } from '../shared/layout.js';
 import type { ChangeRecord } from '../shared/pipeline/changes.js';
 import type { RunManifest } from '../shared/pipeline/finalize.js';
-import { tempRuntime } from './support/local-run.js';
+import { currentRows, readSnapshot } from '../shared/query.js';
+import { FAST_RETRIES, tempRuntime } from './support/local-run.js';
 import { expectManifestInvariant } from './support/manifest.js';
 
 /**
@@ -29,8 +30,16 @@ function truthOf(site: Site): Map<string, Record<string, unknown>> {
   ]);
 }
 
-describe('Change detection and data quality across runs', () => {
+/** Finalization's evidence held in memory (the default for runs up to 200,000 item keys), and spilled to scratch objects in buckets. */
+const EVIDENCE_MODES = [
+  { mode: 'in memory', settings: FAST_RETRIES },
+  { mode: 'spilled to scratch objects', settings: { ...FAST_RETRIES, finalizeMemoryKeys: 10 } },
+] as const;
+
+describe.each(EVIDENCE_MODES)('Change detection and data quality across runs (evidence $mode)', ({ mode, settings }) => {
   let server: DemoServer;
+  /** Scratch objects each finalization had written when it discarded them. */
+  const scratch: number[] = [];
   let job: Job;
   let local: Awaited<ReturnType<typeof tempRuntime>>;
   let start: string[];
@@ -57,7 +66,15 @@ describe('Change detection and data quality across runs', () => {
     server = await startDemoServer({ site: generateSite(BASE) });
     start = [`${server.url}/catalogue/page-1.html`];
     job = await loadJobFile('jobs/books.ts');
-    local = await tempRuntime([job]);
+    local = await tempRuntime([job], {}, settings);
+    const store = local.runtime.store;
+    const discard = store.discard.bind(store);
+    store.discard = async (folder: string) => {
+      let objects = 0;
+      for await (const _object of store.list(folder)) objects++;
+      if (objects > 0) scratch.push(objects);
+      await discard(folder);
+    };
   });
 
   afterAll(async () => {
@@ -120,6 +137,16 @@ describe('Change detection and data quality across runs', () => {
     expect(keysOf('new')).toEqual(added.sort());
     expect(keysOf('removed')).toEqual(removed.sort());
     expect(keysOf('changed')).toEqual(changed.sort());
+    // The current state holds exactly the site's items now.
+    const snapshot = await readSnapshot(local.runtime.store, 'books');
+    const keys: string[] = [];
+    if (!snapshot) expect.fail('no current snapshot');
+    for await (const row of currentRows(local.runtime.store, snapshot)) keys.push(String(row._key));
+    expect(keys.sort()).toEqual([...current.keys()].sort());
+    // The spilled mode wrote its evidence to scratch objects (64 buckets at most per run), discarded when done.
+    if (mode === 'in memory') expect(scratch).toEqual([]);
+    else expect(scratch.length).toBe(3);
+    for await (const object of local.runtime.store.list('scratch/')) expect.fail(`scratch left behind: ${object.key}`);
     for (const key of changed) {
       const previous = old.get(key) as Record<string, unknown>;
       const now = current.get(key) as Record<string, unknown>;

@@ -18,6 +18,8 @@ export interface ScrapelineStorageProps {
   readonly recordsPrefix?: string;
   /** Key prefix of the raw archive, expired by a lifecycle rule. @default 'raw/' */
   readonly rawPrefix?: string;
+  /** Key prefix of short-lived scratch objects (a large run's finalization), expired after a day. @default 'scratch/' */
+  readonly scratchPrefix?: string;
   /** Days a raw archive object is kept. @default 30 */
   readonly rawRetentionDays?: number;
   /**
@@ -51,6 +53,7 @@ export class ScrapelineStorage extends Construct {
     super(scope, id);
     const recordsPrefix = props.recordsPrefix ?? 'records/';
     const rawPrefix = props.rawPrefix ?? 'raw/';
+    const scratchPrefix = props.scratchPrefix ?? 'scratch/';
     const versioned = props.versioned ?? true;
     const rawRetentionDays = props.rawRetentionDays ?? 30;
     const noncurrentDays = props.noncurrentVersionRetentionDays ?? 30;
@@ -60,6 +63,7 @@ export class ScrapelineStorage extends Construct {
     for (const [name, prefix] of [
       ['recordsPrefix', recordsPrefix],
       ['rawPrefix', rawPrefix],
+      ['scratchPrefix', scratchPrefix],
     ] as const) {
       validator.check(
         /^[A-Za-z0-9][A-Za-z0-9._-]*\/$/.test(prefix),
@@ -67,6 +71,10 @@ export class ScrapelineStorage extends Construct {
       );
     }
     validator.check(recordsPrefix !== rawPrefix, `recordsPrefix and rawPrefix must differ, both are "${rawPrefix}"`);
+    validator.check(
+      scratchPrefix !== rawPrefix && scratchPrefix !== recordsPrefix,
+      `scratchPrefix must differ from rawPrefix and recordsPrefix, got "${scratchPrefix}"`,
+    );
     validator.integer('rawRetentionDays', rawRetentionDays, 1, 36_500);
     validator.integer('noncurrentVersionRetentionDays', noncurrentDays, 1, 36_500);
     validator.check(
@@ -109,6 +117,13 @@ export class ScrapelineStorage extends Construct {
         id: 'expire-raw-archive',
         prefix: rawPrefix,
         expiration: Duration.days(rawRetentionDays),
+        ...(versioned ? { noncurrentVersionExpiration: Duration.days(1) } : {}),
+      },
+      {
+        // A large run's finalization scratch is read back within the invocation that wrote it: a day is plenty.
+        id: 'expire-scratch',
+        prefix: scratchPrefix,
+        expiration: Duration.days(1),
         ...(versioned ? { noncurrentVersionExpiration: Duration.days(1) } : {}),
       },
       {

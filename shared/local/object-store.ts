@@ -112,6 +112,14 @@ export class FileSystemObjectStore implements ObjectStore {
     }
   }
 
+  /** Deletes the folder holding every object under `folder` (a prefix ending in `/`). */
+  async discard(folder: string): Promise<void> {
+    if (!folder.endsWith('/')) throw new InvalidInputError(`not a folder prefix: ${JSON.stringify(folder)}`);
+    const path = this.#path(folder.slice(0, -1));
+    await rm(path, { recursive: true, force: true });
+    for (const known of this.#folders) if (known === path || known.startsWith(path + sep)) this.#folders.delete(known);
+  }
+
   async put(key: string, body: Uint8Array | string, _options?: PutOptions): Promise<void> {
     const path = this.#path(key);
     for (const segment of key.split('/')) {

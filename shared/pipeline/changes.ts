@@ -210,9 +210,12 @@ export class ItemMemory {
     return known;
   }
 
-  /** Every item currently remembered (not removed). */
-  async *all(job: string): AsyncIterable<ItemState> {
-    for await (const item of this.#state.query(itemsKey(job), 'k#')) {
+  /**
+   * Every item currently remembered (not removed), in key id order.
+   * @param keyIdPrefix only the items whose `keyId` starts so (a bucket of them). @default every item (`k#`)
+   */
+  async *all(job: string, keyIdPrefix = 'k#'): AsyncIterable<ItemState> {
+    for await (const item of this.#state.query(itemsKey(job), keyIdPrefix)) {
       const state = toItemState(item);
       if (state) yield state;
     }

@@ -54,6 +54,11 @@ export interface PipelineSettings {
   readonly robotsRetryMs: number;
   /** Memory of the function running a stage, for the GB-seconds of the cost estimate. @default 1024 */
   readonly memoryMb: number;
+  /**
+   * Item key ids a finalization holds in memory as the evidence of what the run saw; a run whose pages hold more
+   * writes them to scratch objects and judges its items in 64 buckets, with bounded memory. @default 200000
+   */
+  readonly finalizeMemoryKeys: number;
 }
 
 export const defaultSettings: PipelineSettings = {
@@ -62,6 +67,7 @@ export const defaultSettings: PipelineSettings = {
   maxRetryAfterMs: 900_000,
   memoryMb: 1024,
   robotsRetryMs: 2000,
+  finalizeMemoryKeys: 200_000,
 };
 
 /** Everything a pipeline stage needs: ports, the job registry and settings. */

@@ -1,8 +1,7 @@
-import { gzipSync } from 'node:zlib';
 import type { Job } from '../job/schema.js';
 import { layout, partitionDate } from '../layout.js';
-import type { ChangeRecord, ItemState } from './changes.js';
-import type { PipelineContext } from './context.js';
+import { newId, type PipelineContext } from './context.js';
+import { GONE_REASONS, PresentKeys, settleItems } from './current-state.js';
 import {
   type ReparseOf,
   type RunMeta,
@@ -91,8 +90,6 @@ export interface RunManifest {
   /** Set when the run re-extracted an earlier run's archive instead of fetching. */
   readonly reparse: ReparseOf | null;
 }
-
-const GONE = new Set(['http-404', 'http-410']);
 
 function budgetOf(reasons: Record<string, number>): string | null {
   const reason = Object.keys(reasons).find((name) => name.startsWith('budget:'));
@@ -263,101 +260,6 @@ function nextBaseline(job: Job, meta: RunMeta, quality: QualityReport): QualityB
   return { runId: meta.runId, startedAt: meta.startedAt, items: quality.items, templates };
 }
 
-/** What finalization keeps of each URL of a run for removal inference: a small code per page id. */
-const PAGE = { keysKnown: 0, keysUnknown: 1, gone: 2, kept: 3 } as const;
-type PageCode = (typeof PAGE)[keyof typeof PAGE];
-
-/**
- * The evidence a run leaves for removals, compact enough for runs of a million URLs: a code per page id and the
- * set of item key ids the run's parsed and unchanged pages hold.
- */
-interface RemovalEvidence {
-  readonly pages: Map<string, PageCode>;
-  readonly presentKeys: Set<string>;
-  /** A URL failed for a reason that says nothing about its existence (network, 5xx...). */
-  transientFailures: boolean;
-}
-
-async function noteEvidence(context: PipelineContext, evidence: RemovalEvidence, entry: UrlEntry): Promise<void> {
-  if (entry.status === 'parsed' || entry.status === 'unchanged') {
-    const keys = entry.keysRef === undefined ? entry.keys : (await readPageLists(context.store, entry.keysRef)).keys;
-    evidence.pages.set(entry.id, keys === undefined ? PAGE.keysUnknown : PAGE.keysKnown);
-    for (const key of keys ?? []) evidence.presentKeys.add(key);
-  } else if (entry.status === 'failed' && GONE.has(entry.reason ?? '')) evidence.pages.set(entry.id, PAGE.gone);
-  else {
-    evidence.pages.set(entry.id, PAGE.kept);
-    if (entry.status === 'failed') evidence.transientFailures = true;
-  }
-}
-
-/**
- * Decides which remembered items are gone, from evidence only: no page of the run holds the item's key although
- * its page was parsed (or was unchanged since it was last parsed), or answered 404/410, or was not reached although
- * nothing failed transiently. A page that failed transiently or was skipped keeps its items, and so does a page whose
- * memory predates keys. Runs cut by a budget infer no removals at all.
- */
-async function inferRemovals(context: PipelineContext, meta: RunMeta, evidence: RemovalEvidence, dt: string): Promise<number> {
-  const removed: ChangeRecord[] = [];
-  const gone: ItemState[] = [];
-  for await (const item of context.items.all(meta.job)) {
-    const page = evidence.pages.get(item.page);
-    const keyId = item.keyId.slice('k#'.length);
-    let present: boolean;
-    if (page === undefined) present = evidence.transientFailures || evidence.presentKeys.has(keyId);
-    else if (page === PAGE.keysKnown || page === PAGE.gone) present = evidence.presentKeys.has(keyId);
-    else present = true;
-    if (present) continue;
-    gone.push(item);
-    removed.push({ type: 'removed', key: item.key, runId: meta.runId, url: item.pageUrl, data: item.data });
-  }
-  if (removed.length > 0) {
-    const body = gzipSync(`${removed.map((change) => JSON.stringify(change)).join('\n')}\n`);
-    await context.store.put(layout.changes(meta.job, dt, meta.runId, 'removed'), body, { contentType: 'application/x-ndjson' });
-    const now = context.clock.now();
-    for (const item of gone) await context.items.remove(meta.job, item, meta.runId, now);
-  }
-  return removed.length;
-}
-
-/** Items per current-state part object: a part is built in memory (rows, then gzip), so parts stay small. */
-const SNAPSHOT_PART_ITEMS = 10_000;
-
-/** The pointer to a job's newest current-state snapshot. */
-export interface CurrentSnapshot {
-  readonly job: string;
-  readonly runId: string;
-  readonly items: number;
-  readonly parts: readonly string[];
-  readonly writtenAt: string;
-}
-
-/**
- * Writes the current state of every item of the job (latest value per key, removed items gone) as gzip NDJSON
- * parts, then points `current/<job>/latest.json` at them, so that queries of the current state stream from the
- * object store (local or S3) with bounded memory.
- */
-async function writeSnapshot(context: PipelineContext, job: string, runId: string): Promise<CurrentSnapshot> {
-  const parts: string[] = [];
-  let rows: string[] = [];
-  let items = 0;
-  const flush = async () => {
-    if (rows.length === 0) return;
-    const key = layout.currentPart(job, runId, parts.length);
-    await context.store.put(key, gzipSync(`${rows.join('\n')}\n`), { contentType: 'application/x-ndjson' });
-    parts.push(key);
-    rows = [];
-  };
-  for await (const item of context.items.all(job)) {
-    rows.push(JSON.stringify({ ...item.data, _key: item.key, _url: item.pageUrl, _changedIn: item.changedIn }));
-    items++;
-    if (rows.length >= SNAPSHOT_PART_ITEMS) await flush();
-  }
-  await flush();
-  const snapshot: CurrentSnapshot = { job, runId, items, parts, writtenAt: new Date(context.clock.now()).toISOString() };
-  await context.store.put(layout.currentPointer(job), JSON.stringify(snapshot, null, 2), { contentType: 'application/json' });
-  return snapshot;
-}
-
 /**
  * Finishes the run when every accepted URL is terminal: writes the failures file, infers removed items, assesses
  * quality against the baseline, writes the manifest, then marks the run finished. Safe to call from any stage at
@@ -384,13 +286,29 @@ export async function finalizeIfComplete(
   const definition = context.jobs.get(job);
   const reasons: Record<string, number> = {};
   const lines: string[] = [];
-  const evidence: RemovalEvidence = { pages: new Map(), presentKeys: new Set(), transientFailures: false };
+  const attempt = newId(context.clock, context.random);
+  const present = new PresentKeys(
+    context.store,
+    // Scratch of this attempt alone: concurrent finishers each keep their own.
+    (bucket, sequence) => layout.finalizeScratch(job, runId, attempt, `k${bucket}-${sequence}`),
+    context.settings.finalizeMemoryKeys,
+  );
+  let transientFailures = false;
+  let entries = 0;
   const states: Record<UrlEntry['status'], number> = { accepted: 0, parsed: 0, unchanged: 0, skipped: 0, failed: 0 };
   for await (const entry of context.ledger.urls(job, runId)) {
     states[entry.status]++;
     if (states.accepted > 0) break;
-    await noteEvidence(context, evidence, entry);
+    entries++;
+    if (entry.status === 'parsed' || entry.status === 'unchanged') {
+      await present.add(
+        entry.keysRef === undefined ? (entry.keys ?? []) : (await readPageLists(context.store, entry.keysRef)).keys,
+      );
+      continue;
+    }
     if (entry.status !== 'failed' && entry.status !== 'skipped') continue;
+    // A failure that says nothing about the page's existence (network, 5xx...): what it leads to may still be there.
+    if (entry.status === 'failed' && !GONE_REASONS.has(entry.reason ?? '')) transientFailures = true;
     const reason = entry.reason ?? 'unknown';
     reasons[reason] = (reasons[reason] ?? 0) + 1;
     lines.push(
@@ -398,11 +316,15 @@ export async function finalizeIfComplete(
     );
   }
   // The counters can lag but never run ahead (see ledger.ts): the entries decide, and the manifest counts them.
-  if (states.accepted > 0) return undefined;
+  if (states.accepted > 0) {
+    await context.store.discard?.(layout.finalizeScratchFolder(job, runId, attempt));
+    return undefined;
+  }
+  await present.close();
   const { accepted: _pending, ...terminal } = states;
   const meta: RunMeta = {
     ...counted,
-    counters: { ...counted.counters, ...terminal, accepted: evidence.pages.size },
+    counters: { ...counted.counters, ...terminal, accepted: entries },
   };
   const failuresKey = lines.length > 0 ? layout.failures(job, runId) : null;
   if (failuresKey) await context.store.put(failuresKey, `${lines.join('\n')}\n`, { contentType: 'application/x-ndjson' });
@@ -420,9 +342,10 @@ export async function finalizeIfComplete(
     quality.problems.length === 0 &&
     meta.counters.parsed + meta.counters.unchanged > 0;
   const dt = partitionDate(meta.startedAt);
-  const removed = removalsInferred ? await inferRemovals(context, meta, evidence, dt) : 0;
-
-  if (movesCurrentState) await writeSnapshot(context, job, runId);
+  const { removed } = movesCurrentState
+    ? await settleItems(context, { job, runId, dt }, removalsInferred ? { present, transientFailures } : undefined)
+    : { removed: 0 };
+  await context.store.discard?.(layout.finalizeScratchFolder(job, runId, attempt));
   const now = context.clock.now();
   const state = options.stalled ? 'stalled' : finalState(meta, reasons, quality);
   const manifest = manifestOf({ ...meta, state, finishedAt: now }, { reasons, failuresKey, quality, removed, removalsInferred });

@@ -456,6 +456,26 @@ export class RunLedger {
   }
 
   /**
+   * URL entries by id (`urlId`), read eventually consistently in batches of 100: entries of a finished run, which no
+   * longer change. Ids with no entry are absent from the map.
+   */
+  async peekUrlIds(job: string, runId: string, ids: readonly string[]): Promise<Map<string, UrlEntry>> {
+    const pk = runKey(job, runId);
+    const entries = new Map<string, UrlEntry>();
+    for (let start = 0; start < ids.length; start += MAX_GET_MANY) {
+      const items = await this.#state.getMany(
+        ids.slice(start, start + MAX_GET_MANY).map((id) => ({ pk, sk: `${stateKeys.urlPrefix}${id}` })),
+      );
+      for (const item of items) {
+        if (!item) continue;
+        const entry = toUrlEntry(item);
+        entries.set(entry.id, entry);
+      }
+    }
+    return entries;
+  }
+
+  /**
    * Offers URLs to the run. New ones within the page budget are accepted for fetching; past it (or, with `skip`,
    * all of them) they are recorded as skipped with the reason, so that they are still accounted for.
    *

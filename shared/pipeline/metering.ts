@@ -97,6 +97,8 @@ export function meteredStore(store: ObjectStore, meter: RequestMeter): ObjectSto
       meter.add('s3:GetObject');
       return store.getStream(key);
     },
+    // Deleting is free on S3 (and S3 expires scratch by lifecycle instead); forwarded where the store can.
+    ...(store.discard ? { discard: (folder: string) => store.discard?.(folder) ?? Promise.resolve() } : {}),
     async *list(prefix) {
       let listed = 0;
       meter.add('s3:ListObjectsV2');

@@ -223,7 +223,10 @@ describe('Class: ScrapelineStack', () => {
           VersioningConfiguration: { Status: 'Enabled' },
           LoggingConfiguration: { DestinationBucketName: { Ref: logicalId(stack.storage.accessLogsBucket) } },
           LifecycleConfiguration: {
-            Rules: Match.arrayWith([Match.objectLike({ Prefix: 'raw/', ExpirationInDays: 30, Status: 'Enabled' })]),
+            Rules: Match.arrayWith([
+              Match.objectLike({ Prefix: 'raw/', ExpirationInDays: 30, Status: 'Enabled' }),
+              Match.objectLike({ Prefix: 'scratch/', ExpirationInDays: 1, Status: 'Enabled' }),
+            ]),
           },
         },
       });
@@ -341,7 +344,7 @@ describe('Class: ScrapelineStack', () => {
       }
     });
 
-    it('lets the fetcher write raw/, records/ (pages ended without a parse) and what finishing a run writes only, and send to the fetch and parse queues', () => {
+    it("lets the fetcher write raw/, records/ (pages ended without a parse) and what finishing a run writes only, read large pages' lists and finalization scratch, and send to the fetch and parse queues", () => {
       // Prepare
       const statements = statementsOf(stack.fetcher);
 
@@ -349,9 +352,9 @@ describe('Class: ScrapelineStack', () => {
       const writes = s3Writes(statements);
       expect(writes.flatMap((s) => s.actions)).toEqual(['s3:PutObject']);
       expect(writes.flatMap((s) => s.resources).sort()).toEqual(
-        ['raw', 'records', 'runs', 'changes', 'current'].map(objects).sort(),
+        ['raw', 'records', 'runs', 'changes', 'current', 'scratch'].map(objects).sort(),
       );
-      expect(resourcesFor(statements, 's3:GetObject')).toEqual([]);
+      expect(resourcesFor(statements, 's3:GetObject').sort()).toEqual(['runs', 'scratch'].map(objects).sort());
       expect(resourcesFor(statements, 'sqs:SendMessage').sort()).toEqual(
         [arn(stack.fetchQueue.queue), arn(stack.parseQueue.queue)].sort(),
       );
@@ -373,18 +376,18 @@ describe('Class: ScrapelineStack', () => {
       expect(resourcesFor(statements, 'dynamodb:PutItem')).toEqual([arn(stack.state.table)]);
     });
 
-    it('lets the post-processor read records/, write datasets/, quarantine/, changes/, runs/ and current/, and send to no queue', () => {
+    it("lets the post-processor read records/, runs/ (large pages' lists) and scratch/, write datasets/, quarantine/, changes/, runs/, current/ and scratch/, and send to no queue", () => {
       // Prepare
       const statements = statementsOf(stack.postprocessor);
 
       // Assess
       expect(resourcesFor(statements, 'sqs:SendMessage')).toEqual([]);
       expect(resourcesFor(statements, 'sqs:ReceiveMessage')).toEqual([arn(stack.postprocessQueue.queue)]);
-      expect(resourcesFor(statements, 's3:GetObject')).toEqual([objects('records')]);
+      expect(resourcesFor(statements, 's3:GetObject').sort()).toEqual(['records', 'runs', 'scratch'].map(objects).sort());
       const writes = s3Writes(statements);
       expect(writes.flatMap((s) => s.actions)).toEqual(['s3:PutObject']);
       expect(writes.flatMap((s) => s.resources).sort()).toEqual(
-        ['datasets', 'quarantine', 'changes', 'runs', 'current'].map(objects).sort(),
+        ['datasets', 'quarantine', 'changes', 'runs', 'current', 'scratch'].map(objects).sort(),
       );
       expect(resourcesFor(statements, 'dynamodb:Query')).toEqual([arn(stack.state.table)]);
     });
