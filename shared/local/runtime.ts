@@ -130,9 +130,11 @@ export const localRuntimeOptions = z.strictObject({
   maxReceiveCount: positive.default(3),
   /** Worker threads that extract pages (jobs without code extractors), so parsing uses more cores. @default 0 (none) */
   parseThreads: z.number().int().min(0).max(64).default(0),
+  /**
    * Deadline for extracting one page in a worker thread (a page past it fails with reason `extract-timeout`, its
    * worker is replaced); capped at a third of the visibility timeout, so an overrun page never comes back.
    * @default 10000
+   */
   extractTimeoutMs: positive.default(10_000),
 });
 export type LocalRuntimeOptions = z.input<typeof localRuntimeOptions>;
