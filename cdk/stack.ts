@@ -12,6 +12,7 @@ import { Analytics, type AnalyticsProps } from './constructs/analytics.js';
 import { type FunctionLogLevel, ScrapelineFunction } from './constructs/function.js';
 import { ScrapelineMonitoring } from './constructs/monitoring.js';
 import { JobSchedules } from './constructs/schedules.js';
+import { JobSecrets } from './constructs/secrets.js';
 import { StateTable } from './constructs/state.js';
 import { ScrapelineStorage } from './constructs/storage.js';
 import { PropsValidator, secondsOf } from './constructs/validation.js';
@@ -163,6 +164,8 @@ export class ScrapelineStack extends Stack {
   readonly parseQueue: WorkQueue;
   readonly postprocessQueue: WorkQueue;
   readonly fetcher: ScrapelineFunction;
+  /** The fetcher's read access to the secrets the jobs name. */
+  readonly secrets: JobSecrets;
   readonly parser: ScrapelineFunction;
   readonly postprocessor: ScrapelineFunction;
   readonly schedules: JobSchedules;
@@ -307,6 +310,8 @@ export class ScrapelineStack extends Stack {
     this.parseQueue.queue.grants.sendMessages(fetcher);
     grantBucket(this.fetcher, BUCKET_ACCESS.fetcher);
     table.grants.readWriteData(fetcher);
+    // The secrets the jobs name (request headers and cookies, proxies, logins): the fetcher reads them, no one else.
+    this.secrets = new JobSecrets(this, 'JobSecrets', { jobs: props.jobs, grantee: fetcher });
 
     const parser = this.parser.function;
     this.parseQueue.addConsumer(this.parser, stages.parser);

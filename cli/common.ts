@@ -8,6 +8,7 @@ import { loadJobDirectory } from '../shared/job/load.js';
 import type { Job } from '../shared/job/schema.js';
 import { isDiskFull } from '../shared/local/disk-full.js';
 import { LocalRuntime, type RunOutcome, type RunProgress } from '../shared/local/runtime.js';
+import { localSecretSource } from '../shared/local/secrets.js';
 import type { RunManifest } from '../shared/pipeline/finalize.js';
 import { type ReparseOf, terminalCount } from '../shared/pipeline/ledger.js';
 import type { Log } from '../shared/ports.js';
@@ -162,6 +163,7 @@ export async function runLocally(
         if (isDiskFull(error)) logFull = error;
       }),
       ...(options.ssrf ? { ssrf: options.ssrf } : {}),
+      secrets: localSecretSource(io.env, dataDir),
     },
     // Parsing moves to worker threads, leaving the main thread to fetch and write: every core but one, and at least
     // one, so that every page is extracted under a deadline (a worker stuck on a page is replaced).

@@ -1,5 +1,6 @@
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { clientConfig } from '../shared/aws/client-config.js';
+import { AwsSecretSource } from '../shared/aws/secrets.js';
 import { UndiciHttpClient } from '../shared/fetch/http.js';
 import { createFetcherHandler } from '../shared/handlers.js';
 import { loadConfig } from './commons/config.js';
@@ -24,6 +25,8 @@ const runtime = createFunctionRuntime({
   // It sends messages on every invocation: its SQS client (and package) is loaded at cold start.
   clients: { sqs: new SQSClient(clientConfig('sqs', { region: config.region })) },
   http,
+  // Jobs' secrets (headers, cookies, proxies, logins): the SDK packages load when the first one is read.
+  secrets: new AwsSecretSource({ region: config.region }),
   ...(config.retryBaseMs === undefined ? {} : { settings: { retryBaseMs: config.retryBaseMs } }),
 });
 

@@ -16,6 +16,7 @@ import { type BundledJob, resolveBundledJobs } from '../../shared/job/bundled.js
 import type { Job } from '../../shared/job/schema.js';
 import { createContext, jobRegistry, type PipelineContext, type PipelineSettings } from '../../shared/pipeline/context.js';
 import { StateHostGate } from '../../shared/pipeline/politeness.js';
+import type { SecretSource } from '../../shared/pipeline/secrets.js';
 import { type Log, type Metrics, noRunEvents, type Queue, type RunEvents, systemClock } from '../../shared/ports.js';
 import type { FunctionConfig } from './config.js';
 import { UnavailablePortError } from './errors.js';
@@ -45,6 +46,8 @@ export interface FunctionRuntimeOptions {
   readonly http?: HttpClient;
   /** Only the parser extracts (on the invocation's thread): without one, extracting throws and no HTML library is bundled. */
   readonly extractor?: PageExtractor;
+  /** Only the fetcher reads the secrets jobs name: without a source, a page whose request names one fails. */
+  readonly secrets?: SecretSource;
   /**
    * @default clients created once from the environment (`AWS_REGION`, `AWS_ENDPOINT_URL_*`): S3 and DynamoDB at cold
    * start, SQS when the first message is sent (a function that sends on every invocation passes its own, created at
@@ -219,6 +222,7 @@ export function createFunctionRuntime(options: FunctionRuntimeOptions): Function
     parseQueue: queue(config.parseQueue, 'parse', 'PARSE_QUEUE_URL'),
     http: options.http ?? unavailableHttp(stage),
     ...(options.extractor === undefined ? {} : { extractor: options.extractor }),
+    ...(options.secrets === undefined ? {} : { secrets: options.secrets }),
     // Many fetcher instances run at once: per-host start slots are booked in the state table, shared by all of them
     // (one conditional write per start, none on release; hosts with minDelayMs 0 cost nothing).
     hosts: new StateHostGate(state, {

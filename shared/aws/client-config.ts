@@ -32,9 +32,15 @@ export interface AwsClientsOptions {
  * const s3 = new S3Client(clientConfig('s3', { region: 'eu-west-1' }));
  */
 export function clientConfig(service: 's3', options?: AwsClientsOptions): S3ClientConfig;
-export function clientConfig(service: 'sqs' | 'dynamodb', options?: AwsClientsOptions): Record<string, unknown>;
-export function clientConfig(service: 's3' | 'sqs' | 'dynamodb', options: AwsClientsOptions = {}): Record<string, unknown> {
-  const endpoint = options.endpoints?.[service];
+export function clientConfig(
+  service: 'sqs' | 'dynamodb' | 'secretsmanager' | 'ssm',
+  options?: AwsClientsOptions,
+): Record<string, unknown>;
+export function clientConfig(
+  service: 's3' | 'sqs' | 'dynamodb' | 'secretsmanager' | 'ssm',
+  options: AwsClientsOptions = {},
+): Record<string, unknown> {
+  const endpoint = service === 's3' || service === 'sqs' || service === 'dynamodb' ? options.endpoints?.[service] : undefined;
   return {
     ...(options.region === undefined ? {} : { region: options.region }),
     ...(options.credentials === undefined ? {} : { credentials: options.credentials }),

@@ -12,7 +12,7 @@ import {
   RedirectError,
   ResponseTooLargeError,
 } from './errors.js';
-import type { PageRequest } from './request.js';
+import { type PageRequest, redactedHeaders } from './request.js';
 import { createGuardedDispatcher, findBlockedAddressError, type SsrfPolicy } from './ssrf.js';
 
 /** Per-request limits and identity, from the job's `fetch` and `politeness` sections. */
@@ -54,6 +54,11 @@ export interface FetchedPage {
   readonly redirects: readonly string[];
   readonly startedAt: number;
   readonly durationMs: number;
+  /**
+   * The job's headers sent with the first request (cookies included), as they may be archived: `Authorization`,
+   * `Cookie`, `Proxy-Authorization` and every header holding a secret are `[redacted]`. @default none
+   */
+  readonly requestHeaders?: Readonly<Record<string, string>>;
 }
 
 /** The HTTP port: fetches one URL with the limits given. */
@@ -207,6 +212,8 @@ export class UndiciHttpClient implements HttpClient {
     // Preconditions on a POST, PUT, PATCH or DELETE ask the server to refuse it (412) when the page is unchanged:
     // only a GET asks whether to send the page again. Other methods are compared by the body's hash.
     const validators = method === 'GET' ? options.validators : undefined;
+    const sent = options.request?.headers ?? {};
+    const archived = Object.keys(sent).length === 0 ? {} : { requestHeaders: redactedHeaders(options.request as PageRequest) };
     for (;;) {
       let response: Dispatcher.ResponseData;
       // The job's headers and cookies are for the site it names: a redirect elsewhere must not carry them.
@@ -292,6 +299,7 @@ export class UndiciHttpClient implements HttpClient {
           redirects,
           startedAt,
           durationMs: Date.now() - startedAt,
+          ...archived,
         };
       }
       if (response.statusCode < 200 || response.statusCode >= 300) {
@@ -362,6 +370,7 @@ export class UndiciHttpClient implements HttpClient {
         redirects,
         startedAt,
         durationMs: Date.now() - startedAt,
+        ...archived,
       };
     }
   }

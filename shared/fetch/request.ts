@@ -1,5 +1,6 @@
 import { jobReadsJson } from '../job/formats.js';
 import type { Job, RequestSpec } from '../job/schema.js';
+import { type MaybeSecret, type SecretValues, secretValue } from '../job/secrets.js';
 
 /**
  * The request a page of a job is fetched with: the job's `fetch.request`, and for followed pages the `request` of
@@ -35,13 +36,29 @@ export interface PageRequest {
    * `+json` types), `any` for a template whose `format` decides how its pages are read. @default HTML and XML only
    */
   readonly accept?: 'json' | 'any';
+  /**
+   * Names of headers whose values are secrets (or carry one, as `cookie`): archives show them redacted, like
+   * `authorization`, `cookie` and `proxy-authorization` always. @default none
+   */
+  readonly secretHeaders?: readonly string[];
+}
+
+/** Headers archived as `[redacted]` whatever their value: they carry credentials. */
+export const CREDENTIAL_HEADERS: readonly string[] = ['authorization', 'cookie', 'proxy-authorization'];
+
+/** The headers of a request as they may be archived: credentials and secrets replaced by `[redacted]`. */
+export function redactedHeaders(request: PageRequest): Record<string, string> {
+  const hidden = new Set([...CREDENTIAL_HEADERS, ...(request.secretHeaders ?? [])]);
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(request.headers)) out[name] = hidden.has(name) ? '[redacted]' : value;
+  return out;
 }
 
 /** A plain GET: what robots.txt, sitemaps and jobs without request options get. */
 export const PLAIN_GET: PageRequest = { method: 'GET', headers: {}, query: [], retryable: true };
 
-function lowerKeys(record: Readonly<Record<string, string>> | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
+function lowerKeys<T>(record: Readonly<Record<string, T>> | undefined): Record<string, T> {
+  const out: Record<string, T> = {};
   for (const [name, value] of Object.entries(record ?? {})) out[name.toLowerCase()] = value;
   return out;
 }
@@ -67,8 +84,13 @@ export function mergeRequestSpecs(base: RequestSpec | undefined, override: Reque
   };
 }
 
-/** Resolves request options as written into the request to send. */
-export function resolveRequest(spec: RequestSpec | undefined): PageRequest {
+/**
+ * Resolves request options as written into the request to send.
+ *
+ * @param secrets the values of the secrets the options name (read by the pipeline's secret resolver)
+ * @throws {MissingSecretValueError} when a secret named is not among `secrets`
+ */
+export function resolveRequest(spec: RequestSpec | undefined, secrets: SecretValues = new Map()): PageRequest {
   if (spec === undefined) return PLAIN_GET;
   let body: RequestBody | undefined;
   if (spec.form !== undefined) {
@@ -79,17 +101,33 @@ export function resolveRequest(spec: RequestSpec | undefined): PageRequest {
     body = { contentType: 'application/json', text: JSON.stringify(spec.json) };
   }
   const method = spec.method ?? (body === undefined ? 'GET' : 'POST');
-  const headers = lowerKeys(spec.headers);
+  const headers: Record<string, string> = {};
+  const secretHeaders: string[] = [];
+  const read = (name: string, value: MaybeSecret): string => {
+    if (typeof value !== 'string' && !secretHeaders.includes(name)) secretHeaders.push(name);
+    return secretValue(value, secrets);
+  };
+  for (const [name, value] of Object.entries(lowerKeys(spec.headers))) headers[name] = read(name, value);
   const cookies = Object.entries(spec.cookies ?? {});
-  if (cookies.length > 0) headers.cookie = cookies.map(([name, value]) => `${name}=${value}`).join('; ');
+  if (cookies.length > 0) headers.cookie = cookies.map(([name, value]) => `${name}=${read('cookie', value)}`).join('; ');
   const sendsBody = body !== undefined || method !== 'GET';
   return {
     method,
     headers,
+    ...(secretHeaders.length === 0 ? {} : { secretHeaders }),
     ...(body === undefined ? {} : { body }),
     query: Object.entries(spec.query ?? {}).map(([name, value]) => [name, String(value)] as const),
     retryable: !sendsBody || spec.idempotent === true,
   };
+}
+
+/** The request options of a page of a job, as written: the job's, and for followed pages those of its rule. */
+export function pageRequestSpec(
+  job: Job,
+  page: { readonly template?: string | undefined; readonly depth: number },
+): RequestSpec | undefined {
+  const rule = page.depth === 0 ? undefined : job.follow.find((one) => one.template === page.template);
+  return mergeRequestSpecs(job.fetch.request, rule?.request);
 }
 
 /**
@@ -98,10 +136,12 @@ export function resolveRequest(spec: RequestSpec | undefined): PageRequest {
  * @param page the page's template and depth: start pages (depth 0) get the job's options; deeper pages also those
  *   of the follow rules leading to their template
  */
-export function pageRequest(job: Job, page: { readonly template?: string | undefined; readonly depth: number }): PageRequest {
-  const own = job.fetch.request;
-  const rule = page.depth === 0 ? undefined : job.follow.find((one) => one.template === page.template);
-  const request = resolveRequest(mergeRequestSpecs(own, rule?.request));
+export function pageRequest(
+  job: Job,
+  page: { readonly template?: string | undefined; readonly depth: number },
+  secrets: SecretValues = new Map(),
+): PageRequest {
+  const request = resolveRequest(pageRequestSpec(job, page), secrets);
   const template = page.template === undefined ? undefined : job.templates[page.template];
   if (template?.format !== undefined) return { ...request, accept: 'any' };
   return jobReadsJson(job) ? { ...request, accept: 'json' } : request;

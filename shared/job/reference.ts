@@ -314,6 +314,35 @@ follow:
 - robots.txt and sitemaps are fetched plainly; robots.txt rules judge a page's URL with the query parameters, as it
   is fetched. \`scrapeline extract --url\` sends the options of the template it previews.`;
 
+const SECRETS = `## Secrets
+
+A header, a cookie, a proxy URL or a login field may name a secret instead of holding a literal:
+
+\`\`\`yaml
+fetch:
+  request:
+    headers: { Authorization: { secret: shop/api-token } }          # the whole value: "Bearer …"
+    cookies: { session: { secret: shop/login, key: cookie } }       # a property of a JSON secret
+\`\`\`
+
+- On AWS, \`{ secret: name }\` is a Secrets Manager secret and \`{ secret: name, store: ssm }\` an SSM parameter
+  (SecureStrings are decrypted). \`cdk deploy\` grants the fetcher \`GetSecretValue\` / \`GetParameter\` on exactly
+  the secrets the jobs name, and no other function any; the secrets are yours to create (\`aws secretsmanager
+  create-secret --name shop/api-token --secret-string "Bearer …"\`). A parameter encrypted with a KMS key of its
+  own also needs \`kms:Decrypt\` on that key.
+- Locally, \`shop/api-token\` is the environment variable \`SCRAPELINE_SECRET_SHOP_API_TOKEN\` (upper case, every
+  other character \`_\`), else the entry \`"shop/api-token"\` of the secrets file, a JSON object of secrets by name
+  (\`SCRAPELINE_SECRETS_FILE\`, default \`.scrapeline/secrets.json\`): \`{ "shop/login": { "cookie": "…" } }\`.
+- With \`key\`, the secret's value is a JSON object and the property \`key\` is read (Secrets Manager keeps
+  credentials so).
+- Values are read when the job runs, by the fetcher only, kept in memory for 5 minutes (a rotated secret is used
+  from then on), and never written: logs and the messages of errors show \`[redacted]\` in their place, WARC
+  request records show \`Authorization\`, \`Cookie\`, \`Proxy-Authorization\` and every header holding a secret as
+  \`[redacted]\`, and \`scrapeline validate\` does not read them. A secret that cannot be read fails the pages that
+  need it (\`secret-not-found\`, \`secret-denied\`, \`secret-invalid\`), before anything is requested;
+  throttling is retried.
+- What a site sends back is the site's: a page that echoes a credential is archived as it came.`;
+
 const CODE_EXTRACTORS = `## Code extractors (TypeScript jobs)
 
 A template may have \`extractor: (page) => items\` instead of selectors in its fields (a YAML or JSON job cannot:
@@ -385,6 +414,7 @@ is left out of the item, or set to its \`default\`; an item whose key or a \`req
     STRUCTURED_DATA,
     JSON_APIS,
     REQUESTS,
+    SECRETS,
     CODE_EXTRACTORS,
   ];
   return `${parts.join('\n\n')}\n`;

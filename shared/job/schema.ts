@@ -3,9 +3,9 @@ import { jmespathProblem } from '../extract/json.js';
 import { nestedQuantifierProblem } from '../extract/regex-safety.js';
 import { normaliseUrl } from '../url.js';
 import { readsJson } from './formats.js';
-import { scheduleProblem } from './schedule.js';
 import { PRESET_FIELDS, PRESET_KEY, TEMPLATE_PRESETS } from './presets.js';
 import { jobReferenceIssues, templateReferenceIssues } from './references.js';
+import { scheduleProblem } from './schedule.js';
 
 /**
  * The job model: what a user writes in `jobs/` (TypeScript through `defineJob`, or YAML/JSON).
@@ -379,6 +379,39 @@ const MANAGED_HEADERS: Readonly<Record<string, string>> = {
 /** One query or form parameter value. */
 const parameterValue = z.union([z.string(), z.number(), z.boolean()]);
 
+/** Names of secrets: what Secrets Manager secret names and SSM parameter names (paths) have in common. */
+const SECRET_NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
+
+/**
+ * A reference to a secret, accepted wherever a job holds a credential (header and cookie values, proxy URLs, login
+ * fields): the value is read when the job runs and never written anywhere (logs, archives, manifests, errors).
+ */
+export const secretRefSchema = z
+  .strictObject({
+    secret: z
+      .string()
+      .regex(SECRET_NAME, 'secret names are letters, digits and /_+=.@- (at most 512)')
+      .describe(
+        'The name of the secret: on AWS a Secrets Manager secret (or with `store: ssm` an SSM parameter, a SecureString decrypted); locally the environment variable `SCRAPELINE_SECRET_<NAME>` (upper case, every other character `_`: `shop/api-token` is `SCRAPELINE_SECRET_SHOP_API_TOKEN`), else the entry of that name in the secrets file (`SCRAPELINE_SECRETS_FILE`, default `.scrapeline/secrets.json`).',
+      ),
+    store: z
+      .enum(['secrets-manager', 'ssm'])
+      .optional()
+      .describe(
+        'Where the secret is kept on AWS: `secrets-manager` (default) or `ssm` (Parameter Store). The stack grants the fetcher read access to exactly the secrets its jobs name.',
+      ),
+    key: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'For a secret whose value is a JSON object (as Secrets Manager keeps credentials): the property to read, e.g. `password`.',
+      ),
+  })
+  .describe(
+    'A secret: `{ secret: shop/api-token }`, `{ secret: /shop/proxy, store: ssm }`, `{ secret: shop/login, key: password }`.',
+  );
+
 /** Request options of a job (`fetch.request`) or of a follow rule (`follow[].request`, merged over the job's). */
 const requestSchema = z
   .strictObject({
@@ -389,20 +422,23 @@ const requestSchema = z
     headers: z
       .record(
         z.string().regex(HEADER_NAME, "header names are HTTP tokens (letters, digits and !#$%&'*+.^_`|~-)"),
-        z.string().refine((value) => !/[\r\n\0]/.test(value), 'header values cannot hold CR, LF or NUL'),
+        z.union([
+          z.string().refine((value) => !/[\r\n\0]/.test(value), 'header values cannot hold CR, LF or NUL'),
+          secretRefSchema,
+        ]),
       )
       .optional()
       .describe(
-        'Request headers by name, e.g. `{ Accept-Language: "en-GB", Authorization: "Bearer …" }`. Sent only to the URL\'s origin: a redirect to another origin drops them. Host, Content-Length, Content-Type, Cookie, User-Agent and the other headers the fetcher sets are refused (with where to set them).',
+        'Request headers by name, e.g. `{ Accept-Language: "en-GB", Authorization: { secret: shop/api-token } }`: a value is a string or a secret reference (`{ secret: name }`, see "Secrets"). Sent only to the URL\'s origin: a redirect to another origin drops them. Host, Content-Length, Content-Type, Cookie, User-Agent and the other headers the fetcher sets are refused (with where to set them).',
       ),
     cookies: z
       .record(
         z.string().regex(HEADER_NAME, 'cookie names are HTTP tokens'),
-        z.string().regex(COOKIE_VALUE, 'cookie values cannot hold white space, ", comma, ; or \\'),
+        z.union([z.string().regex(COOKIE_VALUE, 'cookie values cannot hold white space, ", comma, ; or \\'), secretRefSchema]),
       )
       .optional()
       .describe(
-        'Cookies sent as one `Cookie` header, e.g. `{ session: "abc123", consent: "yes" }`; like headers, only to the URL\'s origin.',
+        'Cookies sent as one `Cookie` header, e.g. `{ consent: "yes", session: { secret: shop/session } }` (a value is a string or a secret reference); like headers, only to the URL\'s origin.',
       ),
     query: z
       .record(z.string().min(1), parameterValue)
@@ -714,3 +750,5 @@ export type FollowRule = Job['follow'][number];
 
 /** Request options as written (every key optional): a job's `fetch.request` or a follow rule's `request`. */
 export type RequestSpec = z.output<typeof requestSchema>;
+/** A reference to a secret (`{ secret: name }`), resolved when the job runs. */
+export type SecretRef = z.output<typeof secretRefSchema>;

@@ -24,6 +24,7 @@ import type { FetchTask, StartRunMessage } from '../pipeline/messages.js';
 import { InProcessHostGate } from '../pipeline/politeness.js';
 import { decodePageRecords, postProcessRecords } from '../pipeline/postprocess.js';
 import { type ReparseOptions, startReparse } from '../pipeline/reparse.js';
+import type { SecretSource } from '../pipeline/secrets.js';
 import { runIdFor } from '../pipeline/start.js';
 import { stallRun } from '../pipeline/watchdog.js';
 import { type Clock, type Log, silentLog, systemClock } from '../ports.js';
@@ -32,6 +33,7 @@ import { DataDirFullError, watchDiskFull } from './disk-full.js';
 import { type DataDirLock, lockDataDir } from './lock.js';
 import { FileSystemObjectStore } from './object-store.js';
 import { LocalQueue, type ReceivedMessage } from './queue.js';
+import { LocalSecretSource } from './secrets.js';
 import { EmbeddedStateStore } from './state.js';
 
 const positive = z.number().int().positive();
@@ -149,7 +151,10 @@ export interface LocalRuntimeParts {
   readonly log?: Log;
   readonly settings?: Partial<PipelineSettings>;
   /**
+   * Where the secrets jobs name are read (`localSecretSource` reads `SCRAPELINE_SECRET_<NAME>` variables and a file).
+   * @default the file `<dataDir>/secrets.json` only
    */
+  readonly secrets?: SecretSource;
 }
 
 /** A snapshot for progress displays. */
@@ -378,6 +383,7 @@ export class LocalRuntime {
       clock,
       log,
       settings: parts.settings,
+      secrets: parts.secrets ?? new LocalSecretSource({ file: join(dataDir, 'secrets.json') }),
     });
     const { concurrency, maxReceiveCount } = this.options;
     const batchSize = this.options.batchSize ?? 10;

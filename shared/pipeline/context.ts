@@ -19,6 +19,7 @@ import { RunLedger, SeenUrls } from './ledger.js';
 import { meteredLog, meteredQueue, meteredState, meteredStore, type RequestMeter } from './metering.js';
 import { PageMemoryStore } from './pages.js';
 import type { HostGate } from './politeness.js';
+import { noSecrets, redactingHttp, redactingLog, SecretResolver, type SecretSource } from './secrets.js';
 
 /** The jobs a runtime knows, by name. */
 export interface JobRegistry {
@@ -80,7 +81,10 @@ export interface PipelineContext {
   readonly items: ItemMemory;
   readonly fetchQueue: Queue;
   readonly parseQueue: Queue;
+  /** The HTTP client; errors pass through the secrets' redactor. */
   readonly http: HttpClient;
+  /** The secrets jobs name (request headers and cookies, proxies, logins), read when needed and redacted everywhere. */
+  readonly secrets: SecretResolver;
   /**
    * Where pages are extracted. @default none: a context that parses is given one (`inProcessExtractor` of
    * shared/extract/pool.ts), so that what does not parse (a fetcher, a post-processor) bundles no HTML libraries
@@ -88,6 +92,7 @@ export interface PipelineContext {
   readonly extractor: PageExtractor;
   readonly hosts: HostGate;
   readonly clock: Clock;
+  /** The log; messages and attributes pass through the secrets' redactor. */
   readonly log: Log;
   readonly metrics: Metrics;
   readonly events: RunEvents;
@@ -121,9 +126,11 @@ const noExtractor: PageExtractor = {
 export function createContext(
   parts: Omit<
     PipelineContext,
-    'ledger' | 'pages' | 'items' | 'settings' | 'random' | 'metrics' | 'events' | 'memo' | 'extractor'
+    'ledger' | 'pages' | 'items' | 'settings' | 'random' | 'metrics' | 'events' | 'memo' | 'extractor' | 'secrets'
   > & {
     extractor?: PageExtractor;
+    /** Where the secrets jobs name are read. @default none: a job naming one fails its pages (`secret-not-found`) */
+    secrets?: SecretSource;
     metrics?: Metrics;
     events?: RunEvents;
     settings?: Partial<PipelineSettings>;
@@ -134,8 +141,12 @@ export function createContext(
   const memo = new Map<string, unknown>();
   const seen = new SeenUrls();
   memo.set(SEEN_URLS, seen);
+  const secrets = new SecretResolver(parts.secrets ?? noSecrets, { clock: parts.clock });
   return {
     ...parts,
+    secrets,
+    log: redactingLog(parts.log, secrets.redactor),
+    http: redactingHttp(parts.http, secrets.redactor),
     ledger: parts.ledger ?? new RunLedger(parts.state, { seen }),
     pages: new PageMemoryStore(parts.state, parts.store),
     items: new ItemMemory(parts.state),

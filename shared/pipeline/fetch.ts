@@ -2,7 +2,7 @@ import { sha256Digest, WarcBatch } from '../archive/warc.js';
 import { describeError, RetryableError, type ScrapelineError } from '../errors.js';
 import { httpStatusError, parseRetryAfter } from '../fetch/errors.js';
 import type { FetchedPage } from '../fetch/http.js';
-import { PLAIN_GET, pageRequest, withQuery } from '../fetch/request.js';
+import { type PageRequest, PLAIN_GET, withQuery } from '../fetch/request.js';
 import { SITEMAP_MAX_BYTES } from '../fetch/sitemap.js';
 import { layout } from '../layout.js';
 import { hostOf } from '../url.js';
@@ -13,6 +13,7 @@ import type { FetchTask, PageRecord, ParseTask } from './messages.js';
 import type { PageMemory } from './pages.js';
 import { type RunPageRecord, writePageRecords } from './parse.js';
 import { PolitenessDeferral } from './politeness.js';
+import { jobRequest } from './requests.js';
 import { robotsPolicy } from './robots.js';
 import { processSitemap, processSitemapPart } from './sitemaps.js';
 
@@ -63,7 +64,16 @@ export async function fetchTask(context: PipelineContext, task: FetchTask): Prom
   const host = hostOf(task.url);
   const sitemap = task.sitemapChain !== undefined;
   // The job's request options (a sitemap is a resource of the site, fetched plainly); a body is sent once unless idempotent.
-  const request = sitemap ? PLAIN_GET : pageRequest(job, task);
+  let request: PageRequest;
+  try {
+    request = sitemap ? PLAIN_GET : await jobRequest(context, job, task);
+  } catch (caught) {
+    // A secret that cannot be read (missing, not granted) fails the page; throttling comes back with the message.
+    const error = asScrapelineError(caught);
+    if (error.retryable) throw error;
+    context.log.warn('request options unavailable', { url: task.url, runId: task.runId, job: task.job, reason: error.reason });
+    return ended(task, 'failed', error.reason, error.message);
+  }
   // robots.txt judges the URL as fetched, with the job's query parameters.
   const requestUrl = withQuery(task.url, request.query);
   const retries = request.retryable ? job.fetch.retries : 0;
@@ -237,7 +247,8 @@ export async function dispatchFetched(context: PipelineContext, outcomes: readon
         status: page.status,
         responseHeaders: page.headers,
         body: page.body,
-        requestHeaders: { 'User-Agent': context.jobs.get(task.job).politeness.userAgent },
+        // What was sent, credentials and secrets redacted.
+        requestHeaders: { ...page.requestHeaders, 'User-Agent': context.jobs.get(task.job).politeness.userAgent },
         extensions: {
           'Requested-URI': task.url,
           Depth: String(task.depth),

@@ -75,6 +75,30 @@ describe('Bundling', () => {
     }
   });
 
+  it('loads the Secrets Manager and SSM packages only when a secret is read, not at cold start', () => {
+    // Prepare
+    const { dir, code } = defined(bundles.get('fetcher'), 'the fetcher bundle');
+    const loaded = `const f = require(${JSON.stringify(join(dir, 'index.cjs'))}); console.log(JSON.stringify(Object.keys(require.cache).filter((k) => /client-(secrets-manager|ssm)/.test(k)).length));`;
+
+    // Act
+    const output = execFileSync(process.execPath, ['--no-warnings', '-e', loaded], {
+      env: {
+        PATH: process.env.PATH,
+        AWS_REGION: 'us-east-1',
+        BUCKET_NAME: 'scrapeline-bucket',
+        STATE_TABLE_NAME: 'scrapeline-state',
+        FETCH_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/fetch',
+        PARSE_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/parse',
+      },
+      encoding: 'utf8',
+    });
+
+    // Assess: the fetcher can read them (the packages are required inside the source that reads)
+    expect(output.trim()).toBe('0');
+    expect(code).toMatch(/require\("@aws-sdk\/client-secrets-manager"\)/);
+    expect(code).toMatch(/require\("@aws-sdk\/client-ssm"\)/);
+  });
+
   it('links a source map and leaves the SDK v3 to the runtime', () => {
     // Assess
     for (const { code, dir } of bundles.values()) {
