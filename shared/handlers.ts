@@ -1,5 +1,6 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { groupBy } from './collections.js';
 import { describeError } from './errors.js';
 import { parseRecordsKey } from './layout.js';
 import { type PipelineContext, withMeter } from './pipeline/context.js';
@@ -116,20 +117,6 @@ class InvocationMeters {
       }
     }
   }
-}
-
-/** Groups a batch's results by the (per-run, metered) context that produced them. */
-function byContext<E extends { readonly context: PipelineContext }, T>(
-  entries: Iterable<E>,
-  value: (entry: E) => T,
-): Map<PipelineContext, T[]> {
-  const groups = new Map<PipelineContext, T[]>();
-  for (const entry of entries) {
-    const group = groups.get(entry.context);
-    if (group) group.push(value(entry));
-    else groups.set(entry.context, [value(entry)]);
-  }
-  return groups;
 }
 
 /** Adds messages to a partial batch response (after a batch-level step failed for them). */
@@ -325,7 +312,12 @@ export function createFetcherHandler(pipeline: PipelineContext, options: Fetcher
     });
     let undelivered: string[] = [];
     try {
-      for (const [context, list] of byContext(outcomes.values(), (entry) => entry.outcome)) await dispatchFetched(context, list);
+      for (const [context, list] of groupBy(
+        outcomes.values(),
+        (entry) => entry.context,
+        (entry) => entry.outcome,
+      ))
+        await dispatchFetched(context, list);
     } catch (error) {
       pipeline.log.error('fetcher: archiving or enqueueing the batch failed', { error: describeError(error) });
       undelivered = [...outcomes].filter(([, { outcome }]) => outcome.kind !== 'done').map(([id]) => id);
@@ -372,7 +364,12 @@ export function createParserHandler(pipeline: PipelineContext, options: HandlerO
     });
     let unwritten: string[] = [];
     try {
-      for (const [context, pages] of byContext(parsed.values(), (entry) => entry.page)) await writePageRecords(context, pages);
+      for (const [context, pages] of groupBy(
+        parsed.values(),
+        (entry) => entry.context,
+        (entry) => entry.page,
+      ))
+        await writePageRecords(context, pages);
     } catch (error) {
       pipeline.log.error('parser: writing page records failed', { error: describeError(error) });
       unwritten = [...parsed.keys()];

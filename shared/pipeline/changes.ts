@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
+import { mapLimited } from '../collections.js';
 import { MAX_GET_MANY, type StateItem, type StateStore } from '../ports.js';
 import { urlId } from '../url.js';
-import { mapLimited } from './ledger.js';
 
 /** A change of one item between runs, as written under `changes/`. */
 export interface ChangeRecord {

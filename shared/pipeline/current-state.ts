@@ -1,10 +1,12 @@
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { gzipSync } from 'node:zlib';
+import { mapLimited } from '../collections.js';
 import { layout } from '../layout.js';
+import { gunzipLines, gzipNdjson } from '../ndjson.js';
 import { MAX_GET_MANY, type ObjectStore } from '../ports.js';
 import { stateKeys } from '../state-keys.js';
 import type { ChangeRecord, ItemState } from './changes.js';
 import type { PipelineContext } from './context.js';
-import { mapLimited, type UrlEntry } from './ledger.js';
+import type { UrlEntry } from './ledger.js';
 
 /** Reasons that say a page is gone: its items are removed, unless another page of the run holds them. */
 export const GONE_REASONS: ReadonlySet<string> = new Set(['http-404', 'http-410']);
@@ -91,7 +93,7 @@ export class PresentKeys {
       const key = this.#scratch(bucket, sequence);
       const body = await this.#store.get(key);
       if (!body) throw new Error(`finalization scratch object ${key} is missing`);
-      for (const keyId of gunzipSync(body).toString('utf8').split('\n')) keys.add(keyId);
+      for (const keyId of gunzipLines(key, body)) keys.add(keyId);
     }
     return keys;
   }
@@ -123,7 +125,7 @@ class PartWriter {
   readonly #store: ObjectStore;
   readonly #keyOf: (part: number) => string;
   readonly #limit: number;
-  #rows: string[] = [];
+  #rows: unknown[] = [];
   readonly keys: string[] = [];
   count = 0;
 
@@ -134,7 +136,7 @@ class PartWriter {
   }
 
   async push(row: unknown): Promise<void> {
-    this.#rows.push(JSON.stringify(row));
+    this.#rows.push(row);
     this.count++;
     if (this.#rows.length >= this.#limit) await this.flush();
   }
@@ -142,7 +144,7 @@ class PartWriter {
   async flush(): Promise<void> {
     if (this.#rows.length === 0) return;
     const key = this.#keyOf(this.keys.length);
-    await this.#store.put(key, gzipSync(`${this.#rows.join('\n')}\n`), { contentType: 'application/x-ndjson' });
+    await this.#store.put(key, gzipNdjson(this.#rows), { contentType: 'application/x-ndjson' });
     this.keys.push(key);
     this.#rows = [];
   }
@@ -175,12 +177,11 @@ class RemovedItems {
     const [first] = this.#items;
     if (!first) return;
     const { job, runId, dt } = this.#run;
-    const rows = this.#items.map((item) => {
-      const change: ChangeRecord = { type: 'removed', key: item.key, runId, url: item.pageUrl, data: item.data };
-      return JSON.stringify(change);
-    });
+    const rows = this.#items.map(
+      (item): ChangeRecord => ({ type: 'removed', key: item.key, runId, url: item.pageUrl, data: item.data }),
+    );
     const part = `removed-k${first.keyId.slice(stateKeys.itemKeyPrefix.length)}`;
-    await this.#context.store.put(layout.changes(job, dt, runId, part), gzipSync(`${rows.join('\n')}\n`), {
+    await this.#context.store.put(layout.changes(job, dt, runId, part), gzipNdjson(rows), {
       contentType: 'application/x-ndjson',
     });
     const now = this.#context.clock.now();

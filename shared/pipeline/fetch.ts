@@ -1,4 +1,5 @@
 import { sha256Digest, WarcBatch } from '../archive/warc.js';
+import { groupBy } from '../collections.js';
 import { describeError, RetryableError, type ScrapelineError } from '../errors.js';
 import { httpStatusError, parseRetryAfter } from '../fetch/errors.js';
 import type { FetchedPage } from '../fetch/http.js';
@@ -9,7 +10,7 @@ import { hostOf } from '../url.js';
 import { newId, type PipelineContext } from './context.js';
 import { templateCounter, templateCounters } from './ledger.js';
 import { followLinks } from './links.js';
-import type { FetchTask, PageRecord, ParseTask } from './messages.js';
+import { type FetchTask, type PageRecord, type ParseTask, runOf } from './messages.js';
 import type { PageMemory } from './pages.js';
 import { type RunPageRecord, writePageRecords } from './parse.js';
 import { PolitenessDeferral } from './politeness.js';
@@ -223,19 +224,15 @@ function ended(task: FetchTask, status: 'failed' | 'skipped', reason: string, me
  * retry later go back to the fetch queue with their delay.
  */
 export async function dispatchFetched(context: PipelineContext, outcomes: readonly FetchOutcome[]): Promise<void> {
-  const byRun = new Map<string, Extract<FetchOutcome, { kind: 'fetched' }>[]>();
   const later: Extract<FetchOutcome, { kind: 'retry-later' }>[] = [];
   const ended: RunPageRecord[] = [];
+  const fetchedPages: Extract<FetchOutcome, { kind: 'fetched' }>[] = [];
   for (const outcome of outcomes) {
     if (outcome.kind === 'retry-later') later.push(outcome);
     if (outcome.kind === 'done' && outcome.ended) ended.push(outcome.ended);
-    if (outcome.kind !== 'fetched') continue;
-    const runKey = `${outcome.task.job}/${outcome.task.runId}`;
-    const list = byRun.get(runKey) ?? [];
-    list.push(outcome);
-    byRun.set(runKey, list);
+    if (outcome.kind === 'fetched') fetchedPages.push(outcome);
   }
-  for (const fetched of byRun.values()) {
+  for (const fetched of groupBy(fetchedPages, (outcome) => runOf(outcome.task)).values()) {
     const first = fetched[0];
     if (!first) continue;
     const key = layout.raw(first.task.job, first.task.runId, newId(context.clock, context.random));

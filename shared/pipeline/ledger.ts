@@ -1,3 +1,4 @@
+import { mapLimited } from '../collections.js';
 import { MAX_GET_MANY, type StateItem, type StateStore } from '../ports.js';
 import { COUNTER_SHARDS, stateKeys } from '../state-keys.js';
 import { urlId } from '../url.js';
@@ -276,29 +277,6 @@ function toUrlEntry(item: StateItem): UrlEntry {
 /** Terminal counters summed: when equal to `accepted`, the run is complete. */
 export function terminalCount(meta: RunMeta): number {
   return TERMINAL_STATES.reduce((sum, state) => sum + meta.counters[state], 0);
-}
-
-/**
- * Runs `task` over `items` with at most `limit` in flight, keeping the order of results. After a task fails no other
- * starts, and the first error is thrown once those in flight have settled: nothing keeps working (and counting
- * requests) after the caller has given up.
- */
-export async function mapLimited<T, R>(items: readonly T[], limit: number, task: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  let failure: { error: unknown } | undefined;
-  const worker = async () => {
-    for (let index = next++; index < items.length && !failure; index = next++) {
-      try {
-        results[index] = await task(items[index] as T);
-      } catch (error) {
-        failure ??= { error };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failure) throw failure.error;
-  return results;
 }
 
 /**

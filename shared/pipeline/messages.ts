@@ -94,19 +94,27 @@ export const s3NotificationMessage = union(
   looseObject({ Event: literal('s3:TestEvent') }),
 );
 
+/** The run a task belongs to, as one string (`<job>/<runId>`): to group a batch's work by run. */
+export function runOf(task: { readonly job: string; readonly runId: string }): string {
+  return `${task.job}/${task.runId}`;
+}
+
 /** What a start message may hold (`type` aside): optional keys may be absent. */
 export type StartRunMessage = Infer<typeof startRunMessage>;
 export type FetchTask = Infer<typeof fetchTaskMessage>;
 export type FetchQueueMessage = Infer<typeof fetchQueueMessage>;
 export type ParseTask = Infer<typeof parseTaskMessage>;
 
-/** Parses a queue message body with a guard, naming the problem in a non-retryable error. */
-export function parseMessage<T>(schema: Guard<T>, body: string, what: string): T {
+/**
+ * Parses JSON text with a guard, naming the problem in a non-retryable error that starts with `what` (e.g.
+ * `fetch task: depth: expected a count`).
+ */
+export function parseJson<T>(schema: Guard<T>, text: string, what: string): T {
   let json: unknown;
   try {
-    json = JSON.parse(body);
+    json = JSON.parse(text);
   } catch (error) {
-    throw new InvalidInputError(`${what}: body is not JSON`, error);
+    throw new InvalidInputError(`${what}: not JSON`, error);
   }
   const result = schema.safeParse(json);
   if (!result.success) {
@@ -114,6 +122,11 @@ export function parseMessage<T>(schema: Guard<T>, body: string, what: string): T
     throw new InvalidInputError(`${what}: ${detail}`);
   }
   return result.data;
+}
+
+/** Parses a queue message body with a guard, naming the problem in a non-retryable error. */
+export function parseMessage<T>(schema: Guard<T>, body: string, what: string): T {
+  return parseJson(schema, body, what);
 }
 
 const pageCounters = {

@@ -1,13 +1,14 @@
-import { gzipSync } from 'node:zlib';
 import { readArchivedResponse } from '../archive/warc.js';
+import { groupBy } from '../collections.js';
 import { describeError, InvalidInputError, NonRetryableError, ObjectNotFoundError, ScrapelineError } from '../errors.js';
 import type { PageExtraction } from '../extract/page.js';
 import { declaresUtf16, decodeDocument } from '../fetch/charset.js';
 import { layout } from '../layout.js';
+import { gzipNdjson } from '../ndjson.js';
 import type { ObjectStore } from '../ports.js';
 import { newId, type PipelineContext } from './context.js';
 import { followLinks } from './links.js';
-import type { PageRecord, ParseTask } from './messages.js';
+import { type PageRecord, type ParseTask, runOf } from './messages.js';
 
 /**
  * Whether a body is binary rather than text, by the WHATWG MIME sniffing rule: a "binary data byte" (a control
@@ -149,17 +150,10 @@ export interface RunPageRecord {
  * per run; each object triggers post-processing, which moves its pages to their terminal state.
  */
 export async function writePageRecords(context: PipelineContext, pages: readonly RunPageRecord[]): Promise<void> {
-  const byRun = new Map<string, RunPageRecord[]>();
-  for (const page of pages) {
-    const key = `${page.task.job}/${page.task.runId}`;
-    const list = byRun.get(key) ?? [];
-    list.push(page);
-    byRun.set(key, list);
-  }
-  for (const list of byRun.values()) {
+  for (const list of groupBy(pages, (page) => runOf(page.task)).values()) {
     const first = list[0];
     if (!first) continue;
-    const body = gzipSync(`${list.map((page) => JSON.stringify(page.record)).join('\n')}\n`);
+    const body = gzipNdjson(list.map((page) => page.record));
     await context.store.put(layout.records(first.task.job, first.task.runId, newId(context.clock, context.random)), body, {
       contentType: 'application/x-ndjson',
     });

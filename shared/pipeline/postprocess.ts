@@ -1,12 +1,13 @@
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { mapLimited } from '../collections.js';
 import { InvalidInputError, ObjectNotFoundError } from '../errors.js';
 import { layout, parseRecordsKey, partitionDate } from '../layout.js';
+import { gunzipLines, gzipNdjson } from '../ndjson.js';
 import { urlId } from '../url.js';
 import type { ChangeRecord, Observation } from './changes.js';
 import type { PipelineContext } from './context.js';
 import { finalizeIfComplete } from './finalize.js';
-import { type Move, mapLimited, templateCounters } from './ledger.js';
-import { type PageRecord, pageRecordSchema } from './messages.js';
+import { type Move, templateCounters } from './ledger.js';
+import { type PageRecord, pageRecordSchema, parseJson } from './messages.js';
 import { fitsInline, type PageLists, type PageMemory, writePageLists } from './pages.js';
 
 /** Items of a records object observed at once (their memory reads and writes are independent). */
@@ -31,34 +32,12 @@ export interface RowMetadata {
 
 /** Reads and validates the page records of a records object. */
 export function decodePageRecords(key: string, body: Uint8Array): PageRecord[] {
-  let text: string;
-  try {
-    text = gunzipSync(body).toString('utf8');
-  } catch (error) {
-    throw new InvalidInputError(`${key}: not gzip`, error);
-  }
   const records: PageRecord[] = [];
-  const lines = text.split('\n');
-  for (const [index, line] of lines.entries()) {
+  for (const [index, line] of gunzipLines(key, body).entries()) {
     if (line.trim() === '') continue;
-    let json: unknown;
-    try {
-      json = JSON.parse(line);
-    } catch (error) {
-      throw new InvalidInputError(`${key}: line ${index + 1} is not JSON`, error);
-    }
-    const result = pageRecordSchema.safeParse(json);
-    if (!result.success) {
-      const detail = result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ');
-      throw new InvalidInputError(`${key}: line ${index + 1}: ${detail}`);
-    }
-    records.push(result.data);
+    records.push(parseJson(pageRecordSchema, line, `${key}: line ${index + 1}`));
   }
   return records;
-}
-
-function ndjsonGzip(rows: readonly unknown[]): Buffer {
-  return gzipSync(`${rows.map((row) => JSON.stringify(row)).join('\n')}\n`);
 }
 
 /** The item key ids and links a page record holds (none for pages that end without items). */
@@ -228,15 +207,15 @@ export async function postProcessRecords(context: PipelineContext, key: string):
   }
 
   if (rows.length > 0) {
-    await context.store.put(layout.dataset(job, dt, runId, batchId), ndjsonGzip(rows), { contentType: 'application/x-ndjson' });
+    await context.store.put(layout.dataset(job, dt, runId, batchId), gzipNdjson(rows), { contentType: 'application/x-ndjson' });
   }
   if (quarantined.length > 0) {
-    await context.store.put(layout.quarantine(job, runId, batchId), ndjsonGzip(quarantined), {
+    await context.store.put(layout.quarantine(job, runId, batchId), gzipNdjson(quarantined), {
       contentType: 'application/x-ndjson',
     });
   }
   if (changes.length > 0) {
-    await context.store.put(layout.changes(job, dt, runId, batchId), ndjsonGzip(changes), {
+    await context.store.put(layout.changes(job, dt, runId, batchId), gzipNdjson(changes), {
       contentType: 'application/x-ndjson',
     });
   }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { mapLimited } from '../../../shared/collections.js';
 import { EmbeddedStateStore } from '../../../shared/local/state.js';
-import { mapLimited, type Offer, RunLedger, SeenUrls, terminalCount } from '../../../shared/pipeline/ledger.js';
+import { type Offer, RunLedger, SeenUrls, terminalCount } from '../../../shared/pipeline/ledger.js';
 import type { StateStore } from '../../../shared/ports.js';
 import { CountingStore } from '../../support/counting-store.js';
 
