@@ -1,4 +1,4 @@
-import { CloudFormationClient, DescribeStacksCommand, type DescribeStacksCommandOutput } from '@aws-sdk/client-cloudformation';
+import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { type AwsClients, createAwsClients } from '../shared/aws/clients.js';
 import { S3ObjectStore } from '../shared/aws/s3-object-store.js';
@@ -7,6 +7,7 @@ import type { StartRunMessage } from '../shared/pipeline/messages.js';
 import { runIdFor } from '../shared/pipeline/start.js';
 import type { ObjectStore } from '../shared/ports.js';
 import { UsageError } from './common.js';
+import { readStackOutputs, StackLookupError } from './stack-outputs.js';
 
 /** AWS clients the CLI uses against a deployed stack; tests inject clients pointed at local peers. */
 export interface CloudServices {
@@ -51,20 +52,16 @@ const REQUIRED_OUTPUTS: readonly (keyof StackOutputs)[] = [
   'PostprocessDeadLetterQueueUrl',
 ];
 
-/** Reads a deployed scrapeline stack's outputs through CloudFormation. */
+/**
+ * Reads a deployed scrapeline stack's outputs through CloudFormation.
+ *
+ * @throws {StackLookupError} when the stack does not exist or lacks an output (exit code 2)
+ */
 export async function stackOutputs(services: CloudServices, stackName: string): Promise<StackOutputs> {
-  let response: DescribeStacksCommandOutput;
-  try {
-    response = await services.cloudFormation().send(new DescribeStacksCommand({ StackName: stackName }));
-  } catch (error) {
-    throw new UsageError(`cannot read stack "${stackName}": ${(error as Error).message}`);
-  }
-  const stack = response.Stacks?.[0];
-  if (!stack) throw new UsageError(`no stack named "${stackName}"`);
-  const outputs = Object.fromEntries((stack.Outputs ?? []).map((output) => [output.OutputKey, output.OutputValue]));
-  const missing = REQUIRED_OUTPUTS.filter((key) => typeof outputs[key] !== 'string');
+  const outputs = await readStackOutputs(services.cloudFormation(), stackName);
+  const missing = REQUIRED_OUTPUTS.filter((key) => outputs[key] === undefined);
   if (missing.length > 0) {
-    throw new UsageError(
+    throw new StackLookupError(
       `stack "${stackName}" has no output ${missing.join(', ')}: is it a scrapeline stack, deployed with this version?`,
     );
   }

@@ -193,7 +193,36 @@ infers removals: its source run archived only the pages it fetched, not those th
   },
 } as const satisfies CommandSpec;
 
-/** The commands whose options and help come from a table here (sql keeps its own). */
+export const SQL = {
+  usage: `Usage: scrapeline sql "<query>" --stack <name> [--workgroup <name>] [--database <name>] [--format table|json|ndjson|csv] [--timeout <s>] [--limit <n>]
+       scrapeline sql --file <query.sql> --stack <name> [options]
+       scrapeline sql --tables --stack <name> [--format table|json|ndjson|csv]`,
+  description: `Runs one SQL statement in Athena over a deployed stack's tables and prints the result: per job, <job> (its items,
+one row per item written) and <job>_changes (new, changed and removed items); "-" in a job name becomes "_".
+The stack's outputs name the workgroup (AthenaWorkgroup: results encrypted, bytes scanned capped per query) and
+the database (GlueDatabase). Filter on the dt partition (WHERE dt >= '2026-11-01') so that Athena reads only
+those days: it bills by bytes scanned. Examples: docs/query.md.`,
+  options: {
+    stack: {
+      type: 'string',
+      value: '<name>',
+      help: 'the deployed stack (CloudFormation DescribeStacks; your AWS credentials and region)',
+    },
+    workgroup: { type: 'string', value: '<name>', help: "run in this workgroup instead of the stack's" },
+    database: { type: 'string', value: '<name>', help: "resolve table names in this database instead of the stack's" },
+    file: { type: 'string', value: '<path>', help: 'read the statement from a file' },
+    tables: { type: 'boolean', help: 'list the tables and their columns instead (Glue; scans nothing)' },
+    format: { type: 'string', value: '<fmt>', help: 'table (default), json, ndjson, csv' },
+    timeout: { type: 'string', value: '<s>', help: 'stop the query and fail after this many seconds (default 300)' },
+    limit: { type: 'string', value: '<n>', help: 'print at most n rows (stops paging through the results)' },
+    region: { type: 'string', value: '<region>', help: "AWS region (default: AWS_REGION, or your profile's)" },
+    help,
+  },
+  footer: `Exit codes: 0 ok, 1 the query failed, was cancelled or timed out (Athena's reason is printed) or AWS refused a
+call, 2 usage, or a stack that is missing or lacks the outputs.`,
+} as const satisfies CommandSpec;
+
+/** Every command's spec, by name. */
 export const COMMAND_SPECS: Readonly<Record<string, CommandSpec>> = {
   run: RUN,
   query: QUERY,
@@ -204,4 +233,5 @@ export const COMMAND_SPECS: Readonly<Record<string, CommandSpec>> = {
   redrive: REDRIVE,
   demo: DEMO,
   reparse: REPARSE,
+  sql: SQL,
 };

@@ -6,7 +6,6 @@ import { decodeDocument } from '../shared/fetch/charset.js';
 import { UndiciHttpClient } from '../shared/fetch/http.js';
 import { pageRequest, withQuery } from '../shared/fetch/request.js';
 import type { SsrfPolicy } from '../shared/fetch/ssrf.js';
-import { JobValidationError } from '../shared/job/errors.js';
 import { loadJobDirectory } from '../shared/job/load.js';
 import { type Job, runIdProblem, startUrlProblem } from '../shared/job/schema.js';
 import { FileSystemObjectStore } from '../shared/local/object-store.js';
@@ -30,12 +29,12 @@ import {
 } from '../shared/query.js';
 import { hostOf } from '../shared/url.js';
 import { type CloudServices, defaultCloudServices, redrive, remoteStore, STAGES, type Stage, startCloudRun } from './cloud.js';
-import { CHANGES, COMMAND_SPECS, DEMO, EXTRACT, QUERY, REDRIVE, REPARSE, RUN, RUNS, VALIDATE } from './commands.js';
+import { type CliCommand, type CommandContext, defineCommand, type ParsedArgs, runCommand } from './command.js';
+import { CHANGES, DEMO, EXTRACT, QUERY, REDRIVE, REPARSE, RUN, RUNS, VALIDATE } from './commands.js';
 import { type CliIo, EXIT, environment, loadJob, reportOutcome, runLocally, seconds, UsageError } from './common.js';
 import { runDemo } from './demo.js';
 import { FORMATS, type Format, writeRows } from './format.js';
-import { commandHelp, parseCommandArgs } from './options.js';
-import { commandSql, SQL_HELP } from './sql.js';
+import { sqlCommand } from './sql.js';
 
 const HELP = `scrapeline: scrape the web on a schedule, locally or on AWS.
 
@@ -63,11 +62,6 @@ Common options:
 
 Exit codes: 0 ok, 1 error, 2 usage or invalid job, 3 run partial, 4 run failed, 5 run stalled.`;
 
-const COMMAND_HELP: Record<string, string> = {
-  ...Object.fromEntries(Object.entries(COMMAND_SPECS).map(([command, spec]) => [command, commandHelp(spec)])),
-  sql: SQL_HELP,
-};
-
 interface Paths {
   readonly jobsDir: string;
   readonly dataDir: string;
@@ -88,9 +82,8 @@ function jobArgument(positionals: string[], command: string): string {
   return name;
 }
 
-async function commandRun(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseCommandArgs('run', args, RUN);
-  if (values.help) return help(io, 'run');
+async function commandRun({ values, positionals }: ParsedArgs<typeof RUN.options>, context: CommandContext): Promise<number> {
+  const { io, cloud } = context;
   if (values.resume && (values['start-url'] || values['run-id'])) {
     throw new UsageError('run: --resume continues a run as it was started; it takes no --start-url or --run-id');
   }
@@ -102,7 +95,7 @@ async function commandRun(args: string[], io: CliIo): Promise<number> {
   const { jobsDir, dataDir } = paths(values, io);
   if (values.stack !== undefined) {
     const name = jobArgument(positionals, 'run');
-    const runId = await startCloudRun(services, values.stack, name, values['start-url']);
+    const runId = await startCloudRun(cloud, values.stack, name, values['start-url']);
     io.stdout.write(
       `Started run ${runId} of ${name} on stack ${values.stack}.\nWatch it: scrapeline runs ${name} --stack ${values.stack}\n`,
     );
@@ -170,9 +163,8 @@ function unchangedRunNote(manifest: RunManifest): string | undefined {
   return `run ${manifest.runId} wrote no rows: ${pages} (an unchanged page is not parsed again; ${items.onUnchangedPages} item(s) on them); the current state is \`scrapeline query ${manifest.job}\``;
 }
 
-async function commandQuery(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseCommandArgs('query', args, QUERY);
-  if (values.help) return help(io, 'query');
+async function commandQuery({ values, positionals }: ParsedArgs<typeof QUERY.options>, context: CommandContext): Promise<number> {
+  const { io, cloud } = context;
   const { jobsDir, dataDir } = paths(values, io);
   const job = await knownJob(jobsDir, positionals, 'query');
   const format = parseFormat(values.format);
@@ -197,7 +189,7 @@ async function commandQuery(args: string[], io: CliIo): Promise<number> {
     ) ?? unknownFieldsProblem('--fields', fields ?? [], columns);
   if (problem) throw new UsageError(problem);
   const limit = parseLimit(values.limit, format);
-  const store = (await remoteStore(services, values)) ?? localStore(dataDir);
+  const store = (await remoteStore(cloud, values)) ?? localStore(dataDir);
   let source: AsyncIterable<Row>;
   let described: string;
   let note: string | undefined;
@@ -231,9 +223,11 @@ async function commandQuery(args: string[], io: CliIo): Promise<number> {
   return EXIT.ok;
 }
 
-async function commandChanges(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseCommandArgs('changes', args, CHANGES);
-  if (values.help) return help(io, 'changes');
+async function commandChanges(
+  { values, positionals }: ParsedArgs<typeof CHANGES.options>,
+  context: CommandContext,
+): Promise<number> {
+  const { io, cloud } = context;
   const { jobsDir, dataDir } = paths(values, io);
   const job = await knownJob(jobsDir, positionals, 'changes');
   const format = parseFormat(values.format);
@@ -241,7 +235,7 @@ async function commandChanges(args: string[], io: CliIo): Promise<number> {
   if (wanted?.some((type) => !['new', 'changed', 'removed'].includes(type))) {
     throw new UsageError(`--type takes new, changed and removed, got "${values.type}"`);
   }
-  const store = (await remoteStore(services, values)) ?? localStore(dataDir);
+  const store = (await remoteStore(cloud, values)) ?? localStore(dataDir);
   const manifest =
     values.run === undefined ? await latestFinishedRun(store, job.name) : await readManifest(store, job.name, values.run);
   if (!manifest) {
@@ -286,13 +280,12 @@ async function commandChanges(args: string[], io: CliIo): Promise<number> {
   return EXIT.ok;
 }
 
-async function commandRuns(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseCommandArgs('runs', args, RUNS);
-  if (values.help) return help(io, 'runs');
+async function commandRuns({ values, positionals }: ParsedArgs<typeof RUNS.options>, context: CommandContext): Promise<number> {
+  const { io, cloud } = context;
   const { jobsDir, dataDir } = paths(values, io);
   const job = (await knownJob(jobsDir, positionals, 'runs')).name;
   const format = parseFormat(values.format, ['table', 'json', 'ndjson']);
-  const store = (await remoteStore(services, values)) ?? localStore(dataDir);
+  const store = (await remoteStore(cloud, values)) ?? localStore(dataDir);
   async function* rows() {
     // Oldest first by start time: a run id chosen with --run-id need not sort like the time-based ones.
     const manifests: RunManifest[] = [];
@@ -318,9 +311,11 @@ async function commandRuns(args: string[], io: CliIo): Promise<number> {
   return EXIT.ok;
 }
 
-async function commandExtract(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseCommandArgs('extract', args, EXTRACT);
-  if (values.help) return help(io, 'extract');
+async function commandExtract(
+  { values, positionals }: ParsedArgs<typeof EXTRACT.options>,
+  context: CommandContext,
+): Promise<number> {
+  const { io } = context;
   const { jobsDir } = paths(values, io);
   const job = await loadJob(jobsDir, jobArgument(positionals, 'extract'));
   if ((values.url === undefined) === (values.file === undefined))
@@ -369,9 +364,11 @@ async function commandExtract(args: string[], io: CliIo): Promise<number> {
   return EXIT.ok;
 }
 
-async function commandValidate(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseCommandArgs('validate', args, VALIDATE);
-  if (values.help) return help(io, 'validate');
+async function commandValidate(
+  { values, positionals }: ParsedArgs<typeof VALIDATE.options>,
+  context: CommandContext,
+): Promise<number> {
+  const { io } = context;
   if (positionals.length > 0) throw new UsageError(`validate: unexpected arguments: ${positionals.join(' ')}`);
   const { jobsDir } = paths(values, io);
   const loaded = await loadJobDirectory(jobsDir);
@@ -390,9 +387,8 @@ async function commandValidate(args: string[], io: CliIo): Promise<number> {
   return invalid > 0 ? EXIT.usage : EXIT.ok;
 }
 
-async function commandDemo(args: string[], io: CliIo): Promise<number> {
-  const { values } = parseCommandArgs('demo', args, DEMO);
-  if (values.help) return help(io, 'demo');
+async function commandDemo({ values }: ParsedArgs<typeof DEMO.options>, context: CommandContext): Promise<number> {
+  const { io } = context;
   const { jobsDir, dataDir } = paths(values, io);
   const port = Number(values.port ?? 8321);
   const books = Number(values.books ?? 1000);
@@ -405,7 +401,7 @@ async function commandDemo(args: string[], io: CliIo): Promise<number> {
   io.stdout.write(
     '\nA sample query: the five best-rated books under £20\n$ scrapeline query books --where "price<20" --where "rating>=4" --fields title,price,rating,stock --limit 5\n',
   );
-  await commandQuery(
+  await COMMANDS.query?.run(
     [
       'books',
       '--jobs',
@@ -421,15 +417,17 @@ async function commandDemo(args: string[], io: CliIo): Promise<number> {
       '--limit',
       '5',
     ],
-    io,
+    context,
   );
   io.stdout.write(`\nNext: scrapeline runs books, scrapeline query books --format csv > books.csv (data in ${dataDir}/)\n`);
   return code;
 }
 
-async function commandReparse(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseCommandArgs('reparse', args, REPARSE);
-  if (values.help) return help(io, 'reparse');
+async function commandReparse(
+  { values, positionals }: ParsedArgs<typeof REPARSE.options>,
+  context: CommandContext,
+): Promise<number> {
+  const { io } = context;
   const { jobsDir, dataDir } = paths(values, io);
   const job = await loadJob(jobsDir, jobArgument(positionals, 'reparse'));
   if (values.run === undefined) throw new UsageError('reparse: which run? (--run ID; scrapeline runs <job> lists them)');
@@ -440,9 +438,11 @@ async function commandReparse(args: string[], io: CliIo): Promise<number> {
   return reportOutcome(io, outcome, dataDir);
 }
 
-async function commandRedrive(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseCommandArgs('redrive', args, REDRIVE);
-  if (values.help) return help(io, 'redrive');
+async function commandRedrive(
+  { values, positionals }: ParsedArgs<typeof REDRIVE.options>,
+  context: CommandContext,
+): Promise<number> {
+  const { io, cloud } = context;
   if (values.stack === undefined)
     throw new UsageError('redrive: which stack? (--stack NAME); local runs resume with run --resume');
   const [job, ...extra] = positionals;
@@ -452,55 +452,47 @@ async function commandRedrive(args: string[], io: CliIo): Promise<number> {
       throw new UsageError(`--stage must be one of ${STAGES.join(', ')}, got "${stage}"`);
     return stage as Stage;
   });
-  const moved = await redrive(services, values.stack, { ...(job ? { job } : {}), ...(stages ? { stages } : {}) });
+  const moved = await redrive(cloud, values.stack, { ...(job ? { job } : {}), ...(stages ? { stages } : {}) });
   const total = Object.values(moved).reduce((sum, count) => sum + count, 0);
   io.stdout.write(`Moved ${total} dead letter(s) back: ${STAGES.map((stage) => `${stage} ${moved[stage]}`).join(', ')}\n`);
   return EXIT.ok;
 }
 
 function help(io: CliIo, command?: string): number {
-  io.stdout.write(`${command ? (COMMAND_HELP[command] ?? HELP) : HELP}\n`);
+  io.stdout.write(`${(command === undefined ? undefined : COMMANDS[command]?.help) ?? HELP}\n`);
   return EXIT.ok;
 }
 
-const COMMANDS: Record<string, (args: string[], io: CliIo) => Promise<number>> = {
-  run: commandRun,
-  query: commandQuery,
-  runs: commandRuns,
-  changes: commandChanges,
-  redrive: commandRedrive,
-  reparse: commandReparse,
-  sql: (args, io) => commandSql(args, io),
-  extract: commandExtract,
-  validate: commandValidate,
-  demo: commandDemo,
+/** Every command: its options, the help written from them, and what it does. */
+const COMMANDS: Readonly<Record<string, CliCommand>> = {
+  run: defineCommand('run', RUN, commandRun),
+  query: defineCommand('query', QUERY, commandQuery),
+  runs: defineCommand('runs', RUNS, commandRuns),
+  changes: defineCommand('changes', CHANGES, commandChanges),
+  redrive: defineCommand('redrive', REDRIVE, commandRedrive),
+  reparse: defineCommand('reparse', REPARSE, commandReparse),
+  sql: sqlCommand(),
+  extract: defineCommand('extract', EXTRACT, commandExtract),
+  validate: defineCommand('validate', VALIDATE, commandValidate),
+  demo: defineCommand('demo', DEMO, commandDemo),
 };
 
-/** AWS clients of this invocation (tests inject clients pointed at local peers). */
-let services: CloudServices = defaultCloudServices();
-
-/** Runs the CLI; returns the exit code. */
+/**
+ * Runs the CLI; returns the exit code.
+ *
+ * @param cloud AWS clients for commands against a deployed stack (tests inject clients pointed at local peers)
+ */
 export async function main(argv: readonly string[], io: CliIo, cloud: CloudServices = defaultCloudServices()): Promise<number> {
-  services = cloud;
-  const [command, ...args] = argv;
-  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+  const [name, ...args] = argv;
+  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
     return help(io, args[0]);
   }
-  const run = COMMANDS[command];
-  if (!run) {
-    io.stderr.write(`unknown command "${command}"\n\n${HELP}\n`);
+  const command = COMMANDS[name];
+  if (!command) {
+    io.stderr.write(`unknown command "${name}"\n\n${HELP}\n`);
     return EXIT.usage;
   }
-  try {
-    return await run(args, io);
-  } catch (error) {
-    if (error instanceof UsageError || error instanceof JobValidationError) {
-      io.stderr.write(`${error.message}\n`);
-      return EXIT.usage;
-    }
-    io.stderr.write(`error: ${describeError(error)}\n`);
-    return EXIT.error;
-  }
+  return runCommand(command, args, { io, cloud });
 }
 
 /** The process's standard streams and environment. */

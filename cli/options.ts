@@ -21,6 +21,8 @@ export interface CommandSpec<T extends OptionTable = OptionTable> {
   readonly usage: string;
   readonly description: string;
   readonly options: T;
+  /** A paragraph after the options (exit codes of their own, say). @default none */
+  readonly footer?: string;
 }
 
 const COLUMN = 21;
@@ -45,7 +47,8 @@ export function optionLines(options: OptionTable): string {
 
 /** The whole help of a command: usage, description, then every option it accepts (and no other). */
 export function commandHelp(spec: CommandSpec): string {
-  return `${spec.usage}\n\n${spec.description}\n\nOptions:\n${optionLines(spec.options)}`;
+  const footer = spec.footer === undefined ? '' : `\n\n${spec.footer}`;
+  return `${spec.usage}\n\n${spec.description}\n\nOptions:\n${optionLines(spec.options)}${footer}`;
 }
 
 /** Parses a command's arguments with its option table; a mistake is a {@link UsageError} (exit code 2). */

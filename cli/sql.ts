@@ -1,38 +1,20 @@
 import { readFile } from 'node:fs/promises';
-import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { AthenaClient } from '@aws-sdk/client-athena';
-import { CloudFormationClient, DescribeStacksCommand, type DescribeStacksCommandOutput } from '@aws-sdk/client-cloudformation';
+import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { GetTablesCommand, GlueClient } from '@aws-sdk/client-glue';
-import { AthenaQueryFailedError, AthenaQueryTimeoutError } from '../shared/athena/errors.js';
 import { queryResults, startQuery, type WaitOptions, waitForQuery } from '../shared/athena/query.js';
 import { describeError } from '../shared/errors.js';
 import type { Row } from '../shared/query.js';
+import { defaultCloudServices } from './cloud.js';
+import { type CliCommand, defineCommand, type ParsedArgs, runCommand } from './command.js';
+import { SQL } from './commands.js';
 import { type CliIo, EXIT, UsageError } from './common.js';
 import { FORMATS, type Format, writeRows } from './format.js';
+import { commandHelp } from './options.js';
+import { readStackOutputs, StackLookupError } from './stack-outputs.js';
 
-/** The help of `scrapeline sql` (for `COMMAND_HELP.sql` in cli/main.ts). */
-export const SQL_HELP = `Usage: scrapeline sql "<query>" --stack <name> [--workgroup <name>] [--database <name>] [--format table|json|ndjson|csv] [--timeout <s>] [--limit <n>]
-       scrapeline sql --file <query.sql> --stack <name> [options]
-       scrapeline sql --tables --stack <name> [--format table|json|ndjson|csv]
-
-Runs one SQL statement in Athena over a deployed stack's tables and prints the result: per job, <job> (its items,
-one row per item written) and <job>_changes (new, changed and removed items); "-" in a job name becomes "_".
-The stack's outputs name the workgroup (AthenaWorkgroup: results encrypted, bytes scanned capped per query) and
-the database (GlueDatabase). Filter on the dt partition (WHERE dt >= '2026-11-01') so that Athena reads only
-those days: it bills by bytes scanned. Examples: docs/query.md.
-  --stack <name>       the deployed stack (CloudFormation DescribeStacks; your AWS credentials and region)
-  --workgroup <name>   run in this workgroup instead of the stack's
-  --database <name>    resolve table names in this database instead of the stack's
-  --file <path>        read the statement from a file
-  --tables             list the tables and their columns instead (Glue; scans nothing)
-  --format <fmt>       table (default), json, ndjson, csv
-  --timeout <s>        stop the query and fail after this many seconds (default 300)
-  --limit <n>          print at most n rows (stops paging through the results)
-  --region <region>    AWS region (default: AWS_REGION, or your profile's)
-  -h, --help           this help
-
-Exit codes: 0 ok, 1 the query failed, was cancelled or timed out (Athena's reason is printed) or AWS refused a
-call, 2 usage, or a stack that is missing or lacks the outputs.`;
+/** The help of `scrapeline sql`, written from its option table (cli/commands.ts). */
+export const SQL_HELP = commandHelp(SQL);
 
 /** Stack outputs the command reads (cdk/stack.ts). */
 export const SQL_STACK_OUTPUTS = { workGroup: 'AthenaWorkgroup', database: 'GlueDatabase' } as const;
@@ -67,52 +49,6 @@ export function createSqlClients(options: { readonly region?: string }): SqlClie
   };
 }
 
-/** A stack that does not exist, or lacks an output the command needs: exit code 2 with the message. */
-export class StackLookupError extends Error {
-  override readonly name = 'StackLookupError';
-}
-
-/**
- * Reads the outputs of a stack.
- *
- * @throws {StackLookupError} when the stack does not exist, naming the region looked in
- */
-export async function readStackOutputs(client: CloudFormationClient, stackName: string): Promise<Record<string, string>> {
-  let stacks: DescribeStacksCommandOutput;
-  try {
-    stacks = await client.send(new DescribeStacksCommand({ StackName: stackName }));
-  } catch (error) {
-    if (error instanceof Error && error.name === 'ValidationError' && /does not exist/i.test(error.message)) {
-      const region = await client.config.region().catch(() => 'the default region');
-      throw new StackLookupError(
-        `stack "${stackName}" does not exist in ${region} (deploy it with npx cdk deploy, or pass --region or --stack)`,
-      );
-    }
-    throw error;
-  }
-  const stack = stacks.Stacks?.[0];
-  if (!stack) throw new StackLookupError(`stack "${stackName}" was not found`);
-  const outputs: Record<string, string> = {};
-  for (const output of stack.Outputs ?? []) {
-    if (output.OutputKey && output.OutputValue !== undefined) outputs[output.OutputKey] = output.OutputValue;
-  }
-  return outputs;
-}
-
-/** The options `scrapeline sql` parses (each listed in {@link SQL_HELP}: test/cli.help.test.ts checks it). */
-export const SQL_OPTIONS = {
-  stack: { type: 'string' },
-  workgroup: { type: 'string' },
-  database: { type: 'string' },
-  format: { type: 'string' },
-  timeout: { type: 'string' },
-  limit: { type: 'string' },
-  region: { type: 'string' },
-  file: { type: 'string' },
-  tables: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-} as const satisfies ParseArgsConfig['options'];
-
 interface SqlCommand {
   readonly sql: string | undefined;
   readonly stack: string | undefined;
@@ -124,17 +60,7 @@ interface SqlCommand {
   readonly region: string | undefined;
 }
 
-function parseOptions(args: string[]) {
-  try {
-    return parseArgs({ args, options: SQL_OPTIONS, allowPositionals: true, strict: true });
-  } catch (error) {
-    throw new UsageError(`sql: ${describeError(error)}`);
-  }
-}
-
-async function parseCommand(args: string[]): Promise<SqlCommand | 'help'> {
-  const { values, positionals } = parseOptions(args);
-  if (values.help) return 'help';
+async function parseCommand({ values, positionals }: ParsedArgs<typeof SQL.options>): Promise<SqlCommand> {
   const format = (values.format ?? 'table') as Format;
   if (!FORMATS.includes(format)) throw new UsageError(`--format must be one of ${FORMATS.join(', ')}, got "${values.format}"`);
   const timeout = Number(values.timeout ?? 300);
@@ -235,60 +161,53 @@ async function* tableRows(glue: GlueClient, database: string): AsyncIterable<Row
 
 /**
  * `scrapeline sql`: runs one statement in the stack's Athena workgroup and prints the result, or lists the tables
- * (`--tables`). Register it in cli/main.ts as `sql: commandSql` (and `SQL_HELP` as `COMMAND_HELP.sql`).
- *
- * @returns the exit code: 0; 1 when the query failed, was cancelled or timed out, or AWS refused a call; 2 for a
- *   usage error or a stack that is missing or lacks the outputs. Nothing is thrown.
+ * (`--tables`). Exit codes: 0; 1 when the query failed, was cancelled or timed out, or AWS refused a call; 2 for a
+ * usage error or a stack that is missing or lacks the outputs.
  */
-export async function commandSql(args: string[], io: CliIo, dependencies: SqlDependencies = {}): Promise<number> {
-  let clients: SqlClients | undefined;
-  try {
-    const command = await parseCommand(args);
-    if (command === 'help') {
-      io.stdout.write(`${SQL_HELP}\n`);
-      return EXIT.ok;
-    }
-    clients = (dependencies.createClients ?? createSqlClients)(command.region === undefined ? {} : { region: command.region });
-    const { workGroup, database } = await target(command, clients);
+export function sqlCommand(dependencies: SqlDependencies = {}): CliCommand {
+  return defineCommand('sql', SQL, async (parsed, { io }) => {
+    const command = await parseCommand(parsed);
+    const clients = (dependencies.createClients ?? createSqlClients)(
+      command.region === undefined ? {} : { region: command.region },
+    );
+    try {
+      const { workGroup, database } = await target(command, clients);
 
-    if (command.sql === undefined) {
-      const count = await writeRows(tableRows(clients.glue, database), command.format, io.stdout, [
-        'table',
-        'location',
-        'columns',
-      ]);
-      io.stderr.write(`${count} table(s) in database ${database}\n`);
-      return EXIT.ok;
-    }
+      if (command.sql === undefined) {
+        const count = await writeRows(tableRows(clients.glue, database), command.format, io.stdout, [
+          'table',
+          'location',
+          'columns',
+        ]);
+        io.stderr.write(`${count} table(s) in database ${database}\n`);
+        return EXIT.ok;
+      }
 
-    const id = await startQuery(clients.athena, { sql: command.sql, workGroup, database });
-    if (io.interactive) io.stderr.write(`query ${id} running in workgroup ${workGroup}…\n`);
-    const done = await waitForQuery(clients.athena, id, {
-      timeoutMs: command.timeoutMs,
-      ...(dependencies.sleep ? { sleep: dependencies.sleep } : {}),
-      ...(dependencies.now ? { now: dependencies.now } : {}),
-    });
-    const results = await queryResults(clients.athena, done, command.limit === undefined ? {} : { limit: command.limit });
-    const count = await writeRows(results.rows, command.format, io.stdout, results.columns);
-    const seconds = done.engineExecutionMs === undefined ? '?' : (done.engineExecutionMs / 1000).toFixed(1);
-    io.stderr.write(`${count} row(s); ${megabytes(done.dataScannedBytes)} scanned in ${seconds} s (query ${id})\n`);
-    return EXIT.ok;
-  } catch (error) {
-    if (error instanceof UsageError || error instanceof StackLookupError) {
-      io.stderr.write(`${error.message}\n`);
-      return EXIT.usage;
-    }
-    if (error instanceof AthenaQueryFailedError || error instanceof AthenaQueryTimeoutError) {
-      io.stderr.write(`${error.message}\n`);
-      return EXIT.error;
-    }
-    io.stderr.write(`error: ${describeError(error)}\n`);
-    return EXIT.error;
-  } finally {
-    if (clients) {
+      const id = await startQuery(clients.athena, { sql: command.sql, workGroup, database });
+      if (io.interactive) io.stderr.write(`query ${id} running in workgroup ${workGroup}…\n`);
+      const done = await waitForQuery(clients.athena, id, {
+        timeoutMs: command.timeoutMs,
+        ...(dependencies.sleep ? { sleep: dependencies.sleep } : {}),
+        ...(dependencies.now ? { now: dependencies.now } : {}),
+      });
+      const results = await queryResults(clients.athena, done, command.limit === undefined ? {} : { limit: command.limit });
+      const count = await writeRows(results.rows, command.format, io.stdout, results.columns);
+      const seconds = done.engineExecutionMs === undefined ? '?' : (done.engineExecutionMs / 1000).toFixed(1);
+      io.stderr.write(`${count} row(s); ${megabytes(done.dataScannedBytes)} scanned in ${seconds} s (query ${id})\n`);
+      return EXIT.ok;
+    } finally {
       clients.cloudFormation.destroy();
       clients.athena.destroy();
       clients.glue.destroy();
     }
-  }
+  });
+}
+
+/**
+ * Runs `scrapeline sql` with these arguments to its exit code (see {@link sqlCommand}); nothing is thrown.
+ *
+ * @param dependencies what tests replace: the clients, the wait between polls and the clock of the timeout
+ */
+export function commandSql(args: string[], io: CliIo, dependencies: SqlDependencies = {}): Promise<number> {
+  return runCommand(sqlCommand(dependencies), args, { io, cloud: defaultCloudServices() });
 }

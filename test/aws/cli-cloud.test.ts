@@ -119,6 +119,8 @@ describe('The CLI against a deployed stack (s3rver, local-aws-sqs; CloudFormatio
   it('names a stack it cannot find, with exit code 2', async () => {
     const missing = capture();
     expect(await main(['runs', 'books', '--stack', 'Nope'], missing.io, services)).toBe(EXIT.usage);
-    expect(missing.stderr()).toContain('cannot read stack "Nope"');
+    expect(missing.stderr()).toBe(
+      'stack "Nope" does not exist in us-east-1 (deploy it with npx cdk deploy, or pass --region or --stack)\n',
+    );
   });
 });

@@ -23,7 +23,8 @@ export function stackWithOutputs(
   // The catch-all first: a later, more specific behaviour takes precedence in aws-sdk-client-mock.
   mockClient(client)
     .on(DescribeStacksCommand)
-    .rejects(new Error('Stack with id does not exist'))
+    // As CloudFormation answers DescribeStacks for a stack that is not there.
+    .rejects(Object.assign(new Error('Stack with id does not exist'), { name: 'ValidationError' }))
     .on(DescribeStacksCommand, { StackName: stackName })
     .resolves({
       Stacks: [
