@@ -9,7 +9,6 @@ import {
   TERMINAL_STATES,
   type TerminalState,
   terminalCount,
-  type UrlEntry,
 } from './ledger.js';
 import { estimateCost } from './metering.js';
 import { readPageLists } from './pages.js';
@@ -260,6 +259,83 @@ function nextBaseline(job: Job, meta: RunMeta, quality: QualityReport): QualityB
   return { runId: meta.runId, startedAt: meta.startedAt, items: quality.items, templates };
 }
 
+/** What a run's URL entries say once every one is terminal. */
+interface RunSurvey {
+  /** URL entries counted (every accepted URL). */
+  readonly entries: number;
+  readonly terminal: Readonly<Record<TerminalState, number>>;
+  /** Failed and skipped URLs per reason. */
+  readonly reasons: Record<string, number>;
+  /** A line of the failures file per failed or skipped URL. */
+  readonly lines: readonly string[];
+  /** A URL failed for a reason that says nothing about its page's existence (network, 5xx...). */
+  readonly transientFailures: boolean;
+}
+
+/**
+ * Reads every URL entry of a run once, in a stream: counts states and reasons, keeps a failures line per failed or
+ * skipped URL, and adds the item keys of parsed and unchanged pages to `present`. `undefined` as soon as a URL is
+ * found pending.
+ */
+async function surveyRun(
+  context: PipelineContext,
+  job: string,
+  runId: string,
+  present: PresentKeys,
+): Promise<RunSurvey | undefined> {
+  const terminal: Record<TerminalState, number> = { parsed: 0, unchanged: 0, skipped: 0, failed: 0 };
+  const reasons: Record<string, number> = {};
+  const lines: string[] = [];
+  let transientFailures = false;
+  let entries = 0;
+  for await (const entry of context.ledger.urls(job, runId)) {
+    // The counters can lag but never run ahead (see ledger.ts): the entries decide, and the manifest counts them.
+    if (entry.status === 'accepted') return undefined;
+    entries++;
+    terminal[entry.status]++;
+    if (entry.status === 'parsed' || entry.status === 'unchanged') {
+      await present.add(
+        entry.keysRef === undefined ? (entry.keys ?? []) : (await readPageLists(context.store, entry.keysRef)).keys,
+      );
+      continue;
+    }
+    if (entry.status === 'failed' && !GONE_REASONS.has(entry.reason ?? '')) transientFailures = true;
+    const reason = entry.reason ?? 'unknown';
+    reasons[reason] = (reasons[reason] ?? 0) + 1;
+    lines.push(
+      JSON.stringify({ url: entry.url, state: entry.status, reason, message: entry.message ?? null, depth: entry.depth }),
+    );
+  }
+  await present.close();
+  return { entries, terminal, reasons, lines, transientFailures };
+}
+
+/** Makes a good run the job's quality baseline. */
+async function recordBaseline(context: PipelineContext, job: string, baseline: QualityBaseline): Promise<void> {
+  await context.state.write({
+    pk: jobKey(job),
+    sk: BASELINE,
+    set: {
+      runId: baseline.runId,
+      startedAt: baseline.startedAt,
+      items: baseline.items,
+      templates: JSON.stringify(baseline.templates),
+    },
+  });
+}
+
+/** Logs and counts a run this call finished (once, however many finishers raced). */
+function reportFinished(context: PipelineContext, manifest: RunManifest, quality: QualityReport): void {
+  const { job, runId, state } = manifest;
+  context.log.info('run finished', { job, runId, state, urls: manifest.urls, items: manifest.items, changes: manifest.changes });
+  if (state === 'failed') context.metrics.count('RunsFailed');
+  if (state === 'stalled') context.metrics.count('RunsStalled');
+  if (state === 'degraded') {
+    context.metrics.count('RunsDegraded');
+    context.log.warn('run degraded', { job, runId, problems: quality.problems });
+  }
+}
+
 /**
  * Finishes the run when every accepted URL is terminal: writes the failures file, infers removed items, assesses
  * quality against the baseline, writes the manifest, then marks the run finished. Safe to call from any stage at
@@ -284,48 +360,21 @@ export async function finalizeIfComplete(
   if (counted?.state !== 'running') return undefined;
   if (!options.verify && !options.stalled && terminalCount(counted) < counted.counters.accepted) return undefined;
   const definition = context.jobs.get(job);
-  const reasons: Record<string, number> = {};
-  const lines: string[] = [];
   const attempt = newId(context.clock, context.random);
+  const scratch = layout.finalizeScratchFolder(job, runId, attempt);
   const present = new PresentKeys(
     context.store,
     // Scratch of this attempt alone: concurrent finishers each keep their own.
     (bucket, sequence) => layout.finalizeScratch(job, runId, attempt, `k${bucket}-${sequence}`),
     context.settings.finalizeMemoryKeys,
   );
-  let transientFailures = false;
-  let entries = 0;
-  const states: Record<UrlEntry['status'], number> = { accepted: 0, parsed: 0, unchanged: 0, skipped: 0, failed: 0 };
-  for await (const entry of context.ledger.urls(job, runId)) {
-    states[entry.status]++;
-    if (states.accepted > 0) break;
-    entries++;
-    if (entry.status === 'parsed' || entry.status === 'unchanged') {
-      await present.add(
-        entry.keysRef === undefined ? (entry.keys ?? []) : (await readPageLists(context.store, entry.keysRef)).keys,
-      );
-      continue;
-    }
-    if (entry.status !== 'failed' && entry.status !== 'skipped') continue;
-    // A failure that says nothing about the page's existence (network, 5xx...): what it leads to may still be there.
-    if (entry.status === 'failed' && !GONE_REASONS.has(entry.reason ?? '')) transientFailures = true;
-    const reason = entry.reason ?? 'unknown';
-    reasons[reason] = (reasons[reason] ?? 0) + 1;
-    lines.push(
-      JSON.stringify({ url: entry.url, state: entry.status, reason, message: entry.message ?? null, depth: entry.depth }),
-    );
-  }
-  // The counters can lag but never run ahead (see ledger.ts): the entries decide, and the manifest counts them.
-  if (states.accepted > 0) {
-    await context.store.discard?.(layout.finalizeScratchFolder(job, runId, attempt));
+  const survey = await surveyRun(context, job, runId, present);
+  if (!survey) {
+    await context.store.discard?.(scratch);
     return undefined;
   }
-  await present.close();
-  const { accepted: _pending, ...terminal } = states;
-  const meta: RunMeta = {
-    ...counted,
-    counters: { ...counted.counters, ...terminal, accepted: entries },
-  };
+  const { reasons, lines, transientFailures } = survey;
+  const meta: RunMeta = { ...counted, counters: { ...counted.counters, ...survey.terminal, accepted: survey.entries } };
   const failuresKey = lines.length > 0 ? layout.failures(job, runId) : null;
   if (failuresKey) await context.store.put(failuresKey, `${lines.join('\n')}\n`, { contentType: 'application/x-ndjson' });
 
@@ -345,39 +394,18 @@ export async function finalizeIfComplete(
   const { removed } = movesCurrentState
     ? await settleItems(context, { job, runId, dt }, removalsInferred ? { present, transientFailures } : undefined)
     : { removed: 0 };
-  await context.store.discard?.(layout.finalizeScratchFolder(job, runId, attempt));
+  await context.store.discard?.(scratch);
   const now = context.clock.now();
   const state = options.stalled ? 'stalled' : finalState(meta, reasons, quality);
   const manifest = manifestOf({ ...meta, state, finishedAt: now }, { reasons, failuresKey, quality, removed, removalsInferred });
   await context.store.put(layout.manifest(job, runId), JSON.stringify(manifest, null, 2), { contentType: 'application/json' });
   // A degraded, failed or budget-cut run is no baseline: the next run is compared with the last good one.
   if ((state === 'succeeded' || state === 'partial') && budgetOf(reasons) === null && movesCurrentState) {
-    const next = nextBaseline(definition, meta, quality);
-    await context.state.write({
-      pk: jobKey(job),
-      sk: BASELINE,
-      set: { runId, startedAt: meta.startedAt, items: next.items, templates: JSON.stringify(next.templates) },
-    });
+    await recordBaseline(context, job, nextBaseline(definition, meta, quality));
   }
   // Announced before the run is marked finished: if announcing fails, the message is retried and announces again
   // (at least once; a concurrent finisher may announce twice).
   await context.events.runFinished(manifest);
-  const finished = await context.ledger.finish(job, runId, state, now);
-  if (finished) {
-    context.log.info('run finished', {
-      job,
-      runId,
-      state,
-      urls: manifest.urls,
-      items: manifest.items,
-      changes: manifest.changes,
-    });
-    if (state === 'failed') context.metrics.count('RunsFailed');
-    if (state === 'stalled') context.metrics.count('RunsStalled');
-    if (state === 'degraded') {
-      context.metrics.count('RunsDegraded');
-      context.log.warn('run degraded', { job, runId, problems: quality.problems });
-    }
-  }
+  if (await context.ledger.finish(job, runId, state, now)) reportFinished(context, manifest, quality);
   return manifest;
 }
