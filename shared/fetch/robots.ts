@@ -1,4 +1,4 @@
-import { InvalidInputError, NonRetryableError, RetryableError } from '../errors.js';
+import { InvalidInputError } from '../errors.js';
 
 /**
  * robots.txt per RFC 9309, as a pure module: the caller fetches `/robots.txt` (see {@link robotsUrlFor}) and hands the
@@ -43,22 +43,6 @@ export type RobotsFetchResult =
   | { readonly kind: 'status'; readonly status: number }
   /** No response (DNS, connect, TLS, timeout): disallow all. */
   | { readonly kind: 'unreachable'; readonly reason: string };
-
-/** A URL that robots.txt disallows for this crawler: recorded as the URL's terminal failure. */
-export class RobotsDisallowedError extends NonRetryableError {
-  override readonly name = 'RobotsDisallowedError';
-  constructor(url: string) {
-    super(`robots.txt disallows ${url}`, 'robots-disallowed');
-  }
-}
-
-/** robots.txt could not be fetched (5xx, 429, network): the RFC says disallow everything, so try again later. */
-export class RobotsUnreachableError extends RetryableError {
-  override readonly name = 'RobotsUnreachableError';
-  constructor(url: string) {
-    super(`robots.txt for ${url} is unreachable: nothing on that host may be fetched until it is`, 'robots-unreachable');
-  }
-}
 
 const UNRESERVED = /^[A-Za-z0-9\-._~]$/;
 const RESERVED_OR_UNRESERVED = /^[A-Za-z0-9\-._~:/?#[\]@!&'()+,;=]$/;
@@ -350,15 +334,6 @@ export function robotsPolicyFor(result: RobotsFetchResult, robotsUrl: string, us
   userAgentToken(userAgent);
   const status = result.kind === 'unreachable' ? 'unreachable' : statusFor(result.status);
   return new CompiledPolicy(originOf(robotsUrl), status, [], undefined, []);
-}
-
-/**
- * Throws unless `policy` allows `url`: a {@link RobotsUnreachableError} (retryable) when robots.txt was unreachable,
- * a {@link RobotsDisallowedError} (terminal) when its rules disallow the URL.
- */
-export function assertAllowedByRobots(policy: RobotsPolicy, url: string): void {
-  if (policy.isAllowed(url)) return;
-  throw policy.status === 'unreachable' ? new RobotsUnreachableError(url) : new RobotsDisallowedError(url);
 }
 
 /** Version 1 of the serialised form: the applying rules only, already canonical. */

@@ -1,12 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../../shared/errors.js';
 import {
-  assertAllowedByRobots,
   deserialiseRobots,
   parseRobots,
   ROBOTS_PARSE_LIMIT_BYTES,
-  RobotsDisallowedError,
-  RobotsUnreachableError,
   robotsPolicyFor,
   robotsUrlFor,
   serialiseRobots,
@@ -501,36 +498,6 @@ describe('Function: robotsPolicyFor', () => {
     expect(policy.isAllowed('https://site.test/anything')).toBe(false);
     expect(policy.isAllowed('https://site.test/robots.txt')).toBe(true);
     expect([policy.crawlDelayMs, policy.sitemaps]).toEqual([undefined, []]);
-  });
-});
-
-describe('Function: assertAllowedByRobots', () => {
-  it('passes an allowed URL and throws a terminal error for a disallowed one', () => {
-    // Prepare
-    const policy = parseRobots(ROBOTS, 'User-agent: *\nDisallow: /x\n', UA);
-
-    // Act & Assess
-    expect(() => assertAllowedByRobots(policy, 'https://site.test/y')).not.toThrow();
-    const error = (() => {
-      try {
-        assertAllowedByRobots(policy, 'https://site.test/x');
-      } catch (caught) {
-        return caught;
-      }
-    })();
-    expect(error).toBeInstanceOf(RobotsDisallowedError);
-    expect(error).toMatchObject({ reason: 'robots-disallowed', retryable: false });
-  });
-
-  it('throws a retryable error while robots.txt is unreachable', () => {
-    // Prepare
-    const policy = robotsPolicyFor({ kind: 'status', status: 503 }, ROBOTS, UA);
-
-    // Act & Assess
-    expect(() => assertAllowedByRobots(policy, 'https://site.test/x')).toThrow(RobotsUnreachableError);
-    expect(() => assertAllowedByRobots(policy, 'https://site.test/x')).toThrow(
-      expect.objectContaining({ reason: 'robots-unreachable', retryable: true }),
-    );
   });
 });
 
