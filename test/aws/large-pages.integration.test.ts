@@ -9,7 +9,7 @@ import { templateCounters } from '../../shared/pipeline/ledger.js';
 import type { PageRecord } from '../../shared/pipeline/messages.js';
 import { INLINE_LISTS_BYTES } from '../../shared/pipeline/pages.js';
 import { type AwsPeers, startAwsPeers } from '../support/aws-peers.js';
-import { parsedPageRecord, postProcessingContext, runOnePage } from '../support/one-page-runs.js';
+import { offlineContext, parsedPageRecord, runOnePage } from '../support/one-page-runs.js';
 
 const JOB = 'big';
 const HUGE = 'huge';
@@ -37,11 +37,7 @@ describe('Pages with many items, over the local AWS peers', () => {
         `${name}.ts`,
       ),
     );
-    context = postProcessingContext(
-      jobs,
-      store,
-      new DynamoStateStore({ client: peers.clients.dynamodb, tableName: peers.tableName }),
-    );
+    context = offlineContext(jobs, store, new DynamoStateStore({ client: peers.clients.dynamodb, tableName: peers.tableName }));
   });
   afterAll(async () => {
     await peers?.stop();

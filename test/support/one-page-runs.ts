@@ -9,8 +9,20 @@ import { InProcessHostGate } from '../../shared/pipeline/politeness.js';
 import { postProcessRecords } from '../../shared/pipeline/postprocess.js';
 import { type ObjectStore, type StateStore, silentLog, systemClock } from '../../shared/ports.js';
 
-/** A pipeline context for post-processing tests: the given stores, local queues, and no fetching. */
-export function postProcessingContext(jobs: readonly Job[], store: ObjectStore, state: StateStore): PipelineContext {
+/** What {@link offlineContext} takes besides the jobs and stores: any part of the context to set otherwise. */
+export type OfflineContextParts = Partial<Parameters<typeof createContext>[0]>;
+
+/**
+ * A pipeline context that never fetches, for tests of the stages around fetching (start, post-processing, the
+ * watchdog): the given jobs and stores, local queues, an in-process host gate, the system clock and a silent log,
+ * unless `parts` sets them.
+ */
+export function offlineContext(
+  jobs: readonly Job[],
+  store: ObjectStore,
+  state: StateStore,
+  parts: OfflineContextParts = {},
+): PipelineContext {
   return createContext({
     jobs: jobRegistry(jobs),
     store,
@@ -21,6 +33,7 @@ export function postProcessingContext(jobs: readonly Job[], store: ObjectStore, 
     hosts: new InProcessHostGate(),
     clock: systemClock,
     log: silentLog,
+    ...parts,
   });
 }
 

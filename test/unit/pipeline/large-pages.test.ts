@@ -1,6 +1,3 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseJob } from '../../../shared/job/load.js';
 import { layout } from '../../../shared/layout.js';
@@ -9,25 +6,26 @@ import { EmbeddedStateStore } from '../../../shared/local/state.js';
 import type { PipelineContext } from '../../../shared/pipeline/context.js';
 import type { RunManifest } from '../../../shared/pipeline/finalize.js';
 import type { PageRecord } from '../../../shared/pipeline/messages.js';
-import { parsedPageRecord, postProcessingContext, runOnePage } from '../../support/one-page-runs.js';
+import { makeTempDir, type TempDir } from '../../fixtures/temp-dir.js';
+import { offlineContext, parsedPageRecord, runOnePage } from '../../support/one-page-runs.js';
 
 const JOB = 'list';
 const PAGE = 'https://list.example/all';
 
 describe('Pages whose key and link lists are too large for their state items', () => {
-  let dir: string;
+  let dir: TempDir;
   let context: PipelineContext;
 
   beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'scrapeline-large-pages-'));
+    dir = await makeTempDir('large-pages');
     const job = parseJob(
       { name: JOB, start: { urls: [PAGE], template: 'row' }, templates: { row: { key: 'id', fields: { id: 'td' } } } },
       'list.ts',
     );
-    context = postProcessingContext([job], new FileSystemObjectStore({ root: dir }), new EmbeddedStateStore());
+    context = offlineContext([job], new FileSystemObjectStore({ root: dir.path }), new EmbeddedStateStore());
   });
   afterEach(async () => {
-    await rm(dir, { recursive: true, force: true });
+    await dir.remove();
   });
 
   const run = (runId: string, page: PageRecord): Promise<RunManifest> => runOnePage(context, JOB, runId, page);

@@ -1,45 +1,35 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseJob } from '../../../shared/job/load.js';
 import { FileSystemObjectStore } from '../../../shared/local/object-store.js';
-import { LocalQueue } from '../../../shared/local/queue.js';
 import { EmbeddedStateStore } from '../../../shared/local/state.js';
-import { createContext, jobRegistry, type PipelineContext } from '../../../shared/pipeline/context.js';
+import type { PipelineContext } from '../../../shared/pipeline/context.js';
 import type { RunManifest } from '../../../shared/pipeline/finalize.js';
-import { InProcessHostGate } from '../../../shared/pipeline/politeness.js';
 import { STALLED, watchRuns } from '../../../shared/pipeline/watchdog.js';
-import { silentLog } from '../../../shared/ports.js';
 import { ManualClock } from '../../fixtures/clock.js';
+import { makeTempDir, type TempDir } from '../../fixtures/temp-dir.js';
 import { expectManifestInvariant } from '../../support/manifest.js';
+import { offlineContext } from '../../support/one-page-runs.js';
 
 const MINUTE = 60_000;
 const JOB = 'shop';
 
 describe('Function: watchRuns', () => {
-  let dir: string | undefined;
+  let dir: TempDir | undefined;
   afterEach(async () => {
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await dir?.remove();
     dir = undefined;
   });
 
   async function setup(): Promise<{ context: PipelineContext; clock: ManualClock; metrics: string[] }> {
-    dir = await mkdtemp(join(tmpdir(), 'scrapeline-watchdog-'));
+    dir = await makeTempDir('watchdog');
     const clock = new ManualClock(Date.UTC(2026, 10, 26, 6));
     const metrics: string[] = [];
-    const context = createContext({
-      jobs: jobRegistry([parseJob({ name: JOB, start: { urls: ['https://shop.example/'] } }, 'shop.ts')]),
-      store: new FileSystemObjectStore({ root: dir }),
-      state: new EmbeddedStateStore(),
-      fetchQueue: new LocalQueue({ name: 'fetch' }),
-      parseQueue: new LocalQueue({ name: 'parse' }),
-      http: { fetchPage: () => Promise.reject(new Error('no fetching here')), close: async () => {} },
-      hosts: new InProcessHostGate(),
-      clock,
-      log: silentLog,
-      metrics: { count: (name) => metrics.push(name) },
-    });
+    const context = offlineContext(
+      [parseJob({ name: JOB, start: { urls: ['https://shop.example/'] } }, 'shop.ts')],
+      new FileSystemObjectStore({ root: dir.path }),
+      new EmbeddedStateStore(),
+      { clock, metrics: { count: (name) => metrics.push(name) } },
+    );
     return { context, clock, metrics };
   }
 
