@@ -9,7 +9,7 @@ import { bundledJobs } from '../../functions/commons/jobs.generated.js';
 import { createAwsClients } from '../../shared/aws/clients.js';
 import { JobValidationError } from '../../shared/job/errors.js';
 import { parseJob } from '../../shared/job/load.js';
-import { lambdaContext } from './lambda-driver.js';
+import { lambdaContext, sqsRecord } from './lambda-driver.js';
 
 const BASE_ENV = {
   AWS_REGION: 'eu-west-1',
@@ -20,19 +20,8 @@ const BASE_ENV = {
 };
 
 function event(...ids: string[]): SQSEvent {
-  return {
-    Records: ids.map((messageId) => ({
-      messageId,
-      receiptHandle: messageId,
-      body: '{}',
-      attributes: { ApproximateReceiveCount: '1', SentTimestamp: '0', SenderId: 'x', ApproximateFirstReceiveTimestamp: '0' },
-      messageAttributes: {},
-      md5OfBody: '',
-      eventSource: 'aws:sqs',
-      eventSourceARN: 'arn:aws:sqs:eu-west-1:123456789012:fetch',
-      awsRegion: 'eu-west-1',
-    })),
-  };
+  const queueArn = 'arn:aws:sqs:eu-west-1:123456789012:fetch';
+  return { Records: ids.map((id) => sqsRecord({ MessageId: id, ReceiptHandle: id, Body: '{}' }, queueArn, 'eu-west-1')) };
 }
 
 /** The EMF documents Powertools Metrics printed while `act` ran. */

@@ -1,6 +1,3 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { SQSRecord } from 'aws-lambda';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createFetcherHandler } from '../../../shared/handlers.js';
@@ -8,56 +5,32 @@ import { parseJob } from '../../../shared/job/load.js';
 import { FileSystemObjectStore } from '../../../shared/local/object-store.js';
 import { LocalQueue } from '../../../shared/local/queue.js';
 import { EmbeddedStateStore } from '../../../shared/local/state.js';
-import { createContext, jobRegistry } from '../../../shared/pipeline/context.js';
-import { InProcessHostGate } from '../../../shared/pipeline/politeness.js';
-import { silentLog, systemClock } from '../../../shared/ports.js';
+import { sqsRecord } from '../../aws/lambda-driver.js';
+import { makeTempDir, type TempDir } from '../../fixtures/temp-dir.js';
+import { offlineContext } from '../../support/one-page-runs.js';
 
 function record(messageId: string, body: unknown): SQSRecord {
-  return {
-    messageId,
-    receiptHandle: messageId,
-    body: JSON.stringify(body),
-    attributes: {
-      ApproximateReceiveCount: '1',
-      SentTimestamp: String(Date.now()),
-      SenderId: 'test',
-      ApproximateFirstReceiveTimestamp: '0',
-    },
-    messageAttributes: {},
-    md5OfBody: '',
-    eventSource: 'aws:sqs',
-    eventSourceARN: 'arn:aws:sqs:local:000000000000:fetch',
-    awsRegion: 'local',
-  };
+  const message = { MessageId: messageId, ReceiptHandle: messageId, Body: JSON.stringify(body) };
+  return sqsRecord(message, 'arn:aws:sqs:local:000000000000:fetch', 'local');
 }
 
 describe('Function: createFetcherHandler (start-run messages)', () => {
-  let dir: string | undefined;
+  let dir: TempDir | undefined;
 
   afterEach(async () => {
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await dir?.remove();
   });
 
   it('starts one run per schedule firing, however often the firing is delivered', async () => {
     // Prepare
-    dir = await mkdtemp(join(tmpdir(), 'scrapeline-start-'));
+    dir = await makeTempDir('start');
     const fetchQueue = new LocalQueue({ name: 'fetch' });
     const job = parseJob(
       { name: 'shop', start: { urls: ['https://shop.example/'] }, politeness: { robotsTxt: 'ignore' } },
       'shop.ts',
     );
     const state = new EmbeddedStateStore();
-    const context = createContext({
-      jobs: jobRegistry([job]),
-      store: new FileSystemObjectStore({ root: dir }),
-      state,
-      fetchQueue,
-      parseQueue: new LocalQueue({ name: 'parse' }),
-      http: { fetchPage: () => Promise.reject(new Error('no fetching here')), close: async () => {} },
-      hosts: new InProcessHostGate(),
-      clock: systemClock,
-      log: silentLog,
-    });
+    const context = offlineContext([job], new FileSystemObjectStore({ root: dir.path }), state, { fetchQueue });
     const handler = createFetcherHandler(context);
     const firing = { type: 'start-run', job: 'shop', scheduledAt: '2026-11-26T06:00:00Z' };
 
