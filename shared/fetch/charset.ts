@@ -1,24 +1,16 @@
-/** Labels TextDecoder knows under another name, as browsers map them (WHATWG Encoding). */
-const ALIASES: Record<string, string> = {
-  'iso-8859-1': 'windows-1252',
-  latin1: 'windows-1252',
-  'us-ascii': 'windows-1252',
-  ascii: 'windows-1252',
-  sjis: 'shift_jis',
-  'x-sjis': 'shift_jis',
-  gb2312: 'gbk',
-};
-
+/**
+ * The WHATWG encoding a charset label stands for (`iso-8859-1`, `latin1` and `us-ascii` are windows-1252, `sjis`
+ * is shift_jis, `gb2312` is gbk: TextDecoder maps every label of the Encoding standard), `undefined` for a label it
+ * does not know.
+ */
 function supported(label: string | undefined): string | undefined {
   if (!label) return undefined;
   const name = label
     .trim()
     .replace(/^["']|["']$/g, '')
     .toLowerCase();
-  const candidate = ALIASES[name] ?? name;
   try {
-    new TextDecoder(candidate);
-    return candidate;
+    return new TextDecoder(name).encoding;
   } catch {
     return undefined;
   }
@@ -51,7 +43,7 @@ function metaCharset(bytes: Uint8Array): string | undefined {
 function declaredCharset(bytes: Uint8Array): string | undefined {
   const charset = supported(metaCharset(bytes));
   if (charset === undefined) return undefined;
-  return new TextDecoder(charset).encoding.startsWith('utf-16') ? 'utf-8' : charset;
+  return charset.startsWith('utf-16') ? 'utf-8' : charset;
 }
 
 /**
@@ -76,7 +68,7 @@ export function decodeDocument(bytes: Uint8Array, contentType: string | undefine
   const bom = bomCharset(bytes);
   const charset = bom?.charset ?? supported(charsetOfContentType(contentType)) ?? declaredCharset(bytes) ?? 'utf-8';
   const body = bom ? bytes.subarray(bom.skip) : bytes;
-  if (new TextDecoder(charset).encoding === 'windows-1252') return { text: decodeWindows1252(body), charset };
+  if (charset === 'windows-1252') return { text: decodeWindows1252(body), charset };
   const decoder = new TextDecoder(charset, { fatal: false, ignoreBOM: false });
   return { text: decoder.decode(body), charset };
 }
@@ -84,5 +76,5 @@ export function decodeDocument(bytes: Uint8Array, contentType: string | undefine
 /** Whether a Content-Type header declares UTF-16 (`charset=utf-16le` and the like), where zero bytes are text. */
 export function declaresUtf16(contentType: string | undefined): boolean {
   const charset = supported(charsetOfContentType(contentType));
-  return charset !== undefined && new TextDecoder(charset).encoding.startsWith('utf-16');
+  return charset?.startsWith('utf-16') ?? false;
 }

@@ -68,6 +68,25 @@ describe('Function: decodeDocument', () => {
     expect(result).toEqual({ text: 'café naïve ÿ', charset });
   });
 
+  // The labels browsers read as another encoding need no table of our own: TextDecoder maps them (WHATWG Encoding).
+  it.each([
+    ['iso-8859-1', 'windows-1252'],
+    ['latin1', 'windows-1252'],
+    ['us-ascii', 'windows-1252'],
+    ['ascii', 'windows-1252'],
+    ['sjis', 'shift_jis'],
+    ['x-sjis', 'shift_jis'],
+    ['gb2312', 'gbk'],
+    ['UTF8', 'utf-8'],
+  ])('names the encoding of label %s %s, as TextDecoder maps it', (label, encoding) => {
+    // Act
+    const result = decodeDocument(new Uint8Array(), `text/html; charset=${label}`);
+
+    // Assess
+    expect(new TextDecoder(label).encoding).toBe(encoding);
+    expect(result.charset).toBe(encoding);
+  });
+
   it.each(['windows-1252', 'iso-8859-1'])('decodes the windows-1252 bytes 0x80-0x9F of a %s page', (label) => {
     // Prepare
     const input = bytes([0x80], ' ', [0x93], 'q', [0x94], ' ', [0x96], ' ', [0x99]);
@@ -86,8 +105,8 @@ describe('Function: decodeDocument', () => {
     // Act
     const result = decodeDocument(input, 'text/html; charset=cp1252');
 
-    // Assess
-    expect(result.charset).toBe('cp1252');
+    // Assess: the encoding's name, not the label
+    expect(result.charset).toBe('windows-1252');
     expect(result.text).toBe('€\u0081‚ƒ„…†‡ˆ‰Š‹Œ\u008dŽ\u008f\u0090‘’“”•–—˜™š›œ\u009džŸ');
   });
 
