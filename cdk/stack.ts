@@ -59,8 +59,15 @@ export interface StageSettings {
  * The fetcher's batch is what one invocation can fetch within its timeout: 100 pages take ~25 s on a polite single
  * host (2 in flight, 250 ms apart) and a few seconds spread over many hosts (the batch's records run concurrently).
  * Its deadline guard (shared/handlers.ts) stops starting fetches before the timeout and hands the rest back, so a
- * slower batch is never refetched whole. Its concurrency is kept at the minimum: raise it for jobs that spread over
- * many hosts (per-host politeness is shared by the fleet through the state table).
+ * slower batch is never refetched whole.
+ *
+ * The fetcher's concurrency is 2 (the least SQS allows) for cost, not politeness: the politeness gate is fleet-wide
+ * (StateHostGate books each host's starts in the state table), so any number of fetchers keeps `perHostConcurrency`
+ * and `minDelayMs`. But a host's pages come no faster than its politeness allows whatever the fleet, and one
+ * invocation already fetches its whole batch concurrently across hosts, so more fetchers on a polite crawl mostly
+ * wait in the gate (billed) or hand tasks back to the queue; and each fetcher takes `floor(concurrency / FLEET_SIZE)`
+ * of an undelayed host's slots without a state request, so a larger fleet books more hosts through the table. Raise
+ * it for crawls over many hosts whose batches are bounded by one invocation's time.
  *
  * The parser writes one records object per batch; 100 pages (extraction, link acceptance) fit well in 2 minutes. The
  * post-processor gets one S3 notification per records object: 5 of them are 500 pages per invocation.
