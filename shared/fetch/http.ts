@@ -12,6 +12,7 @@ import {
   RedirectError,
   ResponseTooLargeError,
 } from './errors.js';
+import { allProxiesFailed, ProxyAgents, type ProxyFailure, proxyFailureOf } from './proxy.js';
 import { type PageRequest, redactedHeaders } from './request.js';
 import { createGuardedDispatcher, findBlockedAddressError, type SsrfPolicy } from './ssrf.js';
 
@@ -185,12 +186,27 @@ async function discard(body: Dispatcher.ResponseData['body']): Promise<void> {
   await body.dump().catch(() => undefined);
 }
 
+/** What {@link UndiciHttpClient} sends, besides the dispatcher. */
+interface SendOptions {
+  readonly method: Dispatcher.HttpMethod;
+  readonly body?: string;
+  readonly headers: Record<string, string>;
+  readonly headersTimeout: number;
+  readonly bodyTimeout: number;
+  readonly signal: AbortSignal;
+}
+
 /** The HTTP port over undici: manual redirects (each hop checked), streaming size limits, decompression. */
 export class UndiciHttpClient implements HttpClient {
   readonly #dispatcher: Dispatcher;
   readonly #ownsDispatcher: boolean;
+  readonly #proxies: ProxyAgents;
 
   constructor(options: UndiciHttpClientOptions = {}) {
+    this.#proxies = new ProxyAgents(options.ssrf ?? {}, {
+      connections: options.connectionsPerOrigin ?? 16,
+      connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+    });
     this.#ownsDispatcher = options.dispatcher === undefined;
     this.#dispatcher =
       options.dispatcher ??
@@ -222,8 +238,7 @@ export class UndiciHttpClient implements HttpClient {
           ? options.request.headers
           : {};
       try {
-        response = await request(current, {
-          dispatcher: this.#dispatcher,
+        response = await this.#send(current, options.request?.proxies ?? [], {
           method,
           ...(requestBody === undefined ? {} : { body: requestBody.text }),
           headers: {
@@ -375,7 +390,29 @@ export class UndiciHttpClient implements HttpClient {
     }
   }
 
+  /**
+   * Sends one request, directly or through the first proxy that gets it to the target: a proxy that is down or
+   * refuses the tunnel is left for the next (the request never reached the target, so any request may go again).
+   */
+  async #send(url: string, proxies: readonly string[], options: SendOptions): Promise<Dispatcher.ResponseData> {
+    if (proxies.length === 0)
+      return request(url, { ...options, dispatcher: this.#dispatcher }) as Promise<Dispatcher.ResponseData>;
+    await this.#proxies.checkTarget(url);
+    const failures: { proxy: string; kind: ProxyFailure; detail: string }[] = [];
+    for (const proxy of proxies) {
+      try {
+        return (await request(url, { ...options, dispatcher: this.#proxies.agent(proxy) })) as Dispatcher.ResponseData;
+      } catch (error) {
+        const failure = options.signal.aborted ? undefined : proxyFailureOf(error, proxy);
+        if (failure === undefined) throw error;
+        failures.push({ proxy, ...failure });
+      }
+    }
+    throw allProxiesFailed(url, failures);
+  }
+
   async close(): Promise<void> {
+    await this.#proxies.close();
     if (this.#ownsDispatcher) await this.#dispatcher.close();
   }
 }

@@ -41,6 +41,11 @@ export interface PageRequest {
    * `authorization`, `cookie` and `proxy-authorization` always. @default none
    */
   readonly secretHeaders?: readonly string[];
+  /**
+   * Proxy URLs to send the request through, credentials included, in the order to try them: the first is the one
+   * chosen (`fetch.proxy.rotate`), the others take over when it is down or refuses the tunnel. @default direct
+   */
+  readonly proxies?: readonly string[];
 }
 
 /** Headers archived as `[redacted]` whatever their value: they carry credentials. */

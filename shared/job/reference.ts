@@ -343,6 +343,33 @@ fetch:
   throttling is retried.
 - What a site sends back is the site's: a page that echoes a credential is archived as it came.`;
 
+const PROXIES = `## Proxies
+
+\`fetch.proxy\` sends every request of a job (pages, robots.txt, sitemaps, the login) through HTTP(S) forward
+proxies, tunnelling with \`CONNECT\` (undici's \`ProxyAgent\`):
+
+\`\`\`yaml
+fetch:
+  proxy:
+    urls:
+      - http://proxy-a.example:8080
+      - { secret: shop/proxy-b }          # "http://user:password@proxy-b.example:8080", credentials kept secret
+    rotate: request                       # or session: the whole run through one proxy
+\`\`\`
+
+- \`rotate: request\` takes the next proxy for every request (round robin in each fetcher); \`rotate: session\` pins
+  a run, its login included, to the proxy its run id picks, so that a site sees one address per session.
+- A proxy that cannot be reached, answers \`CONNECT\` with another status or refuses the credentials (407) is left
+  for the next one within the same attempt: the request had not reached the site. When every proxy fails, the
+  page's attempt fails \`proxy-down\` (all down: retried), \`proxy-tunnel\` (a proxy answered but could not open
+  the tunnel, often the site being down: retried) or \`proxy-auth\` (every proxy refused the credentials: not
+  retried). What the site answers through the tunnel (a 500, a timeout) is the site's, as without a proxy.
+- The SSRF guard judges the target's addresses before the proxy is asked for it, and the proxy's address when
+  connecting to it: a proxy at a private address needs \`--allow-address\` (\`FETCH_ALLOW_ADDRESSES\` on AWS) like
+  a site would. A proxy that resolves the target's name otherwise than the fetcher is not seen by the guard.
+- A literal proxy URL cannot hold credentials: put the whole URL in a secret. The proxies' addresses appear in
+  failure messages without credentials.`;
+
 const CODE_EXTRACTORS = `## Code extractors (TypeScript jobs)
 
 A template may have \`extractor: (page) => items\` instead of selectors in its fields (a YAML or JSON job cannot:
@@ -415,6 +442,7 @@ is left out of the item, or set to its \`default\`; an item whose key or a \`req
     JSON_APIS,
     REQUESTS,
     SECRETS,
+    PROXIES,
     CODE_EXTRACTORS,
   ];
   return `${parts.join('\n\n')}\n`;

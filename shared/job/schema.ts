@@ -644,6 +644,40 @@ const politenessSchema = z.strictObject({
   robotsTxt: z.enum(['respect', 'ignore']).default('respect').describe('robots.txt handling.'),
 });
 
+/** A proxy URL as written: `http://host:port` or `https://host:port`, without credentials (those belong in a secret). */
+const proxyUrl = z.string().superRefine((value, ctx) => {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'must be a proxy URL such as http://proxy.example:8080' });
+    return;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    ctx.addIssue({ code: 'custom', message: `must be an http: or https: proxy URL, not ${url.protocol}` });
+  } else if (url.username !== '' || url.password !== '') {
+    ctx.addIssue({ code: 'custom', message: 'a proxy URL with credentials belongs in a secret: { secret: name }' });
+  } else if (url.pathname !== '/' || url.search !== '' || url.hash !== '') {
+    ctx.addIssue({ code: 'custom', message: 'a proxy URL is scheme, host and port only' });
+  }
+});
+
+const proxySchema = z.strictObject({
+  urls: z
+    .array(z.union([proxyUrl, secretRefSchema]))
+    .min(1)
+    .max(100)
+    .describe(
+      'The proxies: URLs (`http://proxy.example:8080`), or secrets holding one with its credentials (`{ secret: shop/proxy }` holding `http://user:password@proxy.example:8080`). HTTP(S) proxies, through which every page request tunnels (`CONNECT`).',
+    ),
+  rotate: z
+    .enum(['request', 'session'])
+    .default('request')
+    .describe(
+      "Which proxy a request goes through: `request` takes the next one for every request (round robin); `session` pins the whole run (its login session included) to one proxy, chosen by the run's id. Either way a proxy that is down or refuses the tunnel is left for the next one in the list, within the same attempt.",
+    ),
+});
+
 const fetchSchema = z.strictObject({
   timeoutMs: z.number().int().min(100).max(120_000).default(15_000).describe('Deadline for one request, headers and body.'),
   maxBytes: z
@@ -665,6 +699,11 @@ const fetchSchema = z.strictObject({
     .optional()
     .describe(
       'Request options of every page request of the job (start URLs, followed links, sitemap entries; not robots.txt or sitemaps): method, headers, cookies, query parameters and a body (form or JSON). A follow rule may override them for the pages it leads to.',
+    ),
+  proxy: proxySchema
+    .optional()
+    .describe(
+      'Send every page request (robots.txt, sitemaps and the login included) through HTTP(S) proxies, e.g. `{ urls: [http://proxy-a:8080, { secret: shop/proxy-b }], rotate: request }`. The SSRF guard judges the target the proxy is asked for, and the proxy itself. Default: direct.',
     ),
   allowedHosts: z
     .array(z.string().min(1))
@@ -750,5 +789,7 @@ export type FollowRule = Job['follow'][number];
 
 /** Request options as written (every key optional): a job's `fetch.request` or a follow rule's `request`. */
 export type RequestSpec = z.output<typeof requestSchema>;
+/** Proxies of a job (`fetch.proxy`). */
+export type ProxySpec = z.output<typeof proxySchema>;
 /** A reference to a secret (`{ secret: name }`), resolved when the job runs. */
 export type SecretRef = z.output<typeof secretRefSchema>;

@@ -3,7 +3,7 @@ import { groupBy } from '../collections.js';
 import { describeError, RetryableError, type ScrapelineError } from '../errors.js';
 import { httpStatusError, parseRetryAfter } from '../fetch/errors.js';
 import type { FetchedPage } from '../fetch/http.js';
-import { type PageRequest, PLAIN_GET, withQuery } from '../fetch/request.js';
+import { type PageRequest, withQuery } from '../fetch/request.js';
 import { SITEMAP_MAX_BYTES } from '../fetch/sitemap.js';
 import { layout } from '../layout.js';
 import { hostOf } from '../url.js';
@@ -14,7 +14,7 @@ import { type FetchTask, type PageRecord, type ParseTask, runOf } from './messag
 import type { PageMemory } from './pages.js';
 import { type RunPageRecord, writePageRecords } from './parse.js';
 import { PolitenessDeferral } from './politeness.js';
-import { jobRequest } from './requests.js';
+import { jobRequest, plainRequest } from './requests.js';
 import { robotsPolicy } from './robots.js';
 import { processSitemap, processSitemapPart } from './sitemaps.js';
 
@@ -67,7 +67,7 @@ export async function fetchTask(context: PipelineContext, task: FetchTask): Prom
   // The job's request options (a sitemap is a resource of the site, fetched plainly); a body is sent once unless idempotent.
   let request: PageRequest;
   try {
-    request = sitemap ? PLAIN_GET : await jobRequest(context, job, task);
+    request = sitemap ? await plainRequest(context, job, task.runId) : await jobRequest(context, job, task);
   } catch (caught) {
     // A secret that cannot be read (missing, not granted) fails the page; throttling comes back with the message.
     const error = asScrapelineError(caught);

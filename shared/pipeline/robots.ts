@@ -10,14 +10,17 @@ import {
 import type { Job } from '../job/schema.js';
 import type { PipelineContext } from './context.js';
 import { runKey } from './ledger.js';
+import { plainRequest } from './requests.js';
 
 /** robots.txt is read up to 512 KiB and a larger one parsed up to there (RFC 9309 §2.5: at least 500 KiB). */
 const ROBOTS_MAX_BYTES = 512 * 1024;
 
 /** Fetches a robots.txt and maps the outcome as RFC 9309 §2.3.1 needs it. */
-async function fetchRobots(context: PipelineContext, robotsUrl: string, job: Job): Promise<RobotsFetchResult> {
+async function fetchRobots(context: PipelineContext, robotsUrl: string, job: Job, runId: string): Promise<RobotsFetchResult> {
   try {
     const page = await context.http.fetchPage(robotsUrl, {
+      // Through the job's proxies, like its pages.
+      request: await plainRequest(context, job, runId),
       timeoutMs: job.fetch.timeoutMs,
       maxBytes: ROBOTS_MAX_BYTES,
       maxRedirects: 5,
@@ -75,7 +78,7 @@ async function loadPolicy(
     const at = Number(cached.at ?? 0);
     if (policy.status !== 'unreachable' || now - at < context.settings.robotsRetryMs) return { policy, at };
   }
-  const result = await fetchRobots(context, robotsUrl, job);
+  const result = await fetchRobots(context, robotsUrl, job, runId);
   const policy = robotsPolicyFor(result, robotsUrl, job.politeness.userAgent);
   await context.state.write({ pk, sk, set: { policy: serialiseRobots(policy), at: now } });
   if (policy.status === 'unreachable') {

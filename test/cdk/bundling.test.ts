@@ -15,6 +15,7 @@ import {
 } from '../../cdk/bundling/options.js';
 import { PROJECT_ROOT } from '../../cdk/paths.js';
 import type { HttpClient } from '../../shared/fetch/http.js';
+import { closedPort, startForwardProxy } from '../support/forward-proxy.js';
 
 /** Builds a module with the functions' bundling options (aliases included) and imports it. */
 async function bundled<T>(name: string, contents: string): Promise<T> {
@@ -82,6 +83,36 @@ describe('Bundle aliases (cdk/bundling)', () => {
     } finally {
       await allowed.close();
       await guarded.close();
+    }
+  });
+
+  it('fetch through a forward proxy with the bundled undici, a proxy that is down skipped', async () => {
+    // Prepare
+    const { UndiciHttpClient } = await bundled<{ UndiciHttpClient: new (options: unknown) => HttpClient }>(
+      'http-proxy',
+      "export { UndiciHttpClient } from './shared/fetch/http.ts';",
+    );
+    const proxy = await startForwardProxy();
+    const down = `http://127.0.0.1:${await closedPort()}`;
+    const client = new UndiciHttpClient({ ssrf: { allow: ['127.0.0.1'] } });
+    const request = { method: 'GET' as const, headers: {}, query: [], retryable: true, proxies: [down, proxy.url] };
+
+    try {
+      // Act
+      const page = await client.fetchPage(`${origin}/page`, {
+        timeoutMs: 5_000,
+        maxBytes: 1024,
+        maxRedirects: 0,
+        userAgent: 'b',
+        request,
+      });
+
+      // Assess
+      expect(page.body.toString('utf8')).toBe('<p>bundled &amp; served</p>');
+      expect(proxy.requests.map((one) => one.method)).toEqual(['CONNECT']);
+    } finally {
+      await client.close();
+      await proxy.close();
     }
   });
 

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Job } from '../../shared/job/schema.js';
-import { LocalRuntime, type LocalRuntimeOptions } from '../../shared/local/runtime.js';
+import { LocalRuntime, type LocalRuntimeOptions, type LocalRuntimeParts } from '../../shared/local/runtime.js';
 import type { PipelineSettings } from '../../shared/pipeline/context.js';
 import type { RunManifest } from '../../shared/pipeline/finalize.js';
 import { type Row, readManifest, runRows } from '../../shared/query.js';
@@ -14,9 +14,14 @@ export const FAST_RETRIES: Partial<PipelineSettings> = { retryBaseMs: 5, inlineR
 export const LOOPBACK_ALLOWED = { allow: ['127.0.0.1'] } as const;
 
 /** A local runtime on a temporary data folder, removed by `dispose`. */
-export async function tempRuntime(jobs: readonly Job[], options: LocalRuntimeOptions = {}, settings = FAST_RETRIES) {
+export async function tempRuntime(
+  jobs: readonly Job[],
+  options: LocalRuntimeOptions = {},
+  settings = FAST_RETRIES,
+  parts: Partial<LocalRuntimeParts> = {},
+) {
   const dataDir = await mkdtemp(join(tmpdir(), 'scrapeline-test-'));
-  let runtime = new LocalRuntime({ jobs, settings, ssrf: LOOPBACK_ALLOWED }, { dataDir, ...options });
+  let runtime = new LocalRuntime({ jobs, settings, ssrf: LOOPBACK_ALLOWED, ...parts }, { dataDir, ...options });
   return {
     dataDir,
     get runtime() {
@@ -25,7 +30,7 @@ export async function tempRuntime(jobs: readonly Job[], options: LocalRuntimeOpt
     /** Closes the runtime and opens a new one on the same data folder (a restart). */
     async reopen() {
       await runtime.close();
-      runtime = new LocalRuntime({ jobs, settings, ssrf: LOOPBACK_ALLOWED }, { dataDir, ...options });
+      runtime = new LocalRuntime({ jobs, settings, ssrf: LOOPBACK_ALLOWED, ...parts }, { dataDir, ...options });
       return runtime;
     },
     /** Runs a job to the end; fails the test when the run stalls. */
