@@ -1,6 +1,5 @@
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT, exitCodeOf } from '../cli/common.js';
@@ -8,6 +7,7 @@ import { RetryableError } from '../shared/errors.js';
 import { parseJob } from '../shared/job/load.js';
 import { DEAD_LETTERED } from '../shared/pipeline/dead-letters.js';
 import { STALLED } from '../shared/pipeline/watchdog.js';
+import { closeServer, listenOnLoopback } from './fixtures/http-fixture.js';
 import { tempRuntime } from './support/local-run.js';
 import { expectManifestInvariant } from './support/manifest.js';
 
@@ -41,11 +41,10 @@ describe('Local runtime: dead letters and stalls', () => {
 
   beforeAll(async () => {
     server = site();
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    base = await listenOnLoopback(server);
   });
   afterAll(async () => {
-    await new Promise((resolve) => server.close(resolve));
+    await closeServer(server);
   });
 
   it('ends a page whose parse task keeps failing failed (dead-lettered, with the last error) and the run partial', async () => {

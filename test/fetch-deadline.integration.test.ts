@@ -1,6 +1,5 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -17,6 +16,7 @@ import { createContext, jobRegistry, type PipelineContext } from '../shared/pipe
 import { type ParseTask, parseTaskMessage } from '../shared/pipeline/messages.js';
 import { InProcessHostGate } from '../shared/pipeline/politeness.js';
 import { silentLog, systemClock } from '../shared/ports.js';
+import { closeServer, listenOnLoopback } from './fixtures/http-fixture.js';
 
 const PAGES = 30;
 /** The invocation's timeout: with the job below, only the first ~0.9 s of it may start fetches. */
@@ -58,8 +58,7 @@ describe('Function: createFetcherHandler (deadline guard)', () => {
         res.end(`<!DOCTYPE html><title>${req.url}</title><h1>page ${req.url}</h1>`);
       }, 10);
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    origin = await listenOnLoopback(server);
     // One request at a time, 100 ms apart: 30 pages need 3 s, twice an invocation's timeout.
     const job = parseJob(
       {
@@ -89,7 +88,7 @@ describe('Function: createFetcherHandler (deadline guard)', () => {
 
   afterEach(async () => {
     await http.close();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await closeServer(server);
     await rm(dir, { recursive: true, force: true });
   });
 

@@ -1,11 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseJob } from '../shared/job/load.js';
 import type { Job, JobInput } from '../shared/job/schema.js';
 import type { LocalRuntimeOptions } from '../shared/local/runtime.js';
 import type { RunManifest } from '../shared/pipeline/finalize.js';
+import { closeServer, listenOnLoopback } from './fixtures/http-fixture.js';
 import { tempRuntime } from './support/local-run.js';
 import { expectManifestInvariant } from './support/manifest.js';
 
@@ -25,11 +25,10 @@ async function site(
     response.writeHead(route === undefined ? 404 : 200, { 'content-type': 'text/html; charset=utf-8' });
     response.end(route ?? page('not found'));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
-    base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    base: await listenOnLoopback(server),
     requests,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    close: () => closeServer(server),
   };
 }
 

@@ -1,12 +1,12 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseJob } from '../shared/job/load.js';
 import { LocalRuntime } from '../shared/local/runtime.js';
 import type { Log } from '../shared/ports.js';
+import { closeServer, listenOnLoopback } from './fixtures/http-fixture.js';
 
 const SECRET_BODY = 'BODY-SECRET-7f3a9c';
 const SECRET_COOKIE = 'session=COOKIE-SECRET-51d2e0';
@@ -16,7 +16,7 @@ describe('What the pipeline logs', () => {
   let dataDir: string | undefined;
 
   afterAll(async () => {
-    await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
+    if (server) await closeServer(server);
     if (dataDir) await rm(dataDir, { recursive: true, force: true });
   });
 
@@ -29,8 +29,7 @@ describe('What the pipeline logs', () => {
       response.writeHead(200, headers);
       response.end(`<html><body><p class="x">${SECRET_BODY}</p><a href="/broken">b</a><a href="/boom">c</a></body></html>`);
     });
-    await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve));
-    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const base = await listenOnLoopback(server);
     const job = parseJob(
       {
         name: 'secrets',

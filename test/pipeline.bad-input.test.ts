@@ -1,9 +1,9 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseJob } from '../shared/job/load.js';
 import type { RunManifest } from '../shared/pipeline/finalize.js';
+import { closeServer, listenOnLoopback } from './fixtures/http-fixture.js';
 import { tempRuntime } from './support/local-run.js';
 import { expectManifestInvariant } from './support/manifest.js';
 
@@ -77,8 +77,7 @@ describe('Local pipeline on hostile input', () => {
 
   beforeAll(async () => {
     server = hostileSite();
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    base = await listenOnLoopback(server);
     const job = parseJob(
       {
         name: 'hostile',
@@ -113,7 +112,7 @@ describe('Local pipeline on hostile input', () => {
 
   afterAll(async () => {
     await local?.dispose();
-    await new Promise((resolve) => server?.close(resolve));
+    if (server) await closeServer(server);
   });
 
   it('finishes the run with every URL accounted for', () => {

@@ -1,10 +1,10 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EmbeddedStateStore } from '../shared/local/state.js';
 import { PolitenessDeferral, StateHostGate } from '../shared/pipeline/politeness.js';
 import { systemClock } from '../shared/ports.js';
+import { closeServer, listenOnLoopback } from './fixtures/http-fixture.js';
 
 /** Records when each request arrived and how many were in flight at once. */
 function recordingServer() {
@@ -28,12 +28,11 @@ describe('Class: StateHostGate (politeness shared by a fleet of fetchers)', () =
   let url: string;
 
   beforeAll(async () => {
-    await new Promise<void>((resolve) => site.server.listen(0, '127.0.0.1', resolve));
-    url = `http://127.0.0.1:${(site.server.address() as AddressInfo).port}/`;
+    url = `${await listenOnLoopback(site.server)}/`;
   });
 
   afterAll(async () => {
-    await new Promise((resolve) => site.server.close(resolve));
+    await closeServer(site.server);
   });
 
   it('never exceeds the host rate or concurrency, measured at the server, with several concurrent workers', async () => {

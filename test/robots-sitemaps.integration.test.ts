@@ -1,7 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +8,8 @@ import { parseJob } from '../shared/job/load.js';
 import { FileSystemObjectStore } from '../shared/local/object-store.js';
 import type { RunManifest } from '../shared/pipeline/finalize.js';
 import { latestFinishedRun } from '../shared/query.js';
+import { closeServer, listenOnLoopback } from './fixtures/http-fixture.js';
+import { makeTempDir } from './fixtures/temp-dir.js';
 import { capture } from './support/cli-io.js';
 import { tempRuntime } from './support/local-run.js';
 import { expectManifestInvariant } from './support/manifest.js';
@@ -72,11 +71,6 @@ function sitemapShop(robotsStatus: () => number): { server: Server; hits: Hit[] 
   return { server, hits };
 }
 
-async function listen(server: Server): Promise<string> {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
-
 function shopJob(base: string, retries = 3) {
   return parseJob(
     {
@@ -97,14 +91,14 @@ describe('robots.txt and sitemaps on a fixture shop', () => {
 
   beforeAll(async () => {
     shop = sitemapShop(() => 200);
-    base = await listen(shop.server);
+    base = await listenOnLoopback(shop.server);
     local = await tempRuntime([shopJob(base)]);
     first = await local.run('shop');
   });
 
   afterAll(async () => {
     await local?.dispose();
-    await new Promise((resolve) => shop?.server.close(resolve));
+    if (shop) await closeServer(shop.server);
   });
 
   it('starts from the sitemaps named in robots.txt, through an index and a gzip sitemap, refusing the loop', () => {
@@ -150,7 +144,7 @@ describe('an unreachable robots.txt (5xx)', () => {
       robotsRequests++;
       return 503;
     });
-    const base = await listen(shop.server);
+    const base = await listenOnLoopback(shop.server);
     const job = parseJob(
       { name: 'shop', start: { urls: [`${base}/`, `${base}/p/1`] }, templates: {}, fetch: { retries: 2 } },
       'shop.ts',
@@ -166,7 +160,7 @@ describe('an unreachable robots.txt (5xx)', () => {
       expect(shop.hits.filter((hit) => hit.path !== '/robots.txt')).toEqual([]);
     } finally {
       await local.dispose();
-      await new Promise((resolve) => shop.server.close(resolve));
+      await closeServer(shop.server);
     }
   });
 });
@@ -174,24 +168,23 @@ describe('an unreachable robots.txt (5xx)', () => {
 describe('a dead host', () => {
   it('ends the run failed (exit 4) with reason robots-unreachable, after a short robots wait', async () => {
     const closed = createServer();
-    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
-    const { port } = closed.address() as AddressInfo;
-    await new Promise((resolve) => closed.close(resolve));
-    const dataDir = await mkdtemp(join(tmpdir(), 'scrapeline-dead-host-'));
+    const origin = await listenOnLoopback(closed);
+    await closeServer(closed);
+    const dataDir = await makeTempDir('dead-host');
     try {
       const io = capture();
       const code = await main(
-        ['run', 'books', '--data-dir', dataDir, '--start-url', `http://127.0.0.1:${port}/`, '--allow-address', '127.0.0.1'],
+        ['run', 'books', '--data-dir', dataDir.path, '--start-url', `${origin}/`, '--allow-address', '127.0.0.1'],
         io.io,
       );
       expect(code, io.stdout() + io.stderr()).toBe(EXIT.runFailed);
       expect(io.stdout()).toMatch(/Run \S+ of books: failed/);
       expect(io.stdout()).toContain('robots-unreachable ×1');
-      const manifest = await latestFinishedRun(new FileSystemObjectStore({ root: join(dataDir, 'store') }), 'books');
+      const manifest = await latestFinishedRun(new FileSystemObjectStore({ root: join(dataDir.path, 'store') }), 'books');
       expect(manifest?.urls).toEqual({ accepted: 1, parsed: 0, unchanged: 0, skipped: 0, failed: 1 });
       expect(manifest?.reasons).toEqual({ 'robots-unreachable': 1 });
     } finally {
-      await rm(dataDir, { recursive: true, force: true });
+      await dataDir.remove();
     }
   });
 });

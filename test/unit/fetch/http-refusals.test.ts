@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ScrapelineError } from '../../../shared/errors.js';
 import { UndiciHttpClient } from '../../../shared/fetch/http.js';
+import { closeServer, listenOnLoopback } from '../../fixtures/http-fixture.js';
 
 const OPTIONS = { timeoutMs: 2000, maxBytes: 1_000_000, maxRedirects: 5, userAgent: 'test' };
 
@@ -24,13 +25,12 @@ describe('Class: UndiciHttpClient (refusals that must not be retried)', () => {
       response.writeHead(200, { 'content-type': 'text/html' });
       response.end('<p>ok</p>');
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    base = await listenOnLoopback(server);
   });
 
   afterAll(async () => {
     await client.close();
-    await new Promise((resolve) => server.close(resolve));
+    await closeServer(server);
   });
 
   it('refuses a redirect that brings credentials into the URL', async () => {
