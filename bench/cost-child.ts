@@ -437,18 +437,15 @@ async function main(): Promise<void> {
   const { fetch, parse, postprocess } = peers.queues;
   if (!fetch || !parse || !postprocess) throw new Error('queues missing');
   const site = await startHosts(products, hostCount, scale ? { small: true, sitemapProducts: 50_000 } : {});
-  Object.assign(process.env, {
-    ...peers.sdkEnvironment(),
-    BUCKET_NAME: peers.bucket,
-    STATE_TABLE_NAME: peers.tableName,
-    FETCH_QUEUE_URL: fetch.url,
-    PARSE_QUEUE_URL: parse.url,
-    FETCH_ALLOW_ADDRESSES: '127.0.0.1',
-    POWERTOOLS_SERVICE_NAME: 'scrapeline-bench',
-    LOG_LEVEL: 'ERROR',
-    POWERTOOLS_METRICS_DISABLED: 'true',
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-  });
+  Object.assign(
+    process.env,
+    peers.functionEnvironment({
+      FETCH_QUEUE_URL: fetch.url,
+      PARSE_QUEUE_URL: parse.url,
+      FETCH_ALLOW_ADDRESSES: '127.0.0.1',
+      POWERTOOLS_SERVICE_NAME: 'scrapeline-bench',
+    }),
+  );
   // The functions of functions/*.ts, built the same way, with the bench job bundled instead of the demo job.
   const { loadConfig } = await import('../functions/commons/config.js');
   const { createFunctionRuntime } = await import('../functions/commons/context.js');

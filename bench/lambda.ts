@@ -145,6 +145,7 @@ interface Peers {
  */
 async function preparePeers(processes: number, log: (message: string) => void): Promise<Peers> {
   const { startAwsPeers } = await import('../test/support/aws-peers.js');
+  const { setEnvironment } = await import('../test/support/environment.js');
   const { sqsRecord, lambdaContext } = await import('../test/aws/lambda-driver.js');
   const { generateSite } = await import('../demo/site.js');
   const { startDemoServer } = await import('../demo/server.js');
@@ -157,20 +158,13 @@ async function preparePeers(processes: number, log: (message: string) => void): 
   const fetchQueue = peers.queues.fetch;
   const parseQueue = peers.queues.parse;
   if (!fetchQueue || !parseQueue) throw new Error('queues missing');
-  const env: Record<string, string> = {
-    ...peers.sdkEnvironment(),
-    BUCKET_NAME: peers.bucket,
-    STATE_TABLE_NAME: peers.tableName,
+  const env = peers.functionEnvironment({
     FETCH_QUEUE_URL: fetchQueue.url,
     PARSE_QUEUE_URL: parseQueue.url,
     FETCH_ALLOW_ADDRESSES: '127.0.0.1',
     POWERTOOLS_SERVICE_NAME: 'scrapeline-bench',
-    LOG_LEVEL: 'ERROR',
-    POWERTOOLS_METRICS_DISABLED: 'true',
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-  };
-  const saved = Object.fromEntries(Object.keys(env).map((name) => [name, process.env[name]]));
-  Object.assign(process.env, env);
+  });
+  const restoreEnvironment = setEnvironment(env);
   const fetcher = (await import('../functions/fetcher.js')).handler;
   const parser = (await import('../functions/parser.js')).handler;
 
@@ -246,10 +240,7 @@ async function preparePeers(processes: number, log: (message: string) => void): 
     const sizes = events[name].flat().map((event) => event.Records.length);
     log(`lambda ${name}: ${events[name].length} × 2 events prepared (${Math.min(...sizes)}–${Math.max(...sizes)} records each)`);
   }
-  for (const [name, value] of Object.entries(saved)) {
-    if (value === undefined) delete process.env[name];
-    else process.env[name] = value;
-  }
+  restoreEnvironment();
   return {
     env,
     events,

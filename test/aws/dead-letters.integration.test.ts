@@ -1,9 +1,4 @@
-import {
-  ChangeMessageVisibilityCommand,
-  GetQueueAttributesCommand,
-  ReceiveMessageCommand,
-  SendMessageCommand,
-} from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redrive } from '../../cli/cloud.js';
 import { DynamoStateStore } from '../../shared/aws/dynamo-state-store.js';
@@ -12,10 +7,11 @@ import type { SqsHandler } from '../../shared/handlers.js';
 import { DEAD_LETTERED } from '../../shared/pipeline/dead-letters.js';
 import type { RunManifest } from '../../shared/pipeline/finalize.js';
 import { RunLedger } from '../../shared/pipeline/ledger.js';
-import { type AwsPeers, type PeerQueue, startAwsPeers } from '../support/aws-peers.js';
+import { type AwsPeers, type PeerQueue, queueDepth, startAwsPeers } from '../support/aws-peers.js';
+import { setEnvironment } from '../support/environment.js';
 import { expectManifestInvariant } from '../support/manifest.js';
 import { stackWithOutputs } from '../support/stack.js';
-import { EventSourceMapping } from './lambda-driver.js';
+import { startMapping } from './lambda-driver.js';
 
 const JOB = 'books';
 
@@ -29,19 +25,12 @@ describe('Dead-letter stage over SQS (local-aws-sqs, dynalite, s3rver)', () => {
   let parse: PeerQueue;
   let kept: PeerQueue;
   let handlers: { parser: SqsHandler; deadLetters: SqsHandler };
-  const savedEnv = new Map<string, string | undefined>();
+  let restoreEnvironment: (() => void) | undefined;
 
+  /** Messages in a queue, visible or in flight. */
   async function depth(url: string): Promise<number> {
-    const output = await peers.clients.sqs.send(
-      new GetQueueAttributesCommand({
-        QueueUrl: url,
-        AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
-      }),
-    );
-    return (
-      Number(output.Attributes?.ApproximateNumberOfMessages ?? 0) +
-      Number(output.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0)
-    );
+    const { visible, inFlight } = await queueDepth(peers.clients.sqs, url);
+    return visible + inFlight;
   }
 
   beforeAll(async () => {
@@ -49,22 +38,14 @@ describe('Dead-letter stage over SQS (local-aws-sqs, dynalite, s3rver)', () => {
     parse = peers.queues.parse as PeerQueue;
     // parse-dlq is the inbox (the redrive target); this queue is the dead-letter queue that keeps settled messages.
     kept = await peers.createQueue('parse-dead-letters');
-    const env: Record<string, string> = {
-      ...peers.sdkEnvironment(),
-      BUCKET_NAME: peers.bucket,
-      STATE_TABLE_NAME: peers.tableName,
-      FETCH_QUEUE_URL: parse.url,
-      MAX_RECEIVE_COUNT: '2',
-      DEAD_LETTER_ROUTES: JSON.stringify({ [parse.deadLetter.arn]: kept.url }),
-      POWERTOOLS_SERVICE_NAME: 'scrapeline-test',
-      LOG_LEVEL: 'SILENT',
-      POWERTOOLS_METRICS_DISABLED: 'true',
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-    };
-    for (const [name, value] of Object.entries(env)) {
-      savedEnv.set(name, process.env[name]);
-      process.env[name] = value;
-    }
+    restoreEnvironment = setEnvironment(
+      peers.functionEnvironment({
+        FETCH_QUEUE_URL: parse.url,
+        MAX_RECEIVE_COUNT: '2',
+        DEAD_LETTER_ROUTES: JSON.stringify({ [parse.deadLetter.arn]: kept.url }),
+        LOG_LEVEL: 'SILENT',
+      }),
+    );
     handlers = {
       parser: (await import('../../functions/parser.js')).handler,
       deadLetters: (await import('../../functions/dead-letters.js')).handler,
@@ -72,10 +53,7 @@ describe('Dead-letter stage over SQS (local-aws-sqs, dynalite, s3rver)', () => {
   });
 
   afterAll(async () => {
-    for (const [name, value] of savedEnv) {
-      if (value === undefined) delete process.env[name];
-      else process.env[name] = value;
-    }
+    restoreEnvironment?.();
     await peers?.stop();
   });
 
@@ -103,10 +81,8 @@ describe('Dead-letter stage over SQS (local-aws-sqs, dynalite, s3rver)', () => {
       hosts: ['books.example'],
       raw: { key: rawKey, offset: 0, length: 100 },
     };
-    const mapping = (queue: { url: string; arn: string }, functionName: string, handler: SqsHandler) =>
-      new EventSourceMapping({ sqs: peers.clients.sqs, queueUrl: queue.url, queueArn: queue.arn, functionName, handler }).start();
-    const parser = mapping(parse, 'parser', handlers.parser);
-    const deadLetters = mapping(parse.deadLetter, 'dead-letters', handlers.deadLetters);
+    const parser = startMapping(peers.clients.sqs, parse, 'parser', handlers.parser);
+    const deadLetters = startMapping(peers.clients.sqs, parse.deadLetter, 'dead-letters', handlers.deadLetters);
 
     // Act
     let manifest: RunManifest | undefined;

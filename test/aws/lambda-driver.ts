@@ -168,6 +168,17 @@ export class EventSourceMapping {
   }
 }
 
+/** Starts an {@link EventSourceMapping} that feeds `queue`'s messages to `handler`, as function `functionName`. */
+export function startMapping(
+  sqs: SQSClient,
+  queue: { readonly url: string; readonly arn: string },
+  functionName: string,
+  handler: SqsHandler,
+  options: Pick<EventSourceMappingOptions, 'batchSize' | 'concurrency' | 'waitTimeSeconds' | 'region'> = {},
+): EventSourceMapping {
+  return new EventSourceMapping({ sqs, queueUrl: queue.url, queueArn: queue.arn, functionName, handler, ...options }).start();
+}
+
 /** An object key as S3 writes it into event notifications: URL-encoded, `/` kept, spaces as `+`. */
 export function encodeS3EventKey(key: string): string {
   return encodeURIComponent(key).replace(/%2F/g, '/').replace(/%20/g, '+');

@@ -1,13 +1,4 @@
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
-import {
-  GetQueueAttributesCommand,
-  ReceiveMessageCommand,
-  SendMessageCommand,
-  SetQueueAttributesCommand,
-} from '@aws-sdk/client-sqs';
+import { ReceiveMessageCommand, SendMessageCommand, SetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redrive } from '../../cli/cloud.js';
@@ -19,26 +10,20 @@ import { DynamoStateStore } from '../../shared/aws/dynamo-state-store.js';
 import { S3ObjectStore } from '../../shared/aws/s3-object-store.js';
 import type { SqsHandler } from '../../shared/handlers.js';
 import { parseJob } from '../../shared/job/load.js';
-import { LocalRuntime } from '../../shared/local/runtime.js';
 import type { RunManifest } from '../../shared/pipeline/finalize.js';
 import { RunLedger } from '../../shared/pipeline/ledger.js';
-import { type AwsPeers, type PeerQueue, startAwsPeers } from '../support/aws-peers.js';
+import { readNdjsonGzip } from '../../shared/query.js';
+import { type AwsPeers, type PeerQueue, queueDepth, startAwsPeers } from '../support/aws-peers.js';
+import { setEnvironment } from '../support/environment.js';
+import { tempRuntime } from '../support/local-run.js';
 import { stackWithOutputs } from '../support/stack.js';
-import { EventSourceMapping, lambdaContext, relayObjectCreated, sqsRecord } from './lambda-driver.js';
+import { lambdaContext, relayObjectCreated, sqsRecord, startMapping } from './lambda-driver.js';
 
 type Row = Record<string, unknown> & { _key: string };
 
 const JOB = 'books';
 /** Longest the cloud run may take before the test gives up and reports the queues (about 20 s on an idle machine). */
 const RUN_DEADLINE_MS = 100_000;
-
-function parseNdjsonGzip(body: Uint8Array): Row[] {
-  return gunzipSync(body)
-    .toString('utf8')
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => JSON.parse(line) as Row);
-}
 
 /** Rows by item key, without the columns that differ between two runs. */
 function comparable(rows: readonly Row[]): Map<string, Record<string, unknown>> {
@@ -50,30 +35,16 @@ function comparable(rows: readonly Row[]): Map<string, Record<string, unknown>> 
   );
 }
 
-async function filesUnder(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { withFileTypes: true, recursive: true }).catch(() => []);
-  return entries.filter((entry) => entry.isFile()).map((entry) => join(entry.parentPath, entry.name));
-}
-
 /** The same job, run by the local runtime (file store, in-process queues, embedded state). */
 async function runLocally(startUrls: string[]): Promise<{ manifest: RunManifest; rows: Row[] }> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'scrapeline-local-'));
   const books = bundledJobs.find((entry) => entry.source === 'jobs/books.ts');
   if (!books) throw new Error('jobs/books.ts is not bundled');
-  const runtime = new LocalRuntime(
-    { jobs: [parseJob(books.input, books.source)], settings: { retryBaseMs: 50 }, ssrf: { allow: ['127.0.0.1'] } },
-    { dataDir },
-  );
+  const local = await tempRuntime([parseJob(books.input, books.source)], {}, { retryBaseMs: 50 });
   try {
-    const { outcome } = await runtime.run(JOB, { startUrls });
-    if (outcome.kind !== 'finished') throw new Error(`the local run stalled: ${JSON.stringify(outcome)}`);
-    const rows: Row[] = [];
-    for (const file of await filesUnder(join(dataDir, 'store', 'datasets', JOB)))
-      rows.push(...parseNdjsonGzip(await readFile(file)));
-    return { manifest: outcome.manifest, rows };
+    const manifest = await local.run(JOB, startUrls);
+    return { manifest, rows: (await local.rows(manifest)) as Row[] };
   } finally {
-    await runtime.close();
-    await rm(dataDir, { recursive: true, force: true });
+    await local.dispose();
   }
 }
 
@@ -85,21 +56,12 @@ describe('Cloud pipeline end to end (s3rver, local-aws-sqs, dynalite)', () => {
   let queues: { fetch: PeerQueue; parse: PeerQueue; postprocess: PeerQueue };
   let handlers: { fetcher: SqsHandler; parser: SqsHandler; postprocessor: SqsHandler };
   let manifest: RunManifest;
-  const savedEnv = new Map<string, string | undefined>();
+  let restoreEnvironment: (() => void) | undefined;
 
+  /** A queue's messages as `visible/in flight/delayed`. */
   async function approximateDepth(queue: { url: string }): Promise<string> {
-    const output = await peers.clients.sqs.send(
-      new GetQueueAttributesCommand({
-        QueueUrl: queue.url,
-        AttributeNames: [
-          'ApproximateNumberOfMessages',
-          'ApproximateNumberOfMessagesNotVisible',
-          'ApproximateNumberOfMessagesDelayed',
-        ],
-      }),
-    );
-    const attributes = output.Attributes ?? {};
-    return `${attributes.ApproximateNumberOfMessages}/${attributes.ApproximateNumberOfMessagesNotVisible}/${attributes.ApproximateNumberOfMessagesDelayed}`;
+    const { visible, inFlight, delayed } = await queueDepth(peers.clients.sqs, queue.url);
+    return `${visible}/${inFlight}/${delayed}`;
   }
 
   async function findManifest(deadline: number, describeState: () => Promise<string>): Promise<RunManifest> {
@@ -127,25 +89,16 @@ describe('Cloud pipeline end to end (s3rver, local-aws-sqs, dynalite)', () => {
     site = generateSite({ books: 400 });
     server = await startDemoServer({ site });
     // The functions read their configuration at cold start, and the SDK its endpoints: set both before importing.
-    const env: Record<string, string> = {
-      ...peers.sdkEnvironment(),
-      BUCKET_NAME: peers.bucket,
-      STATE_TABLE_NAME: peers.tableName,
-      FETCH_QUEUE_URL: fetch.url,
-      PARSE_QUEUE_URL: parse.url,
-      // The demo site listens on loopback, which the fetcher's SSRF guard refuses unless allowed.
-      FETCH_ALLOW_ADDRESSES: '127.0.0.1',
-      // Shorter backoffs for the demo's two always-500 pages, as the local run gets (the behaviour is the same).
-      RETRY_BASE_MS: '50',
-      POWERTOOLS_SERVICE_NAME: 'scrapeline-test',
-      LOG_LEVEL: 'ERROR',
-      POWERTOOLS_METRICS_DISABLED: 'true',
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-    };
-    for (const [name, value] of Object.entries(env)) {
-      savedEnv.set(name, process.env[name]);
-      process.env[name] = value;
-    }
+    restoreEnvironment = setEnvironment(
+      peers.functionEnvironment({
+        FETCH_QUEUE_URL: fetch.url,
+        PARSE_QUEUE_URL: parse.url,
+        // The demo site listens on loopback, which the fetcher's SSRF guard refuses unless allowed.
+        FETCH_ALLOW_ADDRESSES: '127.0.0.1',
+        // Shorter backoffs for the demo's two always-500 pages, as the local run gets (the behaviour is the same).
+        RETRY_BASE_MS: '50',
+      }),
+    );
     handlers = {
       fetcher: (await import('../../functions/fetcher.js')).handler,
       parser: (await import('../../functions/parser.js')).handler,
@@ -154,10 +107,7 @@ describe('Cloud pipeline end to end (s3rver, local-aws-sqs, dynalite)', () => {
   });
 
   afterAll(async () => {
-    for (const [name, value] of savedEnv) {
-      if (value === undefined) delete process.env[name];
-      else process.env[name] = value;
-    }
+    restoreEnvironment?.();
     await server?.close();
     await peers?.stop();
   });
@@ -167,19 +117,11 @@ describe('Cloud pipeline end to end (s3rver, local-aws-sqs, dynalite)', () => {
     const startUrls = [`${server.url}/catalogue/page-1.html`];
     const local = runLocally(startUrls);
     const relay = relayObjectCreated(peers.s3Events, peers.clients.sqs, queues.postprocess.url, 'records/');
-    const mapping = (queue: PeerQueue, functionName: string, handler: SqsHandler, concurrency: number) =>
-      new EventSourceMapping({
-        sqs: peers.clients.sqs,
-        queueUrl: queue.url,
-        queueArn: queue.arn,
-        functionName,
-        handler,
-        concurrency,
-      }).start();
+    const sqs = peers.clients.sqs;
     const mappings = {
-      fetch: mapping(queues.fetch, 'fetcher', handlers.fetcher, 4),
-      parse: mapping(queues.parse, 'parser', handlers.parser, 2),
-      postprocess: mapping(queues.postprocess, 'postprocessor', handlers.postprocessor, 2),
+      fetch: startMapping(sqs, queues.fetch, 'fetcher', handlers.fetcher, { concurrency: 4 }),
+      parse: startMapping(sqs, queues.parse, 'parser', handlers.parser, { concurrency: 2 }),
+      postprocess: startMapping(sqs, queues.postprocess, 'postprocessor', handlers.postprocessor, { concurrency: 2 }),
     };
 
     // Act
@@ -234,7 +176,7 @@ describe('Cloud pipeline end to end (s3rver, local-aws-sqs, dynalite)', () => {
     // Assess: the dataset equals the local runtime's, row for row
     const cloudRows: Row[] = [];
     for await (const object of store.list(`datasets/${JOB}/`))
-      cloudRows.push(...parseNdjsonGzip((await store.get(object.key)) ?? new Uint8Array()));
+      for await (const row of readNdjsonGzip(store, object.key)) cloudRows.push(row as Row);
     expect(cloudRows).toHaveLength(items);
     expect(new Set(cloudRows.map((row) => row._key)).size).toBe(items);
     expect(cloudRows.every((row) => row._runId === manifest.runId)).toBe(true);
@@ -275,18 +217,8 @@ describe('Cloud pipeline end to end (s3rver, local-aws-sqs, dynalite)', () => {
 
   it('reports only the malformed record of a batch as failed', async () => {
     // Prepare: valid messages whose work is already done (URLs of the finished run), plus one that is not JSON
-    const record = (id: string, body: string) => ({
-      ...sqsRecord(
-        {
-          MessageId: id,
-          ReceiptHandle: `receipt-${id}`,
-          Body: body,
-          Attributes: { ApproximateReceiveCount: '1', SentTimestamp: String(Date.now()) },
-        },
-        queues.fetch.arn,
-        peers.region,
-      ),
-    });
+    const record = (id: string, body: string) =>
+      sqsRecord({ MessageId: id, ReceiptHandle: `receipt-${id}`, Body: body }, queues.fetch.arn, peers.region);
     const task = (url: string) =>
       JSON.stringify({
         type: 'fetch',
@@ -326,13 +258,7 @@ describe('Cloud pipeline end to end (s3rver, local-aws-sqs, dynalite)', () => {
     await peers.clients.sqs.send(
       new SetQueueAttributesCommand({ QueueUrl: queues.fetch.url, Attributes: { VisibilityTimeout: '1' } }),
     );
-    const mapping = new EventSourceMapping({
-      sqs: peers.clients.sqs,
-      queueUrl: queues.fetch.url,
-      queueArn: queues.fetch.arn,
-      functionName: 'fetcher',
-      handler: handlers.fetcher,
-    }).start();
+    const mapping = startMapping(peers.clients.sqs, queues.fetch, 'fetcher', handlers.fetcher);
 
     // Act
     await peers.clients.sqs.send(new SendMessageCommand({ QueueUrl: queues.fetch.url, MessageBody: 'this is not a message' }));
@@ -389,13 +315,7 @@ describe('Cloud pipeline end to end (s3rver, local-aws-sqs, dynalite)', () => {
     await peers.clients.sqs.send(
       new SetQueueAttributesCommand({ QueueUrl: queues.parse.url, Attributes: { VisibilityTimeout: '1' } }),
     );
-    const failing = new EventSourceMapping({
-      sqs: peers.clients.sqs,
-      queueUrl: queues.parse.url,
-      queueArn: queues.parse.arn,
-      functionName: 'parser',
-      handler: handlers.parser,
-    }).start();
+    const failing = startMapping(peers.clients.sqs, queues.parse, 'parser', handlers.parser);
     await peers.clients.sqs.send(new SendMessageCommand({ QueueUrl: queues.parse.url, MessageBody: JSON.stringify(task) }));
     const deadline = Date.now() + 20_000;
     try {
@@ -414,20 +334,8 @@ describe('Cloud pipeline end to end (s3rver, local-aws-sqs, dynalite)', () => {
     const cloudFormation = stackWithOutputs('Scrapeline', { bucket: peers.bucket, ...queues });
     const moved = await redrive({ aws: () => peers.clients, cloudFormation: () => cloudFormation }, 'Scrapeline', { job: JOB });
     const relay = relayObjectCreated(peers.s3Events, peers.clients.sqs, queues.postprocess.url, 'records/');
-    const parse = new EventSourceMapping({
-      sqs: peers.clients.sqs,
-      queueUrl: queues.parse.url,
-      queueArn: queues.parse.arn,
-      functionName: 'parser',
-      handler: handlers.parser,
-    }).start();
-    const post = new EventSourceMapping({
-      sqs: peers.clients.sqs,
-      queueUrl: queues.postprocess.url,
-      queueArn: queues.postprocess.arn,
-      functionName: 'postprocessor',
-      handler: handlers.postprocessor,
-    }).start();
+    const parse = startMapping(peers.clients.sqs, queues.parse, 'parser', handlers.parser);
+    const post = startMapping(peers.clients.sqs, queues.postprocess, 'postprocessor', handlers.postprocessor);
     let finished: RunManifest | undefined;
     try {
       const until = Date.now() + 30_000;

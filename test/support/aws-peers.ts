@@ -23,6 +23,7 @@ import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { createSqsServer } from 'local-aws-sqs';
 import { type AwsClients, createAwsClients } from '../../shared/aws/clients.js';
+import { closeServer, listenOnLoopback } from '../fixtures/http-fixture.js';
 
 const require = createRequire(import.meta.url);
 
@@ -42,19 +43,6 @@ export interface S3EventNotification {
     };
     readonly [field: string]: unknown;
   }[];
-}
-
-async function closeServer(server: Server): Promise<void> {
-  server.closeAllConnections();
-  await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
-}
-
-async function listen(server: Server): Promise<number> {
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  return (server.address() as AddressInfo).port;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -190,6 +178,33 @@ export async function createQueueWithDlq(client: SQSClient, name: string, option
   return { name, url, arn: await arnOf(url), deadLetter: { name: dlqName, url: dlqUrl, arn: dlqArn } };
 }
 
+/** The approximate message counts of a queue, as SQS reports them. */
+export interface QueueDepth {
+  readonly visible: number;
+  readonly inFlight: number;
+  readonly delayed: number;
+}
+
+/** How many messages a queue holds: visible, in flight (received, not deleted) and delayed. */
+export async function queueDepth(client: SQSClient, url: string): Promise<QueueDepth> {
+  const output = await client.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: url,
+      AttributeNames: [
+        'ApproximateNumberOfMessages',
+        'ApproximateNumberOfMessagesNotVisible',
+        'ApproximateNumberOfMessagesDelayed',
+      ],
+    }),
+  );
+  const attributes = output.Attributes ?? {};
+  return {
+    visible: Number(attributes.ApproximateNumberOfMessages ?? 0),
+    inFlight: Number(attributes.ApproximateNumberOfMessagesNotVisible ?? 0),
+    delayed: Number(attributes.ApproximateNumberOfMessagesDelayed ?? 0),
+  };
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // DynamoDB
 
@@ -323,7 +338,7 @@ export async function startDynamoPeer(): Promise<DynamoPeer> {
   const capacityUnits = (require('dynalite/db/index.js') as { capacityUnits: CapacityUnits }).capacityUnits;
   const capacity = { readUnits: 0, writeUnits: 0 };
   const backend = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  await listen(backend);
+  await listenOnLoopback(backend);
   const backendHandler = backend.listeners('request')[0] as (req: Readable, res: object) => void;
   const locks = new ItemLocks();
   const keySchemas = new Map<string, string[]>();
@@ -549,9 +564,9 @@ export async function startDynamoPeer(): Promise<DynamoPeer> {
         });
     });
   });
-  const port = await listen(front);
+  const endpoint = await listenOnLoopback(front);
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint,
     injectTransactionConflicts(count) {
       conflictsToInject = count;
     },
@@ -643,6 +658,12 @@ export interface AwsPeers {
    * `AWS_REQUEST_CHECKSUM_CALCULATION=WHEN_REQUIRED`.
    */
   sdkEnvironment(): Record<string, string>;
+  /**
+   * The environment the functions read at cold start, pointed at the peers: {@link sdkEnvironment}, the bucket and
+   * the state table, metrics off, log level `ERROR`, service `scrapeline-test`; `settings` adds to it or overrides
+   * it (the queue URLs a function sends to, its own settings).
+   */
+  functionEnvironment(settings: Readonly<Record<string, string>>): Record<string, string>;
   stop(): Promise<void>;
 }
 
@@ -659,6 +680,15 @@ export async function startAwsPeers(options: AwsPeersOptions = {}): Promise<AwsP
   });
   const bucket = options.bucket ?? 'scrapeline-test';
   const tableName = options.tableName ?? 'scrapeline-state';
+  const sdkEnvironment = () => ({
+    AWS_REGION: PEER_REGION,
+    AWS_ACCESS_KEY_ID: PEER_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: PEER_CREDENTIALS.secretAccessKey,
+    AWS_ENDPOINT_URL_S3: endpoints.s3,
+    AWS_ENDPOINT_URL_SQS: endpoints.sqs,
+    AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamodb,
+    AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
+  });
   const stop = async () => {
     clients.destroy();
     await Promise.allSettled([s3.stop(), sqs.stop(), dynamo.stop()]);
@@ -689,14 +719,16 @@ export async function startAwsPeers(options: AwsPeersOptions = {}): Promise<AwsP
         capacity: dynamo.capacity,
       },
       createQueue: (name, queueOptions) => createQueueWithDlq(clients.sqs, name, queueOptions),
-      sdkEnvironment: () => ({
-        AWS_REGION: PEER_REGION,
-        AWS_ACCESS_KEY_ID: PEER_CREDENTIALS.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: PEER_CREDENTIALS.secretAccessKey,
-        AWS_ENDPOINT_URL_S3: endpoints.s3,
-        AWS_ENDPOINT_URL_SQS: endpoints.sqs,
-        AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamodb,
-        AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
+      sdkEnvironment,
+      functionEnvironment: (settings) => ({
+        ...sdkEnvironment(),
+        BUCKET_NAME: bucket,
+        STATE_TABLE_NAME: tableName,
+        POWERTOOLS_SERVICE_NAME: 'scrapeline-test',
+        LOG_LEVEL: 'ERROR',
+        POWERTOOLS_METRICS_DISABLED: 'true',
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+        ...settings,
       }),
       stop,
     };
