@@ -1,4 +1,12 @@
+import { spawn } from 'node:child_process';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { CliIo } from '../../cli/common.js';
+import type { DemoServer } from '../../demo/server.js';
+import type { Site } from '../../demo/site.js';
+import { FileSystemObjectStore } from '../../shared/local/object-store.js';
+import type { RunManifest } from '../../shared/pipeline/finalize.js';
+import { type Row, readManifest, runRows } from '../../shared/query.js';
 
 /** A CLI io that captures what a command writes. */
 export function capture(env: Record<string, string> = {}) {
@@ -25,4 +33,59 @@ export function demoRunArgs(dataDir: string, serverUrl: string): string[] {
     '--allow-address',
     '127.0.0.1',
   ];
+}
+
+/** The CLI arguments that resume run `runId` of the demo job, whose state is kept in `dataDir`. */
+export function demoResumeArgs(dataDir: string, runId: string): string[] {
+  return ['run', 'books', '--data-dir', dataDir, '--resume', runId, '--allow-address', '127.0.0.1'];
+}
+
+/** A CLI io that discards what a command writes. */
+export const quietIo: CliIo = { stdout: { write: () => {} }, stderr: { write: () => {} }, interactive: false, env: {} };
+
+/** How a {@link killedDemoRun} ended. */
+export interface KilledRun {
+  /** -1 when the process ended by a signal, else its exit code. */
+  readonly exit: number | null;
+  /** The run ids the process left in the data folder. */
+  readonly runs: string[];
+}
+
+/**
+ * Runs the demo job in a CLI process (`scrapeline run books`, {@link demoRunArgs}) and kills it with SIGKILL once
+ * `server` has answered `requests` requests, or after 60 s.
+ */
+export async function killedDemoRun(
+  dataDir: string,
+  server: Pick<DemoServer, 'url' | 'requests'>,
+  requests: number,
+): Promise<KilledRun> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...demoRunArgs(dataDir, server.url)], {
+    stdio: 'ignore',
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code, signal) => resolve(signal ? -1 : code)));
+  const deadline = Date.now() + 60_000;
+  while (server.requests.length < requests && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+  child.kill('SIGKILL');
+  const exit = await exited;
+  return { exit, runs: await readdir(join(dataDir, 'store', 'runs', 'books')) };
+}
+
+/** The keys of every item of the demo site: its books, authors and quotes. */
+export function demoItemKeys(site: Site): string[] {
+  return [
+    ...site.books.map((book) => book.upc),
+    ...site.authors.map((author) => author.name),
+    ...site.quotes.map((quote) => quote.id),
+  ];
+}
+
+/** The manifest and dataset rows of run `runId` of `job`, kept in the local data folder `dataDir`. */
+export async function storedRun(dataDir: string, job: string, runId: string): Promise<{ manifest: RunManifest; rows: Row[] }> {
+  const store = new FileSystemObjectStore({ root: join(dataDir, 'store') });
+  const manifest = await readManifest(store, job, runId);
+  if (!manifest) throw new Error(`run ${runId} of ${job} has no manifest`);
+  const rows: Row[] = [];
+  for await (const row of runRows(store, manifest)) rows.push(row);
+  return { manifest, rows };
 }
