@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,7 +8,7 @@ import { DEAD_LETTERED } from '../shared/pipeline/dead-letters.js';
 import { STALLED } from '../shared/pipeline/watchdog.js';
 import { closeServer, listenOnLoopback } from './fixtures/http-fixture.js';
 import { tempRuntime } from './support/local-run.js';
-import { expectManifestInvariant } from './support/manifest.js';
+import { expectManifestInvariant, runFailures } from './support/manifest.js';
 
 const page = (body: string) => `<!doctype html><html><head><title>t</title></head><body>${body}</body></html>`;
 
@@ -78,10 +77,7 @@ describe('Local runtime: dead letters and stalls', () => {
       });
       expectManifestInvariant(manifest);
       expect(poisonReads).toBe(3);
-      const failures = (await readFile(`${local.dataDir}/store/${manifest.failuresKey}`, 'utf8'))
-        .trim()
-        .split('\n')
-        .map((line) => JSON.parse(line) as { url: string; reason: string; message: string });
+      const failures = await runFailures(local.runtime.store, manifest);
       expect(failures).toEqual([
         expect.objectContaining({
           url: `${base}/poison`,

@@ -1,13 +1,11 @@
-import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseJob } from '../shared/job/load.js';
 import type { Job, JobInput } from '../shared/job/schema.js';
 import type { LocalRuntimeOptions } from '../shared/local/runtime.js';
-import type { RunManifest } from '../shared/pipeline/finalize.js';
 import { closeServer, listenOnLoopback } from './fixtures/http-fixture.js';
 import { tempRuntime } from './support/local-run.js';
-import { expectManifestInvariant } from './support/manifest.js';
+import { expectManifestInvariant, failuresByPath, runFailures } from './support/manifest.js';
 
 const page = (body: string) => `<!doctype html><html><head><title>t</title></head><body>${body}</body></html>`;
 
@@ -30,19 +28,6 @@ async function site(
     requests,
     close: () => closeServer(server),
   };
-}
-
-/** The failed and skipped URLs of a run, by path. */
-async function failures(dataDir: string, manifest: RunManifest): Promise<Map<string, { reason: string; message: string }>> {
-  if (!manifest.failuresKey) return new Map();
-  const text = await readFile(`${dataDir}/store/${manifest.failuresKey}`, 'utf8');
-  return new Map(
-    text
-      .trim()
-      .split('\n')
-      .map((line) => JSON.parse(line) as { url: string; reason: string; message: string })
-      .map((failure) => [new URL(failure.url).pathname, failure]),
-  );
 }
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -90,7 +75,7 @@ describe('Hostile: a catastrophic regular expression', () => {
     // Assess
     expectManifestInvariant(manifest);
     expect(manifest.urls).toMatchObject({ accepted: 3, parsed: 2, failed: 1 });
-    const failed = await failures(local.dataDir, manifest);
+    const failed = failuresByPath(await runFailures(local.runtime.store, manifest));
     expect(failed.get('/redos')?.reason).toBe('extract-timeout');
     expect((await local.rows(manifest)).map((row) => row.k)).toEqual(['aaaa']);
   }, 60_000);
@@ -187,7 +172,7 @@ describe('Hostile: robots.txt and reachability', () => {
     expectManifestInvariant(manifest);
     expect(manifest.state).toBe('succeeded');
     expect(manifest.urls).toMatchObject({ accepted: 3, parsed: 2, skipped: 1 });
-    expect((await failures(local.dataDir, manifest)).get('/private')?.reason).toBe('robots');
+    expect(failuresByPath(await runFailures(local.runtime.store, manifest)).get('/private')?.reason).toBe('robots');
   }, 60_000);
 
   it('ends a run that could reach nothing failed, with the reason', async () => {
@@ -241,6 +226,6 @@ describe('Hostile: encodings', () => {
 
     expectManifestInvariant(manifest);
     expect((await local.rows(manifest)).map((row) => row.k)).toEqual(['日本語 ünïcödé']);
-    expect((await failures(local.dataDir, manifest)).get('/wide-binary')?.reason).toBe('unparseable');
+    expect(failuresByPath(await runFailures(local.runtime.store, manifest)).get('/wide-binary')?.reason).toBe('unparseable');
   }, 60_000);
 });

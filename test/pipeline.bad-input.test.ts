@@ -5,7 +5,7 @@ import { parseJob } from '../shared/job/load.js';
 import type { RunManifest } from '../shared/pipeline/finalize.js';
 import { closeServer, listenOnLoopback } from './fixtures/http-fixture.js';
 import { tempRuntime } from './support/local-run.js';
-import { expectManifestInvariant } from './support/manifest.js';
+import { expectManifestInvariant, type FailureLine, failuresByPath, runFailures } from './support/manifest.js';
 
 const page = (body: string) => `<!doctype html><html><head><title>t</title></head><body>${body}</body></html>`;
 
@@ -73,7 +73,7 @@ describe('Local pipeline on hostile input', () => {
   let base: string;
   let local: Awaited<ReturnType<typeof tempRuntime>>;
   let manifest: RunManifest;
-  let failures: Map<string, { reason: string; message: string }>;
+  let failures: Map<string, FailureLine>;
 
   beforeAll(async () => {
     server = hostileSite();
@@ -99,15 +99,7 @@ describe('Local pipeline on hostile input', () => {
     );
     local = await tempRuntime([job]);
     manifest = await local.run('hostile');
-    const { readFile } = await import('node:fs/promises');
-    const text = await readFile(`${local.dataDir}/store/${manifest.failuresKey}`, 'utf8');
-    failures = new Map(
-      text
-        .trim()
-        .split('\n')
-        .map((line) => JSON.parse(line) as { url: string; reason: string; message: string })
-        .map((failure) => [new URL(failure.url).pathname, failure]),
-    );
+    failures = failuresByPath(await runFailures(local.runtime.store, manifest));
   });
 
   afterAll(async () => {

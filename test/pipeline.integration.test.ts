@@ -1,5 +1,3 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DemoServer, startDemoServer } from '../demo/server.js';
 import { generateSite, type Site } from '../demo/site.js';
@@ -8,7 +6,7 @@ import type { Job } from '../shared/job/schema.js';
 import type { RunManifest } from '../shared/pipeline/finalize.js';
 import { currentRows, type Row, readSnapshot } from '../shared/query.js';
 import { tempRuntime } from './support/local-run.js';
-import { expectManifestInvariant } from './support/manifest.js';
+import { expectManifestInvariant, runFailures } from './support/manifest.js';
 
 describe('Local pipeline on the demo site', () => {
   let site: Site;
@@ -71,11 +69,7 @@ describe('Local pipeline on the demo site', () => {
   });
 
   it('lists each broken URL in the failures file with its reason', async () => {
-    const text = await readFile(join(local.dataDir, 'store', first.failuresKey ?? 'missing'), 'utf8');
-    const failures = text
-      .trim()
-      .split('\n')
-      .map((line) => JSON.parse(line) as { url: string; reason: string; state: string });
+    const failures = await runFailures(local.runtime.store, first);
     const expected = site.broken.map((broken) => ({ path: broken.path, reason: `http-${broken.status}` }));
     expect(
       failures

@@ -1,7 +1,5 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../cli/common.js';
 import { main } from '../cli/main.js';
@@ -10,8 +8,9 @@ import { resolveBundledJobs } from '../shared/job/bundled.js';
 import { loadJobFile } from '../shared/job/load.js';
 import type { Job } from '../shared/job/schema.js';
 import type { RunManifest } from '../shared/pipeline/finalize.js';
-import type { Row } from '../shared/query.js';
+import { type Row, readNdjsonGzip } from '../shared/query.js';
 import { type FixtureServer, startFixtureServer } from './fixtures/http-fixture.js';
+import { makeTempDir, type TempDir } from './fixtures/temp-dir.js';
 import { capture } from './support/cli-io.js';
 import { tempRuntime } from './support/local-run.js';
 import { expectManifestInvariant } from './support/manifest.js';
@@ -50,7 +49,7 @@ describe('Structured data through the pipeline (local runtime, Lambda job form, 
   let server: FixtureServer;
   let job: Job;
   let local: Awaited<ReturnType<typeof tempRuntime>>;
-  let jobsDir: string;
+  let jobsDir: TempDir;
   let manifest: RunManifest;
   let rows: Row[];
 
@@ -65,9 +64,9 @@ describe('Structured data through the pipeline (local runtime, Lambda job form, 
         response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(html);
       });
     }
-    jobsDir = await mkdtemp(join(tmpdir(), 'scrapeline-structured-'));
-    await writeFile(join(jobsDir, 'structured.yaml'), JOB_YAML(server.origin));
-    job = await loadJobFile(join(jobsDir, 'structured.yaml'));
+    jobsDir = await makeTempDir('structured');
+    await writeFile(join(jobsDir.path, 'structured.yaml'), JOB_YAML(server.origin));
+    job = await loadJobFile(join(jobsDir.path, 'structured.yaml'));
     local = await tempRuntime([job]);
     manifest = await local.run('structured');
     rows = await local.rows(manifest);
@@ -76,7 +75,7 @@ describe('Structured data through the pipeline (local runtime, Lambda job form, 
   afterAll(async () => {
     await local?.dispose();
     await server?.close();
-    await rm(jobsDir, { recursive: true, force: true });
+    await jobsDir?.remove();
   });
 
   it('writes an item from each kind of structured data and quarantines the page whose JSON-LD is malformed', () => {
@@ -98,8 +97,8 @@ describe('Structured data through the pipeline (local runtime, Lambda job form, 
     // Act
     const quarantined: { url: string; problems: { field: string; message: string }[] }[] = [];
     for await (const object of local.runtime.store.list(`quarantine/structured/${manifest.runId}/`)) {
-      const text = gunzipSync(await readFile(join(local.dataDir, 'store', object.key))).toString('utf8');
-      for (const line of text.split('\n')) if (line.trim()) quarantined.push(JSON.parse(line));
+      for await (const row of readNdjsonGzip(local.runtime.store, object.key))
+        quarantined.push(row as (typeof quarantined)[number]);
     }
 
     // Assess
@@ -128,7 +127,7 @@ describe('Structured data through the pipeline (local runtime, Lambda job form, 
       'extract',
       'structured',
       '--jobs',
-      jobsDir,
+      jobsDir.path,
       '--url',
       `${server.origin}/p/microdata`,
       '--allow-address',

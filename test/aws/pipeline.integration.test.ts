@@ -16,6 +16,7 @@ import { readNdjsonGzip } from '../../shared/query.js';
 import { type AwsPeers, type PeerQueue, queueDepth, startAwsPeers } from '../support/aws-peers.js';
 import { setEnvironment } from '../support/environment.js';
 import { tempRuntime } from '../support/local-run.js';
+import { runFailures } from '../support/manifest.js';
 import { stackWithOutputs } from '../support/stack.js';
 import { lambdaContext, relayObjectCreated, sqsRecord, startMapping } from './lambda-driver.js';
 
@@ -164,11 +165,7 @@ describe('Cloud pipeline end to end (s3rver, local-aws-sqs, dynalite)', () => {
     expect(manifest.items).toEqual(localManifest.items);
 
     // Assess: the failures file lists the broken links
-    const failures = Buffer.from((await store.get(manifest.failuresKey ?? 'missing')) ?? [])
-      .toString('utf8')
-      .trim()
-      .split('\n')
-      .map((line) => JSON.parse(line) as { url: string; reason: string });
+    const failures = await runFailures(store, manifest);
     expect(failures.map((failure) => new URL(failure.url).pathname).sort()).toEqual(
       site.broken.map((broken) => broken.path).sort(),
     );
