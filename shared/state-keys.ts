@@ -34,6 +34,8 @@ export const stateKeys = {
   receipt: (batchId: string) => `r#${batchId}`,
   item: (key: string) => `item#${urlId(key)}`,
   robots: (robotsUrl: string) => `robots#${robotsUrl}`,
+  /** Under `run#<job>#<runId>`: the run's login session (its cookies, or why the login failed), shared by its fetchers. */
+  session: 'session',
   activeRuns: 'runs#active',
   activeRun: (job: string, runId: string) => `${job}#${runId}`,
   pages: (job: string) => `pages#${job}`,

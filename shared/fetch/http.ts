@@ -41,6 +41,11 @@ export interface RequestOptions {
    * 303 answer to a request with a body is followed with a GET without it, as browsers do. @default a plain GET
    */
   readonly request?: PageRequest;
+  /**
+   * Answer a redirect with the redirect itself (status, `location`, cookies) instead of following it: a login
+   * follows its redirects itself, carrying the cookies each sets. @default false
+   */
+  readonly returnRedirects?: boolean;
 }
 
 /** A page as fetched: the body decompressed, headers lowercased. Status 304 (empty body) only when validators were sent. */
@@ -60,6 +65,8 @@ export interface FetchedPage {
    * `Cookie`, `Proxy-Authorization` and every header holding a secret are `[redacted]`. @default none
    */
   readonly requestHeaders?: Readonly<Record<string, string>>;
+  /** The `Set-Cookie` headers of the response, one per cookie (joined, `headers` cannot be split again). @default none */
+  readonly setCookies?: readonly string[];
 }
 
 /** The HTTP port: fetches one URL with the limits given. */
@@ -265,6 +272,24 @@ export class UndiciHttpClient implements HttpClient {
       // by its reader or of no interest: they must never become an uncaught exception that ends the process.
       response.body.on('error', () => undefined);
       const headers = lowerHeaders(response.headers);
+      const rawCookies = response.headers['set-cookie'];
+      const cookies = rawCookies === undefined ? {} : { setCookies: Array.isArray(rawCookies) ? [...rawCookies] : [rawCookies] };
+      if (REDIRECTS.has(response.statusCode) && options.returnRedirects) {
+        await discard(response.body);
+        return {
+          url,
+          finalUrl: current,
+          status: response.statusCode,
+          headers,
+          body: Buffer.alloc(0),
+          wireBytes: 0,
+          redirects,
+          startedAt,
+          durationMs: Date.now() - startedAt,
+          ...archived,
+          ...cookies,
+        };
+      }
       if (REDIRECTS.has(response.statusCode)) {
         await discard(response.body);
         const location = headers.location;
@@ -315,6 +340,7 @@ export class UndiciHttpClient implements HttpClient {
           startedAt,
           durationMs: Date.now() - startedAt,
           ...archived,
+          ...cookies,
         };
       }
       if (response.statusCode < 200 || response.statusCode >= 300) {
@@ -386,6 +412,7 @@ export class UndiciHttpClient implements HttpClient {
         startedAt,
         durationMs: Date.now() - startedAt,
         ...archived,
+        ...cookies,
       };
     }
   }

@@ -46,6 +46,8 @@ export interface PageRequest {
    * chosen (`fetch.proxy.rotate`), the others take over when it is down or refuses the tunnel. @default direct
    */
   readonly proxies?: readonly string[];
+  /** The generation of the run's login session whose cookies the request carries. @default none (no session) */
+  readonly session?: number;
 }
 
 /** Headers archived as `[redacted]` whatever their value: they carry credentials. */

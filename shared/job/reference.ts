@@ -370,6 +370,38 @@ fetch:
 - A literal proxy URL cannot hold credentials: put the whole URL in a secret. The proxies' addresses appear in
   failure messages without credentials.`;
 
+const SESSIONS = `## Logins and sessions
+
+\`session\` logs in before the crawl and sends the login's cookies with every page request of the run to the
+login page's host:
+
+\`\`\`yaml
+session:
+  login:
+    url: https://shop.example/login
+    form: login                                   # the form's id or name; default: the one with a password field
+    fields:
+      username: crawler
+      password: { secret: shop/login, key: password }
+  success: { cookie: sid, pattern: 'Log out' }    # all must hold after the login
+  loggedOut: { urlPattern: '/login', status: [401] }   # any: the session is gone
+\`\`\`
+
+- The login page is fetched with \`GET\`; its form is submitted as a browser would (its hidden fields, such as a
+  CSRF token, checked boxes and selected options, with \`fields\` set over them) to its \`action\` with its
+  \`method\`; redirects are followed with the cookies each answer sets. \`success\` is checked on where that ends.
+- The first fetcher that needs the session logs in; the others wait for it and take its cookies from the state store
+  (one login per run however many fetchers). A page that shows \`loggedOut\` (after redirects: a redirect to the
+  login page is matched by \`urlPattern\`) has the session refreshed (again one login for the fleet) and is fetched
+  again, a few times at most; then it fails \`logged-out\`.
+- A login that does not succeed, a login page that is not found or has no such form, or a robots.txt that disallows
+  the login fails every page of the run with reason \`login-failed\` and the cause, before any page is requested:
+  the run ends \`failed\`. A login that meets a network error or a 5xx is retried (\`fetch.retries\`).
+- robots.txt is asked about the login page and the form's action, and the login's requests take the host's
+  politeness slots and delays like pages; they go through the job's proxies (\`rotate: session\` keeps the run on
+  one). Credentials belong in secrets; the session's cookies are kept in the state store for the run, and logs and
+  WARC request records show them \`[redacted]\`.`;
+
 const CODE_EXTRACTORS = `## Code extractors (TypeScript jobs)
 
 A template may have \`extractor: (page) => items\` instead of selectors in its fields (a YAML or JSON job cannot:
@@ -419,7 +451,7 @@ export function renderJobReference(): string {
       'The top-level keys.',
       all.filter((entry) => !entry.path.includes('.') && !entry.path.includes('[')),
     ),
-    ...['start', 'follow', 'templates', 'limits', 'politeness', 'fetch', 'quality'].map((key) =>
+    ...['start', 'follow', 'templates', 'limits', 'politeness', 'fetch', 'session', 'quality'].map((key) =>
       section(
         `\`${key}\``,
         describe(key),
@@ -443,6 +475,7 @@ is left out of the item, or set to its \`default\`; an item whose key or a \`req
     REQUESTS,
     SECRETS,
     PROXIES,
+    SESSIONS,
     CODE_EXTRACTORS,
   ];
   return `${parts.join('\n\n')}\n`;

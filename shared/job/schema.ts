@@ -734,6 +734,59 @@ const qualitySchema = z.strictObject({
     .describe('Fill rates are compared only when both runs extracted at least this many items.'),
 });
 
+/** HTTP statuses a page may answer when its session is gone. */
+const errorStatus = z.number().int().min(400).max(599);
+
+const sessionSchema = z
+  .strictObject({
+    login: z
+      .strictObject({
+        url: httpUrl.describe('The page with the login form, fetched with `GET` (its cookies are kept for the login).'),
+        form: z
+          .string()
+          .min(1)
+          .optional()
+          .describe("The login form's `id` or `name`. Default: the first form with a password field."),
+        fields: z
+          .record(
+            z.string().min(1),
+            z.union([z.string().refine((value) => !/[\r\n\0]/.test(value), 'field values cannot hold CR, LF or NUL'), secretRefSchema]),
+          )
+          .default({})
+          .describe(
+            "Values set over the form's own fields, by name: the credentials, e.g. `{ username: crawler, password: { secret: shop/login, key: password } }`. The form's other fields (hidden ones such as a CSRF token, checked boxes, selected options) are sent as the page gave them.",
+          ),
+      })
+      .describe(
+        "The login: the form page is fetched, its form filled with `fields` and submitted (to its `action`, with its `method`), redirects followed with the cookies the site sets.",
+      ),
+    success: z
+      .strictObject({
+        cookie: z.string().min(1).optional().describe('A cookie the site must have set, e.g. `sid`.'),
+        pattern: regexString
+          .optional()
+          .describe('A regular expression the page after the login must match, e.g. `Log out`.'),
+        urlPattern: regexString
+          .optional()
+          .describe('A regular expression the URL of the page after the login (after redirects) must match, e.g. `/account`.'),
+      })
+      .refine((success) => Object.keys(success).length > 0, 'give at least one of cookie, pattern and urlPattern')
+      .describe('How to tell that the login worked: every condition given must hold, else the run fails (`login-failed`).'),
+    loggedOut: z
+      .strictObject({
+        pattern: regexString.optional().describe('A regular expression a logged-out page matches, e.g. `Please log in`.'),
+        urlPattern: regexString
+          .optional()
+          .describe('A regular expression the URL of a logged-out page (after redirects) matches, e.g. `/login`.'),
+        status: z.array(errorStatus).min(1).optional().describe('Statuses a logged-out page answers, e.g. `[401, 403]`.'),
+      })
+      .refine((loggedOut) => Object.keys(loggedOut).length > 0, 'give at least one of pattern, urlPattern and status')
+      .describe(
+        "How a page shows that the session is gone (any condition): the session is refreshed (one login for the fleet) and the page fetched again (a few times at most); a page still logged out then fails (`logged-out`).",
+      ),
+  })
+  .describe('A login before the crawl.');
+
 /** Defaults of the optional sections, spelled out so that `{}` resolves through each section's own defaults. */
 export const jobSchema = z
   .strictObject({
@@ -768,6 +821,11 @@ export const jobSchema = z
     limits: limitsSchema.default(limitsSchema.parse({})).describe('Budgets of one run.'),
     politeness: politenessSchema.default(politenessSchema.parse({})).describe('How gently hosts are treated.'),
     fetch: fetchSchema.default(fetchSchema.parse({})).describe('HTTP requests.'),
+    session: sessionSchema
+      .optional()
+      .describe(
+        "A login before the crawl, whose cookies every page request of the run on the login page's host carries: performed once for the run by the first fetcher that needs it (the others wait for it through the state store), with robots.txt and politeness like any request; refreshed when a page shows the logged-out condition. A failed login fails the run's pages at once (`login-failed`), before any of them is requested.",
+      ),
     quality: qualitySchema
       .default(qualitySchema.parse({}))
       .describe(
@@ -789,6 +847,8 @@ export type FollowRule = Job['follow'][number];
 
 /** Request options as written (every key optional): a job's `fetch.request` or a follow rule's `request`. */
 export type RequestSpec = z.output<typeof requestSchema>;
+/** The login of a job (`session`). */
+export type SessionSpec = z.output<typeof sessionSchema>;
 /** Proxies of a job (`fetch.proxy`). */
 export type ProxySpec = z.output<typeof proxySchema>;
 /** A reference to a secret (`{ secret: name }`), resolved when the job runs. */

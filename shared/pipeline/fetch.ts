@@ -16,6 +16,7 @@ import { type RunPageRecord, writePageRecords } from './parse.js';
 import { PolitenessDeferral } from './politeness.js';
 import { jobRequest, plainRequest } from './requests.js';
 import { robotsPolicy } from './robots.js';
+import { fetchInSession } from './sessions.js';
 import { processSitemap, processSitemapPart } from './sitemaps.js';
 
 /** What fetching one task came to. */
@@ -127,15 +128,18 @@ export async function fetchTask(context: PipelineContext, task: FetchTask): Prom
       return { kind: 'retry-later', task: { ...task, attempt, deferrals }, delayMs, error: caught };
     }
     try {
-      const page = await context.http.fetchPage(requestUrl, {
-        request,
-        timeoutMs: job.fetch.timeoutMs,
-        maxBytes: sitemap ? SITEMAP_MAX_BYTES : job.fetch.maxBytes,
-        maxRedirects: job.fetch.maxRedirects,
-        userAgent: job.politeness.userAgent,
-        ...(sitemap ? { resource: true } : {}),
-        ...(memory ? { validators: { etag: memory.etag, lastModified: memory.lastModified } } : {}),
-      });
+      // With a login session, a page that shows logged out refreshes the session and is fetched again.
+      const page = await fetchInSession(context, job, task, request, (sent) =>
+        context.http.fetchPage(requestUrl, {
+          request: sent,
+          timeoutMs: job.fetch.timeoutMs,
+          maxBytes: sitemap ? SITEMAP_MAX_BYTES : job.fetch.maxBytes,
+          maxRedirects: job.fetch.maxRedirects,
+          userAgent: job.politeness.userAgent,
+          ...(sitemap ? { resource: true } : {}),
+          ...(memory ? { validators: { etag: memory.etag, lastModified: memory.lastModified } } : {}),
+        }),
+      );
       if (sitemap && (page.status < 500 || attempt >= job.fetch.retries)) {
         return { kind: 'done', ended: { task, record: await processSitemap(context, task, page) } };
       }

@@ -4,15 +4,19 @@ import type { Job } from '../job/schema.js';
 import { type SecretRef, type SecretValues, secretRefsOf, secretValue } from '../job/secrets.js';
 import type { PipelineContext } from './context.js';
 import { SecretError } from './secrets.js';
+import { runSession, sessionHost, withSession } from './sessions.js';
 
 /**
  * The requests of a job, ready to send: its request options (the job's, its follow rule's) with the secrets they
- * name read through the context's resolver, and the proxies to go through, in the order to try them.
+ * name read through the context's resolver, the proxies to go through (in the order to try them), and the cookies of
+ * the run's login session.
  */
 
 /** Where a page is in its run: what its request depends on. */
 export interface RequestPage {
   readonly runId: string;
+  /** The page's URL: pages on the login page's host carry the run's session. @default no session */
+  readonly url?: string;
   readonly template?: string | undefined;
   readonly depth: number;
 }
@@ -21,12 +25,16 @@ export interface RequestPage {
  * The request a page of a job is fetched with.
  *
  * @throws {SecretError} when a secret cannot be read (retryable or not), or a proxy secret is not a proxy URL
+ * @throws {import('./sessions.js').LoginFailedError} when the run's login failed
  */
 export async function jobRequest(context: PipelineContext, job: Job, page: RequestPage): Promise<PageRequest> {
   const spec = pageRequestSpec(job, page);
   const refs = secretRefsOf([spec, job.fetch.proxy]);
   const values = refs.length === 0 ? undefined : await context.secrets.values(refs);
-  return withProxies(context, job, page.runId, pageRequest(job, page, values), values);
+  const request = withProxies(context, job, page.runId, pageRequest(job, page, values), values);
+  // The login's cookies go to the login page's host only.
+  if (page.url === undefined || sessionHost(job) !== new URL(page.url).hostname) return request;
+  return withSession(request, await runSession(context, job, page.runId));
 }
 
 /** The plain GET of a job's resources (robots.txt, sitemaps): no request options, but the job's proxies. */
