@@ -48,6 +48,8 @@ export class ScrapelineStorage extends Construct {
   readonly bucket: s3.Bucket;
   /** Where the pipeline bucket's server access logs go. */
   readonly accessLogsBucket: s3.IBucket;
+  /** Roles and prefixes whose cdk-nag finding is acknowledged already (`<role path> <prefix>`). */
+  readonly #acknowledged = new Set<string>();
 
   constructor(scope: Construct, id: string, props: ScrapelineStorageProps) {
     super(scope, id);
@@ -165,11 +167,13 @@ export class ScrapelineStorage extends Construct {
     validator.throwIfInvalid();
     const grant = this.bucket.grants.actionsOnObjectKeys(grantee, `${prefix}*`, ...actions);
     const principal = grantee.grantPrincipal;
-    if (Construct.isConstruct(principal)) {
+    // A role granted reading and writing the same prefix has one finding for it: acknowledged once.
+    if (Construct.isConstruct(principal) && !this.#acknowledged.has(`${principal.node.path} ${prefix}`)) {
+      this.#acknowledged.add(`${principal.node.path} ${prefix}`);
       const bucketId = Stack.of(this).getLogicalId(this.bucket.node.defaultChild as s3.CfnBucket);
       Validations.of(principal).acknowledge({
         id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${prefix}*]`,
-        reason: `Scoped to one key prefix: ${actions.join(', ')} on the objects under ${prefix} only (keys are made per job, run and batch).`,
+        reason: `Scoped to one key prefix: object reads or writes (s3:GetObject, s3:PutObject) under ${prefix} only (keys are made per job, run and batch).`,
       });
     }
     return grant;
