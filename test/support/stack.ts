@@ -1,4 +1,4 @@
-import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { CloudFormationClient, DescribeStacksCommand, type DescribeStacksCommandOutput } from '@aws-sdk/client-cloudformation';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { PeerQueue } from './aws-peers.js';
 
@@ -26,15 +26,21 @@ export function stackWithOutputs(
     // As CloudFormation answers DescribeStacks for a stack that is not there.
     .rejects(Object.assign(new Error('Stack with id does not exist'), { name: 'ValidationError' }))
     .on(DescribeStacksCommand, { StackName: stackName })
-    .resolves({
-      Stacks: [
-        {
-          StackName: stackName,
-          StackStatus: 'CREATE_COMPLETE',
-          CreationTime: new Date(),
-          Outputs: Object.entries(outputs).map(([OutputKey, OutputValue]) => ({ OutputKey, OutputValue })),
-        },
-      ],
-    });
+    .resolves(describedStack(stackName, outputs));
   return client;
+}
+
+/** CloudFormation's answer to DescribeStacks for one deployed stack with the given outputs. */
+export function describedStack(stackName: string, outputs: Readonly<Record<string, string>>): DescribeStacksCommandOutput {
+  return {
+    $metadata: {},
+    Stacks: [
+      {
+        StackName: stackName,
+        StackStatus: 'CREATE_COMPLETE',
+        CreationTime: new Date(),
+        Outputs: Object.entries(outputs).map(([OutputKey, OutputValue]) => ({ OutputKey, OutputValue })),
+      },
+    ],
+  };
 }

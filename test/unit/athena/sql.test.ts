@@ -19,17 +19,14 @@ import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { EXIT } from '../../../cli/common.js';
 import { commandSql, SQL_HELP, type SqlDependencies } from '../../../cli/sql.js';
 import { capture } from '../../support/cli-io.js';
+import { describedStack } from '../../support/stack.js';
 
 const cloudFormation = mockClient(CloudFormationClient);
 const athena = mockClient(AthenaClient);
 const glue = mockClient(GlueClient);
 
 const QUERY_ID = '6f1c2b1e-0000-4000-8000-000000000001';
-const STACK_OUTPUTS = [
-  { OutputKey: 'BucketName', OutputValue: 'scrapeline-storagebucket-abc' },
-  { OutputKey: 'AthenaWorkgroup', OutputValue: 'Scrapeline' },
-  { OutputKey: 'GlueDatabase', OutputValue: 'scrapeline' },
-];
+const STACK_OUTPUTS = { BucketName: 'scrapeline-storagebucket-abc', AthenaWorkgroup: 'Scrapeline', GlueDatabase: 'scrapeline' };
 
 /** Clients in a fixed region (their `send` is mocked), a recorded sleep and a clock it advances. */
 function dependencies(): SqlDependencies & { readonly waits: number[] } {
@@ -48,12 +45,6 @@ function dependencies(): SqlDependencies & { readonly waits: number[] } {
       clock += ms;
     },
     now: () => clock,
-  };
-}
-
-function stackWith(outputs: { OutputKey: string; OutputValue: string }[]) {
-  return {
-    Stacks: [{ StackName: 'Scrapeline', CreationTime: new Date(0), StackStatus: 'UPDATE_COMPLETE' as const, Outputs: outputs }],
   };
 }
 
@@ -106,7 +97,7 @@ beforeEach(() => {
   cloudFormation.reset();
   athena.reset();
   glue.reset();
-  cloudFormation.on(DescribeStacksCommand, { StackName: 'Scrapeline' }).resolves(stackWith(STACK_OUTPUTS));
+  cloudFormation.on(DescribeStacksCommand, { StackName: 'Scrapeline' }).resolves(describedStack('Scrapeline', STACK_OUTPUTS));
   athena.on(StartQueryExecutionCommand).resolves({ QueryExecutionId: QUERY_ID });
 });
 afterAll(() => {
@@ -189,7 +180,9 @@ describe('Function: commandSql', () => {
 
     it('says which output a stack deployed before the Athena tables lacks, and exits 2', async () => {
       // Prepare
-      cloudFormation.on(DescribeStacksCommand, { StackName: 'Old' }).resolves(stackWith(STACK_OUTPUTS.slice(0, 1)));
+      cloudFormation
+        .on(DescribeStacksCommand, { StackName: 'Old' })
+        .resolves(describedStack('Old', { BucketName: STACK_OUTPUTS.BucketName }));
       const out = capture();
 
       // Act
