@@ -4,6 +4,7 @@
  * `node --import tsx bench/crawl-scrapeline.ts '<json ScrapelineCrawlArgs>'`; prints `RESULT <json>`.
  * Also used in process by the smoke test ({@link crawlScrapeline}).
  */
+import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -124,7 +125,9 @@ export async function crawlScrapeline(args: ScrapelineCrawlArgs): Promise<CrawlR
   for await (const row of runRows(runtime.store, manifest)) {
     const item: Record<string, unknown> = {};
     for (const [name, value] of Object.entries(row)) if (!name.startsWith('_')) item[name] = value;
-    out.write(`${JSON.stringify(item)}\n`);
+    // Waits for the file to take what it was given: without it, every row would queue in the stream's memory and
+    // the export would count in the crawl's peak RSS.
+    if (!out.write(`${JSON.stringify(item)}\n`)) await once(out, 'drain');
   }
   await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
   await runtime.close();
