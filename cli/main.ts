@@ -3,12 +3,12 @@ import { join, relative, resolve } from 'node:path';
 import { describeError } from '../shared/errors.js';
 import { extractPage } from '../shared/extract/page.js';
 import { decodeDocument } from '../shared/fetch/charset.js';
-import { UndiciHttpClient } from '../shared/fetch/http.js';
-import { pageRequest, withQuery } from '../shared/fetch/request.js';
 import type { SsrfPolicy } from '../shared/fetch/ssrf.js';
 import { loadJobDirectory } from '../shared/job/load.js';
 import { type Job, runIdProblem, startUrlProblem } from '../shared/job/schema.js';
 import { FileSystemObjectStore } from '../shared/local/object-store.js';
+import { previewFetch } from '../shared/local/preview.js';
+import { localSecretSource } from '../shared/local/secrets.js';
 import type { RunManifest } from '../shared/pipeline/finalize.js';
 import type { ObjectStore } from '../shared/ports.js';
 import {
@@ -330,24 +330,15 @@ async function commandExtract(
   let finalUrl: string;
   let contentType: string | undefined;
   if (values.url !== undefined) {
-    const http = new UndiciHttpClient({ ssrf: ssrfPolicy(values['allow-address'], io) });
-    // As the run would request a page of this template: through a follow rule's options when one leads to it.
-    const request = pageRequest(job, { template, depth: job.follow.some((rule) => rule.template === template) ? 1 : 0 });
-    try {
-      const page = await http.fetchPage(withQuery(values.url, request.query), {
-        request,
-        timeoutMs: job.fetch.timeoutMs,
-        maxBytes: job.fetch.maxBytes,
-        maxRedirects: job.fetch.maxRedirects,
-        userAgent: job.politeness.userAgent,
-      });
-      html = decodeDocument(page.body, page.headers['content-type']).text;
-      contentType = page.headers['content-type'];
-      url = page.url;
-      finalUrl = page.finalUrl;
-    } finally {
-      await http.close();
-    }
+    // As the run would request it: request options, secrets, proxies and a login session (shared/local/preview.ts).
+    const page = await previewFetch(job, values.url, template, {
+      ssrf: ssrfPolicy(values['allow-address'], io),
+      secrets: localSecretSource(io.env, paths(values, io).dataDir),
+    });
+    html = decodeDocument(page.body, page.headers['content-type']).text;
+    contentType = page.headers['content-type'];
+    url = page.url;
+    finalUrl = page.finalUrl;
   } else {
     const file = values.file ?? '';
     html = decodeDocument(await readFile(file), undefined).text;

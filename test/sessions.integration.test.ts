@@ -1,15 +1,20 @@
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
+import { EXIT } from '../cli/common.js';
+import { main } from '../cli/main.js';
 import { formBody, loginForm, readForms } from '../shared/fetch/forms.js';
 import { parseJob } from '../shared/job/load.js';
 import type { Job } from '../shared/job/schema.js';
 import { layout } from '../shared/layout.js';
 import { LocalSecretSource, secretVariable } from '../shared/local/secrets.js';
 import { type FixtureServer, startFixtureServer } from './fixtures/http-fixture.js';
+import { capture } from './support/cli-io.js';
+import { startForwardProxy } from './support/forward-proxy.js';
 import { tempRuntime } from './support/local-run.js';
 import { expectManifestInvariant } from './support/manifest.js';
 
@@ -257,5 +262,41 @@ hi</textarea><input name="d" value="no" disabled><button name="b">go</button><in
       'csrf=t%26k&user=u&pass=p%26q&r=b&s=2&t=hi&extra=e',
     );
     expect(loginForm(forms, 'other')?.fields).toEqual([['a', '1']]);
+  });
+
+  it('previews a members page with extract --url: login, secrets and proxy as a run would', async () => {
+    // Prepare
+    server = await startFixtureServer();
+    const site = new MembersSite(server, 100);
+    const proxy = await startForwardProxy();
+    const jobs = await mkdtemp(join(tmpdir(), 'scrapeline-preview-'));
+    const { name: _name, ...input } = JSON.parse(JSON.stringify(membersJob('preview', server.origin))) as Record<string, unknown>;
+    const fetch = input.fetch as Record<string, unknown>;
+    await writeFile(
+      join(jobs, 'preview.json'),
+      JSON.stringify({ ...input, name: 'preview', fetch: { ...fetch, proxy: { urls: [proxy.url] } } }),
+    );
+    const extract = capture({ [secretVariable('members/password')]: PASSWORD });
+
+    // Act
+    let code: number;
+    try {
+      code = await main(
+        ['extract', 'preview', '--jobs', jobs, '--allow-address', '127.0.0.1', '--url', `${server.origin}/items/3`],
+        extract.io,
+      );
+    } finally {
+      await proxy.close();
+      await rm(jobs, { recursive: true, force: true });
+    }
+
+    // Assess
+    expect(code, extract.stderr()).toBe(EXIT.ok);
+    expect((JSON.parse(extract.stdout()) as { items: { data: unknown }[] }).items.map((item) => item.data)).toEqual([
+      { title: 'Item 3' },
+    ]);
+    expect(site.logins).toEqual([expect.objectContaining({ ok: true })]);
+    expect(proxy.requests.length).toBeGreaterThan(0);
+    expect(extract.stdout() + extract.stderr()).not.toContain(PASSWORD);
   });
 });

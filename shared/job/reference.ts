@@ -312,7 +312,8 @@ follow:
   its template (start pages: the job's only), so rules leading to one template must agree. The URL as linked stays
   the page's identity; query parameters show in what was fetched (\`_url\`, \`from: url\`).
 - robots.txt and sitemaps are fetched plainly; robots.txt rules judge a page's URL with the query parameters, as it
-  is fetched. \`scrapeline extract --url\` sends the options of the template it previews.`;
+  is fetched. \`scrapeline extract --url\` sends the options of the template it previews, with the job's secrets
+  (read from the local sources), proxies and login session (a login made for the preview, kept nowhere).`;
 
 const SECRETS = `## Secrets
 
