@@ -7,17 +7,34 @@ import { cleanUp, logicalId, resourcesFor, statementsOfRole, synthStack, twoJobs
 
 afterAll(cleanUp);
 
-function job(name: string, request: Record<string, unknown>): Job {
-  return parseJob({ name, start: { urls: [`https://${name}.example/`] }, fetch: { request } }, `${name}.yaml`);
+function job(name: string, input: Record<string, unknown>): Job {
+  return parseJob({ name, start: { urls: [`https://${name}.example/`] }, ...input }, `${name}.yaml`);
 }
 
-/** Two jobs naming three Secrets Manager secrets (one twice, one by a JSON key) and one SSM parameter. */
+/**
+ * Two jobs naming four Secrets Manager secrets (one twice, two by a JSON key; a login's password, a proxy URL) and
+ * one SSM parameter.
+ */
 const JOBS = [
   job('alpha', {
-    headers: { Authorization: { secret: 'alpha/token' }, 'X-Key': { secret: 'shared/key', key: 'apiKey' } },
-    cookies: { session: { secret: '/alpha/session', store: 'ssm' } },
+    fetch: {
+      request: {
+        headers: { Authorization: { secret: 'alpha/token' }, 'X-Key': { secret: 'shared/key', key: 'apiKey' } },
+        cookies: { session: { secret: '/alpha/session', store: 'ssm' } },
+      },
+    },
   }),
-  job('beta', { headers: { 'X-Key': { secret: 'shared/key', key: 'apiKey' } } }),
+  job('beta', {
+    fetch: {
+      request: { headers: { 'X-Key': { secret: 'shared/key', key: 'apiKey' } } },
+      proxy: { urls: ['http://proxy.example:8080', { secret: 'beta/proxy' }] },
+    },
+    session: {
+      login: { url: 'https://beta.example/login', fields: { user: 'me', password: { secret: 'beta/login', key: 'password' } } },
+      success: { cookie: 'sid' },
+      loggedOut: { status: [401] },
+    },
+  }),
 ];
 
 const SECRET_ACTIONS = /^(secretsmanager|ssm|kms):/;
@@ -44,9 +61,8 @@ describe('Construct: JobSecrets', () => {
           ],
         ],
       });
-    expect(resourcesFor(statements, 'secretsmanager:GetSecretValue').sort()).toEqual(
-      [secretArn('alpha/token'), secretArn('shared/key')].sort(),
-    );
+    const secrets = ['alpha/token', 'beta/login', 'beta/proxy', 'shared/key'];
+    expect(resourcesFor(statements, 'secretsmanager:GetSecretValue').sort()).toEqual(secrets.map(secretArn).sort());
     const parameterArn = JSON.stringify({
       'Fn::Join': [
         '',
@@ -62,13 +78,11 @@ describe('Construct: JobSecrets', () => {
       ],
     });
     expect(resourcesFor(statements, 'ssm:GetParameter')).toEqual([parameterArn]);
-    expect([...stack.secrets.secrets.keys()]).toEqual(['alpha/token', 'shared/key']);
+    expect([...stack.secrets.secrets.keys()]).toEqual(secrets);
     expect([...stack.secrets.parameters.keys()]).toEqual(['/alpha/session']);
     // Nothing that reads secrets anywhere but on these resources.
     const reads = statements.filter((statement) => statement.actions.some((action) => SECRET_ACTIONS.test(action)));
-    expect(reads.flatMap((statement) => statement.resources).sort()).toEqual(
-      [secretArn('alpha/token'), secretArn('shared/key'), parameterArn].sort(),
-    );
+    expect(reads.flatMap((statement) => statement.resources).sort()).toEqual([...secrets.map(secretArn), parameterArn].sort());
     // No other function may read them.
     for (const fn of [stack.parser, stack.postprocessor, stack.deadLetters, stack.watchdog]) {
       const actions = statementsOfRole(template, logicalId(fn.role)).flatMap((statement) => statement.actions);
