@@ -1,8 +1,8 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadJobDirectory, MAX_JOB_FILE_BYTES } from '../../../shared/job/load.js';
+import { tempDirEach } from '../../fixtures/temp-dir.js';
 
 const VALID = 'name: good\nstart:\n  urls: [https://good.example/]\n';
 
@@ -16,26 +16,20 @@ function aliasBomb(): string {
 }
 
 describe('Function: loadJobDirectory (hostile files)', () => {
-  let dir: string;
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'scrapeline-hostile-jobs-'));
-  });
-  afterEach(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  const dir = tempDirEach('hostile-jobs');
 
   it('reports an alias bomb, an oversized file and a module that never finishes loading per file; the valid job loads', async () => {
     // Prepare
-    await writeFile(join(dir, 'good.yaml'), VALID);
-    await writeFile(join(dir, 'bomb.yaml'), aliasBomb());
-    await writeFile(join(dir, 'huge.yaml'), `${VALID}# ${'x'.repeat(MAX_JOB_FILE_BYTES)}\n`);
-    await writeFile(join(dir, 'hang.mjs'), 'await new Promise(() => {});\nexport default {};\n');
+    await writeFile(join(dir.path, 'good.yaml'), VALID);
+    await writeFile(join(dir.path, 'bomb.yaml'), aliasBomb());
+    await writeFile(join(dir.path, 'huge.yaml'), `${VALID}# ${'x'.repeat(MAX_JOB_FILE_BYTES)}\n`);
+    await writeFile(join(dir.path, 'hang.mjs'), 'await new Promise(() => {});\nexport default {};\n');
 
     // Act
-    const loaded = await loadJobDirectory(dir, dir, { timeoutMs: 300 });
+    const loaded = await loadJobDirectory(dir.path, dir.path, { timeoutMs: 300 });
 
     // Assess
-    const byFile = new Map(loaded.map((entry) => [entry.file.slice(dir.length + 1), entry]));
+    const byFile = new Map(loaded.map((entry) => [entry.file.slice(dir.path.length + 1), entry]));
     const good = byFile.get('good.yaml');
     expect(good && 'job' in good ? good.job.name : undefined).toBe('good');
     const message = (file: string) => {

@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { JobValidationError } from '../../../shared/job/errors.js';
 import {
   AggregateJobError,
@@ -13,7 +13,7 @@ import {
   parseJob,
 } from '../../../shared/job/load.js';
 import { scheduleProblem } from '../../../shared/job/schedule.js';
-import { makeTempDir, type TempDir } from '../../fixtures/temp-dir.js';
+import { tempDirEach } from '../../fixtures/temp-dir.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -253,13 +253,7 @@ describe('Function: formatPath', () => {
 });
 
 describe('Function: loadJobFile', () => {
-  let dir: TempDir;
-  beforeEach(async () => {
-    dir = await makeTempDir('jobs');
-  });
-  afterEach(async () => {
-    await dir.remove();
-  });
+  const dir = tempDirEach('jobs');
 
   it('loads the bundled books job', async () => {
     // Act
@@ -381,13 +375,7 @@ describe('Function: loadJobFile', () => {
 });
 
 describe('Function: loadJobDirectory', () => {
-  let dir: TempDir;
-  beforeEach(async () => {
-    dir = await makeTempDir('jobdir');
-  });
-  afterEach(async () => {
-    await dir.remove();
-  });
+  const dir = tempDirEach('jobdir');
 
   it('loads every job file in name order, skipping helpers, declarations, tests and other files', async () => {
     // Prepare
@@ -448,13 +436,7 @@ describe('Function: loadJobDirectory', () => {
 });
 
 describe('Function: loadJobs', () => {
-  let dir: TempDir;
-  beforeEach(async () => {
-    dir = await makeTempDir('loadjobs');
-  });
-  afterEach(async () => {
-    await dir.remove();
-  });
+  const dir = tempDirEach('loadjobs');
 
   it('returns the jobs of a valid folder', async () => {
     // Prepare

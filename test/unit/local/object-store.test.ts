@@ -1,10 +1,10 @@
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { InvalidInputError, ObjectNotFoundError } from '../../../shared/errors.js';
 import { FileSystemObjectStore } from '../../../shared/local/object-store.js';
 import type { ObjectInfo } from '../../../shared/ports.js';
-import { makeTempDir, type TempDir } from '../../fixtures/temp-dir.js';
+import { tempDirEach } from '../../fixtures/temp-dir.js';
 
 async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
@@ -26,20 +26,15 @@ async function filesUnder(dir: string): Promise<string[]> {
 }
 
 describe('Class: FileSystemObjectStore', () => {
-  let temp: TempDir;
+  const temp = tempDirEach('objects');
   let root: string;
   let store: FileSystemObjectStore;
 
   beforeEach(async () => {
-    temp = await makeTempDir('objects');
     root = join(temp.path, 'store');
     await mkdir(join(temp.path, 'outside'));
     await writeFile(join(temp.path, 'outside', 'keep.txt'), 'outside');
     store = new FileSystemObjectStore({ root });
-  });
-
-  afterEach(async () => {
-    await temp.remove();
   });
 
   describe('Method: put / get', () => {

@@ -4,10 +4,10 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
+import { beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { EmbeddedStateStore, prefixSuccessor } from '../../../shared/local/state.js';
 import { DiskFullError } from '../../../shared/local/state-errors.js';
-import { makeTempDir, type TempDir } from '../../fixtures/temp-dir.js';
+import { tempDirEach } from '../../fixtures/temp-dir.js';
 
 async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
@@ -299,14 +299,10 @@ describe('Class: EmbeddedStateStore', () => {
   });
 
   describe('Database file', () => {
-    let dir: TempDir;
+    const dir = tempDirEach('state');
     let file: string;
-    beforeEach(async () => {
-      dir = await makeTempDir('state');
+    beforeEach(() => {
       file = join(dir.path, 'nested', 'state.db');
-    });
-    afterEach(async () => {
-      await dir.remove();
     });
 
     it('keeps every acknowledged write across a reopen of the same file', async () => {
@@ -476,13 +472,7 @@ describe('Class: EmbeddedStateStore', () => {
   });
 
   describe('Disk full', () => {
-    let dir: TempDir;
-    beforeEach(async () => {
-      dir = await makeTempDir('state-full');
-    });
-    afterEach(async () => {
-      await dir.remove();
-    });
+    const dir = tempDirEach('state-full');
 
     /** Writes pages of ~1 KB until one fails; returns the acknowledged writes and the error. */
     async function fill(store: EmbeddedStateStore): Promise<{ acknowledged: number; error: unknown }> {
@@ -576,16 +566,12 @@ describe('Class: EmbeddedStateStore', () => {
   });
 
   describe('Import of state.journal (earlier versions)', () => {
-    let dir: TempDir;
+    const dir = tempDirEach('state-import');
     let file: string;
     let journal: string;
-    beforeEach(async () => {
-      dir = await makeTempDir('state-import');
+    beforeEach(() => {
       file = join(dir.path, 'state.db');
       journal = join(dir.path, 'state.journal');
-    });
-    afterEach(async () => {
-      await dir.remove();
     });
 
     const line = (pk: string, sk: string, item: Record<string, unknown> | null) => `${JSON.stringify({ pk, sk, item })}\n`;

@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { parseJob } from '../../../shared/job/load.js';
 import { layout } from '../../../shared/layout.js';
 import { FileSystemObjectStore } from '../../../shared/local/object-store.js';
@@ -6,26 +6,22 @@ import { EmbeddedStateStore } from '../../../shared/local/state.js';
 import type { PipelineContext } from '../../../shared/pipeline/context.js';
 import type { RunManifest } from '../../../shared/pipeline/finalize.js';
 import type { PageRecord } from '../../../shared/pipeline/messages.js';
-import { makeTempDir, type TempDir } from '../../fixtures/temp-dir.js';
+import { tempDirEach } from '../../fixtures/temp-dir.js';
 import { offlineContext, parsedPageRecord, runOnePage } from '../../support/one-page-runs.js';
 
 const JOB = 'list';
 const PAGE = 'https://list.example/all';
 
 describe('Pages whose key and link lists are too large for their state items', () => {
-  let dir: TempDir;
+  const dir = tempDirEach('large-pages');
   let context: PipelineContext;
 
-  beforeEach(async () => {
-    dir = await makeTempDir('large-pages');
+  beforeEach(() => {
     const job = parseJob(
       { name: JOB, start: { urls: [PAGE], template: 'row' }, templates: { row: { key: 'id', fields: { id: 'td' } } } },
       'list.ts',
     );
     context = offlineContext([job], new FileSystemObjectStore({ root: dir.path }), new EmbeddedStateStore());
-  });
-  afterEach(async () => {
-    await dir.remove();
   });
 
   const run = (runId: string, page: PageRecord): Promise<RunManifest> => runOnePage(context, JOB, runId, page);
