@@ -13,6 +13,19 @@ const NAME_RULE = 'lowercase letters, digits and "-", starting with a letter or 
 /** Every file of the corpus with the exact message loading it must produce (one line per problem). */
 const EXPECTED: Record<string, string[]> = {
   'unknown-key-top.yaml': ['shedule: unknown key'],
+  'secrets-proxies-session.yaml': [
+    'fetch.request.headers.Authorization.secret: secret names are letters, digits and /_+=.@- (at most 512)',
+    'fetch.request.headers.X-Key.stor: unknown key',
+    'fetch.request.cookies.sid.store: expected one of "secrets-manager", "ssm"',
+    'fetch.proxy.urls[0]: a proxy URL with credentials belongs in a secret: { secret: name }',
+    'fetch.proxy.urls[1].secret: required (string)',
+    'fetch.proxy.urls[1].secrets: unknown key',
+    'fetch.proxy.rotate: expected one of "request", "session"',
+    'session.login.url: only http and https URLs can be fetched, got "ftp:"',
+    'session.login.fields.password.key: Too small: expected string to have >=1 characters',
+    'session.success: give at least one of cookie, pattern and urlPattern',
+    'session.loggedOut.status[0]: Too small: expected number to be >=400',
+  ],
   'unknown-key-start.yaml': ['start.url: unknown key'],
   'unknown-key-field.yaml': ['templates.product.fields.sku.requried: unknown key'],
   'unknown-key-follow.json': [
