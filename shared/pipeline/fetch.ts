@@ -4,7 +4,7 @@ import { describeError, RetryableError, type ScrapelineError } from '../errors.j
 import { httpStatusError, parseRetryAfter } from '../fetch/errors.js';
 import type { FetchedPage } from '../fetch/http.js';
 import { type PageRequest, withQuery } from '../fetch/request.js';
-import { SITEMAP_MAX_BYTES } from '../fetch/sitemap.js';
+import { SITEMAP_MAX_BYTES } from '../fetch/sitemap-xml.js';
 import { layout } from '../layout.js';
 import { hostOf } from '../url.js';
 import { newId, type PipelineContext } from './context.js';

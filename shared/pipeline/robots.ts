@@ -6,7 +6,7 @@ import {
   robotsPolicyFor,
   robotsUrlFor,
   serialiseRobots,
-} from '../fetch/robots.js';
+} from '../fetch/robots-txt.js';
 import type { Job } from '../job/schema.js';
 import type { PipelineContext } from './context.js';
 import { runKey } from './ledger.js';

@@ -1,6 +1,6 @@
 import { ScrapelineError } from '../errors.js';
 import type { FetchedPage } from '../fetch/http.js';
-import { extendSitemapChain, modifiedSince, parseSitemap } from '../fetch/sitemap.js';
+import { extendSitemapChain, modifiedSince, parseSitemap } from '../fetch/sitemap-xml.js';
 import type { Job } from '../job/schema.js';
 import { hostOf, urlId } from '../url.js';
 import type { PipelineContext } from './context.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidInputError } from '../../shared/errors.js';
+import { InvalidInputError } from '../../../shared/errors.js';
 import {
   deserialiseRobots,
   parseRobots,
@@ -8,7 +8,7 @@ import {
   robotsUrlFor,
   serialiseRobots,
   userAgentToken,
-} from '../../shared/fetch/robots.js';
+} from '../../../shared/fetch/robots-txt.js';
 
 const ROBOTS = 'https://site.test/robots.txt';
 const UA = 'scrapeline/0.1 (+https://github.com/scrapeline/scrapeline)';

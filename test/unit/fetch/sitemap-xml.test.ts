@@ -1,6 +1,6 @@
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { NonRetryableError } from '../../shared/errors.js';
+import { NonRetryableError } from '../../../shared/errors.js';
 import {
   extendSitemapChain,
   modifiedSince,
@@ -9,7 +9,7 @@ import {
   SITEMAP_MAX_URLS,
   SitemapError,
   type SitemapErrorReason,
-} from '../../shared/fetch/sitemap.js';
+} from '../../../shared/fetch/sitemap-xml.js';
 
 const SOURCE = 'https://site.test/sitemap.xml';
 const NS = 'http://www.sitemaps.org/schemas/sitemap/0.9';
