@@ -9,7 +9,7 @@ import type { RunManifest } from '../../shared/pipeline/finalize.js';
 import { RunLedger } from '../../shared/pipeline/ledger.js';
 import { type AwsPeers, type PeerQueue, queueDepth, startAwsPeers } from '../support/aws-peers.js';
 import { setEnvironment } from '../support/environment.js';
-import { expectManifestInvariant } from '../support/manifest.js';
+import { expectManifestInvariant, finishedManifest } from '../support/manifest.js';
 import { stackWithOutputs } from '../support/stack.js';
 import { startMapping } from './lambda-driver.js';
 
@@ -88,13 +88,7 @@ describe('Dead-letter stage over SQS (local-aws-sqs, dynalite, s3rver)', () => {
     let manifest: RunManifest | undefined;
     try {
       await peers.clients.sqs.send(new SendMessageCommand({ QueueUrl: parse.url, MessageBody: JSON.stringify(task) }));
-      const until = Date.now() + 30_000;
-      while (!manifest && Date.now() < until) {
-        const body = await store.get(`runs/${JOB}/${runId}/manifest.json`);
-        const current = body ? (JSON.parse(Buffer.from(body).toString('utf8')) as RunManifest) : undefined;
-        if (current && current.state !== 'running') manifest = current;
-        else await new Promise((resolve) => setTimeout(resolve, 100));
-      }
+      manifest = await finishedManifest(store, JOB, { runId, timeoutMs: 30_000 });
     } finally {
       await Promise.all([parser.stop(), deadLetters.stop()]);
     }

@@ -3,13 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildUpdate, DynamoStateStore } from '../../shared/aws/dynamo-state-store.js';
 import { StateWriteError, TransactionConflictError } from '../../shared/aws/errors.js';
 import type { StateItem } from '../../shared/ports.js';
+import { collect } from '../fixtures/iterables.js';
 import { type AwsPeers, startAwsPeers } from '../support/aws-peers.js';
-
-async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const value of iterable) out.push(value);
-  return out;
-}
 
 describe('Class: DynamoStateStore', () => {
   let peers: AwsPeers;

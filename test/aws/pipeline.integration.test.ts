@@ -16,7 +16,7 @@ import { readNdjsonGzip } from '../../shared/query.js';
 import { type AwsPeers, type PeerQueue, queueDepth, startAwsPeers } from '../support/aws-peers.js';
 import { setEnvironment } from '../support/environment.js';
 import { tempRuntime } from '../support/local-run.js';
-import { runFailures } from '../support/manifest.js';
+import { finishedManifest, runFailures } from '../support/manifest.js';
 import { stackWithOutputs } from '../support/stack.js';
 import { lambdaContext, relayObjectCreated, sqsRecord, startMapping } from './lambda-driver.js';
 
@@ -66,16 +66,9 @@ describe('Cloud pipeline end to end (s3rver, local-aws-sqs, dynalite)', () => {
   }
 
   async function findManifest(deadline: number, describeState: () => Promise<string>): Promise<RunManifest> {
-    for (;;) {
-      for await (const object of store.list(`runs/${JOB}/`)) {
-        if (!object.key.endsWith('/manifest.json')) continue;
-        const body = await store.get(object.key);
-        const current = body ? (JSON.parse(Buffer.from(body).toString('utf8')) as RunManifest) : undefined;
-        if (current && current.state !== 'running') return current;
-      }
-      if (Date.now() > deadline) throw new Error(`the cloud run did not finish in time: ${await describeState()}`);
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
+    const finished = await finishedManifest(store, JOB, { timeoutMs: deadline - Date.now(), intervalMs: 250 });
+    if (!finished) throw new Error(`the cloud run did not finish in time: ${await describeState()}`);
+    return finished;
   }
 
   beforeAll(async () => {
@@ -335,13 +328,7 @@ describe('Cloud pipeline end to end (s3rver, local-aws-sqs, dynalite)', () => {
     const post = startMapping(peers.clients.sqs, queues.postprocess, 'postprocessor', handlers.postprocessor);
     let finished: RunManifest | undefined;
     try {
-      const until = Date.now() + 30_000;
-      while (!finished && Date.now() < until) {
-        const body = await store.get(`runs/${JOB}/${runId}/manifest.json`);
-        const current = body ? (JSON.parse(Buffer.from(body).toString('utf8')) as RunManifest) : undefined;
-        if (current && current.state !== 'running') finished = current;
-        else await new Promise((resolve) => setTimeout(resolve, 200));
-      }
+      finished = await finishedManifest(store, JOB, { runId, timeoutMs: 30_000, intervalMs: 200 });
     } finally {
       await Promise.all([parse.stop(), post.stop(), relay.stop()]);
       await peers.clients.sqs.send(

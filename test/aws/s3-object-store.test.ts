@@ -2,13 +2,8 @@ import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3ObjectStore } from '../../shared/aws/s3-object-store.js';
 import { ObjectNotFoundError } from '../../shared/errors.js';
+import { collect } from '../fixtures/iterables.js';
 import { type AwsPeers, startAwsPeers } from '../support/aws-peers.js';
-
-async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const value of iterable) out.push(value);
-  return out;
-}
 
 async function concat(stream: AsyncIterable<Uint8Array>): Promise<Buffer> {
   const chunks: Buffer[] = [];

@@ -7,6 +7,7 @@ import type { Site } from '../../demo/site.js';
 import { FileSystemObjectStore } from '../../shared/local/object-store.js';
 import type { RunManifest } from '../../shared/pipeline/finalize.js';
 import { type Row, readManifest, runRows } from '../../shared/query.js';
+import { collect } from '../fixtures/iterables.js';
 
 /** A CLI io that captures what a command writes. */
 export function capture(env: Record<string, string> = {}) {
@@ -85,7 +86,5 @@ export async function storedRun(dataDir: string, job: string, runId: string): Pr
   const store = new FileSystemObjectStore({ root: join(dataDir, 'store') });
   const manifest = await readManifest(store, job, runId);
   if (!manifest) throw new Error(`run ${runId} of ${job} has no manifest`);
-  const rows: Row[] = [];
-  for await (const row of runRows(store, manifest)) rows.push(row);
-  return { manifest, rows };
+  return { manifest, rows: await collect(runRows(store, manifest)) };
 }

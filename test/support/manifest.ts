@@ -1,6 +1,8 @@
 import { expect } from 'vitest';
 import type { RunManifest } from '../../shared/pipeline/finalize.js';
 import type { ObjectStore } from '../../shared/ports.js';
+import { listManifests, readManifest } from '../../shared/query.js';
+import { collect } from '../fixtures/iterables.js';
 
 /** The manifest invariant: every accepted URL ended in exactly one terminal state, and every failure has a reason. */
 export function expectManifestInvariant(manifest: RunManifest): void {
@@ -33,4 +35,31 @@ export async function runFailures(store: ObjectStore, manifest: RunManifest): Pr
 /** Failure lines by the path of their URL. */
 export function failuresByPath(failures: readonly FailureLine[]): Map<string, FailureLine> {
   return new Map(failures.map((failure) => [new URL(failure.url).pathname, failure]));
+}
+
+/** Options of {@link finishedManifest}. */
+export interface FinishedManifestOptions {
+  /** The run to wait for. @default any run of the job */
+  readonly runId?: string;
+  readonly timeoutMs: number;
+  /** @default 100 */
+  readonly intervalMs?: number;
+}
+
+/**
+ * Polls `store` until a run of `job` (run `runId` when given) has a manifest in a final state, and returns it;
+ * `undefined` when none has within `timeoutMs`.
+ */
+export async function finishedManifest(
+  store: ObjectStore,
+  job: string,
+  options: FinishedManifestOptions,
+): Promise<RunManifest | undefined> {
+  const deadline = Date.now() + options.timeoutMs;
+  for (;;) {
+    const manifests = options.runId ? [await readManifest(store, job, options.runId)] : await collect(listManifests(store, job));
+    const finished = manifests.find((manifest) => manifest !== undefined && manifest.state !== 'running');
+    if (finished || Date.now() > deadline) return finished;
+    await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 100));
+  }
 }

@@ -8,6 +8,7 @@ import type { PageRecord } from '../../shared/pipeline/messages.js';
 import { InProcessHostGate } from '../../shared/pipeline/politeness.js';
 import { postProcessRecords } from '../../shared/pipeline/postprocess.js';
 import { type ObjectStore, type StateStore, silentLog, systemClock } from '../../shared/ports.js';
+import { readManifest } from '../../shared/query.js';
 
 /** What {@link offlineContext} takes besides the jobs and stores: any part of the context to set otherwise. */
 export type OfflineContextParts = Partial<Parameters<typeof createContext>[0]>;
@@ -57,9 +58,9 @@ export async function runOnePage(
   const key = layout.records(job, runId, 'b1');
   await context.store.put(key, gzipSync(`${JSON.stringify(page)}\n`));
   await postProcessRecords(context, key);
-  const manifest = await context.store.get(layout.manifest(job, runId));
+  const manifest = await readManifest(context.store, job, runId);
   if (!manifest) throw new Error(`run ${runId} of ${job} did not finish`);
-  return JSON.parse(Buffer.from(manifest).toString('utf8')) as RunManifest;
+  return manifest;
 }
 
 /**

@@ -9,18 +9,13 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { AthenaQueryTimeoutError, AthenaResponseError } from '../../../shared/athena/errors.js';
 import { queryResults, resultValue, startQuery, waitForQuery } from '../../../shared/athena/query.js';
+import { collect } from '../../fixtures/iterables.js';
 
 const athena = mockClient(AthenaClient);
 const client = new AthenaClient({ region: 'eu-west-1', credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'secret' } });
 
 beforeEach(() => athena.reset());
 afterAll(() => athena.restore());
-
-async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
-  const all: T[] = [];
-  for await (const item of items) all.push(item);
-  return all;
-}
 
 describe('Function: resultValue', () => {
   it('types integers, floating-point numbers and booleans, keeps the rest as Athena text, and a missing value as null', () => {

@@ -4,13 +4,8 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { InvalidInputError, ObjectNotFoundError } from '../../../shared/errors.js';
 import { FileSystemObjectStore } from '../../../shared/local/object-store.js';
 import type { ObjectInfo } from '../../../shared/ports.js';
+import { collect } from '../../fixtures/iterables.js';
 import { tempDirEach } from '../../fixtures/temp-dir.js';
-
-async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const value of iterable) out.push(value);
-  return out;
-}
 
 async function keys(store: FileSystemObjectStore, prefix: string): Promise<string[]> {
   return (await collect(store.list(prefix))).map((info: ObjectInfo) => info.key);

@@ -7,13 +7,8 @@ import Database from 'better-sqlite3';
 import { beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { EmbeddedStateStore, prefixSuccessor } from '../../../shared/local/state.js';
 import { DiskFullError } from '../../../shared/local/state-errors.js';
+import { collect } from '../../fixtures/iterables.js';
 import { tempDirEach } from '../../fixtures/temp-dir.js';
-
-async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const value of iterable) out.push(value);
-  return out;
-}
 
 describe('Class: EmbeddedStateStore', () => {
   describe('Method: write / get', () => {

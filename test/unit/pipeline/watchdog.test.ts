@@ -3,8 +3,8 @@ import { parseJob } from '../../../shared/job/load.js';
 import { FileSystemObjectStore } from '../../../shared/local/object-store.js';
 import { EmbeddedStateStore } from '../../../shared/local/state.js';
 import type { PipelineContext } from '../../../shared/pipeline/context.js';
-import type { RunManifest } from '../../../shared/pipeline/finalize.js';
 import { STALLED, watchRuns } from '../../../shared/pipeline/watchdog.js';
+import { readManifest } from '../../../shared/query.js';
 import { ManualClock } from '../../fixtures/clock.js';
 import { makeTempDir, type TempDir } from '../../fixtures/temp-dir.js';
 import { expectManifestInvariant } from '../../support/manifest.js';
@@ -43,11 +43,6 @@ describe('Function: watchRuns', () => {
     );
   }
 
-  async function manifestOf(context: PipelineContext, runId: string): Promise<RunManifest | undefined> {
-    const body = await context.store.get(`runs/${JOB}/${runId}/manifest.json`);
-    return body ? (JSON.parse(Buffer.from(body).toString('utf8')) as RunManifest) : undefined;
-  }
-
   it('ends a run stalled only after it made no progress for stallAfterMs, its pending URLs failed', async () => {
     // Prepare: a run with one page parsed and one pending whose message was lost
     const { context, clock, metrics } = await setup();
@@ -73,7 +68,7 @@ describe('Function: watchRuns', () => {
     expect(afterProgress.stalled).toEqual([]);
     expect(quiet.stalled).toEqual([]);
     expect(stalled.stalled).toEqual([`${JOB}/${runId}`]);
-    const manifest = await manifestOf(context, runId);
+    const manifest = await readManifest(context.store, JOB, runId);
     expect(manifest).toMatchObject({
       state: 'stalled',
       urls: { accepted: 3, parsed: 1, failed: 2 },
@@ -129,7 +124,7 @@ describe('Function: watchRuns', () => {
     // Assess
     expect(first.finished).toEqual([]);
     expect(second.finished).toEqual([`${JOB}/${runId}`]);
-    const manifest = await manifestOf(context, runId);
+    const manifest = await readManifest(context.store, JOB, runId);
     expect(manifest).toMatchObject({ state: 'succeeded', urls: { accepted: 1, parsed: 1 } });
   });
 
@@ -146,6 +141,6 @@ describe('Function: watchRuns', () => {
 
     // Assess
     expect(report.finished).toEqual([`${JOB}/${runId}`]);
-    expect((await manifestOf(context, runId))?.state).toBe('succeeded');
+    expect((await readManifest(context.store, JOB, runId))?.state).toBe('succeeded');
   });
 });
