@@ -1,31 +1,23 @@
-/**
- * Smoke test of the benchmark harness (bench/): a few hundred fixture pages crawled by scrapeline's local runtime
- * through the same runner `npm run bench` uses, every item checked against the fixture's ground truth. Asserts
- * correctness, never speed, so the harness cannot rot.
- */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { crawlScrapeline } from '../bench/crawl-scrapeline.js';
 import { type RunningServer, startFixtureServer } from '../bench/server.js';
 import { createFixture } from '../bench/site.js';
 import { verifyItems } from '../bench/verify.js';
+import { tempDirAll } from './fixtures/temp-dir.js';
 
 const PRODUCTS = 200;
 
 describe('bench harness (smoke)', () => {
   let server: RunningServer;
-  let dir: string;
+  const dir = tempDirAll('bench-smoke');
 
   beforeAll(async () => {
     server = await startFixtureServer({ fixture: { products: PRODUCTS, perPage: 20 } });
-    dir = await mkdtemp(join(tmpdir(), 'scrapeline-bench-smoke-'));
   });
 
   afterAll(async () => {
     await server?.close();
-    if (dir) await rm(dir, { recursive: true, force: true });
   });
 
   it('the fixture is deterministic and sized like a real store', () => {
@@ -41,10 +33,10 @@ describe('bench harness (smoke)', () => {
   });
 
   it('scrapeline crawls every page and extracts every item exactly', async () => {
-    const itemsFile = join(dir, 'items.ndjson');
+    const itemsFile = join(dir.path, 'items.ndjson');
     const result = await crawlScrapeline({
       url: server.url,
-      dataDir: join(dir, 'data'),
+      dataDir: join(dir.path, 'data'),
       itemsFile,
       runtime: { concurrency: { fetch: 2, parse: 2, postprocess: 1 }, batchSize: 10 },
     });

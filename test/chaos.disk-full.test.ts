@@ -1,7 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../cli/common.js';
@@ -9,6 +8,7 @@ import { main } from '../cli/main.js';
 import { type DemoServer, startDemoServer } from '../demo/server.js';
 import { generateSite } from '../demo/site.js';
 import type { RunManifest } from '../shared/pipeline/finalize.js';
+import { tempDirAll } from './fixtures/temp-dir.js';
 import { capture } from './support/cli-io.js';
 import { expectManifestInvariant } from './support/manifest.js';
 
@@ -23,14 +23,13 @@ const root = process.getuid?.() === 0 && process.platform === 'linux';
  */
 describe.runIf(root)('Chaos: the disk fills up during a run', () => {
   let server: DemoServer;
-  let dir: string;
+  const dir = tempDirAll('disk-full');
   let mountPoint: string;
   let mounted = false;
 
   beforeAll(async () => {
     server = await startDemoServer({ site: SITE });
-    dir = await mkdtemp(join(tmpdir(), 'scrapeline-disk-full-'));
-    mountPoint = join(dir, 'tiny');
+    mountPoint = join(dir.path, 'tiny');
     mkdirSync(mountPoint);
     try {
       execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', mountPoint], { stdio: 'ignore' });
@@ -43,7 +42,6 @@ describe.runIf(root)('Chaos: the disk fills up during a run', () => {
   afterAll(async () => {
     if (mounted) execFileSync('umount', ['-l', mountPoint]);
     await server?.close();
-    await rm(dir, { recursive: true, force: true });
   });
 
   it('stops with "disk full: free space, then run --resume", then finishes on resume with every item once', async (context) => {

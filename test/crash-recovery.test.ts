@@ -3,24 +3,22 @@ import { EXIT } from '../cli/common.js';
 import { main } from '../cli/main.js';
 import { type DemoServer, startDemoServer } from '../demo/server.js';
 import { generateSite, type Site } from '../demo/site.js';
-import { makeTempDir, type TempDir } from './fixtures/temp-dir.js';
+import { tempDirAll } from './fixtures/temp-dir.js';
 import { demoItemKeys, demoResumeArgs, killedDemoRun, quietIo, storedRun } from './support/cli-io.js';
 import { expectManifestInvariant } from './support/manifest.js';
 
 describe('Crash recovery of the local runner', () => {
   let site: Site;
   let server: DemoServer;
-  let dataDir: TempDir;
+  const dataDir = tempDirAll('crash');
 
   beforeAll(async () => {
     site = generateSite();
     server = await startDemoServer({ site });
-    dataDir = await makeTempDir('crash');
   });
 
   afterAll(async () => {
     await server?.close();
-    await dataDir?.remove();
   });
 
   it('finishes a run killed with SIGKILL mid-way with --resume: no URL lost, no item written twice', async () => {

@@ -1,5 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
@@ -17,6 +16,7 @@ import {
   type QuotesSite,
   startQuotesServer,
 } from './fixtures/quotes-site.js';
+import { tempDirAll } from './fixtures/temp-dir.js';
 import { capture } from './support/cli-io.js';
 import { tempRuntime } from './support/local-run.js';
 import { expectManifestInvariant } from './support/manifest.js';
@@ -29,8 +29,8 @@ import { expectManifestInvariant } from './support/manifest.js';
  */
 describe('Incremental runs over a site with redirects, two templates and several items per page', () => {
   let server: QuotesServer;
-  let jobsDir: string;
-  let dataDir: string;
+  const jobsDir = tempDirAll('quotes-jobs');
+  const dataDir = tempDirAll('quotes-data');
   let store: FileSystemObjectStore;
 
   const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July'];
@@ -49,9 +49,9 @@ describe('Incremental runs over a site with redirects, two templates and several
         'run',
         'quotes',
         '--jobs',
-        jobsDir,
+        jobsDir.path,
         '--data-dir',
-        dataDir,
+        dataDir.path,
         '--start-url',
         `${server.origin}/`,
         '--allow-address',
@@ -112,16 +112,12 @@ describe('Incremental runs over a site with redirects, two templates and several
 
   beforeAll(async () => {
     server = await startQuotesServer(generateQuotesSite(10));
-    jobsDir = await mkdtemp(join(tmpdir(), 'scrapeline-quotes-jobs-'));
-    dataDir = await mkdtemp(join(tmpdir(), 'scrapeline-quotes-data-'));
-    store = new FileSystemObjectStore({ root: join(dataDir, 'store') });
-    await writeFile(join(jobsDir, 'quotes.yaml'), QUOTES_JOB_YAML);
+    store = new FileSystemObjectStore({ root: join(dataDir.path, 'store') });
+    await writeFile(join(jobsDir.path, 'quotes.yaml'), QUOTES_JOB_YAML);
   });
 
   afterAll(async () => {
     await server?.close();
-    await rm(jobsDir, { recursive: true, force: true });
-    await rm(dataDir, { recursive: true, force: true });
   });
 
   it('run 1: 100 quotes and 50 authors, all new, none removed, all in the current state', async () => {
@@ -210,7 +206,10 @@ describe('Incremental runs over a site with redirects, two templates and several
     const first = manifests.sort((a, b) => Date.parse(a.startedAt) - Date.parse(b.startedAt))[0] as RunManifest;
     const requests = server.requests.length;
     const io = capture();
-    const code = await main(['reparse', 'quotes', '--run', first.runId, '--jobs', jobsDir, '--data-dir', dataDir], io.io);
+    const code = await main(
+      ['reparse', 'quotes', '--run', first.runId, '--jobs', jobsDir.path, '--data-dir', dataDir.path],
+      io.io,
+    );
     expect(server.requests.length).toBe(requests);
     // Against today's state, run 1's pages hold two items since removed (the quote whose key was edited, the deleted
     // author: new again) and two older versions (the edited tags and birth date: changed).

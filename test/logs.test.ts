@@ -1,23 +1,20 @@
-import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseJob } from '../shared/job/load.js';
 import { LocalRuntime } from '../shared/local/runtime.js';
 import type { Log } from '../shared/ports.js';
 import { closeServer, listenOnLoopback } from './fixtures/http-fixture.js';
+import { tempDirEach } from './fixtures/temp-dir.js';
 
 const SECRET_BODY = 'BODY-SECRET-7f3a9c';
 const SECRET_COOKIE = 'session=COOKIE-SECRET-51d2e0';
 
 describe('What the pipeline logs', () => {
   let server: Server | undefined;
-  let dataDir: string | undefined;
+  const dataDir = tempDirEach('logs');
 
   afterAll(async () => {
     if (server) await closeServer(server);
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
   });
 
   it('never writes page bodies or cookies to the log, even for pages that fail', async () => {
@@ -53,10 +50,9 @@ describe('What the pipeline logs', () => {
     const record = (level: string) => (message: string, attributes?: Record<string, unknown>) =>
       void lines.push(JSON.stringify({ level, message, ...attributes }));
     const log: Log = { debug: record('DEBUG'), info: record('INFO'), warn: record('WARN'), error: record('ERROR') };
-    dataDir = await mkdtemp(join(tmpdir(), 'scrapeline-logs-'));
     const runtime = new LocalRuntime(
       { jobs: [job], log, settings: { retryBaseMs: 5 }, ssrf: { allow: ['127.0.0.1'] } },
-      { dataDir },
+      { dataDir: dataDir.path },
     );
 
     // Act

@@ -1,6 +1,5 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../cli/common.js';
@@ -10,6 +9,7 @@ import { resolveBundledJobs } from '../shared/job/bundled.js';
 import { parseJob } from '../shared/job/load.js';
 import type { Job } from '../shared/job/schema.js';
 import { type FixtureServer, startFixtureServer } from './fixtures/http-fixture.js';
+import { makeTempDir } from './fixtures/temp-dir.js';
 import { capture } from './support/cli-io.js';
 import { tempRuntime } from './support/local-run.js';
 import { expectManifestInvariant } from './support/manifest.js';
@@ -178,15 +178,15 @@ describe('Request options through the pipeline (local runtime)', () => {
 
   it("previews a page with extract --url, requested with the options of its template's follow rule", async () => {
     // Prepare
-    const jobsDir = await mkdtemp(join(tmpdir(), 'scrapeline-request-'));
-    await writeFile(join(jobsDir, 'idempotent.json'), JSON.stringify(searchJob('idempotent', server.origin, true)));
+    const jobsDir = await makeTempDir('request');
+    await writeFile(join(jobsDir.path, 'idempotent.json'), JSON.stringify(searchJob('idempotent', server.origin, true)));
     const extract = capture();
     seen.length = 0;
 
     // Act
-    const args = ['extract', 'idempotent', '--jobs', jobsDir, '--template', 'product', '--allow-address', '127.0.0.1'];
+    const args = ['extract', 'idempotent', '--jobs', jobsDir.path, '--template', 'product', '--allow-address', '127.0.0.1'];
     const code = await main([...args, '--url', `${server.origin}/idempotent/p/1`], extract.io);
-    await rm(jobsDir, { recursive: true, force: true });
+    await jobsDir.remove();
 
     // Assess
     expect(code, extract.stderr()).toBe(EXIT.ok);

@@ -5,24 +5,22 @@ import { EXIT } from '../cli/common.js';
 import { main } from '../cli/main.js';
 import { type DemoServer, startDemoServer } from '../demo/server.js';
 import { generateSite, type Site } from '../demo/site.js';
-import { makeTempDir, type TempDir } from './fixtures/temp-dir.js';
+import { tempDirAll } from './fixtures/temp-dir.js';
 import { demoItemKeys, demoResumeArgs, killedDemoRun, quietIo, storedRun } from './support/cli-io.js';
 import { expectManifestInvariant } from './support/manifest.js';
 
 describe('Resume after the end of the state was lost', () => {
   let site: Site;
   let server: DemoServer;
-  let dataDir: TempDir;
+  const dataDir = tempDirAll('lost-tail');
 
   beforeAll(async () => {
     site = generateSite({ books: 400, brokenNotFound: 0, brokenServerError: 0 });
     server = await startDemoServer({ site });
-    dataDir = await makeTempDir('lost-tail');
   });
 
   afterAll(async () => {
     await server?.close();
-    await dataDir?.remove();
   });
 
   it('re-derives pending work from the stored page records: a lost tail costs fetches, never items', async () => {

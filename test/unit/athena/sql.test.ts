@@ -1,5 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   AthenaClient,
@@ -18,6 +17,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { EXIT } from '../../../cli/common.js';
 import { commandSql, SQL_HELP, type SqlDependencies } from '../../../cli/sql.js';
+import { makeTempDir } from '../../fixtures/temp-dir.js';
 import { capture } from '../../support/cli-io.js';
 import { describedStack } from '../../support/stack.js';
 
@@ -385,8 +385,8 @@ describe('Function: commandSql', () => {
 
     it('reads the statement from --file', async () => {
       // Prepare
-      const dir = await mkdtemp(join(tmpdir(), 'scrapeline-sql-'));
-      const file = join(dir, 'latest.sql');
+      const dir = await makeTempDir('sql');
+      const file = join(dir.path, 'latest.sql');
       await writeFile(file, "SELECT *\nFROM books\nWHERE dt >= '2026-11-01'\n");
       athena.on(GetQueryExecutionCommand).resolves(execution('SUCCEEDED'));
       pages({ first: page([], { header: true }) });
@@ -399,7 +399,7 @@ describe('Function: commandSql', () => {
       expect(athena.commandCalls(StartQueryExecutionCommand)[0]?.args[0].input.QueryString).toBe(
         "SELECT *\nFROM books\nWHERE dt >= '2026-11-01'\n",
       );
-      await rm(dir, { recursive: true, force: true });
+      await dir.remove();
     });
   });
 
