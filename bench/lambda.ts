@@ -27,10 +27,8 @@ import {
   OMITTED_MODULES,
   RUNTIME_MODULES,
 } from '../cdk/bundling/options.js';
+import { STAGE_FUNCTIONS, type StageFunction } from '../shared/stages.js';
 import { REPO_ROOT, runChild, type Spread, spread, TMP_DIR } from './common.js';
-
-export const FUNCTIONS = ['fetcher', 'parser', 'postprocessor'] as const;
-type FunctionName = (typeof FUNCTIONS)[number];
 
 /** The esbuild target of the stack's runtime (cdk/constructs/function.ts, `FUNCTION_RUNTIME`). */
 const RUNTIME_TARGET = 'node24';
@@ -131,7 +129,7 @@ function packageOf(path: string): string {
 }
 
 /** Events for the cold and warm invocations of each function, `processes` pairs each. */
-type PreparedEvents = Record<FunctionName, SQSEvent[][]>;
+type PreparedEvents = Record<StageFunction, SQSEvent[][]>;
 
 interface Peers {
   readonly env: Record<string, string>;
@@ -200,7 +198,7 @@ async function preparePeers(processes: number, log: (message: string) => void): 
 
   const startUrl = `${server.url}/catalogue/page-1.html`;
   const events: PreparedEvents = { fetcher: [], parser: [], postprocessor: [] };
-  const prepare = async (name: FunctionName, index: number): Promise<SQSEvent> => {
+  const prepare = async (name: StageFunction, index: number): Promise<SQSEvent> => {
     const runId = `bench-${name}-${index}`;
     const start = { type: 'start-run', job: 'books', runId, startUrls: [startUrl] };
     const startRecord = {
@@ -233,7 +231,7 @@ async function preparePeers(processes: number, log: (message: string) => void): 
       ],
     };
   };
-  for (const name of FUNCTIONS) {
+  for (const name of STAGE_FUNCTIONS) {
     for (let index = 0; index < processes; index++) {
       events[name].push([await prepare(name, 2 * index), await prepare(name, 2 * index + 1)]);
     }
@@ -272,7 +270,7 @@ interface Built {
   readonly sdkPackages: string[];
 }
 
-async function buildFunction(name: FunctionName, variant: LambdaVariant): Promise<Built> {
+async function buildFunction(name: StageFunction, variant: LambdaVariant): Promise<Built> {
   const esbuild = await import('esbuild');
   const root = variant.root ?? REPO_ROOT;
   const outDir = variant.root === undefined ? join(TMP_DIR, 'lambda') : join(root, '.tmp', 'lambda');
@@ -319,7 +317,7 @@ async function buildFunction(name: FunctionName, variant: LambdaVariant): Promis
 }
 
 function report(
-  name: FunctionName,
+  name: StageFunction,
   built: Built,
   stack: readonly ChildTimes[],
   withMaps: readonly ChildTimes[],
@@ -368,7 +366,7 @@ export async function measureLambdas(
   }
   const reports: (LambdaReport & { readonly variant: string })[] = [];
   try {
-    for (const name of FUNCTIONS) {
+    for (const name of STAGE_FUNCTIONS) {
       const builds: (Built | string)[] = [];
       for (const variant of variants) {
         builds.push(

@@ -2,10 +2,10 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { App, type AppProps, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import type { LogLevel } from '../functions/commons/config.js';
 import { writeJobsModule } from '../shared/job/bundle.js';
 import { JobValidationError } from '../shared/job/errors.js';
 import { AggregateJobError, loadJobs } from '../shared/job/load.js';
-import type { FunctionLogLevel } from './constructs/function.js';
 import { PROJECT_ROOT } from './paths.js';
 import { ScrapelineStack } from './stack.js';
 
@@ -46,7 +46,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<{ app: 
   const stack = new ScrapelineStack(app, stackName, {
     jobs,
     description: 'Scrapeline: serverless web-scraping pipeline (fetch, parse, post-process)',
-    logLevel: context('logLevel') as FunctionLogLevel | undefined,
+    logLevel: context('logLevel') as LogLevel | undefined,
     alarmTopicArn: context('alarmTopicArn'),
   });
   return { app, stack };

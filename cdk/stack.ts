@@ -5,11 +5,13 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
-import type { Stage } from '../functions/commons/context.js';
+import type { LogLevel } from '../functions/commons/config.js';
 import type { Job } from '../shared/job/schema.js';
 import { layout } from '../shared/layout.js';
+import { METRICS, METRICS_NAMESPACE } from '../shared/metrics.js';
+import { FUNCTION_STAGES, type FunctionStage } from '../shared/stages.js';
 import { Analytics, type AnalyticsProps } from './constructs/analytics.js';
-import { type FunctionLogLevel, ScrapelineFunction } from './constructs/function.js';
+import { ScrapelineFunction } from './constructs/function.js';
 import { ScrapelineMonitoring } from './constructs/monitoring.js';
 import { JobSchedules } from './constructs/schedules.js';
 import { JobSecrets } from './constructs/secrets.js';
@@ -17,24 +19,6 @@ import { StateTable } from './constructs/state.js';
 import { ScrapelineStorage } from './constructs/storage.js';
 import { PropsValidator, secondsOf } from './constructs/validation.js';
 import { WorkQueue } from './constructs/work-queue.js';
-
-/** Namespace of the pipeline's custom metrics (Powertools `POWERTOOLS_METRICS_NAMESPACE`). */
-export const METRICS_NAMESPACE = 'Scrapeline';
-
-/**
- * The stages, as the functions name them in the `stage` dimension of their metrics (functions/commons/context.ts):
- * every custom metric is published with `service` and `stage`.
- */
-export const STAGES = ['fetcher', 'parser', 'postprocessor', 'deadletters', 'watchdog'] as const satisfies readonly Stage[];
-
-/** Custom metrics the functions publish (functions/commons/context.ts and shared/pipeline/finalize.ts). */
-export const PIPELINE_METRICS = {
-  runsFailed: 'RunsFailed',
-  runsDegraded: 'RunsDegraded',
-  runsStalled: 'RunsStalled',
-  recordsProcessed: 'RecordsProcessed',
-  recordsFailed: 'RecordsFailed',
-} as const;
 
 /** Sizing of one pipeline stage: its function and how it consumes its queue. */
 export interface StageSettings {
@@ -121,7 +105,7 @@ export const BUCKET_ACCESS = {
   // The dead-letter stage reads a dead-lettered records object to learn its pages, and may finish their run.
   deadletters: { read: [layout.recordsPrefix, ...RUN_FINISH_READS], write: RUN_FINISH_PREFIXES },
   watchdog: { read: RUN_FINISH_READS, write: RUN_FINISH_PREFIXES },
-} as const satisfies Record<Stage, { read: readonly string[]; write: readonly string[] }>;
+} as const satisfies Record<FunctionStage, { read: readonly string[]; write: readonly string[] }>;
 
 /** Properties of {@link ScrapelineStack}. */
 export interface ScrapelineStackProps extends StackProps {
@@ -130,7 +114,7 @@ export interface ScrapelineStackProps extends StackProps {
   /** `POWERTOOLS_SERVICE_NAME` of the functions: the `service` of log lines and metrics. @default the stack name */
   readonly serviceName?: string;
   /** `LOG_LEVEL` of the functions. @default 'INFO' */
-  readonly logLevel?: FunctionLogLevel;
+  readonly logLevel?: LogLevel;
   /** Retention of the functions' log groups. @default logs.RetentionDays.ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
   /** Days the raw archive (`raw/`) is kept. @default 30 */
@@ -376,11 +360,11 @@ export class ScrapelineStack extends Stack {
         { label: 'Watchdog', function: this.watchdog.function },
       ],
       metricsNamespace: METRICS_NAMESPACE,
-      stageDimensions: STAGES.map((stage) => ({ service: serviceName, stage })),
-      runsFailedMetricName: PIPELINE_METRICS.runsFailed,
-      runsDegradedMetricName: PIPELINE_METRICS.runsDegraded,
-      runsStalledMetricName: PIPELINE_METRICS.runsStalled,
-      stageMetricNames: [PIPELINE_METRICS.recordsProcessed, PIPELINE_METRICS.recordsFailed],
+      stageDimensions: FUNCTION_STAGES.map((stage) => ({ service: serviceName, stage })),
+      runsFailedMetricName: METRICS.runsFailed,
+      runsDegradedMetricName: METRICS.runsDegraded,
+      runsStalledMetricName: METRICS.runsStalled,
+      stageMetricNames: [METRICS.recordsProcessed, METRICS.recordsFailed],
       alarmTopic: props.alarmTopicArn ? sns.Topic.fromTopicArn(this, 'AlarmTopic', props.alarmTopicArn) : undefined,
     });
 

@@ -6,6 +6,7 @@ import { SqsQueue } from '../shared/aws/sqs-queue.js';
 import type { StartRunMessage } from '../shared/pipeline/messages.js';
 import { runIdFor } from '../shared/pipeline/start.js';
 import type { ObjectStore } from '../shared/ports.js';
+import { QUEUE_STAGES, type QueueStage } from '../shared/stages.js';
 import { UsageError } from './common.js';
 import { readStackOutputs, StackLookupError } from './stack-outputs.js';
 
@@ -93,11 +94,7 @@ export async function startCloudRun(
   return runId;
 }
 
-/** The stage queues and their dead-letter queues. */
-export const STAGES = ['fetch', 'parse', 'postprocess'] as const;
-export type Stage = (typeof STAGES)[number];
-
-function queuesOf(outputs: StackOutputs, stage: Stage): { source: string; deadLetters: string } {
+function queuesOf(outputs: StackOutputs, stage: QueueStage): { source: string; deadLetters: string } {
   switch (stage) {
     case 'fetch':
       return { source: outputs.FetchQueueUrl, deadLetters: outputs.FetchDeadLetterQueueUrl };
@@ -130,13 +127,13 @@ export function belongsTo(body: string, job: string | undefined): boolean {
 export async function redrive(
   services: CloudServices,
   stackName: string,
-  options: { job?: string; stages?: readonly Stage[]; maxMessages?: number } = {},
-): Promise<Record<Stage, number>> {
+  options: { job?: string; stages?: readonly QueueStage[]; maxMessages?: number } = {},
+): Promise<Record<QueueStage, number>> {
   const outputs = await stackOutputs(services, stackName);
   const sqs = services.aws().sqs;
-  const moved: Record<Stage, number> = { fetch: 0, parse: 0, postprocess: 0 };
+  const moved: Record<QueueStage, number> = { fetch: 0, parse: 0, postprocess: 0 };
   const limit = options.maxMessages ?? Number.POSITIVE_INFINITY;
-  for (const stage of options.stages ?? STAGES) {
+  for (const stage of options.stages ?? QUEUE_STAGES) {
     const { source, deadLetters } = queuesOf(outputs, stage);
     const skipped = new Set<string>();
     while (moved[stage] < limit) {

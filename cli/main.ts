@@ -27,8 +27,9 @@ import {
   runRows,
   unknownFieldsProblem,
 } from '../shared/query.js';
+import { isQueueStage, QUEUE_STAGES } from '../shared/stages.js';
 import { hostOf } from '../shared/url.js';
-import { type CloudServices, defaultCloudServices, redrive, remoteStore, STAGES, type Stage, startCloudRun } from './cloud.js';
+import { type CloudServices, defaultCloudServices, redrive, remoteStore, startCloudRun } from './cloud.js';
 import { type CliCommand, type CommandContext, defineCommand, type ParsedArgs, runCommand } from './command.js';
 import { CHANGES, DEMO, EXTRACT, QUERY, REDRIVE, REPARSE, RUN, RUNS, VALIDATE } from './commands.js';
 import { type CliIo, EXIT, environment, loadJob, reportOutcome, runLocally, seconds, UsageError } from './common.js';
@@ -439,13 +440,12 @@ async function commandRedrive(
   const [job, ...extra] = positionals;
   if (extra.length > 0) throw new UsageError(`redrive: unexpected arguments: ${extra.join(' ')}`);
   const stages = values.stage?.map((stage) => {
-    if (!(STAGES as readonly string[]).includes(stage))
-      throw new UsageError(`--stage must be one of ${STAGES.join(', ')}, got "${stage}"`);
-    return stage as Stage;
+    if (!isQueueStage(stage)) throw new UsageError(`--stage must be one of ${QUEUE_STAGES.join(', ')}, got "${stage}"`);
+    return stage;
   });
   const moved = await redrive(cloud, values.stack, { ...(job ? { job } : {}), ...(stages ? { stages } : {}) });
   const total = Object.values(moved).reduce((sum, count) => sum + count, 0);
-  io.stdout.write(`Moved ${total} dead letter(s) back: ${STAGES.map((stage) => `${stage} ${moved[stage]}`).join(', ')}\n`);
+  io.stdout.write(`Moved ${total} dead letter(s) back: ${QUEUE_STAGES.map((stage) => `${stage} ${moved[stage]}`).join(', ')}\n`);
   return EXIT.ok;
 }
 

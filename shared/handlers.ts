@@ -4,7 +4,7 @@ import { groupBy } from './collections.js';
 import { describeError } from './errors.js';
 import { parseRecordsKey } from './layout.js';
 import { type PipelineContext, withMeter } from './pipeline/context.js';
-import { type DeadLetterStage, recordLastError, settleDeadLetter } from './pipeline/dead-letters.js';
+import { recordLastError, settleDeadLetter } from './pipeline/dead-letters.js';
 import { dispatchFetched, type FetchOutcome, fetchTask } from './pipeline/fetch.js';
 import { fetchQueueMessage, type ParseTask, parseMessage, parseTaskMessage, s3NotificationMessage } from './pipeline/messages.js';
 import { INVOCATION_LOG_BYTES, RequestMeter } from './pipeline/metering.js';
@@ -12,6 +12,7 @@ import { ArchiveReader, type ParsedPage, parseTask, writePageRecords } from './p
 import { type HostGate, PolitenessDeferral } from './pipeline/politeness.js';
 import { postProcessRecords } from './pipeline/postprocess.js';
 import { runIdFor, startRun } from './pipeline/start.js';
+import { type FunctionStage, type QueueStage, STAGE_LABELS } from './stages.js';
 
 /**
  * Handler factories: the SQS consumers of the three stages. Lambda entry points in `functions/` build them with
@@ -36,7 +37,7 @@ async function processRecords(
   event: SQSEvent,
   lambdaContext: Context | undefined,
   pipeline: PipelineContext,
-  stage: string,
+  stage: FunctionStage,
   options: HandlerOptions,
   handle: (record: SQSRecord) => Promise<void>,
 ): Promise<SQSBatchResponse> {
@@ -45,7 +46,7 @@ async function processRecords(
     try {
       await handle(record);
     } catch (error) {
-      pipeline.log.error(`${stage}: message failed`, {
+      pipeline.log.error(`${STAGE_LABELS[stage]}: message failed`, {
         messageId: record.messageId,
         receiveCount: record.attributes.ApproximateReceiveCount,
         error: describeError(error),
@@ -397,7 +398,7 @@ export function decodeS3Key(key: string): string {
 export function createPostProcessorHandler(pipeline: PipelineContext, options: HandlerOptions = {}): SqsHandler {
   return async (event, lambdaContext) => {
     const meters = new InvocationMeters(pipeline);
-    const response = await processRecords(event, lambdaContext, pipeline, 'post-processor', options, async (record) => {
+    const response = await processRecords(event, lambdaContext, pipeline, 'postprocessor', options, async (record) => {
       const notification = parseMessage(s3NotificationMessage, record.body, `post-processing message ${record.messageId}`);
       if ('Event' in notification) return;
       for (const s3Record of notification.Records) {
@@ -420,7 +421,7 @@ export interface DeadLetterHandlerOptions {
    * poller knows its queue). Called after the message was settled; a throw fails the record, which is then settled
    * again (idempotent) and kept again.
    */
-  readonly keep: (record: SQSRecord, stage: DeadLetterStage | undefined) => Promise<void>;
+  readonly keep: (record: SQSRecord, stage: QueueStage | undefined) => Promise<void>;
 }
 
 /**
@@ -431,7 +432,7 @@ export interface DeadLetterHandlerOptions {
  */
 export function createDeadLetterHandler(pipeline: PipelineContext, options: DeadLetterHandlerOptions): SqsHandler {
   return async (event, lambdaContext) =>
-    processRecords(event, lambdaContext, pipeline, 'dead-letters', {}, async (record) => {
+    processRecords(event, lambdaContext, pipeline, 'deadletters', {}, async (record) => {
       const outcome = await settleDeadLetter(pipeline, record.body);
       if (outcome.kind === 'dropped') {
         pipeline.log.warn('dead letter: nothing to end', {

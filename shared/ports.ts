@@ -1,3 +1,5 @@
+import type { MetricName } from './metrics.js';
+
 /**
  * The ports the pipeline depends on. Cloud adapters (S3, SQS, DynamoDB) and local adapters (filesystem,
  * in-process queues, embedded state) implement them; pipeline code never imports an adapter.
@@ -49,6 +51,16 @@ export interface Queue {
   /** Sends every message; throws if any could not be sent (the caller's message is then retried whole). */
   send(messages: readonly OutgoingMessage[]): Promise<void>;
 }
+
+/**
+ * The attributes of the state table that every store and the table itself agree on: the item key (`pk`, `sk`) and
+ * the expiry (epoch seconds, DynamoDB TTL). {@link StateWrite} and {@link StateKey} use the same names.
+ */
+export const STATE_TABLE_ATTRIBUTES = {
+  partitionKey: 'pk',
+  sortKey: 'sk',
+  timeToLive: 'expiresAt',
+} as const satisfies Record<string, keyof StateWrite>;
 
 /** A scalar stored in the state store. */
 export type StateValue = string | number | boolean | null;
@@ -142,7 +154,7 @@ export interface Log {
 
 /** Operational metrics (Powertools Metrics in Lambda, nothing locally). Names are CloudWatch metric names. */
 export interface Metrics {
-  count(name: string, value?: number): void;
+  count(name: MetricName, value?: number): void;
 }
 
 /** Metrics that go nowhere. */

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import type { StageFunction } from '../../shared/stages.js';
 import { PROJECT_ROOT } from '../paths.js';
 
 /**
@@ -41,15 +42,12 @@ export const BUNDLE_ALIASES: Readonly<Record<string, string>> = {
   entities: join(PROJECT_ROOT, 'cdk/bundling/entities'),
 };
 
-/** The functions whose bundles have a size budget. */
-export type BudgetedFunction = 'fetcher' | 'parser' | 'postprocessor';
-
 /**
  * Largest minified bundle of each function, in bytes, as built for the stack (test/cdk/bundle.test.ts fails past
  * it): a few percent above the size of 2026-12-01, so that what a change adds is noticed. The goals are 400 KB for
  * every bundle and 200 KB for the parser and the post-processor (README, Performance).
  */
-export const BUNDLE_BUDGETS: Readonly<Record<BudgetedFunction, number>> = {
+export const BUNDLE_BUDGETS: Readonly<Record<StageFunction, number>> = {
   // 2026-12-01: +18 KB for proxies (undici's ProxyAgent, the SOCKS5 agent it requires, and its CONNECT API): 458 KB.
   fetcher: 470 * 1024,
   // 2026-12-01: +20 KB for JSON APIs (JMESPath, @aws-lambda-powertools/jmespath, 23 KB minified): 269 KB.

@@ -13,6 +13,7 @@ import {
   type TableSourceJob,
   tableNameProblems,
 } from '../../shared/athena/table.js';
+import { isJobName } from '../../shared/job/name.js';
 import { PropsValidator } from './validation.js';
 
 /** Athena refuses a per-query data usage control under 10 MB. */
@@ -91,7 +92,7 @@ export class Analytics extends Construct {
     const validator = new PropsValidator(`Analytics (${id})`);
     const seen = new Set<string>();
     for (const [index, job] of props.jobs.entries()) {
-      validator.check(/^[a-z0-9][a-z0-9-]{0,47}$/.test(job.name), `jobs[${index}].name must be a job name, got "${job.name}"`);
+      validator.check(isJobName(job.name), `jobs[${index}].name must be a job name, got "${job.name}"`);
       validator.check(!seen.has(job.name), `jobs[${index}].name "${job.name}" is not unique`);
       seen.add(job.name);
     }

@@ -6,13 +6,11 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { LOG_LEVELS, type LogLevel } from '../../functions/commons/config.js';
+import { METRICS_NAMESPACE } from '../../shared/metrics.js';
 import { BUNDLE_ALIASES, ESBUILD_OPTIONS, nodeOptionsFor, OMITTED_MODULES, RUNTIME_MODULES } from '../bundling/options.js';
 import { PROJECT_ROOT } from '../paths.js';
 import { PropsValidator } from './validation.js';
-
-/** Log levels understood by Powertools Logger (`LOG_LEVEL`). */
-export type FunctionLogLevel = 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT' | 'CRITICAL';
-const LOG_LEVELS: readonly FunctionLogLevel[] = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT', 'CRITICAL'];
 
 /** The runtime every function runs on: set explicitly, never left to the CDK default. */
 export const FUNCTION_RUNTIME = lambda.Runtime.NODEJS_24_X;
@@ -37,7 +35,7 @@ export interface ScrapelineFunctionProps {
   /** `POWERTOOLS_METRICS_NAMESPACE`. @default 'Scrapeline' */
   readonly metricsNamespace?: string;
   /** `LOG_LEVEL` of Powertools Logger. @default 'INFO' */
-  readonly logLevel?: FunctionLogLevel;
+  readonly logLevel?: LogLevel;
   /** Retention of the function's log group. @default logs.RetentionDays.ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
   /**
@@ -83,7 +81,10 @@ export class ScrapelineFunction extends Construct {
     validator.check(props.serviceName.trim().length > 0, 'serviceName must not be empty');
     validator.integer('memorySize', props.memorySize, 128, 10_240);
     validator.duration('timeout', timeout, 1, 900);
-    validator.check(LOG_LEVELS.includes(logLevel), `logLevel must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
+    validator.check(
+      (LOG_LEVELS as readonly string[]).includes(logLevel),
+      `logLevel must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`,
+    );
     for (const name of Object.keys(props.environment ?? {})) {
       validator.check(
         !RESERVED_ENVIRONMENT.includes(name) && !name.startsWith('AWS_'),
@@ -122,7 +123,7 @@ export class ScrapelineFunction extends Construct {
       environment: {
         ...props.environment,
         POWERTOOLS_SERVICE_NAME: props.serviceName,
-        POWERTOOLS_METRICS_NAMESPACE: props.metricsNamespace ?? 'Scrapeline',
+        POWERTOOLS_METRICS_NAMESPACE: props.metricsNamespace ?? METRICS_NAMESPACE,
         LOG_LEVEL: logLevel,
         ...(nodeOptions === undefined ? {} : { NODE_OPTIONS: nodeOptions }),
       },

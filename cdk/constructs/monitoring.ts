@@ -5,6 +5,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { METRICS, METRICS_NAMESPACE } from '../../shared/metrics.js';
 import { PropsValidator } from './validation.js';
 
 /** A queue, named for alarms and graphs. */
@@ -77,7 +78,7 @@ export class ScrapelineMonitoring extends Construct {
   constructor(scope: Construct, id: string, props: ScrapelineMonitoringProps) {
     super(scope, id);
     const period = props.alarmPeriod ?? Duration.minutes(5);
-    const namespace = props.metricsNamespace ?? 'Scrapeline';
+    const namespace = props.metricsNamespace ?? METRICS_NAMESPACE;
     const validator = new PropsValidator(`ScrapelineMonitoring (${id})`);
     for (const [kind, items] of [
       ['queues', props.queues],
@@ -175,7 +176,7 @@ export class ScrapelineMonitoring extends Construct {
         label,
       });
     };
-    const runsFailedName = props.runsFailedMetricName ?? 'RunsFailed';
+    const runsFailedName = props.runsFailedMetricName ?? METRICS.runsFailed;
     const runsFailed = acrossStages(runsFailedName, 'Runs failed', period);
     this.runsFailedAlarm = withActions(
       new cloudwatch.Alarm(this, 'RunsFailed', {
@@ -187,7 +188,7 @@ export class ScrapelineMonitoring extends Construct {
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       }),
     );
-    const runsDegraded = acrossStages(props.runsDegradedMetricName ?? 'RunsDegraded', 'Runs degraded', period);
+    const runsDegraded = acrossStages(props.runsDegradedMetricName ?? METRICS.runsDegraded, 'Runs degraded', period);
     this.runsDegradedAlarm = withActions(
       new cloudwatch.Alarm(this, 'RunsDegraded', {
         alarmDescription:
@@ -199,7 +200,7 @@ export class ScrapelineMonitoring extends Construct {
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       }),
     );
-    const runsStalledName = props.runsStalledMetricName ?? 'RunsStalled';
+    const runsStalledName = props.runsStalledMetricName ?? METRICS.runsStalled;
     this.runsStalledAlarm = withActions(
       new cloudwatch.Alarm(this, 'RunsStalled', {
         alarmDescription:

@@ -3,6 +3,7 @@ import { ContextAttribute, Schedule, ScheduleExpression, ScheduleTargetInput, Ti
 import { SqsSendMessage } from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { isJobName } from '../../shared/job/name.js';
 import { scheduleProblem } from '../../shared/job/schedule.js';
 import { PropsValidator } from './validation.js';
 
@@ -41,7 +42,7 @@ export class JobSchedules extends Construct {
     const validator = new PropsValidator(`JobSchedules (${id})`);
     const seen = new Set<string>();
     for (const [index, job] of props.jobs.entries()) {
-      validator.check(/^[a-z0-9][a-z0-9-]{0,47}$/.test(job.name), `jobs[${index}].name must be a job name, got "${job.name}"`);
+      validator.check(isJobName(job.name), `jobs[${index}].name must be a job name, got "${job.name}"`);
       validator.check(!seen.has(job.name), `jobs[${index}].name "${job.name}" is not unique`);
       seen.add(job.name);
       if (job.schedule !== undefined) {

@@ -1,6 +1,7 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import { Construct } from 'constructs';
+import { STATE_TABLE_ATTRIBUTES } from '../../shared/ports.js';
 import { PropsValidator } from './validation.js';
 
 /** Properties of {@link StateTable}. */
@@ -30,11 +31,12 @@ export class StateTable extends Construct {
 
   constructor(scope: Construct, id: string, props: StateTableProps = {}) {
     super(scope, id);
-    const ttl = props.timeToLiveAttribute ?? 'expiresAt';
+    const { partitionKey, sortKey, timeToLive } = STATE_TABLE_ATTRIBUTES;
+    const ttl = props.timeToLiveAttribute ?? timeToLive;
     const encryption = props.encryption ?? dynamodb.TableEncryption.AWS_MANAGED;
     const validator = new PropsValidator(`StateTable (${id})`);
     validator.check(/^[A-Za-z_][A-Za-z0-9_.-]{0,254}$/.test(ttl), `timeToLiveAttribute must be an attribute name, got "${ttl}"`);
-    validator.check(ttl !== 'pk' && ttl !== 'sk', `timeToLiveAttribute must not be a key attribute, got "${ttl}"`);
+    validator.check(ttl !== partitionKey && ttl !== sortKey, `timeToLiveAttribute must not be a key attribute, got "${ttl}"`);
     validator.check(
       encryption === dynamodb.TableEncryption.AWS_MANAGED || encryption === dynamodb.TableEncryption.DEFAULT,
       `encryption must be AWS_MANAGED or DEFAULT, got "${encryption}"`,
@@ -42,8 +44,8 @@ export class StateTable extends Construct {
     validator.throwIfInvalid();
 
     this.table = new dynamodb.Table(this, 'Table', {
-      partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
-      sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
+      partitionKey: { name: partitionKey, type: dynamodb.AttributeType.STRING },
+      sortKey: { name: sortKey, type: dynamodb.AttributeType.STRING },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
       timeToLiveAttribute: ttl,
       encryption,

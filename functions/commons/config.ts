@@ -1,3 +1,4 @@
+import { METRICS_NAMESPACE } from '../../shared/metrics.js';
 import { ConfigurationError } from './errors.js';
 
 /** Log levels Powertools Logger knows (case-insensitive in the environment). */
@@ -134,7 +135,7 @@ const ENVIRONMENT = {
   /** Set by the Lambda runtime; the GB-seconds of the run manifests' cost estimate. */
   AWS_LAMBDA_FUNCTION_MEMORY_SIZE: withDefault(1024, wholeNumber(1, 10_240, 'MB')),
   POWERTOOLS_SERVICE_NAME: optional(nonEmpty),
-  POWERTOOLS_METRICS_NAMESPACE: withDefault('Scrapeline', nonEmpty),
+  POWERTOOLS_METRICS_NAMESPACE: withDefault(METRICS_NAMESPACE, nonEmpty),
   LOG_LEVEL: optional(logLevel),
 } satisfies Record<string, Reader<unknown>>;
 type Environment = { [K in keyof typeof ENVIRONMENT]: (typeof ENVIRONMENT)[K] extends Reader<infer T> ? T : never };

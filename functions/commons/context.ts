@@ -14,31 +14,19 @@ import type { HttpClient } from '../../shared/fetch/http.js';
 import type { SqsHandler } from '../../shared/handlers.js';
 import { type BundledJob, resolveBundledJobs } from '../../shared/job/bundled.js';
 import type { Job } from '../../shared/job/schema.js';
+import { METRICS } from '../../shared/metrics.js';
 import { createContext, jobRegistry, type PipelineContext, type PipelineSettings } from '../../shared/pipeline/context.js';
 import { StateHostGate } from '../../shared/pipeline/politeness.js';
 import type { SecretSource } from '../../shared/pipeline/secrets.js';
 import { type Log, type Metrics, noRunEvents, type Queue, type RunEvents, systemClock } from '../../shared/ports.js';
+import type { FunctionStage } from '../../shared/stages.js';
 import type { FunctionConfig } from './config.js';
 import { UnavailablePortError } from './errors.js';
 import { bundledJobs } from './jobs.generated.js';
 
-/**
- * The Lambda functions: the three stages, the dead-letter stage (settles what the stage queues gave up on) and the
- * watchdog (ends runs that stopped moving).
- */
-export type Stage = 'fetcher' | 'parser' | 'postprocessor' | 'deadletters' | 'watchdog';
-
-/** Metric names the handlers publish, per invocation, with the dimension `stage`. */
-export const METRIC_NAMES = {
-  /** Records the handler finished (not in `batchItemFailures`). */
-  processed: 'RecordsProcessed',
-  /** Records that go back to the queue: reported in `batchItemFailures`, or all of them when the handler threw. */
-  failed: 'RecordsFailed',
-} as const;
-
 /** Options of {@link createFunctionRuntime}. */
 export interface FunctionRuntimeOptions {
-  readonly stage: Stage;
+  readonly stage: FunctionStage;
   /** The function's configuration; a queue it was not configured with throws when used. */
   readonly config: FunctionConfig<'bucket' | 'table'> &
     Partial<FunctionConfig<'fetchQueue' | 'parseQueue' | 'eventBus' | 'fleetSize'>>;
@@ -96,7 +84,7 @@ export function loadBundledJobs(bundled: readonly BundledJob[]): Job[] {
 }
 
 /** A queue for a function that has none: using it is a wiring bug, reported as such. */
-export function unavailableQueue(stage: Stage, queue: string, variable: string): Queue {
+export function unavailableQueue(stage: FunctionStage, queue: string, variable: string): Queue {
   return {
     send: async () => {
       throw new UnavailablePortError(`the ${stage} has no ${queue} queue (its configuration has no ${variable})`);
@@ -105,7 +93,7 @@ export function unavailableQueue(stage: Stage, queue: string, variable: string):
 }
 
 /** Where a function announces finished runs: the configured event bus, else nowhere (the parser never finishes runs). */
-function runEvents(stage: Stage, eventBus: string | undefined, region: string): RunEvents {
+function runEvents(stage: FunctionStage, eventBus: string | undefined, region: string): RunEvents {
   if (stage === 'parser') return unavailableEvents(stage);
   if (eventBus === undefined) return noRunEvents;
   return new EventBridgeRunEvents({ region, eventBusName: eventBus });
@@ -122,7 +110,7 @@ export function lazySqsClient(region: string): Pick<SQSClient, 'send'> {
 }
 
 /** Run events for a function that never finishes runs: using them is a wiring error, said loudly. */
-export function unavailableEvents(stage: Stage): RunEvents {
+export function unavailableEvents(stage: FunctionStage): RunEvents {
   return {
     runFinished: async (manifest) => {
       throw new UnavailablePortError(`the ${stage} does not announce finished runs (asked for ${manifest.runId})`);
@@ -131,7 +119,7 @@ export function unavailableEvents(stage: Stage): RunEvents {
 }
 
 /** An HTTP client for a function that does not fetch. */
-export function unavailableHttp(stage: Stage): HttpClient {
+export function unavailableHttp(stage: FunctionStage): HttpClient {
   return {
     fetchPage: async (url) => {
       throw new UnavailablePortError(`the ${stage} does not fetch pages (asked for ${url})`);
@@ -174,8 +162,8 @@ export function instrumentHandler(handler: SqsHandler, logger: Logger, metrics: 
       failed = new Set(response.batchItemFailures.map((failure) => failure.itemIdentifier)).size;
       return response;
     } finally {
-      metrics.addMetric(METRIC_NAMES.processed, MetricUnit.Count, total - failed);
-      metrics.addMetric(METRIC_NAMES.failed, MetricUnit.Count, failed);
+      metrics.addMetric(METRICS.recordsProcessed, MetricUnit.Count, total - failed);
+      metrics.addMetric(METRICS.recordsFailed, MetricUnit.Count, failed);
       metrics.publishStoredMetrics();
     }
   };

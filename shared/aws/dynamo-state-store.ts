@@ -13,6 +13,7 @@ import {
   type Clock,
   type ConsumedCapacity,
   MAX_GET_MANY,
+  STATE_TABLE_ATTRIBUTES,
   type StateCondition,
   type StateItem,
   type StateKey,
@@ -25,12 +26,7 @@ import {
 } from '../ports.js';
 import { StateWriteError, TransactionConflictError } from './errors.js';
 
-/** Name of the partition key attribute. */
-export const PARTITION_KEY = 'pk';
-/** Name of the sort key attribute. */
-export const SORT_KEY = 'sk';
-/** Name of the TTL attribute (epoch seconds). */
-export const TTL_ATTRIBUTE = 'expiresAt';
+const { partitionKey: PARTITION_KEY, sortKey: SORT_KEY, timeToLive: TTL_ATTRIBUTE } = STATE_TABLE_ATTRIBUTES;
 
 /** Writes per transaction (the DynamoDB limit). */
 export const MAX_TRANSACT_WRITES = 100;

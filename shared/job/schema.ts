@@ -3,6 +3,7 @@ import { jmespathProblem } from '../extract/json.js';
 import { nestedQuantifierProblem } from '../extract/regex-safety.js';
 import { normaliseUrl } from '../url.js';
 import { readsJson } from './formats.js';
+import { JOB_NAME_PATTERN, JOB_NAME_RULE } from './name.js';
 import { PRESET_FIELDS, PRESET_KEY, TEMPLATE_PRESETS } from './presets.js';
 import { jobReferenceIssues, templateReferenceIssues } from './references.js';
 import { scheduleProblem } from './schedule.js';
@@ -14,7 +15,6 @@ import { scheduleProblem } from './schedule.js';
  * so the rest of the pipeline works with a fully resolved {@link Job}.
  */
 
-const JOB_NAME = /^[a-z0-9][a-z0-9-]{0,47}$/;
 const FIELD_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 
 /** A JMESPath query, compiled when the job is validated so that a typo fails validation, not every page of a run. */
@@ -792,7 +792,7 @@ export const jobSchema = z
   .strictObject({
     name: z
       .string()
-      .regex(JOB_NAME, 'lowercase letters, digits and "-", starting with a letter or digit, at most 48')
+      .regex(JOB_NAME_PATTERN, JOB_NAME_RULE)
       .describe('The job\'s name, unique among the jobs: lowercase letters, digits and "-", at most 48 characters.'),
     description: z.string().optional().describe('What the job scrapes, for people.'),
     schedule: z

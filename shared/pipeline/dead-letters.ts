@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { describeError } from '../errors.js';
 import { parseRecordsKey } from '../layout.js';
+import { METRICS } from '../metrics.js';
+import { type FunctionStage, type QueueStage, STAGE_LABELS } from '../stages.js';
 import type { PipelineContext } from './context.js';
 import { finalizeIfComplete, type RunManifest } from './finalize.js';
 import type { Completion } from './ledger.js';
@@ -28,9 +30,6 @@ export const DEAD_LETTERED = 'dead-lettered';
 /** How long a last-error item is kept: the dead-letter queues' retention (14 days) and a day of margin. */
 export const LAST_ERROR_TTL_SECONDS = 15 * 24 * 3600;
 
-/** The queue a message body belongs to, recognised by its shape. */
-export type DeadLetterStage = 'fetch' | 'parse' | 'postprocess';
-
 /** The state key of the last error of a message body. */
 export function lastErrorKey(body: string): { pk: string; sk: string } {
   return { pk: `deadletter#${createHash('sha256').update(body).digest('hex').slice(0, 40)}`, sk: 'last-error' };
@@ -53,7 +52,7 @@ export interface LastError {
  */
 export async function recordLastError(
   context: PipelineContext,
-  failure: { stage: string; body: string; receiveCount: number; maxReceiveCount: number | undefined; error: unknown },
+  failure: { stage: FunctionStage; body: string; receiveCount: number; maxReceiveCount: number | undefined; error: unknown },
 ): Promise<boolean> {
   if (failure.maxReceiveCount === undefined || failure.receiveCount < failure.maxReceiveCount) return false;
   const now = context.clock.now();
@@ -61,7 +60,7 @@ export async function recordLastError(
     await context.state.write({
       ...lastErrorKey(failure.body),
       set: {
-        stage: failure.stage,
+        stage: STAGE_LABELS[failure.stage],
         error: describeError(failure.error).slice(0, 1000),
         reason: (failure.error as { reason?: unknown } | null)?.reason?.toString() ?? null,
         receiveCount: failure.receiveCount,
@@ -95,17 +94,17 @@ export type DeadLetterOutcome =
   /** URLs of a run ended failed (those already terminal were left alone); `manifest` when that finished the run. */
   | {
       readonly kind: 'settled';
-      readonly stage: DeadLetterStage;
+      readonly stage: QueueStage;
       readonly job: string;
       readonly runId: string;
       readonly failed: number;
       readonly manifest: RunManifest | undefined;
     }
   /** Nothing to end: a start message, a run or records object that is not there, an S3 test event. */
-  | { readonly kind: 'dropped'; readonly stage: DeadLetterStage | undefined; readonly why: string };
+  | { readonly kind: 'dropped'; readonly stage: QueueStage | undefined; readonly why: string };
 
 /** The stage a message body belongs to, from its shape; `undefined` when it is no pipeline message. */
-export function stageOfBody(body: string): DeadLetterStage | undefined {
+export function stageOfBody(body: string): QueueStage | undefined {
   let json: unknown;
   try {
     json = JSON.parse(body);
@@ -134,7 +133,7 @@ function describeLastError(last: LastError | undefined, receiveCount: number | u
  */
 async function settle(
   context: PipelineContext,
-  stage: DeadLetterStage,
+  stage: QueueStage,
   job: string,
   runId: string,
   message: string,
@@ -147,7 +146,7 @@ async function settle(
   const ended = await end();
   if (ended.size > 0) {
     context.log.warn('dead letter: URLs ended failed', { job, runId, stage, urls: [...ended], reason: DEAD_LETTERED, message });
-    context.metrics.count('UrlsDeadLettered', ended.size);
+    context.metrics.count(METRICS.urlsDeadLettered, ended.size);
   }
   const manifest = await finalizeIfComplete(context, job, runId);
   return { kind: 'settled', stage, job, runId, failed: ended.size, manifest };
@@ -156,7 +155,7 @@ async function settle(
 /** Ends a dead-lettered task's URL, if it is still pending. */
 function endUrls(
   context: PipelineContext,
-  stage: DeadLetterStage,
+  stage: QueueStage,
   job: string,
   runId: string,
   urls: readonly string[],
@@ -172,7 +171,7 @@ function endUrls(
  */
 function endBatch(
   context: PipelineContext,
-  stage: DeadLetterStage,
+  stage: QueueStage,
   parts: { job: string; runId: string; batchId: string },
   urls: readonly string[],
   message: string,

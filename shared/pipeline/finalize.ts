@@ -1,5 +1,6 @@
 import type { Job } from '../job/schema.js';
 import { layout, partitionDate } from '../layout.js';
+import { METRICS } from '../metrics.js';
 import { newId, type PipelineContext } from './context.js';
 import { GONE_REASONS, PresentKeys, settleItems } from './current-state.js';
 import {
@@ -328,10 +329,10 @@ async function recordBaseline(context: PipelineContext, job: string, baseline: Q
 function reportFinished(context: PipelineContext, manifest: RunManifest, quality: QualityReport): void {
   const { job, runId, state } = manifest;
   context.log.info('run finished', { job, runId, state, urls: manifest.urls, items: manifest.items, changes: manifest.changes });
-  if (state === 'failed') context.metrics.count('RunsFailed');
-  if (state === 'stalled') context.metrics.count('RunsStalled');
+  if (state === 'failed') context.metrics.count(METRICS.runsFailed);
+  if (state === 'stalled') context.metrics.count(METRICS.runsStalled);
   if (state === 'degraded') {
-    context.metrics.count('RunsDegraded');
+    context.metrics.count(METRICS.runsDegraded);
     context.log.warn('run degraded', { job, runId, problems: quality.problems });
   }
 }

@@ -1,4 +1,5 @@
 import { InvalidInputError } from '../errors.js';
+import { JOB_NAME_PATTERN } from '../job/name.js';
 import {
   array,
   boolean,
@@ -25,7 +26,7 @@ import {
 // The shapes are checked with hand-written guards (./guards.ts), not a schema library: the Lambda functions check
 // every message they receive, and a schema library would cost each of them hundreds of KB and tens of ms of init.
 
-const jobName = string({ pattern: /^[a-z0-9][a-z0-9-]{0,47}$/ });
+const jobName = string({ pattern: JOB_NAME_PATTERN });
 const runId = string({ pattern: /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/ });
 /** ISO 8601 date and time with a UTC offset or `Z`, e.g. `2026-12-01T06:00:00Z`. */
 const ISO_DATETIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/;

@@ -3,9 +3,10 @@ import { copyFileSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BUNDLE_BUDGETS, type BudgetedFunction } from '../../cdk/bundling/options.js';
+import { BUNDLE_BUDGETS } from '../../cdk/bundling/options.js';
 import { PROJECT_ROOT } from '../../cdk/paths.js';
 import { ScrapelineStack } from '../../cdk/stack.js';
+import type { StageFunction } from '../../shared/stages.js';
 import { cleanUp, defined, logicalId, testApp, twoJobs } from './support.js';
 
 afterAll(cleanUp);
@@ -111,7 +112,7 @@ describe('Bundling', () => {
   it('keeps each bundle within its size budget (cdk/bundling/options.ts: raise it only with a reason)', () => {
     // Assess
     for (const [name, { dir }] of bundles) {
-      const budget = BUNDLE_BUDGETS[name as BudgetedFunction];
+      const budget = BUNDLE_BUDGETS[name as StageFunction];
       const bytes = statSync(join(dir, 'index.js')).size;
       expect(bytes, `${name}: ${(bytes / 1024).toFixed(1)} KB, budget ${(budget / 1024).toFixed(0)} KB`).toBeLessThanOrEqual(
         budget,

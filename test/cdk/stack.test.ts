@@ -2,8 +2,10 @@ import { Duration } from 'aws-cdk-lib';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ScrapelineFunction } from '../../cdk/constructs/function.js';
-import { PIPELINE_METRICS, type ScrapelineStack, STAGES } from '../../cdk/stack.js';
+import type { ScrapelineStack } from '../../cdk/stack.js';
 import type { Job } from '../../shared/job/schema.js';
+import { METRICS } from '../../shared/metrics.js';
+import { FUNCTION_STAGES } from '../../shared/stages.js';
 import { cleanUp, defined, logicalId, resourcesFor, type Statement, statementsOfRole, synthStack, twoJobs } from './support.js';
 
 let jobs: Job[];
@@ -481,7 +483,7 @@ describe('Class: ScrapelineStack', () => {
       });
       const stats = queries.filter((query) => query.MetricStat);
       expect(stats.map((query) => query.MetricStat)).toEqual(
-        STAGES.map((stage) => ({
+        FUNCTION_STAGES.map((stage) => ({
           Metric: {
             Namespace: 'Scrapeline',
             MetricName: 'RunsFailed',
@@ -502,13 +504,14 @@ describe('Class: ScrapelineStack', () => {
       template.resourceCountIs('AWS::CloudWatch::Alarm', 12);
     });
 
-    it('watches the metric names and stage dimensions the functions publish', async () => {
+    it('graphs the per-invocation metrics the functions publish (shared/metrics.ts)', () => {
       // Prepare
-      const { METRIC_NAMES } = await import('../../functions/commons/context.js');
+      const dashboard = Object.values(template.findResources('AWS::CloudWatch::Dashboard'))[0];
 
       // Assess
-      expect(PIPELINE_METRICS.recordsProcessed).toBe(METRIC_NAMES.processed);
-      expect(PIPELINE_METRICS.recordsFailed).toBe(METRIC_NAMES.failed);
+      const body = JSON.stringify(dashboard?.Properties.DashboardBody);
+      expect(body).toContain(METRICS.recordsProcessed);
+      expect(body).toContain(METRICS.recordsFailed);
     });
 
     it('graphs queues, dead letters, functions and failed runs on one dashboard', () => {
@@ -609,7 +612,7 @@ describe('Class: ScrapelineStack', () => {
       const stages = (properties.Metrics as { MetricStat?: { Metric: { Dimensions: { Value: string }[] } } }[])
         .flatMap((query) => (query.MetricStat ? [query.MetricStat.Metric.Dimensions[1]?.Value] : []))
         .sort();
-      expect(stages).toEqual([...STAGES].sort());
+      expect(stages).toEqual([...FUNCTION_STAGES].sort());
       expect(stages).toContain('watchdog');
     });
 
