@@ -4,31 +4,13 @@ import { load } from 'cheerio/slim';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DemoServer, startDemoServer } from '../demo/server.js';
 import { type Author, type Book, generateSite, ORIGIN_PLACEHOLDER, type Quote, type Site } from '../demo/site.js';
+import { isoDate } from './fixtures/dates.js';
 
-const MONTHS = [
-  'January',
-  'February',
-  'March',
-  'April',
-  'May',
-  'June',
-  'July',
-  'August',
-  'September',
-  'October',
-  'November',
-  'December',
-];
 const RATINGS = ['One', 'Two', 'Three', 'Four', 'Five'];
 
 /** White space as a reader sees it: runs collapsed, ends trimmed. */
 function squash(text: string): string {
   return text.replace(/\s+/g, ' ').trim();
-}
-
-function isoDate(text: string): string {
-  const [month = '', day = '', year = ''] = text.replace(',', '').split(' ');
-  return `${year}-${String(MONTHS.indexOf(month) + 1).padStart(2, '0')}-${day.padStart(2, '0')}`;
 }
 
 /** What a straightforward cheerio scraper extracts from a detail page. */

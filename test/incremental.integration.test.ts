@@ -9,6 +9,7 @@ import { FileSystemObjectStore } from '../shared/local/object-store.js';
 import type { ChangeRecord } from '../shared/pipeline/changes.js';
 import type { RunManifest } from '../shared/pipeline/finalize.js';
 import { currentRows, latestFinishedRun, listManifests, type Row, readSnapshot, runChanges } from '../shared/query.js';
+import { isoDate } from './fixtures/dates.js';
 import {
   generateQuotesSite,
   QUOTES_JOB_YAML,
@@ -33,12 +34,6 @@ describe('Incremental runs over a site with redirects, two templates and several
   const dataDir = tempDirAll('quotes-data');
   let store: FileSystemObjectStore;
 
-  const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July'];
-  /** "March 4, 1803" as the date type stores it. */
-  const isoDate = (text: string) => {
-    const [, month = '', day = '', year = ''] = /^(\w+) (\d+), (\d+)$/.exec(text) ?? [];
-    return `${year}-${String(MONTHS.indexOf(month) + 1).padStart(2, '0')}-${day.padStart(2, '0')}`;
-  };
   const quoteKey = (text: string) => `\u201c${text}\u201d`;
   const clone = (site: QuotesSite): QuotesSite => structuredClone(site);
 
