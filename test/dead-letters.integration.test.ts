@@ -6,19 +6,17 @@ import { RetryableError } from '../shared/errors.js';
 import { parseJob } from '../shared/job/load.js';
 import { DEAD_LETTERED } from '../shared/pipeline/dead-letters.js';
 import { STALLED } from '../shared/pipeline/watchdog.js';
-import { closeServer, listenOnLoopback } from './fixtures/http-fixture.js';
+import { closeServer, htmlPage, listenOnLoopback } from './fixtures/http-fixture.js';
 import { tempRuntime } from './support/local-run.js';
 import { expectManifestInvariant, runFailures } from './support/manifest.js';
-
-const page = (body: string) => `<!doctype html><html><head><title>t</title></head><body>${body}</body></html>`;
 
 function site(): Server {
   return createServer((request, response) => {
     response.writeHead(request.url === '/' || request.url === '/ok' || request.url === '/poison' ? 200 : 404, {
       'content-type': 'text/html; charset=utf-8',
     });
-    if (request.url === '/') response.end(page('<a href="/ok">ok</a><a href="/poison">poison</a>'));
-    else response.end(page(`<h1 id="title">${request.url}</h1>`));
+    if (request.url === '/') response.end(htmlPage('<a href="/ok">ok</a><a href="/poison">poison</a>'));
+    else response.end(htmlPage(`<h1 id="title">${request.url}</h1>`));
   });
 }
 
@@ -59,7 +57,7 @@ describe('Local runtime: dead letters and stalls', () => {
       const member = await getRange(key, offset, length);
       if (gunzipSync(member).toString('latin1').includes(`WARC-Target-URI: ${base}/poison`)) {
         poisonReads++;
-        throw new RetryableError('the archive is unreadable right now', 'storage');
+        throw new RetryableError('the archive is unreadable right now', 'internal');
       }
       return member;
     };

@@ -3,11 +3,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { parseJob } from '../shared/job/load.js';
 import type { Job, JobInput } from '../shared/job/schema.js';
 import type { LocalRuntimeOptions } from '../shared/local/runtime.js';
-import { closeServer, listenOnLoopback } from './fixtures/http-fixture.js';
+import { closeServer, htmlPage, listenOnLoopback } from './fixtures/http-fixture.js';
 import { tempRuntime } from './support/local-run.js';
 import { expectManifestInvariant, failuresByPath, runFailures } from './support/manifest.js';
-
-const page = (body: string) => `<!doctype html><html><head><title>t</title></head><body>${body}</body></html>`;
 
 type Route = (request: IncomingMessage, response: ServerResponse) => void;
 
@@ -21,7 +19,7 @@ async function site(
     const route = routes[request.url ?? '/'];
     if (typeof route === 'function') return route(request, response);
     response.writeHead(route === undefined ? 404 : 200, { 'content-type': 'text/html; charset=utf-8' });
-    response.end(route ?? page('not found'));
+    response.end(route ?? htmlPage('not found'));
   });
   return {
     base: await listenOnLoopback(server),
@@ -55,9 +53,9 @@ describe('Hostile: a catastrophic regular expression', () => {
     // Prepare: validation refuses '^(a+)+$'; it is put back behind its back, as anything validation cannot see
     const { local } = await setUp(
       {
-        '/': page('<a href="/redos">r</a><a href="/ok">o</a>'),
-        '/redos': page(`<b>${'a'.repeat(60)}!</b>`),
-        '/ok': page('<b>aaaa</b>'),
+        '/': htmlPage('<a href="/redos">r</a><a href="/ok">o</a>'),
+        '/redos': htmlPage(`<b>${'a'.repeat(60)}!</b>`),
+        '/ok': htmlPage('<b>aaaa</b>'),
       },
       (base) => ({
         name: 'redos',
@@ -86,7 +84,7 @@ describe('Hostile: runaway links', () => {
     // Prepare: one page with 30,000 distinct links (the probe's had 160,000)
     const links = Array.from({ length: 30_000 }, (_, index) => `<a href="/p/${index}">${index}</a>`).join('');
     const { local } = await setUp(
-      { '/': page(links), ...Object.fromEntries(Array.from({ length: 5 }, (_, index) => [`/p/${index}`, page('x')])) },
+      { '/': htmlPage(links), ...Object.fromEntries(Array.from({ length: 5 }, (_, index) => [`/p/${index}`, htmlPage('x')])) },
       (base) => ({
         name: 'runaway',
         start: { urls: [`${base}/`] },
@@ -149,9 +147,9 @@ describe('Hostile: robots.txt and reachability', () => {
     expect(robots.length).toBeGreaterThan(600 * 1024);
     const { local } = await setUp(
       {
-        '/': page('<a href="/ok">o</a><a href="/private">p</a>'),
-        '/ok': page('<b>fine</b>'),
-        '/private': page('<b>secret</b>'),
+        '/': htmlPage('<a href="/ok">o</a><a href="/private">p</a>'),
+        '/ok': htmlPage('<b>fine</b>'),
+        '/private': htmlPage('<b>secret</b>'),
         '/robots.txt': (_request, response) => {
           response.writeHead(200, { 'content-type': 'text/plain' });
           response.end(robots);
@@ -210,8 +208,8 @@ describe('Hostile: encodings', () => {
     };
     const { local } = await setUp(
       {
-        '/': page('<a href="/wide">w</a><a href="/wide-binary">b</a>'),
-        '/wide': utf16(page('<b>日本語 ünïcödé</b>')),
+        '/': htmlPage('<a href="/wide">w</a><a href="/wide-binary">b</a>'),
+        '/wide': utf16(htmlPage('<b>日本語 ünïcödé</b>')),
         '/wide-binary': utf16('\u0001\u0002\u0003 binary'),
       },
       (base) => ({

@@ -3,11 +3,9 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseJob } from '../shared/job/load.js';
 import type { RunManifest } from '../shared/pipeline/finalize.js';
-import { closeServer, listenOnLoopback } from './fixtures/http-fixture.js';
+import { closeServer, htmlPage, listenOnLoopback } from './fixtures/http-fixture.js';
 import { tempRuntime } from './support/local-run.js';
 import { expectManifestInvariant, type FailureLine, failuresByPath, runFailures } from './support/manifest.js';
-
-const page = (body: string) => `<!doctype html><html><head><title>t</title></head><body>${body}</body></html>`;
 
 /** A site whose pages each break the pipeline in one way. */
 function hostileSite(): Server {
@@ -21,16 +19,16 @@ function hostileSite(): Server {
       case '/':
         return html(
           200,
-          page(
+          htmlPage(
             ['ok', 'throws', 'huge', 'loop-a', 'binary', 'bomb', 'image', 'missing']
               .map((name) => `<a href="/${name}">${name}</a>`)
               .join(''),
           ),
         );
       case '/ok':
-        return html(200, page('<h1 id="title">Fine</h1>'));
+        return html(200, htmlPage('<h1 id="title">Fine</h1>'));
       case '/throws':
-        return html(200, page('<h1 id="title">Boom</h1><div id="boom"></div>'));
+        return html(200, htmlPage('<h1 id="title">Boom</h1><div id="boom"></div>'));
       case '/huge': {
         // 50 MB streamed without Content-Length; the fetcher must stop at its limit.
         response.writeHead(200, { 'content-type': 'text/html' });
@@ -63,7 +61,7 @@ function hostileSite(): Server {
         response.writeHead(200, { 'content-type': 'image/png' });
         return response.end(Buffer.alloc(100));
       default:
-        return html(404, page('not found'));
+        return html(404, htmlPage('not found'));
     }
   });
 }

@@ -8,7 +8,7 @@ import { pageRequest } from '../shared/fetch/request.js';
 import { resolveBundledJobs } from '../shared/job/bundled.js';
 import { parseJob } from '../shared/job/load.js';
 import type { Job } from '../shared/job/schema.js';
-import { type FixtureServer, startFixtureServer } from './fixtures/http-fixture.js';
+import { type FixtureServer, requestBody, startFixtureServer } from './fixtures/http-fixture.js';
 import { makeTempDir } from './fixtures/temp-dir.js';
 import { capture } from './support/cli-io.js';
 import { tempRuntime } from './support/local-run.js';
@@ -19,12 +19,6 @@ interface Seen {
   readonly method: string;
   readonly body: string;
   readonly headers: IncomingMessage['headers'];
-}
-
-async function bodyOf(request: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of request) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** A search job: the start URL is a form POST, its results lead to product pages fetched with GET. */
@@ -69,7 +63,7 @@ describe('Request options through the pipeline (local runtime)', () => {
         seen.push({
           path: request.url ?? '',
           method: request.method ?? '',
-          body: await bodyOf(request),
+          body: await requestBody(request),
           headers: request.headers,
         });
         const count = (searches.get(name) ?? 0) + 1;
@@ -83,7 +77,7 @@ describe('Request options through the pipeline (local runtime)', () => {
         seen.push({
           path: request.url ?? '',
           method: request.method ?? '',
-          body: await bodyOf(request),
+          body: await requestBody(request),
           headers: request.headers,
         });
         response.writeHead(200, { 'content-type': 'text/html' }).end('<h1>L-1</h1>');

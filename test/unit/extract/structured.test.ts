@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { extractPage } from '../../../shared/extract/page.js';
 import { JobValidationError } from '../../../shared/job/errors.js';
 import { parseJob } from '../../../shared/job/load.js';
-import { jobInput, pageSource, productJob, SHOP } from '../../fixtures/jobs.js';
+import { jobInput, pageSource, productJob, SHOP, validationProblems } from '../../fixtures/jobs.js';
 
 const URL = `${SHOP}/p/lamp`;
 
@@ -230,13 +230,7 @@ describe('Function: extractPage (structured data)', () => {
 
 describe('Job model: structured-data fields', () => {
   function problemsOf(fields: Record<string, unknown>): string[] {
-    try {
-      productJob({ id: 'h1', ...fields });
-    } catch (error) {
-      if (error instanceof JobValidationError) return error.problems.map((problem) => `${problem.path}: ${problem.message}`);
-      throw error;
-    }
-    return [];
+    return validationProblems(() => productJob({ id: 'h1', ...fields }));
   }
 
   it('requires the keys of each source and refuses those of other sources', () => {
@@ -411,15 +405,11 @@ describe('Function: extractPage (fallbacks and presets)', () => {
 
     // Assess
     expect(attempt).toThrow(JobValidationError);
-    try {
-      attempt();
-    } catch (error) {
-      expect((error as JobValidationError).problems.map((problem) => `${problem.path}: ${problem.message}`)).toEqual([
-        'templates.a.preset: expected one of "Product", "Article"',
-        'templates.b.key: required (string) unless preset is set',
-        'templates.c.fields: required (object) unless preset is set',
-      ]);
-    }
+    expect(validationProblems(attempt)).toEqual([
+      'templates.a.preset: expected one of "Product", "Article"',
+      'templates.b.key: required (string) unless preset is set',
+      'templates.c.fields: required (object) unless preset is set',
+    ]);
   });
 });
 

@@ -1,28 +1,14 @@
-import type { IncomingMessage } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RequestOptions, UndiciHttpClient } from '../../../shared/fetch/http.js';
 import { mergeRequestSpecs, PLAIN_GET, pageRequest, resolveRequest, withQuery } from '../../../shared/fetch/request.js';
-import { JobValidationError } from '../../../shared/job/errors.js';
 import { parseJob } from '../../../shared/job/load.js';
-import { type FixtureServer, startFixtureServer } from '../../fixtures/http-fixture.js';
-import { jobInput, SHOP } from '../../fixtures/jobs.js';
+import { type FixtureServer, requestBody, startFixtureServer } from '../../fixtures/http-fixture.js';
+import { jobInput, SHOP, validationProblems } from '../../fixtures/jobs.js';
 
 const OPTIONS: RequestOptions = { timeoutMs: 2000, maxBytes: 1024 * 1024, maxRedirects: 5, userAgent: 'scrapeline-test/1.0' };
 
 function problemsOf(input: unknown): string[] {
-  try {
-    parseJob(input, 'request.yaml');
-  } catch (error) {
-    if (error instanceof JobValidationError) return error.problems.map((problem) => `${problem.path}: ${problem.message}`);
-    throw error;
-  }
-  return [];
-}
-
-async function bodyOf(request: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of request) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
+  return validationProblems(() => parseJob(input, 'request.yaml'));
 }
 
 describe('Function: resolveRequest', () => {
@@ -197,7 +183,7 @@ describe('Class: UndiciHttpClient (request options)', () => {
     client = new UndiciHttpClient({ ssrf: { allow: ['127.0.0.1'] } });
     const record = (server: FixtureServer, path: string, answer: (response: import('node:http').ServerResponse) => void) =>
       server.route(path, async (request, response) => {
-        seen.push({ path, method: request.method ?? '', body: await bodyOf(request), headers: { ...request.headers } });
+        seen.push({ path, method: request.method ?? '', body: await requestBody(request), headers: { ...request.headers } });
         answer(response);
       });
     const html = (response: import('node:http').ServerResponse) =>
