@@ -1,3 +1,5 @@
+import type { FailureReason } from './failure-reasons.js';
+
 /**
  * Base of every scrapeline error. `retryable` tells a consumer whether trying the same work again may succeed:
  * retryable errors fail the queue message (it comes back after its visibility timeout, then goes to the DLQ);
@@ -6,10 +8,10 @@
 export class ScrapelineError extends Error {
   override readonly name: string = 'ScrapelineError';
   /** Short machine-readable cause, recorded with failed URLs (e.g. `http-404`, `timeout`, `too-large`). */
-  readonly reason: string;
+  readonly reason: FailureReason;
   readonly retryable: boolean;
 
-  constructor(message: string, options: { reason: string; retryable: boolean; cause?: unknown }) {
+  constructor(message: string, options: { reason: FailureReason; retryable: boolean; cause?: unknown }) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.reason = options.reason;
     this.retryable = options.retryable;
@@ -19,7 +21,7 @@ export class ScrapelineError extends Error {
 /** A failure that the same attempt will hit again: recorded, never retried. */
 export class NonRetryableError extends ScrapelineError {
   override readonly name: string = 'NonRetryableError';
-  constructor(message: string, reason: string, cause?: unknown) {
+  constructor(message: string, reason: FailureReason, cause?: unknown) {
     super(message, { reason, retryable: false, cause });
   }
 }
@@ -28,7 +30,7 @@ export class NonRetryableError extends ScrapelineError {
 export class RetryableError extends ScrapelineError {
   override readonly name: string = 'RetryableError';
   readonly retryAfterMs: number | undefined;
-  constructor(message: string, reason: string, options: { retryAfterMs?: number; cause?: unknown } = {}) {
+  constructor(message: string, reason: FailureReason, options: { retryAfterMs?: number; cause?: unknown } = {}) {
     super(message, { reason, retryable: true, cause: options.cause });
     this.retryAfterMs = options.retryAfterMs;
   }

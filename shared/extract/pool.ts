@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { NonRetryableError, RetryableError, type ScrapelineError } from '../errors.js';
+import type { FailureReason } from '../failure-reasons.js';
 import type { Job } from '../job/schema.js';
 import type { Log } from '../ports.js';
 import { extractPage, type PageExtraction, type PageSource } from './page.js';
@@ -27,10 +28,10 @@ interface Request {
 
 type Reply =
   | { readonly id: number; readonly result: PageExtraction }
-  | { readonly id: number; readonly error: { name: string; message: string; reason?: string; retryable?: boolean } };
+  | { readonly id: number; readonly error: { name: string; message: string; reason?: FailureReason; retryable?: boolean } };
 
 /** Rebuilds an error thrown in a worker with its reason and retry class. */
-function revive(error: { name: string; message: string; reason?: string; retryable?: boolean }): Error {
+function revive(error: { name: string; message: string; reason?: FailureReason; retryable?: boolean }): Error {
   if (error.reason === undefined) return new Error(error.message);
   const revived: ScrapelineError = error.retryable
     ? new RetryableError(error.message, error.reason)

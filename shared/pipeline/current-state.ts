@@ -1,5 +1,6 @@
 import { gzipSync } from 'node:zlib';
 import { mapLimited } from '../collections.js';
+import { httpReason } from '../failure-reasons.js';
 import { layout } from '../layout.js';
 import { gunzipLines, gzipNdjson } from '../ndjson.js';
 import { MAX_GET_MANY, type ObjectStore } from '../ports.js';
@@ -9,7 +10,7 @@ import type { PipelineContext } from './context.js';
 import type { UrlEntry } from './ledger.js';
 
 /** Reasons that say a page is gone: its items are removed, unless another page of the run holds them. */
-export const GONE_REASONS: ReadonlySet<string> = new Set(['http-404', 'http-410']);
+export const GONE_REASONS: ReadonlySet<string> = new Set([httpReason(404), httpReason(410)]);
 
 /** Item key ids (`urlId`, base64url) fall into one bucket per first character. */
 const KEY_ID_ALPHABET = '-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz';

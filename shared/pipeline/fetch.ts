@@ -1,6 +1,7 @@
 import { sha256Digest, WarcBatch } from '../archive/warc.js';
 import { groupBy } from '../collections.js';
 import { describeError, RetryableError, type ScrapelineError } from '../errors.js';
+import type { FailureReason } from '../failure-reasons.js';
 import { httpStatusError, parseRetryAfter } from '../fetch/errors.js';
 import type { FetchedPage } from '../fetch/http.js';
 import { type PageRequest, withQuery } from '../fetch/request.js';
@@ -212,12 +213,13 @@ async function unchangedRecord(
 }
 
 /** A URL that ends in the fetcher as failed or skipped, with its reason (made terminal by post-processing). */
-function ended(task: FetchTask, status: 'failed' | 'skipped', reason: string, message: string): FetchOutcome {
+function ended(task: FetchTask, status: 'failed' | 'skipped', reason: FailureReason, message: string): FetchOutcome {
+  const recorded: string = reason;
   return {
     kind: 'done',
     ended: {
       task,
-      record: { status, url: task.url, depth: task.depth, reason, message, wireBytes: 0, bodyBytes: 0, fetchMs: 0 },
+      record: { status, url: task.url, depth: task.depth, reason: recorded, message, wireBytes: 0, bodyBytes: 0, fetchMs: 0 },
     },
   };
 }

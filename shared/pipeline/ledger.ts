@@ -1,4 +1,5 @@
 import { mapLimited } from '../collections.js';
+import type { FailureReason } from '../failure-reasons.js';
 import { MAX_GET_MANY, type StateItem, type StateStore } from '../ports.js';
 import { COUNTER_SHARDS, stateKeys } from '../state-keys.js';
 import { urlId } from '../url.js';
@@ -464,7 +465,7 @@ export class RunLedger {
     job: string,
     runId: string,
     offers: readonly Offer[],
-    options: { readonly maxPages: number; readonly now: number; readonly skip?: { reason: string; message: string } },
+    options: { readonly maxPages: number; readonly now: number; readonly skip?: { reason: FailureReason; message: string } },
   ): Promise<AcceptOutcome[]> {
     const pk = runKey(job, runId);
     const run = `${job}/${runId}`;
@@ -553,7 +554,7 @@ export class RunLedger {
     pk: string,
     count: number,
     maxPages: number,
-    past: { readonly recordable: number; readonly reason: string },
+    past: { readonly recordable: number; readonly reason: FailureReason },
   ): Promise<{ admitted: number; recorded: number }> {
     let admit = maxPages > 0 ? count : 0;
     for (let attempt = 0; attempt < 20; attempt++) {
@@ -594,7 +595,7 @@ export class RunLedger {
     job: string,
     runId: string,
     offers: readonly Offer[],
-    reason: string,
+    reason: FailureReason,
     message: string,
     now: number,
   ): Promise<void> {
@@ -668,7 +669,7 @@ export class RunLedger {
     runId: string,
     batchId: string,
     urls: readonly string[],
-    failure: { readonly reason: string; readonly message: string },
+    failure: { readonly reason: FailureReason; readonly message: string },
     now: number,
   ): Promise<Set<string>> {
     const pk = runKey(job, runId);

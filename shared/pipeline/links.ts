@@ -1,3 +1,4 @@
+import { type BudgetReason, budgetReason } from '../failure-reasons.js';
 import type { Job } from '../job/schema.js';
 import { urlId } from '../url.js';
 import type { PipelineContext } from './context.js';
@@ -9,18 +10,18 @@ async function exhaustedBudget(
   context: PipelineContext,
   from: LinkSource,
   job: Job,
-): Promise<{ reason: string; message: string } | undefined> {
+): Promise<{ reason: BudgetReason; message: string } | undefined> {
   const { maxDurationMinutes, maxCostUsd } = job.limits;
   if (maxDurationMinutes === undefined && maxCostUsd === undefined) return undefined;
   const meta = await context.ledger.getRun(from.job, from.runId);
   if (!meta) return undefined;
   const minutes = (context.clock.now() - meta.startedAt) / 60_000;
   if (maxDurationMinutes !== undefined && minutes >= maxDurationMinutes) {
-    return { reason: 'budget:maxDuration', message: `the run is older than its budget of ${maxDurationMinutes} minutes` };
+    return { reason: budgetReason('maxDuration'), message: `the run is older than its budget of ${maxDurationMinutes} minutes` };
   }
   const cost = estimateCost(meta.requests).total;
   if (maxCostUsd !== undefined && cost >= maxCostUsd) {
-    return { reason: 'budget:maxCost', message: `the run's estimated cost reached its budget of ${maxCostUsd} USD` };
+    return { reason: budgetReason('maxCost'), message: `the run's estimated cost reached its budget of ${maxCostUsd} USD` };
   }
   return undefined;
 }

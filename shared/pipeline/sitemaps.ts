@@ -1,4 +1,5 @@
 import { ScrapelineError } from '../errors.js';
+import { type FailureReason, httpReason } from '../failure-reasons.js';
 import type { FetchedPage } from '../fetch/http.js';
 import { extendSitemapChain, modifiedSince, parseSitemap } from '../fetch/sitemap-xml.js';
 import type { Job } from '../job/schema.js';
@@ -151,10 +152,10 @@ export async function processSitemapPart(context: PipelineContext, task: FetchTa
 export async function processSitemap(context: PipelineContext, task: FetchTask, page: FetchedPage): Promise<PageRecord> {
   const job = context.jobs.get(task.job);
   const chain = task.sitemapChain ?? [task.url];
-  let reason: string | undefined;
+  let reason: FailureReason | undefined;
   let message: string | undefined;
   if (page.status < 200 || page.status >= 300) {
-    reason = `http-${page.status}`;
+    reason = httpReason(page.status);
     message = `HTTP ${page.status} from sitemap ${task.url}`;
   } else {
     try {

@@ -212,7 +212,7 @@ describe('Class: RunLedger', () => {
         { url: offer('a').url, state: 'parsed', keys: [] },
         { url: offer('b').url, state: 'failed', reason: 'http-404', message: 'gone' },
       ]);
-      const failure = { reason: 'dead-lettered', message: 'last error: boom' };
+      const failure = { reason: 'dead-lettered', message: 'last error: boom' } as const;
 
       const ended = await ledger.failBatch(JOB, RUN, 'b1', [offer('a').url, offer('b').url, offer('c').url], failure, NOW);
       const again = await ledger.failBatch(JOB, RUN, 'b1', [offer('a').url, offer('b').url, offer('c').url], failure, NOW);
