@@ -1,23 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { mapLimited } from '../../../shared/collections.js';
 import { EmbeddedStateStore } from '../../../shared/local/state.js';
-import { type Offer, RunLedger, SeenUrls, terminalCount } from '../../../shared/pipeline/ledger.js';
-import type { StateStore } from '../../../shared/ports.js';
+import { RunLedger, SeenUrls, terminalCount } from '../../../shared/pipeline/ledger.js';
+import { collect } from '../../fixtures/iterables.js';
+import { JOB, NOW, newRun, offer, RUN } from '../../fixtures/ledger.js';
 import { CountingStore } from '../../support/counting-store.js';
-
-const JOB = 'shop';
-const RUN = 'r1';
-const NOW = 1_800_000_000_000;
-
-function offer(path: string, parent = 'p0'): Offer {
-  return { url: `https://shop.example/${path}`, depth: 1, template: undefined, parent };
-}
-
-async function newRun(state: StateStore, options: ConstructorParameters<typeof RunLedger>[1] = {}) {
-  const ledger = new RunLedger(state, options);
-  await ledger.createRun(JOB, RUN, { hosts: ['shop.example'], seeds: [] }, NOW);
-  return ledger;
-}
 
 describe('Class: RunLedger', () => {
   describe('Method: createRun / getStart', () => {
@@ -87,8 +74,7 @@ describe('Class: RunLedger', () => {
 
       expect(outcomes).toEqual(['accepted', 'accepted', 'accepted', 'over-budget', 'over-budget']);
       expect((await ledger.getRun(JOB, RUN))?.counters).toMatchObject({ accepted: 5, admitted: 3, skipped: 2 });
-      const entries = [];
-      for await (const entry of ledger.urls(JOB, RUN)) entries.push(entry);
+      const entries = await collect(ledger.urls(JOB, RUN));
       expect(entries.filter((entry) => entry.status === 'skipped').map((entry) => entry.reason)).toEqual([
         'budget:maxPages',
         'budget:maxPages',

@@ -1,29 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { EmbeddedStateStore } from '../../../shared/local/state.js';
-import { type Offer, RECORDED_SKIPS, RunLedger } from '../../../shared/pipeline/ledger.js';
-
-const JOB = 'shop';
-const RUN = 'r1';
-const NOW = 1_800_000_000_000;
-
-const offer = (path: string, parent = 'p0'): Offer => ({
-  url: `https://shop.example/${path}`,
-  depth: 1,
-  template: undefined,
-  parent,
-});
-
-async function newRun() {
-  const ledger = new RunLedger(new EmbeddedStateStore());
-  await ledger.createRun(JOB, RUN, { hosts: ['shop.example'], seeds: [] }, NOW);
-  return ledger;
-}
-
-async function entries(ledger: RunLedger) {
-  const list = [];
-  for await (const entry of ledger.urls(JOB, RUN)) list.push(entry);
-  return list;
-}
+import { RECORDED_SKIPS } from '../../../shared/pipeline/ledger.js';
+import { collect } from '../../fixtures/iterables.js';
+import { JOB, NOW, newRun, offer, RUN } from '../../fixtures/ledger.js';
 
 describe('Class: RunLedger (links past a budget)', () => {
   it('records the first skipped URLs past the page budget and only counts the rest', async () => {
@@ -46,7 +24,7 @@ describe('Class: RunLedger (links past a budget)', () => {
     const meta = await ledger.getRun(JOB, RUN);
     expect(meta?.counters).toMatchObject({ accepted: 3 + RECORDED_SKIPS, admitted: 3, skipped: RECORDED_SKIPS });
     expect(meta?.notFollowed).toEqual({ 'budget:maxPages': 1497 + 200 });
-    expect(await entries(ledger)).toHaveLength(3 + RECORDED_SKIPS);
+    expect(await collect(ledger.urls(JOB, RUN))).toHaveLength(3 + RECORDED_SKIPS);
   });
 
   it('does the same for a time or cost budget (skipMany)', async () => {
