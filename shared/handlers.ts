@@ -9,9 +9,10 @@ import { dispatchFetched, type FetchOutcome, fetchTask } from './pipeline/fetch.
 import { fetchQueueMessage, type ParseTask, parseMessage, parseTaskMessage, s3NotificationMessage } from './pipeline/messages.js';
 import { INVOCATION_LOG_BYTES, RequestMeter } from './pipeline/metering.js';
 import { ArchiveReader, type ParsedPage, parseTask, writePageRecords } from './pipeline/parse.js';
-import { type HostGate, PolitenessDeferral } from './pipeline/politeness.js';
+import { PolitenessDeferral } from './pipeline/politeness.js';
 import { postProcessRecords } from './pipeline/postprocess.js';
 import { runIdFor, startRun } from './pipeline/start.js';
+import type { HostGate } from './ports.js';
 import { type FunctionStage, type QueueStage, STAGE_LABELS } from './stages.js';
 
 /**

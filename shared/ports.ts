@@ -1,8 +1,14 @@
+import type { PageExtraction, PageSource } from './extract/page.js';
+import type { FetchedPage, RequestOptions } from './fetch/http.js';
+import type { Job } from './job/schema.js';
 import type { MetricName } from './metrics.js';
 
 /**
- * The ports the pipeline depends on. Cloud adapters (S3, SQS, DynamoDB) and local adapters (filesystem,
- * in-process queues, embedded state) implement them; pipeline code never imports an adapter.
+ * The ports the pipeline depends on, all of them in this module. Cloud adapters (S3, SQS, DynamoDB, EventBridge)
+ * and local adapters (filesystem, in-process queues, embedded state), the HTTP client, the extractors and the host
+ * gates implement them; pipeline code never imports an adapter. This module imports nothing from the pipeline
+ * (`shared/pipeline/`; test/unit/import-rule.test.ts): the data the ports carry is the job model's, the fetcher's
+ * and the extractor's, or defined here.
  */
 
 /** Metadata of a stored object, as listings return it. */
@@ -160,9 +166,37 @@ export interface Metrics {
 /** Metrics that go nowhere. */
 export const noMetrics: Metrics = { count() {} };
 
-/** Announces finished runs (an EventBridge event or SNS message in the cloud, nothing locally). */
+/**
+ * What a finished run's announcement says: its outcome and change summary, small enough for any rule target (well
+ * under 256 KB); the pipeline builds it from the run manifest (`runFinishedEvent` in shared/pipeline/finalize.ts).
+ */
+export interface RunFinishedEvent {
+  readonly job: string;
+  readonly runId: string;
+  /** The run's final state (`succeeded`, `partial`, `degraded`, `failed`, `stalled`). */
+  readonly state: string;
+  /** ISO 8601. */
+  readonly startedAt: string;
+  /** ISO 8601. */
+  readonly finishedAt: string | null;
+  /** URLs accepted and how each ended, as in the manifest. */
+  readonly urls: Readonly<Record<string, number>>;
+  /** Items written, invalid, duplicates and on unchanged pages, as in the manifest. */
+  readonly items: Readonly<Record<string, number>>;
+  /** New, changed and removed items, as in the manifest. */
+  readonly changes: Readonly<Record<string, number | boolean>>;
+  /** The budget that stopped the run accepting URLs, if one did. */
+  readonly budgetExhausted: string | null;
+  /** Why the run is degraded; empty when it is not. */
+  readonly qualityProblems: readonly string[];
+  readonly estimatedCostUsd: number;
+  /** Object key of the run manifest. */
+  readonly manifestKey: string;
+}
+
+/** Announces finished runs (an EventBridge event in the cloud, nothing locally). */
 export interface RunEvents {
-  runFinished(manifest: import('./pipeline/finalize.js').RunManifest): Promise<void>;
+  runFinished(event: RunFinishedEvent): Promise<void>;
 }
 
 /** Run events that go nowhere. */
@@ -176,3 +210,43 @@ export const systemClock: Clock = {
 
 /** A logger that drops everything (tests, quiet CLI runs). */
 export const silentLog: Log = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** The HTTP port: fetches one URL with the limits given (shared/fetch/http.ts over undici). */
+export interface HttpClient {
+  fetchPage(url: string, options: RequestOptions): Promise<FetchedPage>;
+  close(): Promise<void>;
+}
+
+/** The extraction port: pages in, items and links out (on the calling thread or a worker pool, shared/extract/pool.ts). */
+export interface PageExtractor {
+  extract(html: string, job: Job, page: PageSource): Promise<PageExtraction>;
+  close(): Promise<void>;
+}
+
+/** Per-host politeness limits, from the job. */
+export interface HostLimits {
+  readonly concurrency: number;
+  readonly minDelayMs: number;
+}
+
+/** Where a gate's state writes for one request are made (and counted). */
+export interface GateBilling {
+  readonly state: StateStore;
+}
+
+/**
+ * Spaces and caps requests per host (shared/pipeline/politeness.ts: in-process, or booked in the state store for a
+ * fleet). `acquire` resolves when a request may start and returns the function to call when it is done.
+ */
+export interface HostGate {
+  /**
+   * Waits for a slot; may throw a `PolitenessDeferral` (a retryable error) when the wait would be long.
+   *
+   * @param billing.state a gate that keeps bookings in a state store makes them through this one (the run's
+   *   metered store), so that the run is billed for its bookings; `undefined`: the gate's own store. Required, so
+   *   that a wrapper cannot drop it unnoticed.
+   */
+  acquire(host: string, limits: HostLimits, billing: GateBilling | undefined): Promise<() => void>;
+  /** No request to the host starts before `untilMs` (epoch ms): after a 429/503 with `Retry-After`. */
+  slowDown(host: string, untilMs: number, billing: GateBilling | undefined): Promise<void>;
+}

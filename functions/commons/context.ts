@@ -9,8 +9,6 @@ import { DynamoStateStore } from '../../shared/aws/dynamo-state-store.js';
 import { EventBridgeRunEvents } from '../../shared/aws/run-events.js';
 import { S3ObjectStore } from '../../shared/aws/s3-object-store.js';
 import { SqsQueue } from '../../shared/aws/sqs-queue.js';
-import type { PageExtractor } from '../../shared/extract/pool.js';
-import type { HttpClient } from '../../shared/fetch/http.js';
 import type { SqsHandler } from '../../shared/handlers.js';
 import { type BundledJob, resolveBundledJobs } from '../../shared/job/bundled.js';
 import type { Job } from '../../shared/job/schema.js';
@@ -18,7 +16,16 @@ import { METRICS } from '../../shared/metrics.js';
 import { createContext, jobRegistry, type PipelineContext, type PipelineSettings } from '../../shared/pipeline/context.js';
 import { StateHostGate } from '../../shared/pipeline/politeness.js';
 import type { SecretSource } from '../../shared/pipeline/secrets.js';
-import { type Log, type Metrics, noRunEvents, type Queue, type RunEvents, systemClock } from '../../shared/ports.js';
+import {
+  type HttpClient,
+  type Log,
+  type Metrics,
+  noRunEvents,
+  type PageExtractor,
+  type Queue,
+  type RunEvents,
+  systemClock,
+} from '../../shared/ports.js';
 import type { FunctionStage } from '../../shared/stages.js';
 import type { FunctionConfig } from './config.js';
 import { UnavailablePortError } from './errors.js';
@@ -112,8 +119,8 @@ export function lazySqsClient(region: string): Pick<SQSClient, 'send'> {
 /** Run events for a function that never finishes runs: using them is a wiring error, said loudly. */
 export function unavailableEvents(stage: FunctionStage): RunEvents {
   return {
-    runFinished: async (manifest) => {
-      throw new UnavailablePortError(`the ${stage} does not announce finished runs (asked for ${manifest.runId})`);
+    runFinished: async (event) => {
+      throw new UnavailablePortError(`the ${stage} does not announce finished runs (asked for ${event.runId})`);
     },
   };
 }

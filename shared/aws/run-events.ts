@@ -1,30 +1,10 @@
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { layout } from '../layout.js';
-import type { RunManifest } from '../pipeline/finalize.js';
-import type { RunEvents } from '../ports.js';
+import type { RunEvents, RunFinishedEvent } from '../ports.js';
 
 /** `source` of the events scrapeline puts on EventBridge. */
 export const EVENT_SOURCE = 'scrapeline';
 /** `detail-type` of the event sent when a run finishes. */
 export const RUN_FINISHED = 'Scrapeline Run Finished';
-
-/** The event detail: the run's outcome and change summary, small enough for any rule target (well under 256 KB). */
-export function runFinishedDetail(manifest: RunManifest) {
-  return {
-    job: manifest.job,
-    runId: manifest.runId,
-    state: manifest.state,
-    startedAt: manifest.startedAt,
-    finishedAt: manifest.finishedAt,
-    urls: manifest.urls,
-    items: manifest.items,
-    changes: manifest.changes,
-    budgetExhausted: manifest.budgetExhausted,
-    qualityProblems: manifest.quality?.problems ?? [],
-    estimatedCostUsd: manifest.estimatedCostUsd.total,
-    manifestKey: layout.manifest(manifest.job, manifest.runId),
-  };
-}
 
 /** Options of {@link EventBridgeRunEvents}. */
 export interface EventBridgeRunEventsOptions {
@@ -54,7 +34,7 @@ export class EventBridgeRunEvents implements RunEvents {
     this.#eventBusName = options.eventBusName ?? 'default';
   }
 
-  async runFinished(manifest: RunManifest): Promise<void> {
+  async runFinished(event: RunFinishedEvent): Promise<void> {
     const { EventBridgeClient, PutEventsCommand } = await import('@aws-sdk/client-eventbridge');
     this.#client ??= new EventBridgeClient(this.#region === undefined ? {} : { region: this.#region });
     const result = await this.#client.send(
@@ -63,7 +43,7 @@ export class EventBridgeRunEvents implements RunEvents {
           {
             Source: EVENT_SOURCE,
             DetailType: RUN_FINISHED,
-            Detail: JSON.stringify(runFinishedDetail(manifest)),
+            Detail: JSON.stringify(event),
             EventBusName: this.#eventBusName,
           },
         ],
@@ -71,9 +51,7 @@ export class EventBridgeRunEvents implements RunEvents {
     );
     if ((result.FailedEntryCount ?? 0) > 0) {
       const entry = result.Entries?.[0];
-      throw new Error(
-        `EventBridge refused the run-finished event of ${manifest.runId}: ${entry?.ErrorCode} ${entry?.ErrorMessage}`,
-      );
+      throw new Error(`EventBridge refused the run-finished event of ${event.runId}: ${entry?.ErrorCode} ${entry?.ErrorMessage}`);
     }
   }
 }

@@ -3,14 +3,8 @@ import { Worker } from 'node:worker_threads';
 import { NonRetryableError, RetryableError, type ScrapelineError } from '../errors.js';
 import type { FailureReason } from '../failure-reasons.js';
 import type { Job } from '../job/schema.js';
-import type { Log } from '../ports.js';
+import type { Log, PageExtractor } from '../ports.js';
 import { extractPage, type PageExtraction, type PageSource } from './page.js';
-
-/** The extraction port: pages in, items and links out. */
-export interface PageExtractor {
-  extract(html: string, job: Job, page: PageSource): Promise<PageExtraction>;
-  close(): Promise<void>;
-}
 
 /** Extraction on the calling thread (Lambda: one invocation per instance uses its one core). */
 export const inProcessExtractor: PageExtractor = {

@@ -3,6 +3,7 @@ import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { type Dispatcher, request } from 'undici';
 import { NonRetryableError, ScrapelineError } from '../errors.js';
 import { isJsonContentType } from '../job/formats.js';
+import type { HttpClient } from '../ports.js';
 import {
   ContentTypeError,
   DecodingError,
@@ -67,12 +68,6 @@ export interface FetchedPage {
   readonly requestHeaders?: Readonly<Record<string, string>>;
   /** The `Set-Cookie` headers of the response, one per cookie (joined, `headers` cannot be split again). @default none */
   readonly setCookies?: readonly string[];
-}
-
-/** The HTTP port: fetches one URL with the limits given. */
-export interface HttpClient {
-  fetchPage(url: string, options: RequestOptions): Promise<FetchedPage>;
-  close(): Promise<void>;
 }
 
 /** Options of {@link UndiciHttpClient}. */

@@ -3,8 +3,8 @@ import { join, resolve } from 'node:path';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { z } from 'zod';
 import { InvalidInputError } from '../errors.js';
-import { inProcessExtractor, type PageExtractor, WorkerPoolExtractor } from '../extract/pool.js';
-import { type HttpClient, UndiciHttpClient } from '../fetch/http.js';
+import { inProcessExtractor, WorkerPoolExtractor } from '../extract/pool.js';
+import { UndiciHttpClient } from '../fetch/http.js';
 import type { SsrfPolicy } from '../fetch/ssrf.js';
 import {
   createDeadLetterHandler,
@@ -27,7 +27,7 @@ import { type ReparseOptions, startReparse } from '../pipeline/reparse.js';
 import type { SecretSource } from '../pipeline/secrets.js';
 import { runIdFor } from '../pipeline/start.js';
 import { stallRun } from '../pipeline/watchdog.js';
-import { type Clock, type Log, silentLog, systemClock } from '../ports.js';
+import { type Clock, type HttpClient, type Log, type PageExtractor, silentLog, systemClock } from '../ports.js';
 import { urlId } from '../url.js';
 import { DataDirFullError, watchDiskFull } from './disk-full.js';
 import { type DataDirLock, lockDataDir } from './lock.js';

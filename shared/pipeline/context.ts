@@ -1,15 +1,16 @@
 import { NonRetryableError } from '../errors.js';
-import type { PageExtractor } from '../extract/pool.js';
-import type { HttpClient } from '../fetch/http.js';
 import { UnknownJobError } from '../job/errors.js';
 import type { Job } from '../job/schema.js';
 import {
   type Clock,
+  type HostGate,
+  type HttpClient,
   type Log,
   type Metrics,
   noMetrics,
   noRunEvents,
   type ObjectStore,
+  type PageExtractor,
   type Queue,
   type RunEvents,
   type StateStore,
@@ -18,7 +19,6 @@ import { ItemMemory } from './changes.js';
 import { RunLedger, SeenUrls } from './ledger.js';
 import { meteredLog, meteredQueue, meteredState, meteredStore, type RequestMeter } from './metering.js';
 import { PageMemoryStore } from './pages.js';
-import type { HostGate } from './politeness.js';
 import { noSecrets, redactingHttp, redactingLog, SecretResolver, type SecretSource } from './secrets.js';
 
 /** The jobs a runtime knows, by name. */

@@ -1,6 +1,7 @@
 import type { Job } from '../job/schema.js';
 import { layout, partitionDate } from '../layout.js';
 import { METRICS } from '../metrics.js';
+import type { RunEvents, RunFinishedEvent } from '../ports.js';
 import { newId, type PipelineContext } from './context.js';
 import { GONE_REASONS, PresentKeys, settleItems } from './current-state.js';
 import {
@@ -325,6 +326,24 @@ async function recordBaseline(context: PipelineContext, job: string, baseline: Q
   });
 }
 
+/** The announcement of a finished run ({@link RunEvents}): its outcome and change summary, from its manifest. */
+export function runFinishedEvent(manifest: RunManifest): RunFinishedEvent {
+  return {
+    job: manifest.job,
+    runId: manifest.runId,
+    state: manifest.state,
+    startedAt: manifest.startedAt,
+    finishedAt: manifest.finishedAt,
+    urls: manifest.urls,
+    items: manifest.items,
+    changes: manifest.changes,
+    budgetExhausted: manifest.budgetExhausted,
+    qualityProblems: manifest.quality?.problems ?? [],
+    estimatedCostUsd: manifest.estimatedCostUsd.total,
+    manifestKey: layout.manifest(manifest.job, manifest.runId),
+  };
+}
+
 /** Logs and counts a run this call finished (once, however many finishers raced). */
 function reportFinished(context: PipelineContext, manifest: RunManifest, quality: QualityReport): void {
   const { job, runId, state } = manifest;
@@ -406,7 +425,7 @@ export async function finalizeIfComplete(
   }
   // Announced before the run is marked finished: if announcing fails, the message is retried and announces again
   // (at least once; a concurrent finisher may announce twice).
-  await context.events.runFinished(manifest);
+  await context.events.runFinished(runFinishedEvent(manifest));
   if (await context.ledger.finish(job, runId, state, now)) reportFinished(context, manifest, quality);
   return manifest;
 }

@@ -1,6 +1,9 @@
 import { RetryableError } from '../errors.js';
 import {
   type Clock,
+  type GateBilling,
+  type HostGate,
+  type HostLimits,
   type StateCondition,
   type StateItem,
   type StateStore,
@@ -8,34 +11,6 @@ import {
   systemClock,
   type TryWriteResult,
 } from '../ports.js';
-
-/** Per-host politeness limits, from the job. */
-export interface HostLimits {
-  readonly concurrency: number;
-  readonly minDelayMs: number;
-}
-
-/**
- * Spaces and caps requests per host. `acquire` resolves when a request may start and returns the function to
- * call when it is done.
- */
-export interface HostGate {
-  /**
-   * Waits for a slot; may throw {@link PolitenessDeferral} when the wait would be long.
-   *
-   * @param billing.state a gate that keeps bookings in a state store makes them through this one (the run's
-   *   metered store), so that the run is billed for its bookings; `undefined`: the gate's own store. Required, so
-   *   that a wrapper cannot drop it unnoticed.
-   */
-  acquire(host: string, limits: HostLimits, billing: GateBilling | undefined): Promise<() => void>;
-  /** No request to the host starts before `untilMs` (epoch ms): after a 429/503 with `Retry-After`. */
-  slowDown(host: string, untilMs: number, billing: GateBilling | undefined): Promise<void>;
-}
-
-/** Where a gate's state writes for one request are made (and counted). */
-export interface GateBilling {
-  readonly state: StateStore;
-}
 
 interface HostSlot {
   active: number;

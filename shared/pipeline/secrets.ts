@@ -1,7 +1,6 @@
 import { ScrapelineError } from '../errors.js';
-import type { HttpClient } from '../fetch/http.js';
 import { type SecretRef, type SecretStore, type SecretValues, secretId, storeOf } from '../job/secrets.js';
-import type { Clock, Log } from '../ports.js';
+import type { Clock, HttpClient, Log } from '../ports.js';
 
 /**
  * Reading the secrets jobs name, once per process and a few minutes at a time, and keeping their values out of

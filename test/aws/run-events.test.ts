@@ -2,7 +2,7 @@ import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge
 import { mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, it } from 'vitest';
 import { EVENT_SOURCE, EventBridgeRunEvents, RUN_FINISHED } from '../../shared/aws/run-events.js';
-import type { RunManifest } from '../../shared/pipeline/finalize.js';
+import { type RunManifest, runFinishedEvent } from '../../shared/pipeline/finalize.js';
 
 const manifest = {
   job: 'books',
@@ -17,6 +17,7 @@ const manifest = {
   quality: { problems: ['field "price": fill rate fell from 100% to 0%'] },
   estimatedCostUsd: { total: 0.0001, byService: {}, perMillionPages: 10 },
 } as unknown as RunManifest;
+const event = runFinishedEvent(manifest);
 
 describe('Class: EventBridgeRunEvents (EventBridge mocked: no wire-level peer)', () => {
   it('puts one Scrapeline Run Finished event with the change summary and quality problems', async () => {
@@ -27,7 +28,7 @@ describe('Class: EventBridgeRunEvents (EventBridge mocked: no wire-level peer)',
       .resolves({ FailedEntryCount: 0, Entries: [{ EventId: '1' }] });
 
     // Act
-    await new EventBridgeRunEvents({ client }).runFinished(manifest);
+    await new EventBridgeRunEvents({ client }).runFinished(event);
 
     // Assess
     const entries = mock.commandCalls(PutEventsCommand)[0]?.args[0].input.Entries ?? [];
@@ -54,7 +55,7 @@ describe('Class: EventBridgeRunEvents (EventBridge mocked: no wire-level peer)',
     mockClient(client)
       .on(PutEventsCommand)
       .resolves({ FailedEntryCount: 1, Entries: [{ ErrorCode: 'ThrottlingException', ErrorMessage: 'slow down' }] });
-    await expect(new EventBridgeRunEvents({ client }).runFinished(manifest)).rejects.toThrow('ThrottlingException slow down');
+    await expect(new EventBridgeRunEvents({ client }).runFinished(event)).rejects.toThrow('ThrottlingException slow down');
   });
 
   it('creates its client when the first run finishes, in the configured region (no EventBridge at cold start)', async () => {
@@ -65,7 +66,7 @@ describe('Class: EventBridgeRunEvents (EventBridge mocked: no wire-level peer)',
     const events = new EventBridgeRunEvents({ region: 'eu-west-1', eventBusName: 'scrapeline' });
     try {
       // Act
-      await events.runFinished(manifest);
+      await events.runFinished(event);
 
       // Assess
       const [call] = mock.commandCalls(PutEventsCommand);

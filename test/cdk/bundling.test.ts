@@ -14,7 +14,7 @@ import {
   RUNTIME_MODULES,
 } from '../../cdk/bundling/options.js';
 import { PROJECT_ROOT } from '../../cdk/paths.js';
-import type { HttpClient } from '../../shared/fetch/http.js';
+import type { HttpClient } from '../../shared/ports.js';
 import { closedPort, startForwardProxy } from '../support/forward-proxy.js';
 
 /** Builds a module with the functions' bundling options (aliases included) and imports it. */

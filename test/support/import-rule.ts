@@ -4,6 +4,9 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 /** Folders of the project that core code (shared/, except its adapters) must not import. */
 export const FORBIDDEN_FOR_CORE = ['shared/aws', 'shared/local', 'functions', 'cli', 'cdk'] as const;
 
+/** Folders that the ports module (shared/ports.ts) must not import besides those: the ports depend on no pipeline code. */
+export const FORBIDDEN_FOR_PORTS = [...FORBIDDEN_FOR_CORE, 'shared/pipeline'] as const;
+
 /** The adapters inside shared/: they may import anything core may not. */
 const ADAPTERS = ['shared/aws', 'shared/local'];
 
@@ -47,18 +50,20 @@ function within(path: string, folder: string): boolean {
 /**
  * Every import in core code (`shared/` under `root`, except shared/aws and shared/local) that reaches one of
  * {@link FORBIDDEN_FOR_CORE}: the pipeline depends on ports only, and the adapters, functions, CLI and CDK app on it.
+ * The ports module (shared/ports.ts) may not reach {@link FORBIDDEN_FOR_PORTS} either.
  */
 export async function coreImportViolations(root: string): Promise<ImportViolation[]> {
   const violations: ImportViolation[] = [];
   for await (const file of sourceFiles(join(root, 'shared'))) {
     const from = relative(root, file).split(sep).join('/');
     if (ADAPTERS.some((adapter) => within(from, adapter))) continue;
+    const folders: readonly string[] = from === 'shared/ports.ts' ? FORBIDDEN_FOR_PORTS : FORBIDDEN_FOR_CORE;
     for (const specifier of importSpecifiers(await readFile(file, 'utf8'))) {
       if (!specifier.startsWith('.')) continue;
       const target = relative(root, resolve(dirname(file), specifier))
         .split(sep)
         .join('/');
-      const forbidden = FORBIDDEN_FOR_CORE.find((folder) => within(target, folder));
+      const forbidden = folders.find((folder) => within(target, folder));
       if (forbidden) violations.push({ file: from, specifier, forbidden });
     }
   }

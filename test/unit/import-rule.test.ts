@@ -17,7 +17,7 @@ async function fixture(files: Record<string, string>): Promise<string> {
 }
 
 describe('Rule: core code imports no adapter, function, CLI or CDK module', () => {
-  it('holds for shared/ (shared/aws and shared/local excepted)', async () => {
+  it('holds for shared/ (shared/aws and shared/local excepted), and shared/ports.ts imports no pipeline module', async () => {
     expect(await coreImportViolations(ROOT)).toEqual([]);
   });
 
@@ -36,6 +36,9 @@ describe('Rule: core code imports no adapter, function, CLI or CDK module', () =
         'const text = \'import x from "../aws/clients.js"\';',
       ].join('\n'),
       'shared/handlers.ts': "import { ScrapelineStack } from '../cdk/stack.js';\n",
+      'shared/ports.ts':
+        "import type { Job } from './job/schema.js';\nexport interface RunEvents { runFinished(m: import('./pipeline/finalize.js').RunManifest): void }\n",
+      'shared/query.ts': "import type { RunManifest } from './pipeline/finalize.js';\n",
       'shared/aws/clients.ts': "import { LocalQueue } from '../local/queue.js';\nimport { x } from '../../cli/main.js';\n",
       'shared/local/runtime.ts': "import { main } from '../../cli/main.js';\n",
       'cli/main.ts': "import { LocalRuntime } from '../shared/local/runtime.js';\n",
@@ -53,6 +56,7 @@ describe('Rule: core code imports no adapter, function, CLI or CDK module', () =
         { file: 'shared/pipeline/stage.ts', specifier: '../../cli/main.js', forbidden: 'cli' },
         { file: 'shared/pipeline/stage.ts', specifier: '../../functions/fetcher.js', forbidden: 'functions' },
         { file: 'shared/pipeline/stage.ts', specifier: '../../cdk/stack.js', forbidden: 'cdk' },
+        { file: 'shared/ports.ts', specifier: './pipeline/finalize.js', forbidden: 'shared/pipeline' },
       ]);
     } finally {
       await rm(root, { recursive: true, force: true });
