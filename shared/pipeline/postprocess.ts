@@ -6,7 +6,7 @@ import { urlId } from '../url.js';
 import type { ChangeRecord, Observation } from './changes.js';
 import type { PipelineContext } from './context.js';
 import { finalizeIfComplete } from './finalize.js';
-import { type Move, templateCounters } from './ledger.js';
+import { type Move, type RunMeta, templateCounters } from './ledger.js';
 import { type PageRecord, pageRecordSchema, parseJson } from './messages.js';
 import { fitsInline, type PageLists, type PageMemory, writePageLists } from './pages.js';
 
@@ -71,16 +71,38 @@ function moveOf(page: PageRecord, lists: PageLists | undefined, keysRef: string 
   }
 }
 
+/** A records object's pages, claimed: the pages it owns have moved to their terminal state. */
+interface ClaimedBatch {
+  readonly job: string;
+  readonly runId: string;
+  readonly batchId: string;
+  readonly meta: RunMeta;
+  /** The object's pages, the first record of each URL. */
+  readonly pages: readonly PageRecord[];
+  /** Each page's item key ids and links. */
+  readonly listsByUrl: ReadonlyMap<string, PageLists | undefined>;
+  /** Keys of the lists written to the object store, by page URL. */
+  readonly spilled: ReadonlyMap<string, string>;
+  readonly moves: ReadonlyMap<string, Move>;
+  /** URLs whose move this object made (or made the first time it was delivered). */
+  readonly owned: ReadonlySet<string>;
+}
+
+/** What one records object's parsed pages come to: dataset rows, quarantine, changes, page memory and counters. */
+interface ClassifiedBatch {
+  readonly rows: (Record<string, unknown> & RowMetadata)[];
+  readonly quarantined: unknown[];
+  readonly changes: ChangeRecord[];
+  readonly remembered: PageMemory[];
+  readonly add: Record<string, number>;
+  readonly duplicates: number;
+}
+
 /**
- * Post-processes one records object: moves each page to its terminal state (the object owns the pages it moves),
- * validates the items of its parsed pages (invalid ones go to quarantine with their problems), dedups them by item
- * key within the run, writes the curated dataset and change objects and the page memory, adds the object's counters
- * to the run once, and finishes the run when it was the last work pending.
- *
- * Idempotent: a redelivered object owns the pages it moved the first time and does their work again (object keys
- * derive from the records object's, item changes are remembered per object), and its counters are added once.
+ * Reads a records object and moves each of its pages to its terminal state, its lists too large for a state item
+ * (a page of thousands of items or links) written to the object store first.
  */
-export async function postProcessRecords(context: PipelineContext, key: string): Promise<PostProcessResult> {
+async function claimPages(context: PipelineContext, key: string): Promise<ClaimedBatch> {
   const parts = parseRecordsKey(key);
   if (!parts) throw new InvalidInputError(`not a records key: "${key}"`);
   const { job, runId, batchId } = parts;
@@ -91,7 +113,6 @@ export async function postProcessRecords(context: PipelineContext, key: string):
   const pages = decodePageRecords(key, body).filter((page) => !seen.has(page.url) && seen.add(page.url) !== undefined);
   const meta = await context.ledger.getRun(job, runId);
   if (!meta) throw new InvalidInputError(`${key}: run ${runId} of job ${job} is not in the state store`);
-  // Lists too large for a state item (a page of thousands of items or links) go to the object store first.
   const listsByUrl = new Map(pages.map((page) => [page.url, listsOf(page)]));
   const spilled = new Map<string, string>();
   for (const [url, lists] of listsByUrl) {
@@ -102,21 +123,21 @@ export async function postProcessRecords(context: PipelineContext, key: string):
   }
   const moves = new Map(pages.map((page) => [page.url, moveOf(page, listsByUrl.get(page.url), spilled.get(page.url))]));
   const { owned } = await context.ledger.transition(job, runId, batchId, [...moves.values()]);
+  return { job, runId, batchId, meta, pages, listsByUrl, spilled, moves, owned };
+}
 
-  const dt = partitionDate(meta.startedAt);
-  const rows: (Record<string, unknown> & RowMetadata)[] = [];
-  const quarantined: unknown[] = [];
-  const changes: ChangeRecord[] = [];
-  const remembered: PageMemory[] = [];
-  const add: Record<string, number> = {};
-  const count = (name: string, value = 1) => {
-    add[name] = (add[name] ?? 0) + value;
-  };
-  let duplicates = 0;
-  const now = context.clock.now();
-  // A reparse moves the job's memory (items, pages) only when it was asked to stand as the latest run.
-  const record = meta.reparse === undefined || meta.reparse.asLatest;
-  // The remembered versions of the object's valid items, in batch reads.
+/**
+ * Observes the valid items of the owned parsed pages against the job's memory: each key once, the first time the
+ * object holds it (twice on a page, or on two pages: the others are duplicates), concurrently (a page may hold
+ * thousands of items), with the remembered versions read in batches.
+ */
+async function observeItems(
+  context: PipelineContext,
+  batch: ClaimedBatch,
+  record: boolean,
+  now: number,
+): Promise<Map<string, Observation>> {
+  const { job, runId, batchId, pages, owned } = batch;
   const known = await context.items.lookup(
     job,
     pages.flatMap((page) =>
@@ -125,8 +146,6 @@ export async function postProcessRecords(context: PipelineContext, key: string):
         : [],
     ),
   );
-  // A key twice in the object (twice on a page, or on two pages) is looked at once, the first time; the others are
-  // duplicates. The first sightings are observed concurrently (a page may hold thousands of items).
   const firstSightings: { key: string; data: Record<string, unknown>; page: PageRecord & { status: 'parsed' } }[] = [];
   const keysHere = new Set<string>();
   for (const page of pages) {
@@ -148,6 +167,25 @@ export async function postProcessRecords(context: PipelineContext, key: string):
     );
     observed.set(key, observation);
   });
+  return observed;
+}
+
+/**
+ * Classifies the owned pages' items (no I/O): invalid ones to quarantine, duplicates counted, the rest dataset rows
+ * with their changes; counts each page's terminal state, transfer and template counters, and builds the page
+ * memory when the run stands as the job's latest (`record`).
+ */
+function classifyPages(batch: ClaimedBatch, observed: ReadonlyMap<string, Observation>, record: boolean): ClassifiedBatch {
+  const { runId, meta, pages, listsByUrl, spilled, moves, owned } = batch;
+  const rows: (Record<string, unknown> & RowMetadata)[] = [];
+  const quarantined: unknown[] = [];
+  const changes: ChangeRecord[] = [];
+  const remembered: PageMemory[] = [];
+  const add: Record<string, number> = {};
+  const count = (name: string, value = 1) => {
+    add[name] = (add[name] ?? 0) + value;
+  };
+  let duplicates = 0;
   const written = new Set<string>();
   for (const page of pages) {
     if (!owned.has(page.url)) continue;
@@ -205,7 +243,14 @@ export async function postProcessRecords(context: PipelineContext, key: string):
       listsRef: spilled.get(page.url),
     });
   }
+  return { rows, quarantined, changes, remembered, add, duplicates };
+}
 
+/** Writes the dataset, quarantine and change objects of a records object (those with content) and its page memory. */
+async function writeOutputs(context: PipelineContext, batch: ClaimedBatch, classified: ClassifiedBatch): Promise<void> {
+  const { job, runId, batchId, meta } = batch;
+  const { rows, quarantined, changes, remembered } = classified;
+  const dt = partitionDate(meta.startedAt);
   if (rows.length > 0) {
     await context.store.put(layout.dataset(job, dt, runId, batchId), gzipNdjson(rows), { contentType: 'application/x-ndjson' });
   }
@@ -220,15 +265,35 @@ export async function postProcessRecords(context: PipelineContext, key: string):
     });
   }
   for (const memory of remembered) await context.pages.put(job, memory);
+}
+
+/**
+ * Post-processes one records object: moves each page to its terminal state (the object owns the pages it moves),
+ * validates the items of its parsed pages (invalid ones go to quarantine with their problems), dedups them by item
+ * key within the run, writes the curated dataset and change objects and the page memory, adds the object's counters
+ * to the run once, and finishes the run when it was the last work pending.
+ *
+ * Idempotent: a redelivered object owns the pages it moved the first time and does their work again (object keys
+ * derive from the records object's, item changes are remembered per object), and its counters are added once.
+ */
+export async function postProcessRecords(context: PipelineContext, key: string): Promise<PostProcessResult> {
+  const batch = await claimPages(context, key);
+  const { job, runId, batchId, meta, pages, owned } = batch;
+  const now = context.clock.now();
+  // A reparse moves the job's memory (items, pages) only when it was asked to stand as the latest run.
+  const record = meta.reparse === undefined || meta.reparse.asLatest;
+  const observed = await observeItems(context, batch, record, now);
+  const classified = classifyPages(batch, observed, record);
+  await writeOutputs(context, batch, classified);
   // Last: the run cannot look complete before this object's work is stored.
-  await context.ledger.applyCounters(job, runId, batchId, add, now);
+  await context.ledger.applyCounters(job, runId, batchId, classified.add, now);
   await finalizeIfComplete(context, job, runId);
   return {
     pages: pages.length,
     skippedPages: pages.length - owned.size,
-    items: rows.length,
-    invalid: quarantined.length,
-    duplicates,
+    items: classified.rows.length,
+    invalid: classified.quarantined.length,
+    duplicates: classified.duplicates,
   };
 }
 
