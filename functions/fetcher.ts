@@ -3,6 +3,8 @@ import { clientConfig } from '../shared/aws/client-config.js';
 import { AwsSecretSource } from '../shared/aws/secrets.js';
 import { UndiciHttpClient } from '../shared/fetch/http.js';
 import { createFetcherHandler } from '../shared/handlers.js';
+import { SecretResolver } from '../shared/pipeline/secret-resolver.js';
+import { systemClock } from '../shared/ports.js';
 import { loadConfig } from './commons/config.js';
 import { createFunctionRuntime } from './commons/context.js';
 
@@ -26,7 +28,7 @@ const runtime = createFunctionRuntime({
   clients: { sqs: new SQSClient(clientConfig('sqs', { region: config.region })) },
   http,
   // Jobs' secrets (headers, cookies, proxies, logins): the SDK packages load when the first one is read.
-  secrets: new AwsSecretSource({ region: config.region }),
+  secrets: new SecretResolver(new AwsSecretSource({ region: config.region }), { clock: systemClock }),
   ...(config.retryBaseMs === undefined ? {} : { settings: { retryBaseMs: config.retryBaseMs } }),
 });
 

@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../cli/common.js';
 import { main } from '../cli/main.js';
 import { LocalSecretSource, secretVariable } from '../shared/local/secrets.js';
-import { Redactor, redactingHttp, redactingLog, SecretResolver } from '../shared/pipeline/secrets.js';
+import { SecretResolver } from '../shared/pipeline/secret-resolver.js';
+import { Redactor, redactingHttp, redactingLog } from '../shared/pipeline/secrets.js';
 import { type FixtureServer, startFixtureServer } from './fixtures/http-fixture.js';
 import { capture } from './support/cli-io.js';
 

@@ -15,7 +15,7 @@ import type { Job } from '../../shared/job/schema.js';
 import { METRICS } from '../../shared/metrics.js';
 import { createContext, jobRegistry, type PipelineContext, type PipelineSettings } from '../../shared/pipeline/context.js';
 import { StateHostGate } from '../../shared/pipeline/politeness.js';
-import type { SecretSource } from '../../shared/pipeline/secrets.js';
+import type { SecretReader } from '../../shared/pipeline/secrets.js';
 import {
   type HttpClient,
   type Log,
@@ -41,8 +41,8 @@ export interface FunctionRuntimeOptions {
   readonly http?: HttpClient;
   /** Only the parser extracts (on the invocation's thread): without one, extracting throws and no HTML library is bundled. */
   readonly extractor?: PageExtractor;
-  /** Only the fetcher reads the secrets jobs name: without a source, a page whose request names one fails. */
-  readonly secrets?: SecretSource;
+  /** Only the fetcher reads the secrets jobs name: without a reader, a page whose request names one fails. */
+  readonly secrets?: SecretReader;
   /**
    * @default clients created once from the environment (`AWS_REGION`, `AWS_ENDPOINT_URL_*`): S3 and DynamoDB at cold
    * start, SQS when the first message is sent (a function that sends on every invocation passes its own, created at

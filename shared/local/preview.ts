@@ -6,6 +6,7 @@ import type { Job } from '../job/schema.js';
 import { createContext, jobRegistry } from '../pipeline/context.js';
 import { InProcessHostGate } from '../pipeline/politeness.js';
 import { jobRequest } from '../pipeline/requests.js';
+import { SecretResolver } from '../pipeline/secret-resolver.js';
 import type { SecretSource } from '../pipeline/secrets.js';
 import { fetchInSession } from '../pipeline/sessions.js';
 import { type Log, type ObjectStore, type Queue, silentLog, systemClock } from '../ports.js';
@@ -41,7 +42,12 @@ const noStore: ObjectStore = {
  *
  * @param template the template the page is previewed with (its follow rule's request options apply)
  */
-export async function previewFetch(job: Job, url: string, template: string | undefined, options: PreviewFetchOptions): Promise<FetchedPage> {
+export async function previewFetch(
+  job: Job,
+  url: string,
+  template: string | undefined,
+  options: PreviewFetchOptions,
+): Promise<FetchedPage> {
   const http = new UndiciHttpClient({ ssrf: options.ssrf });
   const state = new EmbeddedStateStore();
   const context = createContext({
@@ -54,7 +60,7 @@ export async function previewFetch(job: Job, url: string, template: string | und
     hosts: new InProcessHostGate(systemClock),
     clock: systemClock,
     log: options.log ?? silentLog,
-    secrets: options.secrets,
+    secrets: new SecretResolver(options.secrets, { clock: systemClock }),
   });
   try {
     // As the run would request a page of this template: through a follow rule's options when one leads to it.

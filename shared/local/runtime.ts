@@ -24,6 +24,7 @@ import type { FetchTask, StartRunMessage } from '../pipeline/messages.js';
 import { InProcessHostGate } from '../pipeline/politeness.js';
 import { decodePageRecords, postProcessRecords } from '../pipeline/postprocess.js';
 import { type ReparseOptions, startReparse } from '../pipeline/reparse.js';
+import { SecretResolver } from '../pipeline/secret-resolver.js';
 import type { SecretSource } from '../pipeline/secrets.js';
 import { runIdFor } from '../pipeline/start.js';
 import { stallRun } from '../pipeline/watchdog.js';
@@ -383,7 +384,7 @@ export class LocalRuntime {
       clock,
       log,
       settings: parts.settings,
-      secrets: parts.secrets ?? new LocalSecretSource({ file: join(dataDir, 'secrets.json') }),
+      secrets: new SecretResolver(parts.secrets ?? new LocalSecretSource({ file: join(dataDir, 'secrets.json') }), { clock }),
     });
     const { concurrency, maxReceiveCount } = this.options;
     const batchSize = this.options.batchSize ?? 10;

@@ -19,7 +19,7 @@ import { ItemMemory } from './changes.js';
 import { RunLedger, SeenUrls } from './ledger.js';
 import { meteredLog, meteredQueue, meteredState, meteredStore, type RequestMeter } from './metering.js';
 import { PageMemoryStore } from './pages.js';
-import { noSecrets, redactingHttp, redactingLog, SecretResolver, type SecretSource } from './secrets.js';
+import { noSecretReader, redactingHttp, redactingLog, type SecretReader } from './secrets.js';
 
 /** The jobs a runtime knows, by name. */
 export interface JobRegistry {
@@ -84,7 +84,7 @@ export interface PipelineContext {
   /** The HTTP client; errors pass through the secrets' redactor. */
   readonly http: HttpClient;
   /** The secrets jobs name (request headers and cookies, proxies, logins), read when needed and redacted everywhere. */
-  readonly secrets: SecretResolver;
+  readonly secrets: SecretReader;
   /**
    * Where pages are extracted. @default none: a context that parses is given one (`inProcessExtractor` of
    * shared/extract/pool.ts), so that what does not parse (a fetcher, a post-processor) bundles no HTML libraries
@@ -129,8 +129,11 @@ export function createContext(
     'ledger' | 'pages' | 'items' | 'settings' | 'random' | 'metrics' | 'events' | 'memo' | 'extractor' | 'secrets'
   > & {
     extractor?: PageExtractor;
-    /** Where the secrets jobs name are read. @default none: a job naming one fails its pages (`secret-not-found`) */
-    secrets?: SecretSource;
+    /**
+     * How the secrets jobs name are read: a `SecretResolver` (secret-resolver.ts) where pages are fetched.
+     * @default none: a job naming one fails its pages (`secret-not-found`)
+     */
+    secrets?: SecretReader;
     metrics?: Metrics;
     events?: RunEvents;
     settings?: Partial<PipelineSettings>;
@@ -141,7 +144,7 @@ export function createContext(
   const memo = new Map<string, unknown>();
   const seen = new SeenUrls();
   memo.set(SEEN_URLS, seen);
-  const secrets = new SecretResolver(parts.secrets ?? noSecrets, { clock: parts.clock });
+  const secrets = parts.secrets ?? noSecretReader();
   return {
     ...parts,
     secrets,

@@ -1,6 +1,6 @@
 import { ScrapelineError } from '../errors.js';
-import { type SecretRef, type SecretStore, type SecretValues, secretId, storeOf } from '../job/secrets.js';
-import type { Clock, HttpClient, Log } from '../ports.js';
+import type { SecretRef, SecretStore, SecretValues } from '../job/secrets.js';
+import type { HttpClient, Log } from '../ports.js';
 
 /**
  * Reading the secrets jobs name, once per process and a few minutes at a time, and keeping their values out of
@@ -85,76 +85,26 @@ export class Redactor {
   }
 }
 
-/** Options of {@link SecretResolver}. */
-export interface SecretResolverOptions {
-  readonly clock: Clock;
-  /** How long a value read is used before it is read again (a rotated secret is picked up then). @default 300000 */
-  readonly ttlMs?: number;
+/** What a pipeline context reads secrets with: a {@link SecretResolver} (secret-resolver.ts) where pages are fetched. */
+export interface SecretReader {
+  /** Every value read so far, for the context's log and HTTP errors to redact. */
+  readonly redactor: Redactor;
+  /** The values of `refs`, by secret id. @throws {SecretError} naming the first secret that cannot be read */
+  values(refs: readonly SecretRef[]): Promise<SecretValues>;
 }
 
-/** Reads secrets through a {@link SecretSource}, caching each value for a while and remembering it for redaction. */
-export class SecretResolver {
-  readonly redactor = new Redactor();
-  readonly #source: SecretSource;
-  readonly #clock: Clock;
-  readonly #ttlMs: number;
-  readonly #cache = new Map<string, { readonly value: Promise<string>; readonly at: number }>();
-
-  constructor(source: SecretSource, options: SecretResolverOptions) {
-    this.#source = source;
-    this.#clock = options.clock;
-    this.#ttlMs = options.ttlMs ?? 300_000;
-  }
-
-  /** The values of `refs`, by secret id. @throws {SecretError} naming the first secret that cannot be read */
-  async values(refs: readonly SecretRef[]): Promise<SecretValues> {
-    const values = new Map<string, string>();
-    await Promise.all(refs.map(async (ref) => values.set(secretId(ref), await this.#value(ref))));
-    return values;
-  }
-
-  /** Forgets the cached values (a login refused: the secret may have been rotated). */
-  forget(): void {
-    this.#cache.clear();
-  }
-
-  async #value(ref: SecretRef): Promise<string> {
-    const raw = await this.#raw(ref.secret, storeOf(ref));
-    if (ref.key === undefined) return raw;
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(raw);
-    } catch {
-      // The parser's message quotes the text: it is not repeated here.
-      throw new SecretError(`secret "${ref.secret}" is not a JSON object: it has no key "${ref.key}"`, 'secret-invalid', {
-        retryable: false,
-      });
-    }
-    const value = typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>)[ref.key] : undefined;
-    if (typeof value !== 'string' && typeof value !== 'number') {
-      throw new SecretError(`secret "${ref.secret}" has no string "${ref.key}"`, 'secret-invalid', { retryable: false });
-    }
-    const text = String(value);
-    this.redactor.add(text);
-    return text;
-  }
-
-  async #raw(name: string, store: SecretStore): Promise<string> {
-    const id = `${store}:${name}`;
-    const now = this.#clock.now();
-    const cached = this.#cache.get(id);
-    if (cached && now - cached.at < this.#ttlMs) return cached.value;
-    const value = this.#source.read(name, store).then((text) => {
-      this.redactor.add(text);
-      return text;
-    });
-    this.#cache.set(id, { value, at: now });
-    // A failure is not kept: the next page asks again.
-    value.catch(() => {
-      if (this.#cache.get(id)?.value === value) this.#cache.delete(id);
-    });
-    return value;
-  }
+/** The reader of a context that fetches nothing (a parser, a post-processor): asked for a secret, it says so. */
+export function noSecretReader(): SecretReader {
+  return {
+    redactor: new Redactor(),
+    values: async (refs) => {
+      const [first] = refs;
+      if (first === undefined) return new Map<string, string>();
+      // Throws: this runtime has no secret source.
+      await noSecrets.read(first.secret, 'secrets-manager');
+      return new Map<string, string>();
+    },
+  };
 }
 
 /** The log with secret values redacted from messages and attributes. */
