@@ -107,6 +107,9 @@ export const BUCKET_ACCESS = {
   watchdog: { read: RUN_FINISH_READS, write: RUN_FINISH_PREFIXES },
 } as const satisfies Record<FunctionStage, { read: readonly string[]; write: readonly string[] }>;
 
+/** The settings of each stage, defaults applied. */
+type StageSettingsOf = Readonly<Record<'fetcher' | 'parser' | 'postprocessor', StageSettings>>;
+
 /** Properties of {@link ScrapelineStack}. */
 export interface ScrapelineStackProps extends StackProps {
   /** The validated jobs (from `loadJobs('jobs')`); each job with a `schedule` gets an EventBridge schedule. */
@@ -193,16 +196,7 @@ export class ScrapelineStack extends Stack {
       maxReceiveCount: props.maxReceiveCount,
       deadLetterInbox: true,
     });
-    const workQueues = [this.fetchQueue, this.parseQueue, this.postprocessQueue];
-    const stallAfterMinutes = props.stallAfterMinutes ?? 60;
-    const quietSeconds = Math.max(15 * 60, ...workQueues.map((queue) => secondsOf(queue.visibilityTimeout) ?? 0));
-    const validator = new PropsValidator(`ScrapelineStack (${id})`);
-    validator.integer('stallAfterMinutes', stallAfterMinutes, 1, 10_080);
-    validator.check(
-      stallAfterMinutes * 60 > quietSeconds,
-      `stallAfterMinutes must be longer than the longest legitimate quiet time of a run (${quietSeconds / 60} minutes: the SQS delay limit and the queues' visibility timeouts), got ${stallAfterMinutes}`,
-    );
-    validator.throwIfInvalid();
+    const stallAfterMinutes = this.#validate(id, props);
     this.storage = new ScrapelineStorage(this, 'Storage', {
       recordsQueue: this.postprocessQueue.queue,
       recordsPrefix: layout.recordsPrefix,
@@ -211,9 +205,66 @@ export class ScrapelineStack extends Stack {
       rawRetentionDays: props.rawRetentionDays,
     });
     this.state = new StateTable(this, 'State');
+
+    const functions = this.#createFunctions(props, serviceName, stages, stallAfterMinutes);
+    this.fetcher = functions.fetcher;
+    this.parser = functions.parser;
+    this.postprocessor = functions.postprocessor;
+    this.deadLetters = functions.deadLetters;
+    this.watchdog = functions.watchdog;
+    this.secrets = this.#grantAccess(props, stages);
+    this.watchdogSchedule = new events.Rule(this, 'WatchdogSchedule', {
+      description: 'Runs the scrapeline watchdog, which ends runs that stopped moving as stalled',
+      schedule: events.Schedule.rate(Duration.minutes(5)),
+      targets: [new targets.LambdaFunction(this.watchdog.function, { retryAttempts: 0 })],
+    });
+    // Whoever finishes a run (fetcher or post-processor) announces it on the default event bus.
+    const defaultBus = events.EventBus.fromEventBusName(this, 'DefaultBus', 'default');
+    defaultBus.grantPutEventsTo(this.fetcher.function);
+    defaultBus.grantPutEventsTo(this.postprocessor.function);
+    defaultBus.grantPutEventsTo(this.deadLetters.function);
+    defaultBus.grantPutEventsTo(this.watchdog.function);
+
+    this.schedules = new JobSchedules(this, 'Schedules', { jobs: props.jobs, queue: this.fetchQueue.queue });
+
+    this.monitoring = this.#monitor(props, serviceName);
+
+    this.analytics = new Analytics(this, 'Analytics', {
+      ...props.analytics,
+      jobs: props.jobs,
+      dataBucket: this.storage.bucket,
+      accessLogsBucket: this.storage.accessLogsBucket,
+    });
+
+    this.#addOutputs();
+  }
+
+  /** The three stage queues, in pipeline order. */
+  get #workQueues(): readonly WorkQueue[] {
+    return [this.fetchQueue, this.parseQueue, this.postprocessQueue];
+  }
+
+  /**
+   * Checks the props that need the queues (the stall limit against their visibility timeouts), throwing one error
+   * that lists every problem; returns the stall limit in minutes.
+   */
+  #validate(id: string, props: ScrapelineStackProps): number {
+    const stallAfterMinutes = props.stallAfterMinutes ?? 60;
+    const quietSeconds = Math.max(15 * 60, ...this.#workQueues.map((queue) => secondsOf(queue.visibilityTimeout) ?? 0));
+    const validator = new PropsValidator(`ScrapelineStack (${id})`);
+    validator.integer('stallAfterMinutes', stallAfterMinutes, 1, 10_080);
+    validator.check(
+      stallAfterMinutes * 60 > quietSeconds,
+      `stallAfterMinutes must be longer than the longest legitimate quiet time of a run (${quietSeconds / 60} minutes: the SQS delay limit and the queues' visibility timeouts), got ${stallAfterMinutes}`,
+    );
+    validator.throwIfInvalid();
+    return stallAfterMinutes;
+  }
+
+  /** The five functions: the three stages, the dead-letter stage and the watchdog, each with its environment. */
+  #createFunctions(props: ScrapelineStackProps, serviceName: string, stages: StageSettingsOf, stallAfterMinutes: number) {
     const { bucket } = this.storage;
     const { table } = this.state;
-
     const common = {
       serviceName,
       metricsNamespace: METRICS_NAMESPACE,
@@ -223,7 +274,7 @@ export class ScrapelineStack extends Stack {
     };
     const environment = { BUCKET_NAME: bucket.bucketName, STATE_TABLE_NAME: table.tableName };
 
-    this.fetcher = new ScrapelineFunction(this, 'Fetcher', {
+    const fetcher = new ScrapelineFunction(this, 'Fetcher', {
       ...common,
       entry: 'functions/fetcher.ts',
       description: 'Scrapeline fetcher: starts runs, fetches pages, archives them (raw/) and enqueues parse tasks',
@@ -241,7 +292,7 @@ export class ScrapelineStack extends Stack {
         FLEET_SIZE: String(stages.fetcher.maxConcurrency),
       },
     });
-    this.parser = new ScrapelineFunction(this, 'Parser', {
+    const parser = new ScrapelineFunction(this, 'Parser', {
       ...common,
       entry: 'functions/parser.ts',
       description: 'Scrapeline parser: extracts items from archived pages (records/) and enqueues followed links',
@@ -254,7 +305,7 @@ export class ScrapelineStack extends Stack {
         MAX_RECEIVE_COUNT: String(this.parseQueue.maxReceiveCount),
       },
     });
-    this.postprocessor = new ScrapelineFunction(this, 'Postprocessor', {
+    const postprocessor = new ScrapelineFunction(this, 'Postprocessor', {
       ...common,
       entry: 'functions/postprocessor.ts',
       description: 'Scrapeline post-processor: validates and deduplicates items (datasets/), writes run manifests',
@@ -267,10 +318,10 @@ export class ScrapelineStack extends Stack {
       },
     });
     const deadLetterRoutes: Record<string, string> = {};
-    for (const queue of workQueues) {
+    for (const queue of this.#workQueues) {
       if (queue.deadLetterInbox) deadLetterRoutes[queue.deadLetterInbox.queueArn] = queue.deadLetterQueue.queueUrl;
     }
-    this.deadLetters = new ScrapelineFunction(this, 'DeadLetters', {
+    const deadLetters = new ScrapelineFunction(this, 'DeadLetters', {
       ...common,
       entry: 'functions/dead-letters.ts',
       description: 'Scrapeline dead-letter stage: ends dead-lettered URLs failed so their run completes, keeps the messages',
@@ -278,7 +329,7 @@ export class ScrapelineStack extends Stack {
       timeout: Duration.minutes(1),
       environment: { ...environment, EVENT_BUS_NAME: 'default', DEAD_LETTER_ROUTES: this.toJsonString(deadLetterRoutes) },
     });
-    this.watchdog = new ScrapelineFunction(this, 'Watchdog', {
+    const watchdog = new ScrapelineFunction(this, 'Watchdog', {
       ...common,
       entry: 'functions/watchdog.ts',
       description: 'Scrapeline watchdog: ends runs that made no progress for a while as stalled',
@@ -287,7 +338,15 @@ export class ScrapelineStack extends Stack {
       environment: { ...environment, EVENT_BUS_NAME: 'default', STALL_AFTER_MINUTES: String(stallAfterMinutes) },
     });
 
-    // Each function gets exactly what it touches. Consuming its queue is granted by the event source.
+    return { fetcher, parser, postprocessor, deadLetters, watchdog };
+  }
+
+  /**
+   * Grants each function exactly what it touches (consuming its queue is granted by the event source); returns the
+   * fetcher's read access to the secrets the jobs name.
+   */
+  #grantAccess(props: ScrapelineStackProps, stages: StageSettingsOf): JobSecrets {
+    const { table } = this.state;
     const grantBucket = (
       fn: ScrapelineFunction,
       access: { readonly read: readonly string[]; readonly write: readonly string[] },
@@ -302,7 +361,7 @@ export class ScrapelineStack extends Stack {
     grantBucket(this.fetcher, BUCKET_ACCESS.fetcher);
     table.grants.readWriteData(fetcher);
     // The secrets the jobs name (request headers and cookies, proxies, logins): the fetcher reads them, no one else.
-    this.secrets = new JobSecrets(this, 'JobSecrets', { jobs: props.jobs, grantee: fetcher });
+    const secrets = new JobSecrets(this, 'JobSecrets', { jobs: props.jobs, grantee: fetcher });
 
     const parser = this.parser.function;
     this.parseQueue.addConsumer(this.parser, stages.parser);
@@ -316,7 +375,7 @@ export class ScrapelineStack extends Stack {
     table.grants.readWriteData(postprocessor);
 
     // The dead-letter stage consumes every stage's inbox and keeps what it settled in that stage's dead-letter queue.
-    for (const queue of workQueues) {
+    for (const queue of this.#workQueues) {
       queue.addDeadLetterConsumer(this.deadLetters);
       queue.deadLetterQueue.grants.sendMessages(this.deadLetters.function);
     }
@@ -324,28 +383,18 @@ export class ScrapelineStack extends Stack {
     table.grants.readWriteData(this.deadLetters.function);
     grantBucket(this.watchdog, BUCKET_ACCESS.watchdog);
     table.grants.readWriteData(this.watchdog.function);
-    this.watchdogSchedule = new events.Rule(this, 'WatchdogSchedule', {
-      description: 'Runs the scrapeline watchdog, which ends runs that stopped moving as stalled',
-      schedule: events.Schedule.rate(Duration.minutes(5)),
-      targets: [new targets.LambdaFunction(this.watchdog.function, { retryAttempts: 0 })],
-    });
+    return secrets;
+  }
 
-    // Whoever finishes a run (fetcher or post-processor) announces it on the default event bus.
-    const defaultBus = events.EventBus.fromEventBusName(this, 'DefaultBus', 'default');
-    defaultBus.grantPutEventsTo(fetcher);
-    defaultBus.grantPutEventsTo(postprocessor);
-    defaultBus.grantPutEventsTo(this.deadLetters.function);
-    defaultBus.grantPutEventsTo(this.watchdog.function);
-
-    this.schedules = new JobSchedules(this, 'Schedules', { jobs: props.jobs, queue: this.fetchQueue.queue });
-
+  /** Alarms and the dashboard over the queues, dead-letter queues, functions and the pipeline's custom metrics. */
+  #monitor(props: ScrapelineStackProps, serviceName: string): ScrapelineMonitoring {
     const deadLetterQueues = [
       { label: 'Fetch', queue: this.fetchQueue.deadLetterQueue },
       { label: 'Parse', queue: this.parseQueue.deadLetterQueue },
       { label: 'Postprocess', queue: this.postprocessQueue.deadLetterQueue },
       ...(this.schedules.deadLetterQueue ? [{ label: 'Schedule', queue: this.schedules.deadLetterQueue }] : []),
     ];
-    this.monitoring = new ScrapelineMonitoring(this, 'Monitoring', {
+    return new ScrapelineMonitoring(this, 'Monitoring', {
       queues: [
         { label: 'Fetch', queue: this.fetchQueue.queue },
         { label: 'Parse', queue: this.parseQueue.queue },
@@ -353,9 +402,9 @@ export class ScrapelineStack extends Stack {
       ],
       deadLetterQueues,
       functions: [
-        { label: 'Fetcher', function: fetcher },
-        { label: 'Parser', function: parser },
-        { label: 'Postprocessor', function: postprocessor },
+        { label: 'Fetcher', function: this.fetcher.function },
+        { label: 'Parser', function: this.parser.function },
+        { label: 'Postprocessor', function: this.postprocessor.function },
         { label: 'DeadLetters', function: this.deadLetters.function },
         { label: 'Watchdog', function: this.watchdog.function },
       ],
@@ -367,15 +416,12 @@ export class ScrapelineStack extends Stack {
       stageMetricNames: [METRICS.recordsProcessed, METRICS.recordsFailed],
       alarmTopic: props.alarmTopicArn ? sns.Topic.fromTopicArn(this, 'AlarmTopic', props.alarmTopicArn) : undefined,
     });
+  }
 
-    this.analytics = new Analytics(this, 'Analytics', {
-      ...props.analytics,
-      jobs: props.jobs,
-      dataBucket: bucket,
-      accessLogsBucket: this.storage.accessLogsBucket,
-    });
-
-    // Output keys are read by `scrapeline query --stack NAME` and documented in docs/deploy.md: keep them stable.
+  /** The stack outputs. Their keys are read by `scrapeline query --stack NAME` and documented in docs/deploy.md: keep them stable. */
+  #addOutputs(): void {
+    const { bucket } = this.storage;
+    const { table } = this.state;
     const output = (key: string, value: string, description: string) => new CfnOutput(this, key, { value, description });
     output('BucketName', bucket.bucketName, 'Pipeline bucket (raw/, records/, datasets/, quarantine/, runs/)');
     output('StateTableName', table.tableName, 'State table');

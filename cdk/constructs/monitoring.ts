@@ -55,6 +55,82 @@ export interface ScrapelineMonitoringProps {
   readonly alarmTopic?: sns.ITopic;
 }
 
+/** Adds the alarm topic's actions (alarm and OK) to an alarm, when there is a topic. */
+type WithActions = (alarm: cloudwatch.Alarm) => cloudwatch.Alarm;
+/** A custom metric summed over every stage's dimension set ({@link acrossStages} with the construct's namespace). */
+type AcrossStages = (metricName: string, label: string, metricPeriod: Duration) => cloudwatch.IMetric;
+
+/** Checks the props, throwing one error that lists every problem. */
+function validateProps(id: string, props: ScrapelineMonitoringProps, namespace: string, period: Duration): void {
+  const validator = new PropsValidator(`ScrapelineMonitoring (${id})`);
+  for (const [kind, items] of [
+    ['queues', props.queues],
+    ['deadLetterQueues', props.deadLetterQueues],
+    ['functions', props.functions],
+  ] as const) {
+    const labels = items.map((item) => item.label);
+    for (const [index, label] of labels.entries()) {
+      validator.check(
+        /^[A-Za-z0-9][A-Za-z0-9 _-]{0,63}$/.test(label),
+        `${kind}[${index}].label must be a short name, got "${label}"`,
+      );
+      validator.check(labels.indexOf(label) === index, `${kind}[${index}].label "${label}" is not unique`);
+    }
+  }
+  validator.check(props.functions.length > 0, 'functions must name at least one function');
+  validator.check(
+    props.stageDimensions === undefined || (props.stageDimensions.length >= 1 && props.stageDimensions.length <= 10),
+    `stageDimensions must hold 1 to 10 dimension sets, got ${props.stageDimensions?.length}`,
+  );
+  validator.check(
+    /^[A-Za-z0-9_./#:-]{1,255}$/.test(namespace),
+    `metricsNamespace must be a CloudWatch namespace, got "${namespace}"`,
+  );
+  validator.duration('alarmPeriod', props.alarmPeriod, 60, 86_400);
+  validator.check(
+    props.alarmPeriod === undefined || period.toSeconds() % 60 === 0,
+    `alarmPeriod must be a whole number of minutes, got ${period.toSeconds()} s`,
+  );
+  validator.throwIfInvalid();
+}
+
+/** A custom metric summed over every stage's dimension set. */
+function acrossStages(
+  namespace: string,
+  stageDimensions: readonly Readonly<Record<string, string>>[],
+  metricName: string,
+  label: string,
+  metricPeriod: Duration,
+): cloudwatch.IMetric {
+  const metrics = stageDimensions.map(
+    (dimensionsMap) =>
+      new cloudwatch.Metric({
+        namespace,
+        metricName,
+        dimensionsMap: { ...dimensionsMap },
+        period: metricPeriod,
+        statistic: cloudwatch.Stats.SUM,
+      }),
+  );
+  const [only] = metrics;
+  if (metrics.length === 1 && only) return only.with({ label });
+  // Ids are unique per metric name: one graph may sum several metrics.
+  const prefix =
+    metricName
+      .replace(/[^A-Za-z0-9]/g, '')
+      .replace(/^[^A-Za-z]*/, '')
+      .replace(/^./, (c) => c.toLowerCase()) || 'metric';
+  const usingMetrics = Object.fromEntries(metrics.map((metric, index) => [`${prefix}${index}`, metric]));
+  return new cloudwatch.MathExpression({
+    expression: Object.keys(usingMetrics)
+      .map((id) => `FILL(${id}, 0)`)
+      .join(' + '),
+    usingMetrics,
+    period: metricPeriod,
+    label,
+  });
+}
+
 /**
  * Alarms (a dead-letter queue holds messages, a function errs, a run failed) and one dashboard: work-queue depth
  * and age, dead-letter depth, function invocations, errors, duration and throttles, failed runs, alarm status.
@@ -79,37 +155,10 @@ export class ScrapelineMonitoring extends Construct {
     super(scope, id);
     const period = props.alarmPeriod ?? Duration.minutes(5);
     const namespace = props.metricsNamespace ?? METRICS_NAMESPACE;
-    const validator = new PropsValidator(`ScrapelineMonitoring (${id})`);
-    for (const [kind, items] of [
-      ['queues', props.queues],
-      ['deadLetterQueues', props.deadLetterQueues],
-      ['functions', props.functions],
-    ] as const) {
-      const labels = items.map((item) => item.label);
-      for (const [index, label] of labels.entries()) {
-        validator.check(
-          /^[A-Za-z0-9][A-Za-z0-9 _-]{0,63}$/.test(label),
-          `${kind}[${index}].label must be a short name, got "${label}"`,
-        );
-        validator.check(labels.indexOf(label) === index, `${kind}[${index}].label "${label}" is not unique`);
-      }
-    }
-    validator.check(props.functions.length > 0, 'functions must name at least one function');
-    validator.check(
-      props.stageDimensions === undefined || (props.stageDimensions.length >= 1 && props.stageDimensions.length <= 10),
-      `stageDimensions must hold 1 to 10 dimension sets, got ${props.stageDimensions?.length}`,
-    );
-    validator.check(
-      /^[A-Za-z0-9_./#:-]{1,255}$/.test(namespace),
-      `metricsNamespace must be a CloudWatch namespace, got "${namespace}"`,
-    );
-    validator.duration('alarmPeriod', props.alarmPeriod, 60, 86_400);
-    validator.check(
-      props.alarmPeriod === undefined || period.toSeconds() % 60 === 0,
-      `alarmPeriod must be a whole number of minutes, got ${period.toSeconds()} s`,
-    );
-    validator.throwIfInvalid();
-
+    validateProps(id, props, namespace, period);
+    const stageDimensions = props.stageDimensions ?? [{}];
+    const across = (metricName: string, label: string, metricPeriod: Duration) =>
+      acrossStages(namespace, stageDimensions, metricName, label, metricPeriod);
     const action = props.alarmTopic ? new SnsAction(props.alarmTopic) : undefined;
     const withActions = (alarm: cloudwatch.Alarm) => {
       if (action) {
@@ -118,7 +167,18 @@ export class ScrapelineMonitoring extends Construct {
       }
       return alarm;
     };
+    this.deadLetterAlarms = this.#deadLetterAlarms(props, period, withActions);
+    this.functionErrorAlarms = this.#functionErrorAlarms(props, period, withActions);
+    const runs = this.#runAlarms(props, period, across, withActions);
+    this.runsFailedAlarm = runs.failed;
+    this.runsDegradedAlarm = runs.degraded;
+    this.runsStalledAlarm = runs.stalled;
+    this.dashboard = this.#dashboard(props, namespace, stageDimensions, across, runs.names);
+    this.dashboardUrl = `https://${Aws.REGION}.console.aws.amazon.com/cloudwatch/home?region=${Aws.REGION}#dashboards:name=${this.dashboard.dashboardName}`;
+  }
 
+  /** An alarm per dead-letter queue, raised when it holds any message. */
+  #deadLetterAlarms(props: ScrapelineMonitoringProps, period: Duration, withActions: WithActions): Map<string, cloudwatch.Alarm> {
     const deadLetterAlarms = new Map<string, cloudwatch.Alarm>();
     for (const { label, queue } of props.deadLetterQueues) {
       const alarm = new cloudwatch.Alarm(this, `${label}DeadLetters`, {
@@ -131,7 +191,15 @@ export class ScrapelineMonitoring extends Construct {
       });
       deadLetterAlarms.set(label, withActions(alarm));
     }
+    return deadLetterAlarms;
+  }
 
+  /** An alarm per function, raised when it fails an invocation (crash or timeout; failed records are not errors). */
+  #functionErrorAlarms(
+    props: ScrapelineMonitoringProps,
+    period: Duration,
+    withActions: WithActions,
+  ): Map<string, cloudwatch.Alarm> {
     const functionErrorAlarms = new Map<string, cloudwatch.Alarm>();
     for (const { label, function: fn } of props.functions) {
       const alarm = new cloudwatch.Alarm(this, `${label}Errors`, {
@@ -144,41 +212,14 @@ export class ScrapelineMonitoring extends Construct {
       });
       functionErrorAlarms.set(label, withActions(alarm));
     }
+    return functionErrorAlarms;
+  }
 
-    const stageDimensions = props.stageDimensions ?? [{}];
-    /** A custom metric summed over every stage's dimension set. */
-    const acrossStages = (metricName: string, label: string, metricPeriod: Duration): cloudwatch.IMetric => {
-      const metrics = stageDimensions.map(
-        (dimensionsMap) =>
-          new cloudwatch.Metric({
-            namespace,
-            metricName,
-            dimensionsMap: { ...dimensionsMap },
-            period: metricPeriod,
-            statistic: cloudwatch.Stats.SUM,
-          }),
-      );
-      const [only] = metrics;
-      if (metrics.length === 1 && only) return only.with({ label });
-      // Ids are unique per metric name: one graph may sum several metrics.
-      const prefix =
-        metricName
-          .replace(/[^A-Za-z0-9]/g, '')
-          .replace(/^[^A-Za-z]*/, '')
-          .replace(/^./, (c) => c.toLowerCase()) || 'metric';
-      const usingMetrics = Object.fromEntries(metrics.map((metric, index) => [`${prefix}${index}`, metric]));
-      return new cloudwatch.MathExpression({
-        expression: Object.keys(usingMetrics)
-          .map((id) => `FILL(${id}, 0)`)
-          .join(' + '),
-        usingMetrics,
-        period: metricPeriod,
-        label,
-      });
-    };
+  /** The alarms on failed, degraded and stalled runs, each metric summed over the stages. */
+  #runAlarms(props: ScrapelineMonitoringProps, period: Duration, across: AcrossStages, withActions: WithActions) {
     const runsFailedName = props.runsFailedMetricName ?? METRICS.runsFailed;
-    const runsFailed = acrossStages(runsFailedName, 'Runs failed', period);
-    this.runsFailedAlarm = withActions(
+    const runsFailed = across(runsFailedName, 'Runs failed', period);
+    const failed = withActions(
       new cloudwatch.Alarm(this, 'RunsFailed', {
         alarmDescription: 'A run ended failed: read its manifest (runs/<job>/<runId>/manifest.json) and failures file.',
         metric: runsFailed,
@@ -188,8 +229,8 @@ export class ScrapelineMonitoring extends Construct {
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       }),
     );
-    const runsDegraded = acrossStages(props.runsDegradedMetricName ?? METRICS.runsDegraded, 'Runs degraded', period);
-    this.runsDegradedAlarm = withActions(
+    const runsDegraded = across(props.runsDegradedMetricName ?? METRICS.runsDegraded, 'Runs degraded', period);
+    const degraded = withActions(
       new cloudwatch.Alarm(this, 'RunsDegraded', {
         alarmDescription:
           'A run was degraded: a field emptied out or the item count fell against the last good run (a selector broke?). Its manifest names the fields.',
@@ -201,20 +242,28 @@ export class ScrapelineMonitoring extends Construct {
       }),
     );
     const runsStalledName = props.runsStalledMetricName ?? METRICS.runsStalled;
-    this.runsStalledAlarm = withActions(
+    const stalled = withActions(
       new cloudwatch.Alarm(this, 'RunsStalled', {
         alarmDescription:
           'A run stalled: it made no progress for the watchdog limit, and its pending URLs ended failed (stalled). Its manifest and failures file list them; the logs say what stopped (dead letters, lost objects).',
-        metric: acrossStages(runsStalledName, 'Runs stalled', period),
+        metric: across(runsStalledName, 'Runs stalled', period),
         threshold: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         evaluationPeriods: 1,
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       }),
     );
-    this.deadLetterAlarms = deadLetterAlarms;
-    this.functionErrorAlarms = functionErrorAlarms;
+    return { failed, degraded, stalled, names: { failed: runsFailedName, stalled: runsStalledName } };
+  }
 
+  /** The dashboard: queues, dead letters, runs, functions, the per-stage metrics and the alarms' status. */
+  #dashboard(
+    props: ScrapelineMonitoringProps,
+    namespace: string,
+    stageDimensions: readonly Readonly<Record<string, string>>[],
+    across: AcrossStages,
+    runs: { readonly failed: string; readonly stalled: string },
+  ): cloudwatch.Dashboard {
     const graphPeriod = Duration.minutes(1);
     const maximum = { period: graphPeriod, statistic: cloudwatch.Stats.MAXIMUM };
     const sum = { period: graphPeriod, statistic: cloudwatch.Stats.SUM };
@@ -223,10 +272,10 @@ export class ScrapelineMonitoring extends Construct {
     const perFunction = (pick: (fn: lambda.IFunction, label: string) => cloudwatch.IMetric) =>
       props.functions.map(({ function: fn, label }) => pick(fn, label));
 
-    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+    const dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
       defaultInterval: Duration.hours(3),
     });
-    this.dashboard.addWidgets(
+    dashboard.addWidgets(
       new cloudwatch.GraphWidget({ title: 'Queue depth (visible messages)', width: 12, left: depth(props.queues) }),
       new cloudwatch.GraphWidget({
         title: 'Age of oldest message (s)',
@@ -234,17 +283,15 @@ export class ScrapelineMonitoring extends Construct {
         left: props.queues.map(({ label, queue }) => queue.metricApproximateAgeOfOldestMessage({ ...maximum, label })),
       }),
     );
-    this.dashboard.addWidgets(
+    dashboard.addWidgets(
       new cloudwatch.GraphWidget({ title: 'Dead-letter queue depth', width: 12, left: depth(props.deadLetterQueues) }),
       new cloudwatch.GraphWidget({
         title: 'Runs',
         width: 12,
-        left: [runsFailedName, runsStalledName, ...(props.runMetricNames ?? [])].map((name) =>
-          acrossStages(name, name, graphPeriod),
-        ),
+        left: [runs.failed, runs.stalled, ...(props.runMetricNames ?? [])].map((name) => across(name, name, graphPeriod)),
       }),
     );
-    this.dashboard.addWidgets(
+    dashboard.addWidgets(
       new cloudwatch.GraphWidget({
         title: 'Invocations',
         width: 8,
@@ -269,7 +316,7 @@ export class ScrapelineMonitoring extends Construct {
     );
     const stageMetricNames = props.stageMetricNames ?? [];
     if (stageMetricNames.length > 0) {
-      this.dashboard.addWidgets(
+      dashboard.addWidgets(
         ...stageMetricNames.map(
           (metricName) =>
             new cloudwatch.GraphWidget({
@@ -289,14 +336,18 @@ export class ScrapelineMonitoring extends Construct {
         ),
       );
     }
-    this.dashboard.addWidgets(
+    dashboard.addWidgets(
       new cloudwatch.AlarmStatusWidget({
         title: 'Alarms',
         width: 24,
-        alarms: [...deadLetterAlarms.values(), ...functionErrorAlarms.values(), this.runsFailedAlarm, this.runsStalledAlarm],
+        alarms: [
+          ...this.deadLetterAlarms.values(),
+          ...this.functionErrorAlarms.values(),
+          this.runsFailedAlarm,
+          this.runsStalledAlarm,
+        ],
       }),
     );
-
-    this.dashboardUrl = `https://${Aws.REGION}.console.aws.amazon.com/cloudwatch/home?region=${Aws.REGION}#dashboards:name=${this.dashboard.dashboardName}`;
+    return dashboard;
   }
 }
