@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describeError } from '../errors.js';
-import { FAILURE_REASONS } from '../failure-reasons.js';
+import type { FailureReason } from '../failure-reasons.js';
 import { parseRecordsKey } from '../layout.js';
 import { METRICS } from '../metrics.js';
 import { type FunctionStage, type QueueStage, STAGE_LABELS } from '../stages.js';
@@ -26,7 +26,7 @@ import { runIdFor } from './start.js';
  */
 
 /** The reason of URLs ended by the dead-letter stage. */
-export const DEAD_LETTERED = FAILURE_REASONS.deadLettered;
+export const DEAD_LETTERED = 'dead-lettered' as const satisfies FailureReason;
 
 /** How long a last-error item is kept: the dead-letter queues' retention (14 days) and a day of margin. */
 export const LAST_ERROR_TTL_SECONDS = 15 * 24 * 3600;

@@ -1,5 +1,5 @@
 import { describeError } from '../errors.js';
-import { FAILURE_REASONS } from '../failure-reasons.js';
+import type { FailureReason } from '../failure-reasons.js';
 import type { PipelineContext } from './context.js';
 import { finalizeIfComplete, type RunManifest } from './finalize.js';
 import { type Completion, type RunMeta, terminalCount } from './ledger.js';
@@ -13,7 +13,7 @@ import { type Completion, type RunMeta, terminalCount } from './ledger.js';
  */
 
 /** The reason of URLs the watchdog ended. */
-export const STALLED = FAILURE_REASONS.stalled;
+export const STALLED = 'stalled' as const satisfies FailureReason;
 
 /** Options of {@link watchRuns}. */
 export interface WatchdogOptions {
