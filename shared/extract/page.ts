@@ -414,30 +414,54 @@ function ruleApplies(rule: FollowRule, template: string | undefined): boolean {
   return rule.from === undefined || rule.from.includes(template ?? 'start');
 }
 
+/**
+ * The links a page's follow rules select, each once in the order found, only to the job's hosts: the first
+ * `limits.maxLinksPerPage` are kept, the distinct ones past them counted.
+ */
+class LinkCollector {
+  readonly #seen = new Map<string, DiscoveredLink>();
+  readonly #dropped = new Set<string>();
+  readonly #limit: number;
+  readonly #hosts: readonly string[];
+
+  constructor(job: Job, page: PageSource) {
+    this.#limit = job.limits.maxLinksPerPage;
+    this.#hosts = page.hosts;
+  }
+
+  /** Offers `href` (resolved against `base`) as selected by `rule`, whose `pattern` it must match. */
+  offer(href: string, base: string, rule: FollowRule, pattern: RegExp | undefined): void {
+    const normalised = normaliseUrl(href, base);
+    if (!normalised.ok || this.#seen.has(normalised.url)) return;
+    if (pattern && !pattern.test(normalised.url)) return;
+    if (!this.#hosts.includes(hostOf(normalised.url))) return;
+    if (this.#seen.size < this.#limit) this.#seen.set(normalised.url, { url: normalised.url, template: rule.template });
+    else this.#dropped.add(normalised.url);
+  }
+
+  /** The links kept, and how many were dropped past the limit. */
+  result(): { links: DiscoveredLink[]; dropped: number } {
+    return { links: [...this.#seen.values()], dropped: this.#dropped.size };
+  }
+}
+
 function discoverLinks(
   document: Document,
   job: Job,
   page: PageSource,
   base: string,
 ): { links: DiscoveredLink[]; dropped: number } {
-  const seen = new Map<string, DiscoveredLink>();
-  const dropped = new Set<string>();
+  const collector = new LinkCollector(job, page);
   for (const rule of job.follow) {
     // Rules reading JSON values apply to JSON pages only.
     if (!ruleApplies(rule, page.template) || rule.query !== undefined || rule.pageCounter !== undefined) continue;
     const pattern = rule.pattern === undefined ? undefined : new RegExp(rule.pattern);
     for (const element of linkElements(document, rule.selector)) {
       const href = element.attribs.href;
-      if (href === undefined) continue;
-      const normalised = normaliseUrl(href, base);
-      if (!normalised.ok || seen.has(normalised.url)) continue;
-      if (pattern && !pattern.test(normalised.url)) continue;
-      if (!page.hosts.includes(hostOf(normalised.url))) continue;
-      if (seen.size < job.limits.maxLinksPerPage) seen.set(normalised.url, { url: normalised.url, template: rule.template });
-      else dropped.add(normalised.url);
+      if (href !== undefined) collector.offer(href, base, rule, pattern);
     }
   }
-  return { links: [...seen.values()], dropped: dropped.size };
+  return collector.result();
 }
 
 /** The base URL for relative links: `<base href>` when present and valid, else the final URL. */
@@ -544,21 +568,13 @@ function jsonRuleUrls(document: unknown, rule: FollowRule, page: PageSource): st
 }
 
 function discoverJsonLinks(document: unknown, job: Job, page: PageSource): { links: DiscoveredLink[]; dropped: number } {
-  const seen = new Map<string, DiscoveredLink>();
-  const dropped = new Set<string>();
+  const collector = new LinkCollector(job, page);
   for (const rule of job.follow) {
     if (!ruleApplies(rule, page.template) || (rule.query === undefined && rule.pageCounter === undefined)) continue;
     const pattern = rule.pattern === undefined ? undefined : new RegExp(rule.pattern);
-    for (const href of jsonRuleUrls(document, rule, page)) {
-      const normalised = normaliseUrl(href, page.finalUrl);
-      if (!normalised.ok || seen.has(normalised.url)) continue;
-      if (pattern && !pattern.test(normalised.url)) continue;
-      if (!page.hosts.includes(hostOf(normalised.url))) continue;
-      if (seen.size < job.limits.maxLinksPerPage) seen.set(normalised.url, { url: normalised.url, template: rule.template });
-      else dropped.add(normalised.url);
-    }
+    for (const href of jsonRuleUrls(document, rule, page)) collector.offer(href, page.finalUrl, rule, pattern);
   }
-  return { links: [...seen.values()], dropped: dropped.size };
+  return collector.result();
 }
 
 async function extractHtmlPage(html: string, job: Job, page: PageSource): Promise<PageExtraction> {
