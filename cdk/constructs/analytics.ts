@@ -13,7 +13,6 @@ import {
   type TableSourceJob,
   tableNameProblems,
 } from '../../shared/athena/table.js';
-import { isJobName } from '../../shared/job/name.js';
 import { PropsValidator } from './validation.js';
 
 /** Athena refuses a per-query data usage control under 10 MB. */
@@ -90,13 +89,9 @@ export class Analytics extends Construct {
     const workGroupName = props.workGroupName ?? stackName;
 
     const validator = new PropsValidator(`Analytics (${id})`);
-    const seen = new Set<string>();
-    for (const [index, job] of props.jobs.entries()) {
-      validator.check(isJobName(job.name), `jobs[${index}].name must be a job name, got "${job.name}"`);
-      validator.check(!seen.has(job.name), `jobs[${index}].name "${job.name}" is not unique`);
-      seen.add(job.name);
-    }
-    for (const problem of tableNameProblems([...seen].map((name) => ({ name })))) validator.check(false, `jobs: ${problem}`);
+    validator.jobs(props.jobs);
+    for (const problem of tableNameProblems([...new Set(props.jobs.map((job) => job.name))].map((name) => ({ name }))))
+      validator.check(false, `jobs: ${problem}`);
     validator.integer('bytesScannedCutoffPerQuery', bytesScannedCutoff, MIN_BYTES_SCANNED_CUTOFF, Number.MAX_SAFE_INTEGER);
     validator.integer('resultsRetentionDays', retentionDays, 1, 36_500);
     const startProblem = projectionStartProblem(projectionStart);

@@ -3,7 +3,6 @@ import { ContextAttribute, Schedule, ScheduleExpression, ScheduleTargetInput, Ti
 import { SqsSendMessage } from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { isJobName } from '../../shared/job/name.js';
 import { scheduleProblem } from '../../shared/job/schedule.js';
 import { PropsValidator } from './validation.js';
 
@@ -40,16 +39,11 @@ export class JobSchedules extends Construct {
   constructor(scope: Construct, id: string, props: JobSchedulesProps) {
     super(scope, id);
     const validator = new PropsValidator(`JobSchedules (${id})`);
-    const seen = new Set<string>();
-    for (const [index, job] of props.jobs.entries()) {
-      validator.check(isJobName(job.name), `jobs[${index}].name must be a job name, got "${job.name}"`);
-      validator.check(!seen.has(job.name), `jobs[${index}].name "${job.name}" is not unique`);
-      seen.add(job.name);
-      if (job.schedule !== undefined) {
-        const problem = scheduleProblem(job.schedule);
-        validator.check(problem === undefined, `jobs[${index}].schedule of job "${job.name}", "${job.schedule}": ${problem}`);
-      }
-    }
+    validator.jobs(props.jobs, (job, index) => {
+      if (job.schedule === undefined) return;
+      const problem = scheduleProblem(job.schedule);
+      validator.check(problem === undefined, `jobs[${index}].schedule of job "${job.name}", "${job.schedule}": ${problem}`);
+    });
     validator.duration('maxEventAge', props.maxEventAge, 60, 86_400);
     validator.integer('retryAttempts', props.retryAttempts, 0, 185);
     validator.throwIfInvalid();

@@ -1,4 +1,5 @@
 import { type Duration, Token } from 'aws-cdk-lib';
+import { isJobName } from '../../shared/job/name.js';
 
 /**
  * Construct props are validated before anything is built; every problem is collected and reported in one
@@ -42,6 +43,20 @@ export class PropsValidator {
     if (value === undefined || value.isUnresolved()) return;
     const seconds = value.toSeconds({ integral: false });
     this.check(seconds >= min && seconds <= max, `${name} must be from ${min} to ${max} seconds, got ${seconds} s`);
+  }
+
+  /**
+   * A list of jobs (`jobs[i]`): each name a job name and unique; `each` checks the rest of a job, after its name.
+   * @example validator.jobs(props.jobs, (job, index) => validator.check(job.schedule !== '', `jobs[${index}]...`))
+   */
+  jobs<J extends { readonly name: string }>(jobs: readonly J[], each?: (job: J, index: number) => void): void {
+    const seen = new Set<string>();
+    for (const [index, job] of jobs.entries()) {
+      this.check(isJobName(job.name), `jobs[${index}].name must be a job name, got "${job.name}"`);
+      this.check(!seen.has(job.name), `jobs[${index}].name "${job.name}" is not unique`);
+      seen.add(job.name);
+      each?.(job, index);
+    }
   }
 
   /** Throws one {@link PropsValidationError} listing every problem recorded, if any. */
