@@ -55,8 +55,28 @@ export interface ScrapelineMonitoringProps {
   readonly alarmTopic?: sns.ITopic;
 }
 
-/** Adds the alarm topic's actions (alarm and OK) to an alarm, when there is a topic. */
-type WithActions = (alarm: cloudwatch.Alarm) => cloudwatch.Alarm;
+/** When an alarm is raised: its threshold and how the metric compares with it. */
+interface AlarmThreshold {
+  readonly threshold: number;
+  readonly comparisonOperator: cloudwatch.ComparisonOperator;
+}
+
+/** Raised by one period in which the summed count is at least 1. */
+const AT_LEAST_ONE: AlarmThreshold = {
+  threshold: 1,
+  comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+};
+
+/**
+ * Creates an alarm of the construct, evaluated over one period (missing data is not breaching), notifying the alarm
+ * topic when it fires and when it clears, if there is a topic. @default threshold {@link AT_LEAST_ONE}
+ */
+type RaiseAlarm = (
+  alarmId: string,
+  alarmDescription: string,
+  metric: cloudwatch.IMetric,
+  threshold?: AlarmThreshold,
+) => cloudwatch.Alarm;
 /** A custom metric summed over every stage's dimension set ({@link acrossStages} with the construct's namespace). */
 type AcrossStages = (metricName: string, label: string, metricPeriod: Duration) => cloudwatch.IMetric;
 
@@ -160,16 +180,23 @@ export class ScrapelineMonitoring extends Construct {
     const across = (metricName: string, label: string, metricPeriod: Duration) =>
       acrossStages(namespace, stageDimensions, metricName, label, metricPeriod);
     const action = props.alarmTopic ? new SnsAction(props.alarmTopic) : undefined;
-    const withActions = (alarm: cloudwatch.Alarm) => {
+    const alarm: RaiseAlarm = (alarmId, alarmDescription, metric, threshold = AT_LEAST_ONE) => {
+      const created = new cloudwatch.Alarm(this, alarmId, {
+        alarmDescription,
+        metric,
+        ...threshold,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
       if (action) {
-        alarm.addAlarmAction(action);
-        alarm.addOkAction(action);
+        created.addAlarmAction(action);
+        created.addOkAction(action);
       }
-      return alarm;
+      return created;
     };
-    this.deadLetterAlarms = this.#deadLetterAlarms(props, period, withActions);
-    this.functionErrorAlarms = this.#functionErrorAlarms(props, period, withActions);
-    const runs = this.#runAlarms(props, period, across, withActions);
+    this.deadLetterAlarms = this.#deadLetterAlarms(props, period, alarm);
+    this.functionErrorAlarms = this.#functionErrorAlarms(props, period, alarm);
+    const runs = this.#runAlarms(props, period, across, alarm);
     this.runsFailedAlarm = runs.failed;
     this.runsDegradedAlarm = runs.degraded;
     this.runsStalledAlarm = runs.stalled;
@@ -178,80 +205,58 @@ export class ScrapelineMonitoring extends Construct {
   }
 
   /** An alarm per dead-letter queue, raised when it holds any message. */
-  #deadLetterAlarms(props: ScrapelineMonitoringProps, period: Duration, withActions: WithActions): Map<string, cloudwatch.Alarm> {
+  #deadLetterAlarms(props: ScrapelineMonitoringProps, period: Duration, alarm: RaiseAlarm): Map<string, cloudwatch.Alarm> {
     const deadLetterAlarms = new Map<string, cloudwatch.Alarm>();
     for (const { label, queue } of props.deadLetterQueues) {
-      const alarm = new cloudwatch.Alarm(this, `${label}DeadLetters`, {
-        alarmDescription: `${label} dead-letter queue holds messages: inspect them, fix the cause, then redrive (docs/deploy.md).`,
-        metric: queue.metricApproximateNumberOfMessagesVisible({ period, statistic: cloudwatch.Stats.MAXIMUM }),
-        threshold: 0,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      });
-      deadLetterAlarms.set(label, withActions(alarm));
+      deadLetterAlarms.set(
+        label,
+        alarm(
+          `${label}DeadLetters`,
+          `${label} dead-letter queue holds messages: inspect them, fix the cause, then redrive (docs/deploy.md).`,
+          queue.metricApproximateNumberOfMessagesVisible({ period, statistic: cloudwatch.Stats.MAXIMUM }),
+          { threshold: 0, comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD },
+        ),
+      );
     }
     return deadLetterAlarms;
   }
 
   /** An alarm per function, raised when it fails an invocation (crash or timeout; failed records are not errors). */
-  #functionErrorAlarms(
-    props: ScrapelineMonitoringProps,
-    period: Duration,
-    withActions: WithActions,
-  ): Map<string, cloudwatch.Alarm> {
+  #functionErrorAlarms(props: ScrapelineMonitoringProps, period: Duration, alarm: RaiseAlarm): Map<string, cloudwatch.Alarm> {
     const functionErrorAlarms = new Map<string, cloudwatch.Alarm>();
     for (const { label, function: fn } of props.functions) {
-      const alarm = new cloudwatch.Alarm(this, `${label}Errors`, {
-        alarmDescription: `The ${label} function failed invocations (crash or timeout): read its log group.`,
-        metric: fn.metricErrors({ period, statistic: cloudwatch.Stats.SUM }),
-        threshold: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      });
-      functionErrorAlarms.set(label, withActions(alarm));
+      functionErrorAlarms.set(
+        label,
+        alarm(
+          `${label}Errors`,
+          `The ${label} function failed invocations (crash or timeout): read its log group.`,
+          fn.metricErrors({ period, statistic: cloudwatch.Stats.SUM }),
+        ),
+      );
     }
     return functionErrorAlarms;
   }
 
   /** The alarms on failed, degraded and stalled runs, each metric summed over the stages. */
-  #runAlarms(props: ScrapelineMonitoringProps, period: Duration, across: AcrossStages, withActions: WithActions) {
+  #runAlarms(props: ScrapelineMonitoringProps, period: Duration, across: AcrossStages, alarm: RaiseAlarm) {
     const runsFailedName = props.runsFailedMetricName ?? METRICS.runsFailed;
     const runsFailed = across(runsFailedName, 'Runs failed', period);
-    const failed = withActions(
-      new cloudwatch.Alarm(this, 'RunsFailed', {
-        alarmDescription: 'A run ended failed: read its manifest (runs/<job>/<runId>/manifest.json) and failures file.',
-        metric: runsFailed,
-        threshold: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
+    const failed = alarm(
+      'RunsFailed',
+      'A run ended failed: read its manifest (runs/<job>/<runId>/manifest.json) and failures file.',
+      runsFailed,
     );
     const runsDegraded = across(props.runsDegradedMetricName ?? METRICS.runsDegraded, 'Runs degraded', period);
-    const degraded = withActions(
-      new cloudwatch.Alarm(this, 'RunsDegraded', {
-        alarmDescription:
-          'A run was degraded: a field emptied out or the item count fell against the last good run (a selector broke?). Its manifest names the fields.',
-        metric: runsDegraded,
-        threshold: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
+    const degraded = alarm(
+      'RunsDegraded',
+      'A run was degraded: a field emptied out or the item count fell against the last good run (a selector broke?). Its manifest names the fields.',
+      runsDegraded,
     );
     const runsStalledName = props.runsStalledMetricName ?? METRICS.runsStalled;
-    const stalled = withActions(
-      new cloudwatch.Alarm(this, 'RunsStalled', {
-        alarmDescription:
-          'A run stalled: it made no progress for the watchdog limit, and its pending URLs ended failed (stalled). Its manifest and failures file list them; the logs say what stopped (dead letters, lost objects).',
-        metric: across(runsStalledName, 'Runs stalled', period),
-        threshold: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
+    const stalled = alarm(
+      'RunsStalled',
+      'A run stalled: it made no progress for the watchdog limit, and its pending URLs ended failed (stalled). Its manifest and failures file list them; the logs say what stopped (dead letters, lost objects).',
+      across(runsStalledName, 'Runs stalled', period),
     );
     return { failed, degraded, stalled, names: { failed: runsFailedName, stalled: runsStalledName } };
   }
