@@ -269,7 +269,8 @@ export class UndiciHttpClient implements HttpClient {
       const headers = lowerHeaders(response.headers);
       const rawCookies = response.headers['set-cookie'];
       const cookies = rawCookies === undefined ? {} : { setCookies: Array.isArray(rawCookies) ? [...rawCookies] : [rawCookies] };
-      if (REDIRECTS.has(response.statusCode) && options.returnRedirects) {
+      /** The answer without its body (a redirect returned as such, a 304, a resource's non-2xx), the body discarded. */
+      const bodiless = async (): Promise<FetchedPage> => {
         await discard(response.body);
         return {
           url,
@@ -284,7 +285,8 @@ export class UndiciHttpClient implements HttpClient {
           ...archived,
           ...cookies,
         };
-      }
+      };
+      if (REDIRECTS.has(response.statusCode) && options.returnRedirects) return bodiless();
       if (REDIRECTS.has(response.statusCode)) {
         await discard(response.body);
         const location = headers.location;
@@ -321,23 +323,8 @@ export class UndiciHttpClient implements HttpClient {
       if (
         (response.statusCode === 304 && validators) ||
         (options.resource && (response.statusCode < 200 || response.statusCode >= 300))
-      ) {
-        await discard(response.body);
-        const status = response.statusCode;
-        return {
-          url,
-          finalUrl: current,
-          status,
-          headers,
-          body: Buffer.alloc(0),
-          wireBytes: 0,
-          redirects,
-          startedAt,
-          durationMs: Date.now() - startedAt,
-          ...archived,
-          ...cookies,
-        };
-      }
+      )
+        return bodiless();
       if (response.statusCode < 200 || response.statusCode >= 300) {
         await discard(response.body);
         throw httpStatusError(response.statusCode, current, parseRetryAfter(headers['retry-after'], Date.now()));
