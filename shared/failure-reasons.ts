@@ -8,7 +8,7 @@
  *
  * Code names a reason as a literal where a {@link FailureReason} is expected (`'robots'`, `'dead-lettered' as const
  * satisfies FailureReason`), checked against this table by the compiler, rather than reading the table at run time:
- * the functions' bundles (fetcher budget 470 KB) then do not carry it.
+ * the functions' bundles, which have size budgets (cdk/bundling/options.ts), then do not carry it.
  */
 export const FAILURE_REASONS = {
   // Fetching
