@@ -1,15 +1,11 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DemoServer, startDemoServer } from '../demo/server.js';
 import { generateSite, type Site, type SiteEdits, type SiteOptions } from '../demo/site.js';
 import { loadJobFile, parseJob } from '../shared/job/load.js';
 import type { Job, JobInput } from '../shared/job/schema.js';
-import { layout, partitionDate } from '../shared/layout.js';
 import type { ChangeRecord } from '../shared/pipeline/changes.js';
 import type { RunManifest } from '../shared/pipeline/finalize.js';
-import { currentRows, readSnapshot } from '../shared/query.js';
+import { currentRows, readSnapshot, runChanges } from '../shared/query.js';
 import { FAST_RETRIES, tempRuntime } from './support/local-run.js';
 import { expectManifestInvariant } from './support/manifest.js';
 
@@ -46,12 +42,8 @@ describe.each(EVIDENCE_MODES)('Change detection and data quality across runs (ev
   const manifests: RunManifest[] = [];
 
   async function changesOf(manifest: RunManifest): Promise<ChangeRecord[]> {
-    const prefix = `${layout.changesPrefix('books', partitionDate(Date.parse(manifest.startedAt)))}${manifest.runId}-`;
     const records: ChangeRecord[] = [];
-    for await (const object of local.runtime.store.list(prefix)) {
-      const text = gunzipSync(await readFile(join(local.dataDir, 'store', object.key))).toString('utf8');
-      for (const line of text.split('\n')) if (line.trim()) records.push(JSON.parse(line) as ChangeRecord);
-    }
+    for await (const row of runChanges(local.runtime.store, manifest)) records.push(row as unknown as ChangeRecord);
     return records;
   }
 

@@ -4,14 +4,7 @@ import { METRICS } from '../metrics.js';
 import type { RunEvents, RunFinishedEvent } from '../ports.js';
 import { newId, type PipelineContext } from './context.js';
 import { GONE_REASONS, PresentKeys, settleItems } from './current-state.js';
-import {
-  type ReparseOf,
-  type RunMeta,
-  type RunState,
-  TERMINAL_STATES,
-  type TerminalState,
-  terminalCount,
-} from './ledger.js';
+import { type ReparseOf, type RunMeta, type RunState, TERMINAL_STATES, type TerminalState, terminalCount } from './ledger.js';
 import { estimateCost } from './metering.js';
 import { readPageLists } from './pages.js';
 
@@ -261,6 +254,15 @@ function nextBaseline(job: Job, meta: RunMeta, quality: QualityReport): QualityB
   return { runId: meta.runId, startedAt: meta.startedAt, items: quality.items, templates };
 }
 
+/** A line of a run's failures file (`runs/<job>/<runId>/failures.ndjson`): a URL that failed or was skipped. */
+export interface FailureLine {
+  readonly url: string;
+  readonly state: 'failed' | 'skipped';
+  readonly reason: string;
+  readonly message: string | null;
+  readonly depth: number;
+}
+
 /** What a run's URL entries say once every one is terminal. */
 interface RunSurvey {
   /** URL entries counted (every accepted URL). */
@@ -304,9 +306,8 @@ async function surveyRun(
     if (entry.status === 'failed' && !GONE_REASONS.has(entry.reason ?? '')) transientFailures = true;
     const reason = entry.reason ?? 'unknown';
     reasons[reason] = (reasons[reason] ?? 0) + 1;
-    lines.push(
-      JSON.stringify({ url: entry.url, state: entry.status, reason, message: entry.message ?? null, depth: entry.depth }),
-    );
+    const line: FailureLine = { url: entry.url, state: entry.status, reason, message: entry.message ?? null, depth: entry.depth };
+    lines.push(JSON.stringify(line));
   }
   await present.close();
   return { entries, terminal, reasons, lines, transientFailures };

@@ -1,8 +1,10 @@
 import { expect } from 'vitest';
-import type { RunManifest } from '../../shared/pipeline/finalize.js';
+import type { FailureLine, RunManifest } from '../../shared/pipeline/finalize.js';
 import type { ObjectStore } from '../../shared/ports.js';
 import { listManifests, readManifest } from '../../shared/query.js';
 import { collect } from '../fixtures/iterables.js';
+
+export type { FailureLine };
 
 /** The manifest invariant: every accepted URL ended in exactly one terminal state, and every failure has a reason. */
 export function expectManifestInvariant(manifest: RunManifest): void {
@@ -10,15 +12,6 @@ export function expectManifestInvariant(manifest: RunManifest): void {
   expect(parsed + unchanged + skipped + failed, `terminal states of run ${manifest.runId}`).toBe(accepted);
   const reasons = Object.values(manifest.reasons).reduce((sum, count) => sum + count, 0);
   expect(reasons, 'every failed or skipped URL has a reason').toBe(failed + skipped);
-}
-
-/** A line of a run's failures file (`runs/<job>/<runId>/failures.ndjson`): a URL that failed or was skipped. */
-export interface FailureLine {
-  readonly url: string;
-  readonly state: 'failed' | 'skipped';
-  readonly reason: string;
-  readonly message: string | null;
-  readonly depth: number;
 }
 
 /** The lines of a run's failures file, in file order; none when the manifest names no file or the file is not there. */
