@@ -750,7 +750,10 @@ const sessionSchema = z
         fields: z
           .record(
             z.string().min(1),
-            z.union([z.string().refine((value) => !/[\r\n\0]/.test(value), 'field values cannot hold CR, LF or NUL'), secretRefSchema]),
+            z.union([
+              z.string().refine((value) => !/[\r\n\0]/.test(value), 'field values cannot hold CR, LF or NUL'),
+              secretRefSchema,
+            ]),
           )
           .default({})
           .describe(
@@ -758,14 +761,12 @@ const sessionSchema = z
           ),
       })
       .describe(
-        "The login: the form page is fetched, its form filled with `fields` and submitted (to its `action`, with its `method`), redirects followed with the cookies the site sets.",
+        'The login: the form page is fetched, its form filled with `fields` and submitted (to its `action`, with its `method`), redirects followed with the cookies the site sets.',
       ),
     success: z
       .strictObject({
         cookie: z.string().min(1).optional().describe('A cookie the site must have set, e.g. `sid`.'),
-        pattern: regexString
-          .optional()
-          .describe('A regular expression the page after the login must match, e.g. `Log out`.'),
+        pattern: regexString.optional().describe('A regular expression the page after the login must match, e.g. `Log out`.'),
         urlPattern: regexString
           .optional()
           .describe('A regular expression the URL of the page after the login (after redirects) must match, e.g. `/account`.'),
@@ -782,7 +783,7 @@ const sessionSchema = z
       })
       .refine((loggedOut) => Object.keys(loggedOut).length > 0, 'give at least one of pattern, urlPattern and status')
       .describe(
-        "How a page shows that the session is gone (any condition): the session is refreshed (one login for the fleet) and the page fetched again (a few times at most); a page still logged out then fails (`logged-out`).",
+        'How a page shows that the session is gone (any condition): the session is refreshed (one login for the fleet) and the page fetched again (a few times at most); a page still logged out then fails (`logged-out`).',
       ),
   })
   .describe('A login before the crawl.');
