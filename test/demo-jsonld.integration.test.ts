@@ -7,49 +7,59 @@ import type { Row } from '../shared/query.js';
 import { tempRuntime } from './support/local-run.js';
 import { expectManifestInvariant } from './support/manifest.js';
 
+/** A generated demo site, served, and the one run of a job against it with the items it wrote. */
+interface DemoRun {
+  site: Site;
+  server: DemoServer;
+  manifest: RunManifest;
+  rows: Row[];
+}
+
+/**
+ * Serves a demo site of `books` books (20 a listing page, no broken links) and runs the job named `name`, made by
+ * `jobOf` for that server and site, once before the suite's tests; the runtime and the server are closed after
+ * them. The returned run is filled in by the suite's `beforeAll`.
+ */
+function runOnDemoSite(books: number, name: string, jobOf: (server: DemoServer, site: Site) => object): DemoRun {
+  const run = {} as DemoRun;
+  let server: DemoServer | undefined;
+  let local: Awaited<ReturnType<typeof tempRuntime>> | undefined;
+  beforeAll(async () => {
+    const site = generateSite({ books, perPage: 20, brokenNotFound: 0, brokenServerError: 0 });
+    server = await startDemoServer({ site });
+    local = await tempRuntime([parseJob({ name, ...jobOf(server, site) }, `${name}.yaml`)]);
+    const manifest = await local.run(name);
+    Object.assign(run, { site, server, manifest, rows: await local.rows(manifest) });
+  }, 60_000);
+  afterAll(async () => {
+    await local?.dispose();
+    await server?.close();
+  });
+  return run;
+}
+
 /**
  * The demo's book pages publish JSON-LD (schema.org Book and Product): the ready-made Product template, with two
  * fields of its own, must read every book exactly as the generator made it, hostile titles included.
  */
 describe('Demo site: JSON-LD on book pages against the ground truth', () => {
-  let site: Site;
-  let server: DemoServer;
-  let local: Awaited<ReturnType<typeof tempRuntime>>;
-  let manifest: RunManifest;
-  let rows: Row[];
-
-  beforeAll(async () => {
-    site = generateSite({ books: 200, perPage: 20, brokenNotFound: 0, brokenServerError: 0 });
-    server = await startDemoServer({ site });
-    const job = parseJob(
-      {
-        name: 'books-jsonld',
-        start: { urls: [`${server.url}/catalogue/page-1.html`] },
-        follow: [{ selector: 'ul.pager li.next a' }, { selector: 'article.product_pod h3 a', template: 'book' }],
-        templates: {
-          book: {
-            preset: 'Product',
-            key: 'sku',
-            fields: {
-              author: { from: 'jsonld', itemType: 'Book', path: 'author.name' },
-              published: { from: 'jsonld', itemType: 'Book', path: 'datePublished', type: 'date' },
-            },
-          },
+  const run = runOnDemoSite(200, 'books-jsonld', (server) => ({
+    start: { urls: [`${server.url}/catalogue/page-1.html`] },
+    follow: [{ selector: 'ul.pager li.next a' }, { selector: 'article.product_pod h3 a', template: 'book' }],
+    templates: {
+      book: {
+        preset: 'Product',
+        key: 'sku',
+        fields: {
+          author: { from: 'jsonld', itemType: 'Book', path: 'author.name' },
+          published: { from: 'jsonld', itemType: 'Book', path: 'datePublished', type: 'date' },
         },
       },
-      'books-jsonld.yaml',
-    );
-    local = await tempRuntime([job]);
-    manifest = await local.run('books-jsonld');
-    rows = await local.rows(manifest);
-  }, 60_000);
-
-  afterAll(async () => {
-    await local?.dispose();
-    await server?.close();
-  });
+    },
+  }));
 
   it('reads every book from its JSON-LD exactly as generated', () => {
+    const { site, server, manifest, rows } = run;
     // Assess
     expectManifestInvariant(manifest);
     expect(manifest.items).toMatchObject({ written: site.books.length, invalid: 0 });
@@ -85,50 +95,29 @@ describe('Demo site: JSON-LD on book pages against the ground truth', () => {
 });
 
 describe('Demo site: the JSON API against the ground truth', () => {
-  let site: Site;
-  let server: DemoServer;
-  let local: Awaited<ReturnType<typeof tempRuntime>>;
-  let manifest: RunManifest;
-  let rows: Row[];
-
-  beforeAll(async () => {
-    site = generateSite({ books: 95, perPage: 20, brokenNotFound: 0, brokenServerError: 0 });
-    server = await startDemoServer({ site });
-    const job = parseJob(
-      {
-        name: 'books-api',
-        start: { urls: [`${server.url}${site.apiPaths[0]}`], template: 'book' },
-        follow: [{ query: 'next', template: 'book' }],
-        templates: {
-          book: {
-            items: 'books',
-            key: 'upc',
-            fields: {
-              upc: { from: 'json', query: 'upc', required: true },
-              title: { from: 'json', query: 'title', trim: false },
-              price: { from: 'json', query: 'price.amount', type: 'number' },
-              inStock: { from: 'json', query: 'availability.inStock', type: 'boolean' },
-              stock: { from: 'json', query: 'availability.stock', type: 'integer' },
-              rating: { from: 'json', query: 'rating', type: 'integer' },
-              tags: { from: 'json', query: 'tags', many: true, trim: false },
-              url: { from: 'json', query: 'url', type: 'url' },
-            },
-          },
+  const run = runOnDemoSite(95, 'books-api', (server, site) => ({
+    start: { urls: [`${server.url}${site.apiPaths[0]}`], template: 'book' },
+    follow: [{ query: 'next', template: 'book' }],
+    templates: {
+      book: {
+        items: 'books',
+        key: 'upc',
+        fields: {
+          upc: { from: 'json', query: 'upc', required: true },
+          title: { from: 'json', query: 'title', trim: false },
+          price: { from: 'json', query: 'price.amount', type: 'number' },
+          inStock: { from: 'json', query: 'availability.inStock', type: 'boolean' },
+          stock: { from: 'json', query: 'availability.stock', type: 'integer' },
+          rating: { from: 'json', query: 'rating', type: 'integer' },
+          tags: { from: 'json', query: 'tags', many: true, trim: false },
+          url: { from: 'json', query: 'url', type: 'url' },
         },
       },
-      'books-api.yaml',
-    );
-    local = await tempRuntime([job]);
-    manifest = await local.run('books-api');
-    rows = await local.rows(manifest);
-  }, 60_000);
-
-  afterAll(async () => {
-    await local?.dispose();
-    await server?.close();
-  });
+    },
+  }));
 
   it('follows the next links through every page and reads every book exactly as generated', () => {
+    const { site, server, manifest, rows } = run;
     // Assess
     expectManifestInvariant(manifest);
     expect(site.apiPaths).toHaveLength(5);
