@@ -114,7 +114,6 @@ function decompressor(encoding: string | undefined): NodeJS.ReadWriteStream | un
   }
 }
 
-/** Reads a stream into one buffer, failing as soon as it passes `limit` bytes. */
 /** Thrown inside the body pipeline once a truncated body has its `maxBytes`: stops reading, carries the body. */
 class BodyCut extends Error {
   constructor(readonly body: Buffer) {
@@ -122,6 +121,7 @@ class BodyCut extends Error {
   }
 }
 
+/** Reads a stream into one buffer, failing as soon as it passes `limit` bytes (with `truncate`, a `BodyCut` of the first `limit`). */
 async function readLimited(stream: AsyncIterable<Uint8Array>, limit: number, url: string, truncate = false): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
@@ -188,6 +188,109 @@ async function discard(body: Dispatcher.ResponseData['body']): Promise<void> {
   await body.dump().catch(() => undefined);
 }
 
+/**
+ * Where a redirect from `current` leads, checked: it has a valid `location`, to an http(s) URL without credentials
+ * (jobs refuse URLs with them; a redirect must not bring them into archives and data), not back to `url` or a hop
+ * already taken, within `maxRedirects` hops.
+ */
+function redirectTarget(
+  location: string | undefined,
+  current: string,
+  url: string,
+  redirects: readonly string[],
+  maxRedirects: number,
+): string {
+  if (location === undefined) throw new RedirectError(`redirect without Location from ${current}`, 'bad-redirect');
+  let next: string;
+  try {
+    next = new URL(location, current).href;
+  } catch {
+    throw new RedirectError(`invalid redirect Location "${location}" from ${current}`, 'bad-redirect');
+  }
+  const target = new URL(next);
+  if (!/^https?:$/.test(target.protocol)) {
+    throw new RedirectError(`redirect to a non-http URL from ${current}`, 'bad-redirect');
+  }
+  if (target.username !== '' || target.password !== '') {
+    throw new RedirectError(`redirect to a URL with credentials from ${current}`, 'bad-redirect');
+  }
+  if (next === url || redirects.includes(next)) {
+    throw new RedirectError(`redirect loop at ${next} (from ${url})`, 'redirect-loop');
+  }
+  if (redirects.length >= maxRedirects) {
+    throw new RedirectError(`more than ${maxRedirects} redirects from ${url}`, 'too-many-redirects');
+  }
+  return next;
+}
+
+/**
+ * Reads the body of a 2xx answer from `url`: a document of a media type the request reads (a resource's may be of
+ * any), decompressed, at most `maxBytes` declared, on the wire and decompressed (or cut there, with `truncate`).
+ * Errors are classified by where they happen: reading the wire (network, deadline), or decompressing.
+ */
+async function readBody(
+  response: Dispatcher.ResponseData,
+  headers: Readonly<Record<string, string>>,
+  url: string,
+  options: RequestOptions,
+  signal: AbortSignal,
+): Promise<{ body: Buffer; wireBytes: number }> {
+  const mediaType = (headers['content-type'] ?? 'text/html').split(';')[0]?.trim().toLowerCase() ?? '';
+  const accept = options.request?.accept;
+  const readable = DOCUMENT_TYPES.test(mediaType) || accept === 'any' || (accept === 'json' && isJsonContentType(mediaType));
+  if (!options.resource && !readable) {
+    await discard(response.body);
+    throw new ContentTypeError(url, mediaType);
+  }
+  const declared = Number(headers['content-length']);
+  if (Number.isFinite(declared) && declared > options.maxBytes && !options.truncate) {
+    response.body.destroy();
+    throw new ResponseTooLargeError(url, options.maxBytes);
+  }
+  let inflate: NodeJS.ReadWriteStream | undefined;
+  try {
+    inflate = decompressor(headers['content-encoding']);
+  } catch (error) {
+    await discard(response.body);
+    throw error;
+  }
+  let wireBytes = 0;
+  let wireError: unknown;
+  const wire = (async function* () {
+    try {
+      for await (const chunk of response.body as AsyncIterable<Buffer>) {
+        wireBytes += chunk.byteLength;
+        yield chunk;
+      }
+    } catch (error) {
+      wireError = error;
+      throw error;
+    }
+  })();
+  let body: Buffer = Buffer.alloc(0);
+  try {
+    if (inflate) {
+      await pipeline(wire, inflate, async (source: AsyncIterable<Buffer | string>) => {
+        // A zlib stream without an encoding set yields buffers.
+        body = await readLimited(source as AsyncIterable<Buffer>, options.maxBytes, url, options.truncate);
+      });
+    } else {
+      body = await readLimited(wire, options.maxBytes, url, options.truncate);
+    }
+  } catch (error) {
+    response.body.destroy();
+    if (error instanceof BodyCut) body = error.body;
+    else if (error instanceof ScrapelineError) throw error;
+    else {
+      if (inflate && wireError === undefined && !signal.aborted) {
+        throw new DecodingError(`cannot decompress the body from ${url}: ${(error as Error).message}`, error);
+      }
+      throw classifyNetworkError(wireError ?? error, url, signal);
+    }
+  }
+  return { body, wireBytes };
+}
+
 /** What {@link UndiciHttpClient} sends, besides the dispatcher. */
 interface SendOptions {
   readonly method: Dispatcher.HttpMethod;
@@ -222,16 +325,62 @@ export class UndiciHttpClient implements HttpClient {
   async fetchPage(url: string, options: RequestOptions): Promise<FetchedPage> {
     const startedAt = Date.now();
     const signal = AbortSignal.timeout(options.timeoutMs);
+    // Preconditions on a POST, PUT, PATCH or DELETE ask the server to refuse it (412) when the page is unchanged:
+    // only a GET asks whether to send the page again. Other methods are compared by the body's hash.
+    const validators = (options.request?.method ?? 'GET') === 'GET' ? options.validators : undefined;
+    const sent = options.request?.headers ?? {};
+    const archived = Object.keys(sent).length === 0 ? {} : { requestHeaders: redactedHeaders(options.request as PageRequest) };
+    const { response, finalUrl, headers, redirects } = await this.#followRedirects(url, options, validators, signal);
+    const rawCookies = response.headers['set-cookie'];
+    const cookies = rawCookies === undefined ? {} : { setCookies: Array.isArray(rawCookies) ? [...rawCookies] : [rawCookies] };
+    const page = (body: Buffer, wireBytes: number): FetchedPage => ({
+      url,
+      finalUrl,
+      status: response.statusCode,
+      headers,
+      body,
+      wireBytes,
+      redirects,
+      startedAt,
+      durationMs: Date.now() - startedAt,
+      ...archived,
+      ...cookies,
+    });
+    const status = response.statusCode;
+    // A redirect returned as such, a 304 to a conditional request, or any non-2xx of a resource, is an answer
+    // without a body: the body is discarded.
+    if (
+      (REDIRECTS.has(status) && options.returnRedirects) ||
+      (status === 304 && validators) ||
+      (options.resource && (status < 200 || status >= 300))
+    ) {
+      await discard(response.body);
+      return page(Buffer.alloc(0), 0);
+    }
+    if (status < 200 || status >= 300) {
+      await discard(response.body);
+      throw httpStatusError(status, finalUrl, parseRetryAfter(headers['retry-after'], Date.now()));
+    }
+    const { body, wireBytes } = await readBody(response, headers, finalUrl, options, signal);
+    return page(body, wireBytes);
+  }
+
+  /**
+   * Sends the request and follows its redirects, each hop checked by {@link redirectTarget}, to the first answer
+   * that is not a redirect (or to the first redirect, with `returnRedirects`). The job's headers and cookies go to
+   * its origin only; a 303, or a 301 or 302 to a request other than a GET, is followed with a GET without the body.
+   */
+  async #followRedirects(
+    url: string,
+    options: RequestOptions,
+    validators: RequestOptions['validators'],
+    signal: AbortSignal,
+  ): Promise<{ response: Dispatcher.ResponseData; finalUrl: string; headers: Record<string, string>; redirects: string[] }> {
     const redirects: string[] = [];
     let current = url;
     const origin = URL.canParse(url) ? new URL(url).origin : undefined;
     let method = options.request?.method ?? 'GET';
     let requestBody = options.request?.body;
-    // Preconditions on a POST, PUT, PATCH or DELETE ask the server to refuse it (412) when the page is unchanged:
-    // only a GET asks whether to send the page again. Other methods are compared by the body's hash.
-    const validators = method === 'GET' ? options.validators : undefined;
-    const sent = options.request?.headers ?? {};
-    const archived = Object.keys(sent).length === 0 ? {} : { requestHeaders: redactedHeaders(options.request as PageRequest) };
     for (;;) {
       let response: Dispatcher.ResponseData;
       // The job's headers and cookies are for the site it names: a redirect elsewhere must not carry them.
@@ -267,135 +416,17 @@ export class UndiciHttpClient implements HttpClient {
       // by its reader or of no interest: they must never become an uncaught exception that ends the process.
       response.body.on('error', () => undefined);
       const headers = lowerHeaders(response.headers);
-      const rawCookies = response.headers['set-cookie'];
-      const cookies = rawCookies === undefined ? {} : { setCookies: Array.isArray(rawCookies) ? [...rawCookies] : [rawCookies] };
-      /** The answer without its body (a redirect returned as such, a 304, a resource's non-2xx), the body discarded. */
-      const bodiless = async (): Promise<FetchedPage> => {
-        await discard(response.body);
-        return {
-          url,
-          finalUrl: current,
-          status: response.statusCode,
-          headers,
-          body: Buffer.alloc(0),
-          wireBytes: 0,
-          redirects,
-          startedAt,
-          durationMs: Date.now() - startedAt,
-          ...archived,
-          ...cookies,
-        };
-      };
-      if (REDIRECTS.has(response.statusCode) && options.returnRedirects) return bodiless();
-      if (REDIRECTS.has(response.statusCode)) {
-        await discard(response.body);
-        const location = headers.location;
-        if (location === undefined) throw new RedirectError(`redirect without Location from ${current}`, 'bad-redirect');
-        let next: string;
-        try {
-          next = new URL(location, current).href;
-        } catch {
-          throw new RedirectError(`invalid redirect Location "${location}" from ${current}`, 'bad-redirect');
-        }
-        const target = new URL(next);
-        if (!/^https?:$/.test(target.protocol)) {
-          throw new RedirectError(`redirect to a non-http URL from ${current}`, 'bad-redirect');
-        }
-        // Jobs refuse URLs with credentials; a redirect must not bring them in (they would land in archives and data).
-        if (target.username !== '' || target.password !== '') {
-          throw new RedirectError(`redirect to a URL with credentials from ${current}`, 'bad-redirect');
-        }
-        if (next === url || redirects.includes(next)) {
-          throw new RedirectError(`redirect loop at ${next} (from ${url})`, 'redirect-loop');
-        }
-        if (redirects.length >= options.maxRedirects) {
-          throw new RedirectError(`more than ${options.maxRedirects} redirects from ${url}`, 'too-many-redirects');
-        }
-        redirects.push(next);
-        current = next;
-        if (response.statusCode === 303 || ((response.statusCode === 301 || response.statusCode === 302) && method !== 'GET')) {
-          method = 'GET';
-          requestBody = undefined;
-        }
-        continue;
+      if (!REDIRECTS.has(response.statusCode) || options.returnRedirects) {
+        return { response, finalUrl: current, headers, redirects };
       }
-      // A 304 to a conditional request, or any non-2xx of a resource, is an answer without a body.
-      if (
-        (response.statusCode === 304 && validators) ||
-        (options.resource && (response.statusCode < 200 || response.statusCode >= 300))
-      )
-        return bodiless();
-      if (response.statusCode < 200 || response.statusCode >= 300) {
-        await discard(response.body);
-        throw httpStatusError(response.statusCode, current, parseRetryAfter(headers['retry-after'], Date.now()));
+      await discard(response.body);
+      const next = redirectTarget(headers.location, current, url, redirects, options.maxRedirects);
+      redirects.push(next);
+      current = next;
+      if (response.statusCode === 303 || ((response.statusCode === 301 || response.statusCode === 302) && method !== 'GET')) {
+        method = 'GET';
+        requestBody = undefined;
       }
-      const mediaType = (headers['content-type'] ?? 'text/html').split(';')[0]?.trim().toLowerCase() ?? '';
-      const accept = options.request?.accept;
-      const readable = DOCUMENT_TYPES.test(mediaType) || accept === 'any' || (accept === 'json' && isJsonContentType(mediaType));
-      if (!options.resource && !readable) {
-        await discard(response.body);
-        throw new ContentTypeError(current, mediaType);
-      }
-      const declared = Number(headers['content-length']);
-      if (Number.isFinite(declared) && declared > options.maxBytes && !options.truncate) {
-        response.body.destroy();
-        throw new ResponseTooLargeError(current, options.maxBytes);
-      }
-      let inflate: NodeJS.ReadWriteStream | undefined;
-      try {
-        inflate = decompressor(headers['content-encoding']);
-      } catch (error) {
-        await discard(response.body);
-        throw error;
-      }
-      // Errors are classified by where they happen: reading the wire (network, deadline), or decompressing.
-      let wireBytes = 0;
-      let wireError: unknown;
-      const wire = (async function* () {
-        try {
-          for await (const chunk of response.body as AsyncIterable<Buffer>) {
-            wireBytes += chunk.byteLength;
-            yield chunk;
-          }
-        } catch (error) {
-          wireError = error;
-          throw error;
-        }
-      })();
-      let body: Buffer = Buffer.alloc(0);
-      try {
-        if (inflate) {
-          await pipeline(wire, inflate, async (source: AsyncIterable<Buffer | string>) => {
-            // A zlib stream without an encoding set yields buffers.
-            body = await readLimited(source as AsyncIterable<Buffer>, options.maxBytes, current, options.truncate);
-          });
-        } else {
-          body = await readLimited(wire, options.maxBytes, current, options.truncate);
-        }
-      } catch (error) {
-        response.body.destroy();
-        if (error instanceof BodyCut) body = error.body;
-        else if (error instanceof ScrapelineError) throw error;
-        else {
-          if (inflate && wireError === undefined && !signal.aborted) {
-            throw new DecodingError(`cannot decompress the body from ${current}: ${(error as Error).message}`, error);
-          }
-          throw classifyNetworkError(wireError ?? error, current, signal);
-        }
-      }
-      return {
-        url,
-        finalUrl: current,
-        status: response.statusCode,
-        headers,
-        body,
-        wireBytes,
-        redirects,
-        startedAt,
-        durationMs: Date.now() - startedAt,
-        ...archived,
-        ...cookies,
-      };
     }
   }
 
