@@ -6,6 +6,7 @@ import { httpStatusError, parseRetryAfter } from '../fetch/errors.js';
 import type { FetchedPage } from '../fetch/http.js';
 import { type PageRequest, withQuery } from '../fetch/request.js';
 import { SITEMAP_MAX_BYTES } from '../fetch/sitemap-xml.js';
+import type { Job } from '../job/schema.js';
 import { layout } from '../layout.js';
 import { hostOf } from '../url.js';
 import { newId, type PipelineContext } from './context.js';
@@ -64,119 +65,209 @@ export async function fetchTask(context: PipelineContext, task: FetchTask): Prom
   if (entry && entry.status !== 'accepted') return { kind: 'done' };
   // A part of a large sitemap: its entries are offered, nothing is fetched.
   if (task.sitemapPart) return { kind: 'done', ended: { task, record: await processSitemapPart(context, task) } };
-  const host = hostOf(task.url);
-  const sitemap = task.sitemapChain !== undefined;
-  // The job's request options (a sitemap is a resource of the site, fetched plainly); a body is sent once unless idempotent.
-  let request: PageRequest;
-  try {
-    request = sitemap ? await plainRequest(context, job, task.runId) : await jobRequest(context, job, task);
-  } catch (caught) {
-    // A secret that cannot be read (missing, not granted) fails the page; throttling comes back with the message.
-    const error = asScrapelineError(caught);
-    if (error.retryable) throw error;
-    context.log.warn('request options unavailable', { url: task.url, runId: task.runId, job: task.job, reason: error.reason });
-    return ended(task, 'failed', error.reason, error.message);
-  }
-  // robots.txt judges the URL as fetched, with the job's query parameters.
-  const requestUrl = withQuery(task.url, request.query);
-  const retries = request.retryable ? job.fetch.retries : 0;
-  let minDelayMs = job.politeness.minDelayMs;
-  if (job.politeness.robotsTxt === 'respect') {
-    const policy = await robotsPolicy(context, job, task.runId, task.url);
-    if (policy.status === 'unreachable') {
-      if (task.attempt < job.fetch.retries) {
-        const error = new RetryableError(`robots.txt of ${host} is unreachable`, 'robots-unreachable');
-        return {
-          kind: 'retry-later',
-          task: { ...task, attempt: task.attempt + 1 },
-          delayMs: context.settings.robotsRetryMs * 2 ** task.attempt,
-          error,
-        };
-      }
-      // Not a choice made by policy but the host failing us: a run that could reach nothing ends failed.
-      return ended(
-        task,
-        'failed',
-        'robots-unreachable',
-        `robots.txt of ${host} stayed unreachable (network error, 5xx or 429) after ${job.fetch.retries} retries; RFC 9309 disallows the host until it answers`,
-      );
-    }
-    // Sitemaps are where robots.txt sends crawlers: only their pages are checked against the rules.
-    if (!sitemap && !policy.isAllowed(requestUrl)) {
-      return ended(task, 'skipped', 'robots', `disallowed by ${policy.origin}/robots.txt`);
-    }
-    if (policy.crawlDelayMs !== undefined) minDelayMs = Math.max(minDelayMs, policy.crawlDelayMs);
-  }
-  const memory = sitemap ? undefined : await context.pages.get(task.job, task.url);
+  const planned = await planFetch(context, job, task);
+  if ('settled' in planned) return planned.settled;
+  const plan = planned.plan;
   let attempt = task.attempt;
   for (;;) {
+    const booked = await bookHost(context, plan, attempt);
+    if ('settled' in booked) return booked.settled;
     let error: ScrapelineError;
-    let release: () => void;
     try {
-      // Bookings go through the run's (metered) state store: the run pays for its politeness.
-      release = await context.hosts.acquire(
-        host,
-        { concurrency: job.politeness.perHostConcurrency, minDelayMs },
-        { state: context.state },
-      );
-    } catch (caught) {
-      if (!(caught instanceof PolitenessDeferral)) throw caught;
-      // A task handed back untouched (an invocation's deadline) comes back at once; one the host is too busy for
-      // waits longer each time, so that many tasks queued for a slow host do not come back all at once, again and again.
-      if (caught.delayMs === 0) return { kind: 'retry-later', task: { ...task, attempt }, delayMs: 0, error: caught };
-      const deferrals = (task.deferrals ?? 0) + 1;
-      const delayMs = deferralDelayMs(caught.delayMs, deferrals, context.random);
-      return { kind: 'retry-later', task: { ...task, attempt, deferrals }, delayMs, error: caught };
-    }
-    try {
-      // With a login session, a page that shows logged out refreshes the session and is fetched again.
-      const page = await fetchInSession(context, job, task, request, (sent) =>
-        context.http.fetchPage(requestUrl, {
-          request: sent,
-          timeoutMs: job.fetch.timeoutMs,
-          maxBytes: sitemap ? SITEMAP_MAX_BYTES : job.fetch.maxBytes,
-          maxRedirects: job.fetch.maxRedirects,
-          userAgent: job.politeness.userAgent,
-          ...(sitemap ? { resource: true } : {}),
-          ...(memory ? { validators: { etag: memory.etag, lastModified: memory.lastModified } } : {}),
-        }),
-      );
-      if (sitemap && (page.status < 500 || attempt >= job.fetch.retries)) {
-        return { kind: 'done', ended: { task, record: await processSitemap(context, task, page) } };
-      }
-      if (sitemap)
-        throw httpStatusError(page.status, task.url, parseRetryAfter(page.headers['retry-after'], context.clock.now()));
-      if (memory && (page.status === 304 || sha256Digest(page.body) === memory.hash)) {
-        return { kind: 'done', ended: { task, record: await unchangedRecord(context, task, memory, page) } };
-      }
-      return { kind: 'fetched', task: { ...task, attempt }, page };
+      return await fetchOnce(context, plan, attempt);
     } catch (caught) {
       error = asScrapelineError(caught);
     } finally {
-      release();
+      booked.release();
     }
-    const attributes = { url: task.url, runId: task.runId, job: task.job, attempt, reason: error.reason };
-    if (!error.retryable || attempt >= retries) {
-      context.log.warn('fetch failed', { ...attributes, error: error.message });
-      return ended(task, 'failed', error.reason, error.message);
-    }
-    const retryAfterMs = 'retryAfterMs' in error ? (error as RetryableError).retryAfterMs : undefined;
-    if (retryAfterMs !== undefined && retryAfterMs > context.settings.maxRetryAfterMs) {
-      const message = `${error.message}; Retry-After of ${Math.round(retryAfterMs / 1000)} s is beyond the limit`;
-      return ended(task, 'failed', error.reason, message);
-    }
-    const delayMs = Math.max(retryAfterMs ?? 0, backoffMs(attempt, context.settings.retryBaseMs, context.random));
-    if (error.reason === 'http-429' || error.reason === 'http-503') {
-      // The host asked everyone to slow down, not just this request.
-      await context.hosts.slowDown(host, context.clock.now() + delayMs, { state: context.state });
-    }
+    const next = await afterFailedAttempt(context, plan, attempt, error);
+    if ('settled' in next) return next.settled;
     attempt++;
-    context.log.debug('fetch retry', { ...attributes, delayMs });
-    if (delayMs > context.settings.inlineRetryMaxMs) {
-      return { kind: 'retry-later', task: { ...task, attempt }, delayMs, error };
-    }
-    await context.clock.sleep(delayMs);
+    await context.clock.sleep(next.waitMs);
   }
+}
+
+/** A step of {@link fetchTask} that ended the task: how it ended. */
+type Settled = { readonly settled: FetchOutcome };
+
+/** What every attempt at a task uses, decided once before the first. */
+interface FetchPlan {
+  readonly job: Job;
+  readonly task: FetchTask;
+  readonly host: string;
+  /** The task is a sitemap's: a resource of the site, fetched plainly, not checked against robots.txt rules. */
+  readonly sitemap: boolean;
+  readonly request: PageRequest;
+  /** The URL as requested, with the job's query parameters. */
+  readonly requestUrl: string;
+  /** Retries of a failed fetch: none unless the request may be sent again. */
+  readonly retries: number;
+  /** The job's minimum delay between requests to the host, raised to robots.txt's crawl delay. */
+  readonly minDelayMs: number;
+  /** What the last run saw of the page (its validators and hash); none for a sitemap. */
+  readonly memory: PageMemory | undefined;
+}
+
+/**
+ * Decides how a task is fetched: the request (the job's options, or a plain one for a sitemap), robots.txt's
+ * verdict and delay, and the page's memory. A task can end here: options that cannot be had, robots.txt
+ * disallowing the URL or staying unreachable.
+ */
+async function planFetch(context: PipelineContext, job: Job, task: FetchTask): Promise<{ readonly plan: FetchPlan } | Settled> {
+  const sitemap = task.sitemapChain !== undefined;
+  const requested = await requestOf(context, job, task, sitemap);
+  if ('settled' in requested) return requested;
+  const { request } = requested;
+  // robots.txt judges the URL as fetched, with the job's query parameters.
+  const requestUrl = withQuery(task.url, request.query);
+  const robots = await robotsVerdict(context, job, task, requestUrl, sitemap);
+  if ('settled' in robots) return robots;
+  const memory = sitemap ? undefined : await context.pages.get(task.job, task.url);
+  const retries = request.retryable ? job.fetch.retries : 0;
+  const host = hostOf(task.url);
+  return { plan: { job, task, host, sitemap, request, requestUrl, retries, minDelayMs: robots.minDelayMs, memory } };
+}
+
+/**
+ * The job's request options (a sitemap is a resource of the site, fetched plainly); a body is sent once unless
+ * idempotent. A secret that cannot be read (missing, not granted) fails the page; throttling is thrown, so that the
+ * task comes back with the message.
+ */
+async function requestOf(
+  context: PipelineContext,
+  job: Job,
+  task: FetchTask,
+  sitemap: boolean,
+): Promise<{ readonly request: PageRequest } | Settled> {
+  try {
+    return { request: sitemap ? await plainRequest(context, job, task.runId) : await jobRequest(context, job, task) };
+  } catch (caught) {
+    const error = asScrapelineError(caught);
+    if (error.retryable) throw error;
+    context.log.warn('request options unavailable', { url: task.url, runId: task.runId, job: task.job, reason: error.reason });
+    return { settled: ended(task, 'failed', error.reason, error.message) };
+  }
+}
+
+/**
+ * Applies robots.txt, when the job respects it: the delay between requests to the host (the job's, raised to the
+ * crawl delay), or the task's end. A URL the rules disallow is skipped (a sitemap is not checked: robots.txt sends
+ * crawlers there); a robots.txt that cannot be reached is tried again later, and fails the URL once the job's
+ * retries are used up.
+ */
+async function robotsVerdict(
+  context: PipelineContext,
+  job: Job,
+  task: FetchTask,
+  requestUrl: string,
+  sitemap: boolean,
+): Promise<{ readonly minDelayMs: number } | Settled> {
+  const minDelayMs = job.politeness.minDelayMs;
+  if (job.politeness.robotsTxt !== 'respect') return { minDelayMs };
+  const policy = await robotsPolicy(context, job, task.runId, task.url);
+  if (policy.status === 'unreachable') {
+    const host = hostOf(task.url);
+    if (task.attempt < job.fetch.retries) {
+      const error = new RetryableError(`robots.txt of ${host} is unreachable`, 'robots-unreachable');
+      const delayMs = context.settings.robotsRetryMs * 2 ** task.attempt;
+      return { settled: { kind: 'retry-later', task: { ...task, attempt: task.attempt + 1 }, delayMs, error } };
+    }
+    // Not a choice made by policy but the host failing us: a run that could reach nothing ends failed.
+    const message = `robots.txt of ${host} stayed unreachable (network error, 5xx or 429) after ${job.fetch.retries} retries; RFC 9309 disallows the host until it answers`;
+    return { settled: ended(task, 'failed', 'robots-unreachable', message) };
+  }
+  if (!sitemap && !policy.isAllowed(requestUrl)) {
+    return { settled: ended(task, 'skipped', 'robots', `disallowed by ${policy.origin}/robots.txt`) };
+  }
+  return { minDelayMs: policy.crawlDelayMs === undefined ? minDelayMs : Math.max(minDelayMs, policy.crawlDelayMs) };
+}
+
+/**
+ * Books a slot with the host's politeness gate, through the run's (metered) state store: the run pays for its
+ * politeness. A task the gate hands back goes to the queue: at once when handed back untouched (an invocation's
+ * deadline), later each time when the host is too busy, so that many tasks queued for a slow host do not come
+ * back all at once, again and again.
+ */
+async function bookHost(
+  context: PipelineContext,
+  plan: FetchPlan,
+  attempt: number,
+): Promise<{ readonly release: () => void } | Settled> {
+  const { job, task } = plan;
+  try {
+    const limits = { concurrency: job.politeness.perHostConcurrency, minDelayMs: plan.minDelayMs };
+    return { release: await context.hosts.acquire(plan.host, limits, { state: context.state }) };
+  } catch (caught) {
+    if (!(caught instanceof PolitenessDeferral)) throw caught;
+    if (caught.delayMs === 0) return { settled: { kind: 'retry-later', task: { ...task, attempt }, delayMs: 0, error: caught } };
+    const deferrals = (task.deferrals ?? 0) + 1;
+    const delayMs = deferralDelayMs(caught.delayMs, deferrals, context.random);
+    return { settled: { kind: 'retry-later', task: { ...task, attempt, deferrals }, delayMs, error: caught } };
+  }
+}
+
+/**
+ * One attempt, its host slot booked: fetches the URL (with a login session, a page that shows logged out
+ * refreshes the session and is fetched again) and judges the answer. A sitemap is read, unless it answered 5xx
+ * with retries left (thrown, to be retried); a page unchanged since the last run ends `unchanged`; any other page
+ * is `fetched`. Throws what failed.
+ */
+async function fetchOnce(context: PipelineContext, plan: FetchPlan, attempt: number): Promise<FetchOutcome> {
+  const { job, task, sitemap, memory } = plan;
+  const page = await fetchInSession(context, job, task, plan.request, (sent) =>
+    context.http.fetchPage(plan.requestUrl, {
+      request: sent,
+      timeoutMs: job.fetch.timeoutMs,
+      maxBytes: sitemap ? SITEMAP_MAX_BYTES : job.fetch.maxBytes,
+      maxRedirects: job.fetch.maxRedirects,
+      userAgent: job.politeness.userAgent,
+      ...(sitemap ? { resource: true } : {}),
+      ...(memory ? { validators: { etag: memory.etag, lastModified: memory.lastModified } } : {}),
+    }),
+  );
+  if (sitemap && (page.status < 500 || attempt >= job.fetch.retries)) {
+    return { kind: 'done', ended: { task, record: await processSitemap(context, task, page) } };
+  }
+  if (sitemap) throw httpStatusError(page.status, task.url, parseRetryAfter(page.headers['retry-after'], context.clock.now()));
+  if (memory && (page.status === 304 || sha256Digest(page.body) === memory.hash)) {
+    return { kind: 'done', ended: { task, record: await unchangedRecord(context, task, memory, page) } };
+  }
+  return { kind: 'fetched', task: { ...task, attempt }, page };
+}
+
+/**
+ * The retry-or-fail decision after a failed attempt. The URL fails when the error is not retryable, its retries
+ * are used up, or the host's `Retry-After` is beyond the limit. Otherwise it is tried again after a backoff (at
+ * least the `Retry-After`): waited in process when short (`waitMs`), from the queue when long (`retry-later`).
+ * A 429 or 503 slows the whole host down.
+ */
+async function afterFailedAttempt(
+  context: PipelineContext,
+  plan: FetchPlan,
+  attempt: number,
+  error: ScrapelineError,
+): Promise<{ readonly waitMs: number } | Settled> {
+  const { task } = plan;
+  const attributes = { url: task.url, runId: task.runId, job: task.job, attempt, reason: error.reason };
+  if (!error.retryable || attempt >= plan.retries) {
+    context.log.warn('fetch failed', { ...attributes, error: error.message });
+    return { settled: ended(task, 'failed', error.reason, error.message) };
+  }
+  const retryAfterMs = 'retryAfterMs' in error ? (error as RetryableError).retryAfterMs : undefined;
+  if (retryAfterMs !== undefined && retryAfterMs > context.settings.maxRetryAfterMs) {
+    const message = `${error.message}; Retry-After of ${Math.round(retryAfterMs / 1000)} s is beyond the limit`;
+    return { settled: ended(task, 'failed', error.reason, message) };
+  }
+  const delayMs = Math.max(retryAfterMs ?? 0, backoffMs(attempt, context.settings.retryBaseMs, context.random));
+  if (error.reason === 'http-429' || error.reason === 'http-503') {
+    // The host asked everyone to slow down, not just this request.
+    await context.hosts.slowDown(plan.host, context.clock.now() + delayMs, { state: context.state });
+  }
+  context.log.debug('fetch retry', { ...attributes, delayMs });
+  if (delayMs > context.settings.inlineRetryMaxMs) {
+    return { settled: { kind: 'retry-later', task: { ...task, attempt: attempt + 1 }, delayMs, error } };
+  }
+  return { waitMs: delayMs };
 }
 
 /**
