@@ -65,7 +65,11 @@ export interface LinkOffer {
   readonly sitemapChain?: string[];
 }
 
-function fetchTaskOf(run: RunRef, link: LinkOffer): FetchTask {
+/**
+ * The fetch task of a link accepted into a run: its first attempt. A part of a large sitemap carries its entries
+ * (`sitemapPart`).
+ */
+export function fetchTaskOf(run: RunRef, link: LinkOffer, sitemapPart?: FetchTask['sitemapPart']): FetchTask {
   return {
     type: 'fetch',
     job: run.job,
@@ -76,6 +80,7 @@ function fetchTaskOf(run: RunRef, link: LinkOffer): FetchTask {
     attempt: 0,
     hosts: [...run.hosts],
     ...(link.sitemapChain ? { sitemapChain: link.sitemapChain } : {}),
+    ...(sitemapPart ? { sitemapPart } : {}),
   };
 }
 

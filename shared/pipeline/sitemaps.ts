@@ -6,7 +6,7 @@ import type { Job } from '../job/schema.js';
 import { hostOf, urlId } from '../url.js';
 import type { PipelineContext } from './context.js';
 import { lastGoodRun } from './finalize.js';
-import { countNotFollowed, enqueueFetches, followLinks, type LinkOffer, offerUrls } from './links.js';
+import { countNotFollowed, enqueueFetches, fetchTaskOf, followLinks, type LinkOffer, offerUrls } from './links.js';
 import type { FetchTask, PageRecord } from './messages.js';
 import { robotsPolicy } from './robots.js';
 
@@ -113,17 +113,8 @@ async function acceptSitemapParts(
   for (const [index, offer] of offers.entries()) {
     const entries = parts[index];
     if (!entries || (outcomes[index] !== 'accepted' && outcomes[index] !== 'pending')) continue;
-    tasks.push({
-      type: 'fetch',
-      job: sitemap.job,
-      runId: sitemap.runId,
-      url: offer.url,
-      depth: offer.depth,
-      attempt: 0,
-      hosts: [...sitemap.hosts],
-      sitemapChain: [...sitemap.chain],
-      sitemapPart: { entries, ...(template === undefined ? {} : { template }) },
-    });
+    const part = { entries, ...(template === undefined ? {} : { template }) };
+    tasks.push(fetchTaskOf(sitemap, { ...offer, sitemapChain: [...sitemap.chain] }, part));
   }
   await enqueueFetches(context, tasks);
 }
