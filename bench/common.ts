@@ -2,8 +2,9 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { compile } from '../bin/compile.js';
 
 export const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = resolve(BENCH_DIR, '..');
@@ -54,6 +55,17 @@ export interface RunChildOptions {
   readonly cpus?: string;
   readonly sampleMs?: number;
   readonly cwd?: string;
+}
+
+/**
+ * `node <script compiled to JavaScript>`: a bench script bundled like the CLI that users run (`bin/scrapeline.js`
+ * runs `dist/`), so that the measured process carries no TypeScript loader (about 60 MB, and as much in each
+ * extraction worker). Rebuilt when a source under shared/ or bench/ is newer.
+ */
+export async function compiledNode(script: string, args: readonly string[] = []): Promise<string[]> {
+  const name = basename(script, '.ts');
+  const outputs = await compile({ [name]: join('bench', script) }, join(TMP_DIR, 'compiled'), ['shared', 'bench']);
+  return [process.execPath, '--enable-source-maps', outputs[name] as string, ...args];
 }
 
 /** `node --import tsx <script>`: one process (the tsx CLI would add a wrapper process). */

@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import {
   BENCH_DIR,
   benchDepsInstalled,
+  compiledNode,
   formatSpread,
   machineInfo,
   REPO_ROOT,
@@ -222,12 +223,18 @@ interface ToolSummary {
   items: number[];
 }
 
-function crawlCommand(tool: Tool, url: string, itemsFile: string, dataDir: string, python: string | undefined): string[] {
+async function crawlCommand(
+  tool: Tool,
+  url: string,
+  itemsFile: string,
+  dataDir: string,
+  python: string | undefined,
+): Promise<string[]> {
   switch (tool) {
     case 'scrapeline':
-      return tsNode('crawl-scrapeline.ts', [JSON.stringify({ url, dataDir, itemsFile, runtime: SCRAPELINE_RUNTIME })]);
+      return compiledNode('crawl-scrapeline.ts', [JSON.stringify({ url, dataDir, itemsFile, runtime: SCRAPELINE_RUNTIME })]);
     case 'crawlee':
-      return tsNode('crawl-crawlee.ts', [JSON.stringify({ url, itemsFile })]);
+      return compiledNode('crawl-crawlee.ts', [JSON.stringify({ url, itemsFile })]);
     case 'scrapy':
       return [python ?? 'python3', join(BENCH_DIR, 'scrapy_spider.py'), JSON.stringify({ url, itemsFile })];
   }
@@ -259,9 +266,12 @@ async function benchCrawl(
       const serverBefore = server.cpuSeconds() ?? Number.NaN;
       const busyBefore = machineBusySeconds();
       log(`crawl ${tool} rep ${rep}/${options.reps}...`);
-      const child = await runChild<CrawlResult>(crawlCommand(tool, server.url, itemsFile, join(dir, 'data'), scrapy?.python), {
-        timeoutMs: 30 * 60_000,
-      });
+      const child = await runChild<CrawlResult>(
+        await crawlCommand(tool, server.url, itemsFile, join(dir, 'data'), scrapy?.python),
+        {
+          timeoutMs: 30 * 60_000,
+        },
+      );
       const busy = machineBusySeconds() - busyBefore;
       const serverCpu = (server.cpuSeconds() ?? Number.NaN) - serverBefore;
       const result = child.result;
@@ -409,7 +419,7 @@ async function benchMemory(options: Options): Promise<MemoryReport | { error: st
   try {
     log(`memory: crawling ${fixture.paths.length} pages (${options.memoryPages} products)...`);
     const child = await runChild<CrawlResult>(
-      tsNode('crawl-scrapeline.ts', [
+      await compiledNode('crawl-scrapeline.ts', [
         JSON.stringify({ url: server.url, dataDir: join(dir, 'data'), itemsFile, runtime: SCRAPELINE_RUNTIME, sampleMs: 1000 }),
       ]),
       // 90 minutes, or 10 ms a page for the long runs (a million pages on a busy machine).

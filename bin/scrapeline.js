@@ -1,7 +1,16 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI through tsx, so jobs written in TypeScript load without a build step.
-import { register } from 'tsx/esm/api';
+// Runs the CLI compiled to plain JavaScript (dist/, rebuilt when a source is newer), so a run carries no TypeScript
+// loader; job files written in TypeScript still load, through tsx registered when the first one is read. An install
+// without devDependencies has no esbuild: the CLI then runs from its TypeScript sources through tsx.
+import { canCompile, compiledCli } from './compile.js';
 
-register();
-const { main, processIo } = await import('../cli/main.ts');
-process.exitCode = await main(process.argv.slice(2), processIo);
+let cli;
+if (await canCompile()) {
+  process.setSourceMapsEnabled(true);
+  cli = await import(await compiledCli());
+} else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  cli = await import('../cli/main.ts');
+}
+process.exitCode = await cli.main(process.argv.slice(2), cli.processIo);

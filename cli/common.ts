@@ -13,6 +13,7 @@ import type { RunManifest } from '../shared/pipeline/finalize.js';
 import { type ReparseOf, terminalCount } from '../shared/pipeline/ledger.js';
 import type { Log } from '../shared/ports.js';
 import type { Output } from './format.js';
+import { CLI_JOB_LOADING } from './typescript-jobs.js';
 
 /** Exit codes scripts can rely on. */
 export const EXIT = {
@@ -58,7 +59,7 @@ export interface CliIo {
 export async function loadJob(jobsDir: string, name: string): Promise<Job> {
   let loaded: Awaited<ReturnType<typeof loadJobDirectory>>;
   try {
-    loaded = await loadJobDirectory(jobsDir);
+    loaded = await loadJobDirectory(jobsDir, undefined, CLI_JOB_LOADING);
   } catch (error) {
     throw new UsageError(`cannot read the jobs folder ${jobsDir}: ${describeError(error)}`);
   }

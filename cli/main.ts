@@ -36,6 +36,7 @@ import { type CliIo, EXIT, environment, loadJob, reportOutcome, runLocally, seco
 import { runDemo } from './demo.js';
 import { FORMATS, type Format, writeRows } from './format.js';
 import { sqlCommand } from './sql.js';
+import { CLI_JOB_LOADING } from './typescript-jobs.js';
 
 const HELP = `scrapeline: scrape the web on a schedule, locally or on AWS.
 
@@ -363,7 +364,7 @@ async function commandValidate(
   const { io } = context;
   if (positionals.length > 0) throw new UsageError(`validate: unexpected arguments: ${positionals.join(' ')}`);
   const { jobsDir } = paths(values, io);
-  const loaded = await loadJobDirectory(jobsDir);
+  const loaded = await loadJobDirectory(jobsDir, undefined, CLI_JOB_LOADING);
   let invalid = 0;
   for (const entry of loaded) {
     if ('error' in entry) {

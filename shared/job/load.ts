@@ -19,6 +19,11 @@ export const JOB_LOAD_TIMEOUT_MS = 10_000;
 export interface LoadJobOptions {
   /** Deadline for loading one job module. @default {@link JOB_LOAD_TIMEOUT_MS} */
   readonly timeoutMs?: number;
+  /**
+   * Called before a TypeScript job file (`.ts`, `.mts`) is imported, to make sure a loader for it is registered (the
+   * compiled CLI registers tsx on first use). @default none: the process must already load TypeScript.
+   */
+  readonly typeScriptLoader?: () => Promise<void>;
 }
 
 /** File endings read as jobs, in `jobs/`. */
@@ -196,6 +201,7 @@ async function readJobInput(file: string, source: string, options: LoadJobOption
   }
   let module: { default?: unknown };
   try {
+    if (extension === '.ts' || extension === '.mts') await options.typeScriptLoader?.();
     module = await importWithin(file, options.timeoutMs ?? JOB_LOAD_TIMEOUT_MS);
   } catch (error) {
     const message = (error as Error).message;

@@ -53,15 +53,16 @@ export interface KilledRun {
 }
 
 /**
- * Runs the demo job in a CLI process (`scrapeline run books`, {@link demoRunArgs}) and kills it with SIGKILL once
- * `server` has answered `requests` requests, or after 60 s.
+ * Runs the demo job in a CLI process as users start it (`bin/scrapeline.js`, the compiled CLI, which registers a
+ * TypeScript loader for the demo's TypeScript job; `scrapeline run books`, {@link demoRunArgs}) and kills it with
+ * SIGKILL once `server` has answered `requests` requests, or after 60 s.
  */
 export async function killedDemoRun(
   dataDir: string,
   server: Pick<DemoServer, 'url' | 'requests'>,
   requests: number,
 ): Promise<KilledRun> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...demoRunArgs(dataDir, server.url)], {
+  const child = spawn(process.execPath, ['bin/scrapeline.js', ...demoRunArgs(dataDir, server.url)], {
     stdio: 'ignore',
   });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code, signal) => resolve(signal ? -1 : code)));
