@@ -60,11 +60,21 @@ export interface RunChildOptions {
 /**
  * `node <script compiled to JavaScript>`: a bench script bundled like the CLI that users run (`bin/scrapeline.js`
  * runs `dist/`), so that the measured process carries no TypeScript loader (about 60 MB, and as much in each
- * extraction worker). Rebuilt when a source under shared/ or bench/ is newer.
+ * extraction worker). Rebuilt when a source under shared/ or bench/ is newer. The pipeline's packages stay imports
+ * of the repository's node_modules. A script that imports another tool by a computed name (`import(specifier)`:
+ * the tools compared with scrapeline, installed in bench/node_modules, some in other versions of the same packages)
+ * has the packages it names statically bundled, and the tool resolved from the bench's node_modules.
  */
-export async function compiledNode(script: string, args: readonly string[] = []): Promise<string[]> {
+export async function compiledNode(
+  script: string,
+  args: readonly string[] = [],
+  packagesFrom: 'repository' | 'bench' = 'repository',
+): Promise<string[]> {
   const name = basename(script, '.ts');
-  const outputs = await compile({ [name]: join('bench', script) }, join(TMP_DIR, 'compiled'), ['shared', 'bench']);
+  const outdir = join(packagesFrom === 'repository' ? join(REPO_ROOT, 'dist') : TMP_DIR, 'bench');
+  const outputs = await compile({ [name]: join('bench', script) }, outdir, ['shared', 'bench'], {
+    bundlePackages: packagesFrom === 'bench',
+  });
   return [process.execPath, '--enable-source-maps', outputs[name] as string, ...args];
 }
 

@@ -234,7 +234,7 @@ async function crawlCommand(
     case 'scrapeline':
       return compiledNode('crawl-scrapeline.ts', [JSON.stringify({ url, dataDir, itemsFile, runtime: SCRAPELINE_RUNTIME })]);
     case 'crawlee':
-      return compiledNode('crawl-crawlee.ts', [JSON.stringify({ url, itemsFile })]);
+      return compiledNode('crawl-crawlee.ts', [JSON.stringify({ url, itemsFile })], 'bench');
     case 'scrapy':
       return [python ?? 'python3', join(BENCH_DIR, 'scrapy_spider.py'), JSON.stringify({ url, itemsFile })];
   }

@@ -32,12 +32,13 @@ async function newestMtime(path) {
 /**
  * Bundles `entryPoints` (output name → source path, relative to the repository) into `outdir` as `<name>.mjs`,
  * when any output is missing or older than a source under `sourceDirs` or package.json. Packages stay imports of
- * node_modules. The extraction worker is always built beside them as `worker-entry.mjs`: the worker pool starts
+ * node_modules, resolved from where the output lies, unless `bundlePackages` (then only imports by a computed name
+ * stay imports). The extraction worker is always built beside them as `worker-entry.mjs`: the worker pool starts
  * `./worker-entry.mjs` beside the module that holds it. Outputs are written to a scratch folder and renamed into
  * place, the worker first, so a concurrent process never runs half a build.
  * @returns the path of each output, by name.
  */
-export async function compile(entryPoints, outdir, sourceDirs = SOURCE_DIRS) {
+export async function compile(entryPoints, outdir, sourceDirs = SOURCE_DIRS, { bundlePackages = false } = {}) {
   const all = { ...entryPoints, 'worker-entry': 'shared/extract/worker.ts' };
   const outputs = Object.fromEntries(Object.keys(all).map((name) => [name, join(outdir, `${name}.mjs`)]));
   const built = await Promise.all(
@@ -66,7 +67,11 @@ export async function compile(entryPoints, outdir, sourceDirs = SOURCE_DIRS) {
       platform: 'node',
       format: 'esm',
       target: 'node20',
-      packages: 'external',
+      packages: bundlePackages ? 'bundle' : 'external',
+      // Bundled CommonJS packages call require(), which an ES module has only when given one.
+      banner: bundlePackages
+        ? { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" }
+        : {},
       sourcemap: 'linked',
       logLevel: 'warning',
     });
