@@ -121,22 +121,20 @@ const REMOVED_PART_ITEMS = 10_000;
 /** Items judged with one batch read of their pages' entries. */
 const CANDIDATES_PER_LOOKUP = MAX_GET_MANY;
 
-/** An object written in parts of `limit` NDJSON rows (gzip), each part under a key of its own. */
-class PartWriter {
-  readonly #store: ObjectStore;
-  readonly #keyOf: (part: number) => string;
+/** Rows collected and handed to `write` a part of `limit` at a time (the rest on {@link Parts.flush}). */
+class Parts<Row> {
   readonly #limit: number;
-  #rows: unknown[] = [];
-  readonly keys: string[] = [];
+  readonly #write: (rows: Row[]) => Promise<void>;
+  #rows: Row[] = [];
+  /** Rows pushed so far. */
   count = 0;
 
-  constructor(store: ObjectStore, keyOf: (part: number) => string, limit: number) {
-    this.#store = store;
-    this.#keyOf = keyOf;
+  constructor(limit: number, write: (rows: Row[]) => Promise<void>) {
     this.#limit = limit;
+    this.#write = write;
   }
 
-  async push(row: unknown): Promise<void> {
+  async push(row: Row): Promise<void> {
     this.#rows.push(row);
     this.count++;
     if (this.#rows.length >= this.#limit) await this.flush();
@@ -144,51 +142,31 @@ class PartWriter {
 
   async flush(): Promise<void> {
     if (this.#rows.length === 0) return;
-    const key = this.#keyOf(this.keys.length);
-    await this.#store.put(key, gzipNdjson(this.#rows), { contentType: 'application/x-ndjson' });
-    this.keys.push(key);
+    const rows = this.#rows;
     this.#rows = [];
+    await this.#write(rows);
   }
 }
 
 /**
- * Removed items, written as `removed` change records in parts of {@link REMOVED_PART_ITEMS}, each part before its
- * items are marked removed: a finalization that stops half-way leaves no removal unrecorded, and one that starts
- * again no longer sees the items it removed. A part is named after its first key id, so concurrent finishers, which
- * see the same items in the same order, write the same parts.
+ * Writes removed items as `removed` change records, one part before its items are marked removed: a finalization
+ * that stops half-way leaves no removal unrecorded, and one that starts again no longer sees the items it removed.
+ * A part is named after its first key id, so concurrent finishers, which see the same items in the same order,
+ * write the same parts.
  */
-class RemovedItems {
-  readonly #context: PipelineContext;
-  readonly #run: { readonly job: string; readonly runId: string; readonly dt: string };
-  #items: ItemState[] = [];
-  count = 0;
-
-  constructor(context: PipelineContext, run: { readonly job: string; readonly runId: string; readonly dt: string }) {
-    this.#context = context;
-    this.#run = run;
-  }
-
-  async push(item: ItemState): Promise<void> {
-    this.#items.push(item);
-    this.count++;
-    if (this.#items.length >= REMOVED_PART_ITEMS) await this.flush();
-  }
-
-  async flush(): Promise<void> {
-    const [first] = this.#items;
-    if (!first) return;
-    const { job, runId, dt } = this.#run;
-    const rows = this.#items.map(
-      (item): ChangeRecord => ({ type: 'removed', key: item.key, runId, url: item.pageUrl, data: item.data }),
-    );
-    const part = `removed-k${first.keyId.slice(stateKeys.itemKeyPrefix.length)}`;
-    await this.#context.store.put(layout.changes(job, dt, runId, part), gzipNdjson(rows), {
-      contentType: 'application/x-ndjson',
-    });
-    const now = this.#context.clock.now();
-    await mapLimited(this.#items, 8, (item) => this.#context.items.remove(job, item, runId, now));
-    this.#items = [];
-  }
+async function removeItems(
+  context: PipelineContext,
+  run: { readonly job: string; readonly runId: string; readonly dt: string },
+  items: readonly ItemState[],
+): Promise<void> {
+  const [first] = items;
+  if (!first) return;
+  const { job, runId, dt } = run;
+  const rows = items.map((item): ChangeRecord => ({ type: 'removed', key: item.key, runId, url: item.pageUrl, data: item.data }));
+  const part = `removed-k${first.keyId.slice(stateKeys.itemKeyPrefix.length)}`;
+  await context.store.put(layout.changes(job, dt, runId, part), gzipNdjson(rows), { contentType: 'application/x-ndjson' });
+  const now = context.clock.now();
+  await mapLimited(items, 8, (item) => context.items.remove(job, item, runId, now));
 }
 
 /** The pointer to a job's newest current-state snapshot. */
@@ -218,8 +196,13 @@ export async function settleItems(
   removals: { readonly present: PresentKeys; readonly transientFailures: boolean } | undefined,
 ): Promise<{ readonly removed: number; readonly snapshot: CurrentSnapshot }> {
   const { job, runId } = run;
-  const snapshot = new PartWriter(context.store, (part) => layout.currentPart(job, runId, part), SNAPSHOT_PART_ITEMS);
-  const removed = new RemovedItems(context, run);
+  const snapshotParts: string[] = [];
+  const snapshot = new Parts<Record<string, unknown>>(SNAPSHOT_PART_ITEMS, async (rows) => {
+    const key = layout.currentPart(job, runId, snapshotParts.length);
+    await context.store.put(key, gzipNdjson(rows), { contentType: 'application/x-ndjson' });
+    snapshotParts.push(key);
+  });
+  const removed = new Parts<ItemState>(REMOVED_PART_ITEMS, (items) => removeItems(context, run, items));
   const keep = (item: ItemState) =>
     snapshot.push({ ...item.data, _key: item.key, _url: item.pageUrl, _changedIn: item.changedIn });
   const judge = async (candidates: ItemState[]) => {
@@ -252,7 +235,7 @@ export async function settleItems(
     job,
     runId,
     items: snapshot.count,
-    parts: snapshot.keys,
+    parts: snapshotParts,
     writtenAt: new Date(context.clock.now()).toISOString(),
   };
   await context.store.put(layout.currentPointer(job), JSON.stringify(pointer, null, 2), { contentType: 'application/json' });
