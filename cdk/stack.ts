@@ -302,6 +302,8 @@ export class ScrapelineStack extends Stack {
       environment: {
         ...environment,
         FETCH_QUEUE_URL: this.fetchQueue.queue.queueUrl,
+        // Pages it has no time left to start near its deadline go back to its own queue.
+        PARSE_QUEUE_URL: this.parseQueue.queue.queueUrl,
         MAX_RECEIVE_COUNT: String(this.parseQueue.maxReceiveCount),
       },
     });
@@ -366,6 +368,7 @@ export class ScrapelineStack extends Stack {
     const parser = this.parser.function;
     this.parseQueue.addConsumer(this.parser, stages.parser);
     this.fetchQueue.queue.grants.sendMessages(parser);
+    this.parseQueue.queue.grants.sendMessages(parser);
     grantBucket(this.parser, BUCKET_ACCESS.parser);
     table.grants.readWriteData(parser);
 

@@ -5,8 +5,11 @@ import { createParserHandler } from '../shared/handlers.js';
 import { loadConfig } from './commons/config.js';
 import { createFunctionRuntime } from './commons/context.js';
 
-/** The parse queue consumer: extracts archived pages, follows their links, writes page records. */
-const config = loadConfig(['bucket', 'table', 'fetchQueue', 'maxReceiveCount']);
+/**
+ * The parse queue consumer: extracts archived pages, follows their links, writes page records; near its deadline
+ * it hands the pages it has not started back to the parse queue.
+ */
+const config = loadConfig(['bucket', 'table', 'fetchQueue', 'parseQueue', 'maxReceiveCount']);
 const runtime = createFunctionRuntime({
   stage: 'parser',
   config,

@@ -350,20 +350,85 @@ function rawOf(body: string): ParseTask['raw'][] {
   return task.success ? [task.data.raw] : [];
 }
 
+/** Options of {@link createParserHandler}. */
+export interface ParserHandlerOptions extends HandlerOptions {
+  /**
+   * Time kept at the end of an invocation to finish the pages in progress and write the batch's page records. No
+   * page starts once the invocation's remaining time falls below it (or below half the invocation's time, when that
+   * is less); the tasks not started go back to the parse queue as new messages.
+   * @default 30000
+   */
+  readonly finishReserveMs?: number;
+  /**
+   * Pages of a batch parsed at once in a Lambda invocation (their state requests overlap; extraction runs on the
+   * invocation's thread), so that pages not started can still be handed back. @default 16 (unlimited without a
+   * Lambda context)
+   */
+  readonly pageConcurrency?: number;
+}
+
+/**
+ * Admits a batch's records a few at a time, and none once the invocation's remaining time falls below a margin:
+ * the pages not started are handed back rather than left to run past the function's timeout (which would return
+ * the whole batch, parsed pages included, and burn a receive of each message).
+ */
+class ParseAdmission {
+  readonly #waiting: (() => void)[] = [];
+  #active = 0;
+
+  constructor(
+    private readonly concurrency: number,
+    private readonly expired: () => boolean,
+  ) {}
+
+  /** Waits for a place; `false` (and no place taken) when the deadline came first. */
+  async enter(): Promise<boolean> {
+    if (this.#active >= this.concurrency) await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    else this.#active++;
+    if (!this.expired()) return true;
+    this.leave();
+    return false;
+  }
+
+  leave(): void {
+    const next = this.#waiting.shift();
+    if (next) next();
+    else this.#active--;
+  }
+}
+
 /**
  * The parse queue consumer: extracts pages and follows links, then writes the batch's page records. Pages archived
- * together are read with one GET.
+ * together are read with one GET. Near the invocation's deadline it starts no more pages and sends their tasks back
+ * to the parse queue (see {@link ParserHandlerOptions.finishReserveMs}).
  */
-export function createParserHandler(pipeline: PipelineContext, options: HandlerOptions = {}): SqsHandler {
+export function createParserHandler(pipeline: PipelineContext, options: ParserHandlerOptions = {}): SqsHandler {
+  const reserveMs = options.finishReserveMs ?? 30_000;
   return async (event, lambdaContext) => {
     const meters = new InvocationMeters(pipeline);
     const parsed = new Map<string, { page: ParsedPage; context: PipelineContext }>();
+    const handedBack = new Map<string, { task: ParseTask; context: PipelineContext }>();
     const archive = new ArchiveReader(event.Records.flatMap((record) => rawOf(record.body)));
+    // Without a Lambda context (a direct call) there is no deadline to keep.
+    const remaining = lambdaContext?.getRemainingTimeInMillis ? () => lambdaContext.getRemainingTimeInMillis() : undefined;
+    const marginMs = remaining ? Math.min(reserveMs, remaining() / 2) : 0;
+    // With no deadline to keep, every page of the batch starts at once, as Powertools starts them.
+    const concurrency = remaining ? (options.pageConcurrency ?? 16) : Number.POSITIVE_INFINITY;
+    const admission = new ParseAdmission(concurrency, () => remaining !== undefined && remaining() < marginMs);
     const response = await processRecords(event, lambdaContext, pipeline, 'parser', options, async (record) => {
       const task = parseMessage(parseTaskMessage, record.body, `parse queue message ${record.messageId}`);
       const context = meters.for(task.job, task.runId);
-      parsed.set(record.messageId, { page: await parseTask(context, task, archive), context });
+      if (!(await admission.enter())) {
+        handedBack.set(record.messageId, { task, context });
+        return;
+      }
+      try {
+        parsed.set(record.messageId, { page: await parseTask(context, task, archive), context });
+      } finally {
+        admission.leave();
+      }
     });
+    const unsent = await handBack(pipeline, handedBack);
     let unwritten: string[] = [];
     try {
       for (const [context, pages] of groupBy(
@@ -386,8 +451,39 @@ export function createParserHandler(pipeline: PipelineContext, options: HandlerO
       }
     }
     await meters.flush();
-    return unwritten.length > 0 ? withFailures(response, unwritten) : response;
+    const failed = [...unwritten, ...unsent];
+    return failed.length > 0 ? withFailures(response, failed) : response;
   };
+}
+
+/**
+ * Sends the parse tasks an invocation did not start back to the parse queue, as new messages (their receive counts
+ * start again: nothing failed). @returns the message ids of the tasks that could not be sent: they are returned to
+ * their queue as failures instead, so none is lost.
+ */
+async function handBack(
+  pipeline: PipelineContext,
+  tasks: ReadonlyMap<string, { task: ParseTask; context: PipelineContext }>,
+): Promise<string[]> {
+  if (tasks.size === 0) return [];
+  const unsent: string[] = [];
+  for (const [context, entries] of groupBy(
+    tasks,
+    ([, entry]) => entry.context,
+    ([messageId, entry]) => ({ messageId, task: entry.task }),
+  )) {
+    try {
+      await context.parseQueue.send(entries.map(({ task }) => ({ body: JSON.stringify(task) })));
+    } catch (error) {
+      pipeline.log.error('parser: handing tasks back to the parse queue failed', { error: describeError(error) });
+      unsent.push(...entries.map(({ messageId }) => messageId));
+    }
+  }
+  pipeline.log.info('parser: near the deadline, pages not started were handed back to the parse queue', {
+    handedBack: tasks.size - unsent.length,
+    failed: unsent.length,
+  });
+  return unsent;
 }
 
 /** Object keys in S3 notifications are URL-encoded with `+` for spaces. */

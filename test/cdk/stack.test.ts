@@ -46,7 +46,7 @@ describe('Class: ScrapelineStack', () => {
       const common = ['BUCKET_NAME', 'STATE_TABLE_NAME', 'POWERTOOLS_SERVICE_NAME', 'POWERTOOLS_METRICS_NAMESPACE', 'LOG_LEVEL'];
       const expected: [ScrapelineFunction, string[]][] = [
         [stack.fetcher, [...common, 'FETCH_QUEUE_URL', 'PARSE_QUEUE_URL', 'EVENT_BUS_NAME', 'MAX_RECEIVE_COUNT', 'FLEET_SIZE']],
-        [stack.parser, [...common, 'FETCH_QUEUE_URL', 'MAX_RECEIVE_COUNT']],
+        [stack.parser, [...common, 'FETCH_QUEUE_URL', 'PARSE_QUEUE_URL', 'MAX_RECEIVE_COUNT']],
         [stack.postprocessor, [...common, 'EVENT_BUS_NAME', 'MAX_RECEIVE_COUNT']],
         [stack.deadLetters, [...common, 'EVENT_BUS_NAME', 'DEAD_LETTER_ROUTES']],
         [stack.watchdog, [...common, 'EVENT_BUS_NAME', 'STALL_AFTER_MINUTES']],
@@ -364,7 +364,7 @@ describe('Class: ScrapelineStack', () => {
       expect(resourcesFor(statements, 'dynamodb:UpdateItem')).toEqual([arn(stack.state.table)]);
     });
 
-    it('lets the parser read raw/, write records/ only, and send to the fetch queue', () => {
+    it('lets the parser read raw/, write records/ only, and send to the fetch queue and its own (hand-backs)', () => {
       // Prepare
       const statements = statementsOf(stack.parser);
 
@@ -373,7 +373,9 @@ describe('Class: ScrapelineStack', () => {
       expect(writes.flatMap((s) => s.actions)).toEqual(['s3:PutObject']);
       expect(writes.flatMap((s) => s.resources)).toEqual([objects('records')]);
       expect(resourcesFor(statements, 's3:GetObject')).toEqual([objects('raw')]);
-      expect(resourcesFor(statements, 'sqs:SendMessage')).toEqual([arn(stack.fetchQueue.queue)]);
+      expect(resourcesFor(statements, 'sqs:SendMessage').sort()).toEqual(
+        [arn(stack.fetchQueue.queue), arn(stack.parseQueue.queue)].sort(),
+      );
       expect(resourcesFor(statements, 'sqs:ReceiveMessage')).toEqual([arn(stack.parseQueue.queue)]);
       expect(resourcesFor(statements, 'dynamodb:PutItem')).toEqual([arn(stack.state.table)]);
     });
