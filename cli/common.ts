@@ -122,7 +122,10 @@ export function formatSummary(manifest: RunManifest, dataDir: string): string {
         : `  Current   unchanged: changes are against the current state, which this run did not move (--as-latest would)`,
     );
   }
-  if (reasons) lines.push(`  Not done  ${reasons}  (details: ${join(dataDir, 'store', manifest.failuresKey ?? '')})`);
+  if (reasons) {
+    const more = manifest.failuresKeys.length > 1 ? ` and ${manifest.failuresKeys.length - 1} more parts beside it` : '';
+    lines.push(`  Not done  ${reasons}  (details: ${join(dataDir, 'store', manifest.failuresKey ?? '')}${more})`);
+  }
   lines.push(`  Manifest  ${join(dataDir, 'store', 'runs', manifest.job, manifest.runId, 'manifest.json')}`);
   return `${lines.join('\n')}\n`;
 }

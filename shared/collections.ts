@@ -40,3 +40,37 @@ export function groupBy<E, K, T = E>(
   }
   return groups;
 }
+
+/**
+ * Rows collected and handed to `write` a batch of `limit` at a time, and the rest on {@link Batches.flush}: what
+ * streams out in parts (snapshot objects, removed items, failures files) holds one part in memory at most.
+ */
+export class Batches<Row> {
+  readonly #limit: number;
+  readonly #write: (rows: Row[], index: number) => Promise<void>;
+  #rows: Row[] = [];
+  /** Rows pushed so far. */
+  count = 0;
+  /** Batches written so far. */
+  written = 0;
+
+  /** @param write called with each batch and its index (0, 1, …), one at a time */
+  constructor(limit: number, write: (rows: Row[], index: number) => Promise<void>) {
+    this.#limit = limit;
+    this.#write = write;
+  }
+
+  async push(row: Row): Promise<void> {
+    this.#rows.push(row);
+    this.count++;
+    if (this.#rows.length >= this.#limit) await this.flush();
+  }
+
+  /** Writes the rows collected since the last batch, if any. */
+  async flush(): Promise<void> {
+    if (this.#rows.length === 0) return;
+    const rows = this.#rows;
+    this.#rows = [];
+    await this.#write(rows, this.written++);
+  }
+}

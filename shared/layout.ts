@@ -55,8 +55,12 @@ export const layout = {
   finalizeScratchFolder: (job: string, runId: string, attempt: string) =>
     `scratch/${segment(job, 'job')}/${segment(runId, 'run id')}/finalize-${segment(attempt, 'attempt id')}/`,
   scratchPrefix: 'scratch/',
-  /** Every URL of a run that did not end as parsed or unchanged, with its reason (written with the manifest). */
-  failures: (job: string, runId: string) => `runs/${segment(job, 'job')}/${segment(runId, 'run id')}/failures.ndjson`,
+  /**
+   * Every URL of a run that did not end as parsed or unchanged, with its reason (written with the manifest), in
+   * parts of at most `settings.failuresPartLines` lines: part 0 is `failures.ndjson`, part n `failures-<n>.ndjson`.
+   */
+  failures: (job: string, runId: string, part = 0) =>
+    `runs/${segment(job, 'job')}/${segment(runId, 'run id')}/failures${part === 0 ? '' : `-${part}`}.ndjson`,
   manifest: (job: string, runId: string) => `runs/${segment(job, 'job')}/${segment(runId, 'run id')}/manifest.json`,
   runsPrefix: (job: string) => `runs/${segment(job, 'job')}/`,
 } as const;

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseJob } from '../shared/job/load.js';
 import type { RunManifest } from '../shared/pipeline/finalize.js';
 import { closeServer, htmlPage, listenOnLoopback } from './fixtures/http-fixture.js';
-import { tempRuntime } from './support/local-run.js';
+import { FAST_RETRIES, tempRuntime } from './support/local-run.js';
 import { expectManifestInvariant, type FailureLine, failuresByPath, runFailures } from './support/manifest.js';
 
 /** A site whose pages each break the pipeline in one way. */
@@ -95,7 +95,8 @@ describe('Local pipeline on hostile input', () => {
       },
       'hostile.ts',
     );
-    local = await tempRuntime([job]);
+    // Failures files of 3 lines: the 7 failures are written in 3 parts, as a run of millions is.
+    local = await tempRuntime([job], {}, { ...FAST_RETRIES, failuresPartLines: 3 });
     manifest = await local.run('hostile');
     failures = failuresByPath(await runFailures(local.runtime.store, manifest));
   });
@@ -122,6 +123,15 @@ describe('Local pipeline on hostile input', () => {
     const failure = failures.get(path);
     expect(failure?.reason).toBe(reason);
     expect(failure?.message).toMatch(message);
+  });
+
+  it('writes the failures file in parts named by the manifest, each URL once', async () => {
+    expect(manifest.failuresKeys).toHaveLength(3);
+    expect(manifest.failuresKey).toBe(manifest.failuresKeys[0]);
+    expect(manifest.failuresKeys[2]).toMatch(/\/failures-2\.ndjson$/);
+    const lines = await runFailures(local.runtime.store, manifest);
+    expect(lines.map((line) => new URL(line.url).pathname).sort()).toEqual([...failures.keys()].sort());
+    expect(lines).toHaveLength(7);
   });
 
   it('keeps the good page', async () => {

@@ -60,6 +60,12 @@ export interface PipelineSettings {
    * writes them to scratch objects and judges its items in 64 buckets, with bounded memory. @default 200000
    */
   readonly finalizeMemoryKeys: number;
+  /**
+   * Lines per object of a run's failures file: a finalization holds one part in memory, so a run with a million
+   * failed URLs writes them in parts (`failures.ndjson`, `failures-1.ndjson`, …, all named by the manifest).
+   * @default 50000
+   */
+  readonly failuresPartLines: number;
 }
 
 export const defaultSettings: PipelineSettings = {
@@ -69,6 +75,7 @@ export const defaultSettings: PipelineSettings = {
   memoryMb: 1024,
   robotsRetryMs: 2000,
   finalizeMemoryKeys: 200_000,
+  failuresPartLines: 50_000,
 };
 
 /** Everything a pipeline stage needs: ports, the job registry and settings. */

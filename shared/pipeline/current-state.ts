@@ -1,5 +1,5 @@
 import { gzipSync } from 'node:zlib';
-import { mapLimited } from '../collections.js';
+import { Batches, mapLimited } from '../collections.js';
 import { httpReason } from '../failure-reasons.js';
 import { layout } from '../layout.js';
 import { gunzipLines, gzipNdjson } from '../ndjson.js';
@@ -121,33 +121,6 @@ const REMOVED_PART_ITEMS = 10_000;
 /** Items judged with one batch read of their pages' entries. */
 const CANDIDATES_PER_LOOKUP = MAX_GET_MANY;
 
-/** Rows collected and handed to `write` a part of `limit` at a time (the rest on {@link Parts.flush}). */
-class Parts<Row> {
-  readonly #limit: number;
-  readonly #write: (rows: Row[]) => Promise<void>;
-  #rows: Row[] = [];
-  /** Rows pushed so far. */
-  count = 0;
-
-  constructor(limit: number, write: (rows: Row[]) => Promise<void>) {
-    this.#limit = limit;
-    this.#write = write;
-  }
-
-  async push(row: Row): Promise<void> {
-    this.#rows.push(row);
-    this.count++;
-    if (this.#rows.length >= this.#limit) await this.flush();
-  }
-
-  async flush(): Promise<void> {
-    if (this.#rows.length === 0) return;
-    const rows = this.#rows;
-    this.#rows = [];
-    await this.#write(rows);
-  }
-}
-
 /**
  * Writes removed items as `removed` change records, one part before its items are marked removed: a finalization
  * that stops half-way leaves no removal unrecorded, and one that starts again no longer sees the items it removed.
@@ -197,12 +170,12 @@ export async function settleItems(
 ): Promise<{ readonly removed: number; readonly snapshot: CurrentSnapshot }> {
   const { job, runId } = run;
   const snapshotParts: string[] = [];
-  const snapshot = new Parts<Record<string, unknown>>(SNAPSHOT_PART_ITEMS, async (rows) => {
-    const key = layout.currentPart(job, runId, snapshotParts.length);
+  const snapshot = new Batches<Record<string, unknown>>(SNAPSHOT_PART_ITEMS, async (rows, part) => {
+    const key = layout.currentPart(job, runId, part);
     await context.store.put(key, gzipNdjson(rows), { contentType: 'application/x-ndjson' });
     snapshotParts.push(key);
   });
-  const removed = new Parts<ItemState>(REMOVED_PART_ITEMS, (items) => removeItems(context, run, items));
+  const removed = new Batches<ItemState>(REMOVED_PART_ITEMS, (items) => removeItems(context, run, items));
   const keep = (item: ItemState) =>
     snapshot.push({ ...item.data, _key: item.key, _url: item.pageUrl, _changedIn: item.changedIn });
   const judge = async (candidates: ItemState[]) => {

@@ -1,3 +1,4 @@
+import { Batches } from '../collections.js';
 import type { Job } from '../job/schema.js';
 import { layout, partitionDate } from '../layout.js';
 import { METRICS } from '../metrics.js';
@@ -79,8 +80,13 @@ export interface RunManifest {
     readonly byService: Readonly<Record<string, number>>;
     readonly perMillionPages: number | null;
   };
-  /** Key of the NDJSON file listing every failed or skipped URL with its reason. */
+  /**
+   * Key of the NDJSON file listing every failed or skipped URL with its reason: the first of
+   * {@link RunManifest.failuresKeys}, or null when nothing failed or was skipped.
+   */
   readonly failuresKey: string | null;
+  /** Every part of the failures file, in order (one unless a run failed more than `settings.failuresPartLines`). */
+  readonly failuresKeys: readonly string[];
   /** Set when the run re-extracted an earlier run's archive instead of fetching. */
   readonly reparse: ReparseOf | null;
 }
@@ -95,7 +101,7 @@ export function manifestOf(
   meta: RunMeta,
   details: {
     reasons?: Record<string, number>;
-    failuresKey?: string | null;
+    failuresKeys?: readonly string[];
     quality?: QualityReport | null;
     removed?: number;
     removalsInferred?: boolean;
@@ -136,7 +142,8 @@ export function manifestOf(
     quality: details.quality ?? null,
     requests: Object.fromEntries(Object.entries(meta.requests).map(([name, value]) => [name, Math.round(value * 100) / 100])),
     estimatedCostUsd: costOf(meta.requests, fetched),
-    failuresKey: details.failuresKey ?? null,
+    failuresKey: details.failuresKeys?.[0] ?? null,
+    failuresKeys: details.failuresKeys ?? [],
     reparse: meta.reparse ?? null,
   };
 }
@@ -270,16 +277,17 @@ interface RunSurvey {
   readonly terminal: Readonly<Record<TerminalState, number>>;
   /** Failed and skipped URLs per reason. */
   readonly reasons: Record<string, number>;
-  /** A line of the failures file per failed or skipped URL. */
-  readonly lines: readonly string[];
+  /** The parts of the failures file written: a line per failed or skipped URL. */
+  readonly failuresKeys: readonly string[];
   /** A URL failed for a reason that says nothing about its page's existence (network, 5xx...). */
   readonly transientFailures: boolean;
 }
 
 /**
- * Reads every URL entry of a run once, in a stream: counts states and reasons, keeps a failures line per failed or
- * skipped URL, and adds the item keys of parsed and unchanged pages to `present`. `undefined` as soon as a URL is
- * found pending.
+ * Reads every URL entry of a run once, in a stream: counts states and reasons, writes the failures file (a line per
+ * failed or skipped URL, in parts of `settings.failuresPartLines`), and adds the item keys of parsed and unchanged
+ * pages to `present`. `undefined` as soon as a URL is found pending (parts already written are rewritten by the
+ * finalization that completes: entries are read in key order, so every finisher writes the same parts).
  */
 async function surveyRun(
   context: PipelineContext,
@@ -289,7 +297,12 @@ async function surveyRun(
 ): Promise<RunSurvey | undefined> {
   const terminal: Record<TerminalState, number> = { parsed: 0, unchanged: 0, skipped: 0, failed: 0 };
   const reasons: Record<string, number> = {};
-  const lines: string[] = [];
+  const failuresKeys: string[] = [];
+  const failures = new Batches<string>(context.settings.failuresPartLines, async (lines, part) => {
+    const key = layout.failures(job, runId, part);
+    await context.store.put(key, `${lines.join('\n')}\n`, { contentType: 'application/x-ndjson' });
+    failuresKeys.push(key);
+  });
   let transientFailures = false;
   let entries = 0;
   for await (const entry of context.ledger.urls(job, runId)) {
@@ -307,10 +320,11 @@ async function surveyRun(
     const reason = entry.reason ?? 'unknown';
     reasons[reason] = (reasons[reason] ?? 0) + 1;
     const line: FailureLine = { url: entry.url, state: entry.status, reason, message: entry.message ?? null, depth: entry.depth };
-    lines.push(JSON.stringify(line));
+    await failures.push(JSON.stringify(line));
   }
   await present.close();
-  return { entries, terminal, reasons, lines, transientFailures };
+  await failures.flush();
+  return { entries, terminal, reasons, failuresKeys, transientFailures };
 }
 
 /** Makes a good run the job's quality baseline. */
@@ -394,10 +408,8 @@ export async function finalizeIfComplete(
     await context.store.discard?.(scratch);
     return undefined;
   }
-  const { reasons, lines, transientFailures } = survey;
+  const { reasons, failuresKeys, transientFailures } = survey;
   const meta: RunMeta = { ...counted, counters: { ...counted.counters, ...survey.terminal, accepted: survey.entries } };
-  const failuresKey = lines.length > 0 ? layout.failures(job, runId) : null;
-  if (failuresKey) await context.store.put(failuresKey, `${lines.join('\n')}\n`, { contentType: 'application/x-ndjson' });
 
   const last = await lastGoodRun(context, job);
   const baseline = last ? { runId: last.runId, items: last.items, templates: last.templates } : null;
@@ -418,7 +430,7 @@ export async function finalizeIfComplete(
   await context.store.discard?.(scratch);
   const now = context.clock.now();
   const state = options.stalled ? 'stalled' : finalState(meta, reasons, quality);
-  const manifest = manifestOf({ ...meta, state, finishedAt: now }, { reasons, failuresKey, quality, removed, removalsInferred });
+  const manifest = manifestOf({ ...meta, state, finishedAt: now }, { reasons, failuresKeys, quality, removed, removalsInferred });
   await context.store.put(layout.manifest(job, runId), JSON.stringify(manifest, null, 2), { contentType: 'application/json' });
   // A degraded, failed or budget-cut run is no baseline: the next run is compared with the last good one.
   if ((state === 'succeeded' || state === 'partial') && budgetOf(reasons) === null && movesCurrentState) {

@@ -14,15 +14,19 @@ export function expectManifestInvariant(manifest: RunManifest): void {
   expect(reasons, 'every failed or skipped URL has a reason').toBe(failed + skipped);
 }
 
-/** The lines of a run's failures file, in file order; none when the manifest names no file or the file is not there. */
+/** The lines of a run's failures file, every part in order; fails the test when a part the manifest names is missing. */
 export async function runFailures(store: ObjectStore, manifest: RunManifest): Promise<FailureLine[]> {
-  const body = manifest.failuresKey ? await store.get(manifest.failuresKey) : undefined;
-  if (!body) return [];
-  return Buffer.from(body)
-    .toString('utf8')
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => JSON.parse(line) as FailureLine);
+  const lines: FailureLine[] = [];
+  for (const key of manifest.failuresKeys) {
+    const body = await store.get(key);
+    expect(body, `failures part ${key}`).toBeDefined();
+    for (const line of Buffer.from(body ?? [])
+      .toString('utf8')
+      .split('\n')) {
+      if (line.trim() !== '') lines.push(JSON.parse(line) as FailureLine);
+    }
+  }
+  return lines;
 }
 
 /** Failure lines by the path of their URL. */
