@@ -7,8 +7,8 @@ import type { StartRunMessage } from '../shared/pipeline/messages.js';
 import { runIdFor } from '../shared/pipeline/start.js';
 import type { ObjectStore } from '../shared/ports.js';
 import { QUEUE_STAGES, type QueueStage } from '../shared/stages.js';
-import { UsageError } from './common.js';
-import { readStackOutputs, StackLookupError } from './stack-outputs.js';
+import { StackLookupError, UsageError } from './common.js';
+import { readStackOutputs } from './stack-outputs.js';
 
 /** AWS clients the CLI uses against a deployed stack; tests inject clients pointed at local peers. */
 export interface CloudServices {

@@ -2,15 +2,17 @@ import { AthenaQueryFailedError, AthenaQueryTimeoutError } from '../shared/athen
 import { describeError } from '../shared/errors.js';
 import { JobValidationError } from '../shared/job/errors.js';
 import type { CloudServices } from './cloud.js';
-import { type CliIo, EXIT, UsageError } from './common.js';
+import { type CliIo, EXIT, StackLookupError, UsageError } from './common.js';
 import { type CommandSpec, commandHelp, type OptionTable, parseCommandArgs } from './options.js';
-import { StackLookupError } from './stack-outputs.js';
 
 /** What a command runs with besides its arguments: the streams and environment, and the AWS clients to use. */
 export interface CommandContext {
   readonly io: CliIo;
-  /** Clients for commands against a deployed stack (tests inject clients pointed at local peers). */
-  readonly cloud: CloudServices;
+  /**
+   * Clients for commands against a deployed stack (tests inject clients pointed at local peers). A function, so that
+   * a local command never loads the AWS SDK (about 40 MB of memory).
+   */
+  readonly cloud: () => Promise<CloudServices>;
 }
 
 /** A command's arguments as its option table parses them. */
@@ -45,6 +47,18 @@ export function defineCommand<T extends OptionTable>(
       }
       return action(parsed, context);
     },
+  };
+}
+
+/**
+ * A command whose action lives in a module loaded only when it runs: its help and options do not load it (nor the
+ * AWS SDK clients it may import).
+ */
+export function lazyCommand<T extends OptionTable>(spec: CommandSpec<T>, load: () => Promise<CliCommand>): CliCommand {
+  return {
+    options: spec.options,
+    help: commandHelp(spec),
+    run: async (args, context) => (await load()).run(args, context),
   };
 }
 

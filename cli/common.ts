@@ -30,6 +30,14 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
+/**
+ * A stack that does not exist, or lacks an output a command needs: a usage error (exit code 2) with the message.
+ * Defined here, not beside the stack lookup, so that mapping errors to exit codes loads no AWS SDK.
+ */
+export class StackLookupError extends Error {
+  override readonly name = 'StackLookupError';
+}
+
 /** The CLI's configuration from the environment, validated once. */
 export const environment = z.object({
   SCRAPELINE_DATA_DIR: z.string().min(1).default('.scrapeline'),

@@ -29,13 +29,12 @@ import {
 } from '../shared/query.js';
 import { isQueueStage, QUEUE_STAGES } from '../shared/stages.js';
 import { hostOf } from '../shared/url.js';
-import { type CloudServices, defaultCloudServices, redrive, remoteStore, startCloudRun } from './cloud.js';
-import { type CliCommand, type CommandContext, defineCommand, type ParsedArgs, runCommand } from './command.js';
-import { CHANGES, DEMO, EXTRACT, QUERY, REDRIVE, REPARSE, RUN, RUNS, VALIDATE } from './commands.js';
+import type { CloudServices } from './cloud.js';
+import { type CliCommand, type CommandContext, defineCommand, lazyCommand, type ParsedArgs, runCommand } from './command.js';
+import { CHANGES, DEMO, EXTRACT, QUERY, REDRIVE, REPARSE, RUN, RUNS, SQL, VALIDATE } from './commands.js';
 import { type CliIo, EXIT, environment, loadJob, reportOutcome, runLocally, seconds, UsageError } from './common.js';
 import { runDemo } from './demo.js';
 import { FORMATS, type Format, writeRows } from './format.js';
-import { sqlCommand } from './sql.js';
 import { CLI_JOB_LOADING } from './typescript-jobs.js';
 
 const HELP = `scrapeline: scrape the web on a schedule, locally or on AWS.
@@ -97,7 +96,8 @@ async function commandRun({ values, positionals }: ParsedArgs<typeof RUN.options
   const { jobsDir, dataDir } = paths(values, io);
   if (values.stack !== undefined) {
     const name = jobArgument(positionals, 'run');
-    const runId = await startCloudRun(cloud, values.stack, name, values['start-url']);
+    const { startCloudRun } = await import('./cloud.js');
+    const runId = await startCloudRun(await cloud(), values.stack, name, values['start-url']);
     io.stdout.write(
       `Started run ${runId} of ${name} on stack ${values.stack}.\nWatch it: scrapeline runs ${name} --stack ${values.stack}\n`,
     );
@@ -444,7 +444,8 @@ async function commandRedrive(
     if (!isQueueStage(stage)) throw new UsageError(`--stage must be one of ${QUEUE_STAGES.join(', ')}, got "${stage}"`);
     return stage;
   });
-  const moved = await redrive(cloud, values.stack, { ...(job ? { job } : {}), ...(stages ? { stages } : {}) });
+  const { redrive } = await import('./cloud.js');
+  const moved = await redrive(await cloud(), values.stack, { ...(job ? { job } : {}), ...(stages ? { stages } : {}) });
   const total = Object.values(moved).reduce((sum, count) => sum + count, 0);
   io.stdout.write(`Moved ${total} dead letter(s) back: ${QUEUE_STAGES.map((stage) => `${stage} ${moved[stage]}`).join(', ')}\n`);
   return EXIT.ok;
@@ -463,18 +464,33 @@ const COMMANDS: Readonly<Record<string, CliCommand>> = {
   changes: defineCommand('changes', CHANGES, commandChanges),
   redrive: defineCommand('redrive', REDRIVE, commandRedrive),
   reparse: defineCommand('reparse', REPARSE, commandReparse),
-  sql: sqlCommand(),
+  // Loaded when run: its Athena, Glue and CloudFormation clients would weigh on every other command.
+  sql: lazyCommand(SQL, async () => (await import('./sql.js')).sqlCommand()),
   extract: defineCommand('extract', EXTRACT, commandExtract),
   validate: defineCommand('validate', VALIDATE, commandValidate),
   demo: defineCommand('demo', DEMO, commandDemo),
 };
 
 /**
+ * The bucket's object store when the options name a stack or a bucket, else `undefined` (a local command: the AWS SDK
+ * is not loaded).
+ */
+async function remoteStore(
+  cloud: CommandContext['cloud'],
+  options: { readonly stack?: string | undefined; readonly bucket?: string | undefined },
+): Promise<ObjectStore | undefined> {
+  if (options.stack === undefined && options.bucket === undefined) return undefined;
+  const { remoteStore: storeOf } = await import('./cloud.js');
+  return storeOf(await cloud(), options);
+}
+
+/**
  * Runs the CLI; returns the exit code.
  *
- * @param cloud AWS clients for commands against a deployed stack (tests inject clients pointed at local peers)
+ * @param services AWS clients for commands against a deployed stack (tests inject clients pointed at local peers).
+ * @default the SDK's usual configuration, loaded when a command first needs it
  */
-export async function main(argv: readonly string[], io: CliIo, cloud: CloudServices = defaultCloudServices()): Promise<number> {
+export async function main(argv: readonly string[], io: CliIo, services?: CloudServices): Promise<number> {
   const [name, ...args] = argv;
   if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
     return help(io, args[0]);
@@ -484,6 +500,11 @@ export async function main(argv: readonly string[], io: CliIo, cloud: CloudServi
     io.stderr.write(`unknown command "${name}"\n\n${HELP}\n`);
     return EXIT.usage;
   }
+  let loaded = services;
+  const cloud = async () => {
+    loaded ??= (await import('./cloud.js')).defaultCloudServices();
+    return loaded;
+  };
   return runCommand(command, args, { io, cloud });
 }
 

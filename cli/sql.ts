@@ -8,10 +8,10 @@ import type { Row } from '../shared/query.js';
 import { defaultCloudServices } from './cloud.js';
 import { type CliCommand, defineCommand, type ParsedArgs, runCommand } from './command.js';
 import { SQL } from './commands.js';
-import { type CliIo, EXIT, UsageError } from './common.js';
+import { type CliIo, EXIT, StackLookupError, UsageError } from './common.js';
 import { FORMATS, type Format, writeRows } from './format.js';
 import { commandHelp } from './options.js';
-import { readStackOutputs, StackLookupError } from './stack-outputs.js';
+import { readStackOutputs } from './stack-outputs.js';
 
 /** The help of `scrapeline sql`, written from its option table (cli/commands.ts). */
 export const SQL_HELP = commandHelp(SQL);
@@ -209,5 +209,5 @@ export function sqlCommand(dependencies: SqlDependencies = {}): CliCommand {
  * @param dependencies what tests replace: the clients, the wait between polls and the clock of the timeout
  */
 export function commandSql(args: string[], io: CliIo, dependencies: SqlDependencies = {}): Promise<number> {
-  return runCommand(sqlCommand(dependencies), args, { io, cloud: defaultCloudServices() });
+  return runCommand(sqlCommand(dependencies), args, { io, cloud: async () => defaultCloudServices() });
 }

@@ -3,11 +3,7 @@ import {
   DescribeStacksCommand,
   type DescribeStacksCommandOutput,
 } from '@aws-sdk/client-cloudformation';
-
-/** A stack that does not exist, or lacks an output a command needs: a usage error (exit code 2) with the message. */
-export class StackLookupError extends Error {
-  override readonly name = 'StackLookupError';
-}
+import { StackLookupError } from './common.js';
 
 /**
  * Reads the outputs of a deployed stack through CloudFormation: the one lookup every command against a stack uses.

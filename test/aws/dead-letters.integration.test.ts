@@ -41,6 +41,7 @@ describe('Dead-letter stage over SQS (local-aws-sqs, dynalite, s3rver)', () => {
     restoreEnvironment = setEnvironment(
       peers.functionEnvironment({
         FETCH_QUEUE_URL: parse.url,
+        PARSE_QUEUE_URL: parse.url,
         MAX_RECEIVE_COUNT: '2',
         DEAD_LETTER_ROUTES: JSON.stringify({ [parse.deadLetter.arn]: kept.url }),
         LOG_LEVEL: 'SILENT',
