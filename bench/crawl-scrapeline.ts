@@ -47,6 +47,8 @@ export interface CrawlResult {
   readonly cpuSeconds: number;
   /** Peak RSS of the process (getrusage), MB. */
   readonly maxRssMb: number;
+  /** Peak RSS when the run had finished, before anything else the bench did after it (the items export), MB. */
+  readonly runMaxRssMb?: number;
   /** Pages fetched with a 2xx and processed. */
   readonly pages: number;
   readonly itemsFile: string;
@@ -109,6 +111,8 @@ export async function crawlScrapeline(args: ScrapelineCrawlArgs): Promise<CrawlR
   });
   const cpu = process.cpuUsage(before);
   const wallMs = performance.now() - started;
+  // The run's own peak (crawl and finalization), before the bench exports the items.
+  const runMaxRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
   if (sampler) clearInterval(sampler);
   if (session && args.allocationProfile) await session.stop(args.allocationProfile);
   if (args.heapSnapshot) {
@@ -136,6 +140,7 @@ export async function crawlScrapeline(args: ScrapelineCrawlArgs): Promise<CrawlR
     wallMs,
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
     maxRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
+    runMaxRssMb,
     pages: manifest.urls.parsed,
     itemsFile: args.itemsFile,
     detail: { urls: manifest.urls, items: manifest.items, reasons: manifest.reasons, state: manifest.state },
