@@ -360,9 +360,9 @@ export interface ParserHandlerOptions extends HandlerOptions {
    */
   readonly finishReserveMs?: number;
   /**
-   * Pages of a batch parsed at once in a Lambda invocation (their state requests overlap; extraction runs on the
-   * invocation's thread), so that pages not started can still be handed back. @default 16 (unlimited without a
-   * Lambda context)
+   * Pages of a batch parsed at once in an invocation with a deadline (their state requests overlap; extraction runs
+   * on the invocation's thread on Lambda, on worker threads locally), so that pages not started can still be handed
+   * back. @default 16 (unlimited without a Lambda context, as in a direct call)
    */
   readonly pageConcurrency?: number;
 }

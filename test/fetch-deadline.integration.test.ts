@@ -3,7 +3,6 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import type { Context } from 'aws-lambda';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { UndiciHttpClient } from '../shared/fetch/http.js';
 import { createFetcherHandler } from '../shared/handlers.js';
@@ -16,30 +15,12 @@ import { createContext, jobRegistry, type PipelineContext } from '../shared/pipe
 import { type ParseTask, parseTaskMessage } from '../shared/pipeline/messages.js';
 import { InProcessHostGate } from '../shared/pipeline/politeness.js';
 import { silentLog, systemClock } from '../shared/ports.js';
+import { lambdaContext } from './aws/lambda-driver.js';
 import { closeServer, listenOnLoopback } from './fixtures/http-fixture.js';
 
 const PAGES = 30;
 /** The invocation's timeout: with the job below, only the first ~0.9 s of it may start fetches. */
 const TIMEOUT_MS = 1500;
-
-/** A Lambda context whose remaining time runs out `timeoutMs` after the invocation starts. */
-function lambdaContext(timeoutMs: number): Context {
-  const deadline = Date.now() + timeoutMs;
-  return {
-    callbackWaitsForEmptyEventLoop: true,
-    functionName: 'fetcher',
-    functionVersion: '$LATEST',
-    invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:fetcher',
-    memoryLimitInMB: '512',
-    awsRequestId: `${Date.now()}`,
-    logGroupName: '/aws/lambda/fetcher',
-    logStreamName: 'local',
-    getRemainingTimeInMillis: () => deadline - Date.now(),
-    done: () => {},
-    fail: () => {},
-    succeed: () => {},
-  };
-}
 
 describe('Function: createFetcherHandler (deadline guard)', () => {
   let dir: string;
@@ -116,7 +97,7 @@ describe('Function: createFetcherHandler (deadline guard)', () => {
       const messages = await fetchQueue.receive(100);
       if (messages.length === 0) break;
       receiveCounts.push(...messages.map((message) => message.receiveCount));
-      const lambda = lambdaContext(TIMEOUT_MS);
+      const lambda = lambdaContext('fetcher', TIMEOUT_MS);
       const parseBefore = parseQueue.size;
       const response = await handler({ Records: messages.map((message) => sqsRecord('fetch', message)) }, lambda);
       invocations.push({
@@ -175,7 +156,10 @@ describe('Function: createFetcherHandler (deadline guard)', () => {
     const messages = await fetchQueue.receive(10);
 
     // Act
-    const response = await handler({ Records: messages.map((message) => sqsRecord('fetch', message)) }, lambdaContext(60_000));
+    const response = await handler(
+      { Records: messages.map((message) => sqsRecord('fetch', message)) },
+      lambdaContext('fetcher', 60_000),
+    );
 
     // Assess: all three fetched and dispatched, none handed back.
     expect(response.batchItemFailures).toEqual([]);

@@ -2,7 +2,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Context } from 'aws-lambda';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { inProcessExtractor } from '../shared/extract/pool.js';
 import { UndiciHttpClient } from '../shared/fetch/http.js';
@@ -18,6 +17,7 @@ import { createContext, jobRegistry, type PipelineContext } from '../shared/pipe
 import { pageRecordSchema, parseJson, parseTaskMessage } from '../shared/pipeline/messages.js';
 import { InProcessHostGate } from '../shared/pipeline/politeness.js';
 import { type StateStore, silentLog, systemClock } from '../shared/ports.js';
+import { lambdaContext } from './aws/lambda-driver.js';
 import { closeServer, listenOnLoopback } from './fixtures/http-fixture.js';
 
 const PAGES = 30;
@@ -26,25 +26,6 @@ const RUN_ID = '20261202T000000Z-abcdef';
 const TIMEOUT_MS = 1500;
 /** Every state request answers this much later: a state table under load (the scale check's overloaded peer). */
 const STATE_LATENCY_MS = 30;
-
-/** A Lambda context whose remaining time runs out `timeoutMs` after the invocation starts. */
-function lambdaContext(timeoutMs: number): Context {
-  const deadline = Date.now() + timeoutMs;
-  return {
-    callbackWaitsForEmptyEventLoop: true,
-    functionName: 'parser',
-    functionVersion: '$LATEST',
-    invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:parser',
-    memoryLimitInMB: '1024',
-    awsRequestId: `${Date.now()}`,
-    logGroupName: '/aws/lambda/parser',
-    logStreamName: 'local',
-    getRemainingTimeInMillis: () => deadline - Date.now(),
-    done: () => {},
-    fail: () => {},
-    succeed: () => {},
-  };
-}
 
 /** `state` whose requests settle `latencyMs` late (their results unchanged; streams are not delayed). */
 function slowState(state: StateStore, latencyMs: number): StateStore {
@@ -157,7 +138,7 @@ describe('Function: createParserHandler (deadline guard)', () => {
       const messages = await parseQueue.receive(100);
       if (messages.length === 0) break;
       receiveCounts.push(...messages.map((message) => message.receiveCount));
-      const lambda = lambdaContext(TIMEOUT_MS);
+      const lambda = lambdaContext('parser', TIMEOUT_MS);
       const writtenBefore = (await pageRecords()).length;
       const response = await handler({ Records: messages.map((message) => sqsRecord('parse', message)) }, lambda);
       const remainingMs = lambda.getRemainingTimeInMillis();
@@ -202,7 +183,7 @@ describe('Function: createParserHandler (deadline guard)', () => {
     // Act
     const response = await handler(
       { Records: messages.map((message) => sqsRecord('parse', message)) },
-      lambdaContext(TIMEOUT_MS),
+      lambdaContext('parser', TIMEOUT_MS),
     );
 
     // Assess: the pages parsed were written, every other message is a batch item failure (SQS delivers it again).
@@ -222,7 +203,10 @@ describe('Function: createParserHandler (deadline guard)', () => {
     const messages = await parseQueue.receive(100);
 
     // Act
-    const response = await handler({ Records: messages.map((message) => sqsRecord('parse', message)) }, lambdaContext(60_000));
+    const response = await handler(
+      { Records: messages.map((message) => sqsRecord('parse', message)) },
+      lambdaContext('parser', 60_000),
+    );
     await parseQueue.deleteBatch(messages.map((message) => message.receiptHandle));
 
     // Assess: all parsed and written, none handed back.
