@@ -4,19 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { UndiciHttpClient } from '../shared/fetch/http.js';
 import { createFetcherHandler } from '../shared/handlers.js';
 import { parseJob } from '../shared/job/load.js';
-import { FileSystemObjectStore } from '../shared/local/object-store.js';
-import { LocalQueue } from '../shared/local/queue.js';
+import type { LocalQueue } from '../shared/local/queue.js';
 import { sqsRecord } from '../shared/local/runtime.js';
-import { EmbeddedStateStore } from '../shared/local/state.js';
-import { createContext, jobRegistry, type PipelineContext } from '../shared/pipeline/context.js';
+import type { PipelineContext } from '../shared/pipeline/context.js';
 import { type ParseTask, parseTaskMessage } from '../shared/pipeline/messages.js';
-import { InProcessHostGate } from '../shared/pipeline/politeness.js';
-import { silentLog, systemClock } from '../shared/ports.js';
 import { lambdaContext } from './aws/lambda-driver.js';
 import { closeServer, listenOnLoopback } from './fixtures/http-fixture.js';
+import { type HandlerPipeline, handlerPipeline } from './support/handler-pipeline.js';
 
 const PAGES = 30;
 /** The invocation's timeout: with the job below, only the first ~0.9 s of it may start fetches. */
@@ -29,7 +25,7 @@ describe('Function: createFetcherHandler (deadline guard)', () => {
   let context: PipelineContext;
   let fetchQueue: LocalQueue;
   let parseQueue: LocalQueue;
-  let http: UndiciHttpClient;
+  let pipeline: HandlerPipeline;
 
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'scrapeline-deadline-'));
@@ -50,25 +46,12 @@ describe('Function: createFetcherHandler (deadline guard)', () => {
       },
       'slow.ts',
     );
-    fetchQueue = new LocalQueue({ name: 'fetch', visibilityTimeoutMs: 60_000 });
-    parseQueue = new LocalQueue({ name: 'parse', visibilityTimeoutMs: 60_000 });
-    http = new UndiciHttpClient({ ssrf: { allow: ['127.0.0.1'] } });
-    context = createContext({
-      jobs: jobRegistry([job]),
-      store: new FileSystemObjectStore({ root: dir }),
-      state: new EmbeddedStateStore(),
-      fetchQueue,
-      parseQueue,
-      http,
-      hosts: new InProcessHostGate(),
-      clock: systemClock,
-      log: silentLog,
-      settings: { inlineRetryMaxMs: 100 },
-    });
+    pipeline = handlerPipeline(job, dir, { settings: { inlineRetryMaxMs: 100 } });
+    ({ context, fetchQueue, parseQueue } = pipeline);
   });
 
   afterEach(async () => {
-    await http.close();
+    await pipeline.close();
     await closeServer(server);
     await rm(dir, { recursive: true, force: true });
   });

@@ -4,21 +4,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { inProcessExtractor } from '../shared/extract/pool.js';
-import { UndiciHttpClient } from '../shared/fetch/http.js';
 import { createFetcherHandler, createParserHandler } from '../shared/handlers.js';
 import { parseJob } from '../shared/job/load.js';
 import { layout } from '../shared/layout.js';
-import { FileSystemObjectStore } from '../shared/local/object-store.js';
-import { LocalQueue } from '../shared/local/queue.js';
+import type { LocalQueue } from '../shared/local/queue.js';
 import { sqsRecord } from '../shared/local/runtime.js';
 import { EmbeddedStateStore } from '../shared/local/state.js';
 import { gunzipLines } from '../shared/ndjson.js';
-import { createContext, jobRegistry, type PipelineContext } from '../shared/pipeline/context.js';
+import type { PipelineContext } from '../shared/pipeline/context.js';
 import { pageRecordSchema, parseJson, parseTaskMessage } from '../shared/pipeline/messages.js';
-import { InProcessHostGate } from '../shared/pipeline/politeness.js';
-import { type StateStore, silentLog, systemClock } from '../shared/ports.js';
+import type { StateStore } from '../shared/ports.js';
 import { lambdaContext } from './aws/lambda-driver.js';
 import { closeServer, listenOnLoopback } from './fixtures/http-fixture.js';
+import { type HandlerPipeline, handlerPipeline } from './support/handler-pipeline.js';
 
 const PAGES = 30;
 const RUN_ID = '20261202T000000Z-abcdef';
@@ -49,7 +47,7 @@ describe('Function: createParserHandler (deadline guard)', () => {
   let context: PipelineContext;
   let fetchQueue: LocalQueue;
   let parseQueue: LocalQueue;
-  let http: UndiciHttpClient;
+  let pipeline: HandlerPipeline;
   let startUrls: string[];
 
   beforeEach(async () => {
@@ -72,22 +70,12 @@ describe('Function: createParserHandler (deadline guard)', () => {
       },
       'pages.ts',
     );
-    fetchQueue = new LocalQueue({ name: 'fetch', visibilityTimeoutMs: 60_000 });
-    parseQueue = new LocalQueue({ name: 'parse', visibilityTimeoutMs: 60_000 });
-    http = new UndiciHttpClient({ ssrf: { allow: ['127.0.0.1'] } });
-    context = createContext({
-      jobs: jobRegistry([job]),
-      store: new FileSystemObjectStore({ root: dir }),
+    // As on Lambda, pages are extracted on the invocation's thread.
+    pipeline = handlerPipeline(job, dir, {
       state: slowState(new EmbeddedStateStore(), STATE_LATENCY_MS),
-      fetchQueue,
-      parseQueue,
-      http,
-      // As on Lambda: pages are extracted on the invocation's thread.
       extractor: inProcessExtractor,
-      hosts: new InProcessHostGate(),
-      clock: systemClock,
-      log: silentLog,
     });
+    ({ context, fetchQueue, parseQueue } = pipeline);
     // Every page fetched and archived (no deadline: a direct call), one parse task each in the parse queue.
     const fetcher = createFetcherHandler(context);
     const start = { type: 'start-run', job: 'pages', runId: RUN_ID, startUrls };
@@ -108,7 +96,7 @@ describe('Function: createParserHandler (deadline guard)', () => {
   });
 
   afterEach(async () => {
-    await http.close();
+    await pipeline.close();
     await closeServer(server);
     await rm(dir, { recursive: true, force: true });
   });

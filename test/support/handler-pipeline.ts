@@ -1,0 +1,46 @@
+import { UndiciHttpClient } from '../../shared/fetch/http.js';
+import type { Job } from '../../shared/job/schema.js';
+import { FileSystemObjectStore } from '../../shared/local/object-store.js';
+import { LocalQueue } from '../../shared/local/queue.js';
+import { EmbeddedStateStore } from '../../shared/local/state.js';
+import { createContext, jobRegistry, type PipelineContext, type PipelineSettings } from '../../shared/pipeline/context.js';
+import { InProcessHostGate } from '../../shared/pipeline/politeness.js';
+import { type PageExtractor, type StateStore, silentLog, systemClock } from '../../shared/ports.js';
+
+/** A pipeline to drive the stage handlers by hand: local queues and state, objects under `dir`, loopback HTTP. */
+export interface HandlerPipeline {
+  readonly context: PipelineContext;
+  readonly fetchQueue: LocalQueue;
+  readonly parseQueue: LocalQueue;
+  /** Closes the HTTP client. */
+  close(): Promise<void>;
+}
+
+/** Builds a {@link HandlerPipeline} for `job`; `state` defaults to an in-memory embedded store. */
+export function handlerPipeline(
+  job: Job,
+  dir: string,
+  options: {
+    readonly state?: StateStore;
+    readonly extractor?: PageExtractor;
+    readonly settings?: Partial<PipelineSettings>;
+  } = {},
+): HandlerPipeline {
+  const fetchQueue = new LocalQueue({ name: 'fetch', visibilityTimeoutMs: 60_000 });
+  const parseQueue = new LocalQueue({ name: 'parse', visibilityTimeoutMs: 60_000 });
+  const http = new UndiciHttpClient({ ssrf: { allow: ['127.0.0.1'] } });
+  const context = createContext({
+    jobs: jobRegistry([job]),
+    store: new FileSystemObjectStore({ root: dir }),
+    state: options.state ?? new EmbeddedStateStore(),
+    fetchQueue,
+    parseQueue,
+    http,
+    ...(options.extractor ? { extractor: options.extractor } : {}),
+    hosts: new InProcessHostGate(),
+    clock: systemClock,
+    log: silentLog,
+    ...(options.settings ? { settings: options.settings } : {}),
+  });
+  return { context, fetchQueue, parseQueue, close: () => http.close() };
+}
