@@ -68,19 +68,29 @@ export function unknownFieldsProblem(option: string, names: readonly string[], c
   return `${option}: unknown field${unknown.length > 1 ? 's' : ''} ${which} (fields: ${columns.join(', ')})`;
 }
 
+/**
+ * A stored manifest. One written before the failures file came in parts names its single file in `failuresKey` only:
+ * it gets the `failuresKeys` list a current manifest has.
+ */
+function parseManifest(body: Uint8Array): RunManifest {
+  const manifest = JSON.parse(Buffer.from(body).toString('utf8')) as RunManifest;
+  if (manifest.failuresKeys !== undefined) return manifest;
+  return { ...manifest, failuresKeys: manifest.failuresKey === null ? [] : [manifest.failuresKey] };
+}
+
 /** Every manifest of a job, in run id order (time-based ids sort by start time; ids chosen with --run-id need not). */
 export async function* listManifests(store: ObjectStore, job: string): AsyncIterable<RunManifest> {
   for await (const object of store.list(layout.runsPrefix(job))) {
     if (!object.key.endsWith('/manifest.json')) continue;
     const body = await store.get(object.key);
-    if (body) yield JSON.parse(Buffer.from(body).toString('utf8')) as RunManifest;
+    if (body) yield parseManifest(body);
   }
 }
 
 /** The manifest of one run, or `undefined`. */
 export async function readManifest(store: ObjectStore, job: string, runId: string): Promise<RunManifest | undefined> {
   const body = await store.get(layout.manifest(job, runId));
-  return body ? (JSON.parse(Buffer.from(body).toString('utf8')) as RunManifest) : undefined;
+  return body ? parseManifest(body) : undefined;
 }
 
 /** The most recent finished run (any final state), or `undefined` when the job has none. */

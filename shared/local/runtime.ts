@@ -29,6 +29,7 @@ import type { SecretSource } from '../pipeline/secrets.js';
 import { runIdFor } from '../pipeline/start.js';
 import { stallRun } from '../pipeline/watchdog.js';
 import { type Clock, type HttpClient, type Log, type PageExtractor, silentLog, systemClock } from '../ports.js';
+import { readManifest } from '../query.js';
 import { urlId } from '../url.js';
 import { DataDirFullError, watchDiskFull } from './disk-full.js';
 import { type DataDirLock, lockDataDir } from './lock.js';
@@ -509,8 +510,8 @@ export class LocalRuntime {
       const progress = await this.progress(job, runId);
       if (progress) options.onProgress?.(progress);
       if (progress && progress.meta.state !== 'running') {
-        const body = await this.store.get(layout.manifest(job, runId));
-        if (body) return { kind: 'finished', manifest: JSON.parse(Buffer.from(body).toString('utf8')) as RunManifest };
+        const manifest = await readManifest(this.store, job, runId);
+        if (manifest) return { kind: 'finished', manifest };
       }
       if (progress?.meta.state === 'running' && this.#idle()) {
         const quietMs = clock.now() - Math.max(waitingSince, this.#activity.lastAt ?? waitingSince);
