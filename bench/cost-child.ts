@@ -425,6 +425,7 @@ async function main(): Promise<void> {
   const { startAwsPeers } = await import('../test/support/aws-peers.js');
   const { relayObjectCreated } = await import('../test/aws/lambda-driver.js');
   const { S3ObjectStore } = await import('../shared/aws/s3-object-store.js');
+  const { SqsQueue } = await import('../shared/aws/sqs-queue.js');
   const { SendMessageCommand } = await import('@aws-sdk/client-sqs');
   const { LOCAL_BATCHING } = await import('../shared/local/runtime.js');
   const { benchJobInput } = await import('./job.js');
@@ -442,6 +443,7 @@ async function main(): Promise<void> {
     peers.functionEnvironment({
       FETCH_QUEUE_URL: fetch.url,
       PARSE_QUEUE_URL: parse.url,
+      POSTPROCESS_QUEUE_URL: postprocess.url,
       FETCH_ALLOW_ADDRESSES: '127.0.0.1',
       POWERTOOLS_SERVICE_NAME: 'scrapeline-bench',
     }),
@@ -494,12 +496,21 @@ async function main(): Promise<void> {
     };
   };
   const fetcherRuntime = runtimeOf('fetcher', fetcherConfig);
-  const parserRuntime = runtimeOf('parser', loadConfig(['bucket', 'table', 'fetchQueue']));
-  const postRuntime = runtimeOf('postprocessor', loadConfig(['bucket', 'table']));
+  // As functions/*.ts configure them: each hands work it has no time for back to its own queue.
+  const parserRuntime = runtimeOf('parser', loadConfig(['bucket', 'table', 'fetchQueue', 'parseQueue']));
+  const postConfig = loadConfig(['bucket', 'table', 'postprocessQueue']);
+  const postRuntime = runtimeOf('postprocessor', postConfig);
   const handlers = {
     fetcher: timed('fetcher', fetcherRuntime.instrument(createFetcherHandler(fetcherRuntime.pipeline))),
     parser: timed('parser', parserRuntime.instrument(createParserHandler(parserRuntime.pipeline))),
-    postprocessor: timed('postprocessor', postRuntime.instrument(createPostProcessorHandler(postRuntime.pipeline))),
+    postprocessor: timed(
+      'postprocessor',
+      postRuntime.instrument(
+        createPostProcessorHandler(postRuntime.pipeline, {
+          handBackQueue: new SqsQueue({ client: postRuntime.clients.sqs, queueUrl: postConfig.postprocessQueue }),
+        }),
+      ),
+    ),
   };
   const store = new S3ObjectStore({ client: peers.clients.s3, bucket: peers.bucket });
   const relay = relayObjectCreated(peers.s3Events, peers.clients.sqs, postprocess.url, 'records/');

@@ -317,6 +317,8 @@ export class ScrapelineStack extends Stack {
         ...environment,
         EVENT_BUS_NAME: 'default',
         MAX_RECEIVE_COUNT: String(this.postprocessQueue.maxReceiveCount),
+        // Records objects it has no time left to finish near its deadline go back to its own queue.
+        POSTPROCESS_QUEUE_URL: this.postprocessQueue.queue.queueUrl,
       },
     });
     const deadLetterRoutes: Record<string, string> = {};
@@ -374,6 +376,7 @@ export class ScrapelineStack extends Stack {
 
     const postprocessor = this.postprocessor.function;
     this.postprocessQueue.addConsumer(this.postprocessor, stages.postprocessor);
+    this.postprocessQueue.queue.grants.sendMessages(postprocessor);
     grantBucket(this.postprocessor, BUCKET_ACCESS.postprocessor);
     table.grants.readWriteData(postprocessor);
 

@@ -57,3 +57,14 @@ export class ObjectNotFoundError extends NonRetryableError {
     super(`no object at "${key}"`, 'object-not-found');
   }
 }
+
+/**
+ * An invocation stopped work it had no time left to finish (its Lambda deadline is near): the work is idempotent and
+ * is handed back to its queue to be done again from the start.
+ */
+export class DeadlineError extends RetryableError {
+  override readonly name: string = 'DeadlineError';
+  constructor(message: string) {
+    super(message, 'deadline');
+  }
+}

@@ -59,6 +59,7 @@ export const FAILURE_REASONS = {
   unavailablePort: 'unavailable-port',
   deadLettered: 'dead-lettered',
   stalled: 'stalled',
+  deadline: 'deadline',
   internal: 'internal',
   configuration: 'configuration',
   // Adapters (AWS and local)

@@ -1,18 +1,18 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { groupBy } from './collections.js';
-import { describeError } from './errors.js';
+import { DeadlineError, describeError } from './errors.js';
 import { parseRecordsKey } from './layout.js';
 import { type PipelineContext, withMeter } from './pipeline/context.js';
 import { recordLastError, settleDeadLetter } from './pipeline/dead-letters.js';
 import { dispatchFetched, type FetchOutcome, fetchTask } from './pipeline/fetch.js';
 import { fetchQueueMessage, type ParseTask, parseMessage, parseTaskMessage, s3NotificationMessage } from './pipeline/messages.js';
-import { INVOCATION_LOG_BYTES, RequestMeter } from './pipeline/metering.js';
+import { INVOCATION_LOG_BYTES, meteredQueue, RequestMeter } from './pipeline/metering.js';
 import { ArchiveReader, type ParsedPage, parseTask, writePageRecords } from './pipeline/parse.js';
 import { PolitenessDeferral } from './pipeline/politeness.js';
 import { postProcessRecords } from './pipeline/postprocess.js';
 import { runIdFor, startRun } from './pipeline/start.js';
-import type { HostGate } from './ports.js';
+import type { HostGate, Queue } from './ports.js';
 import { type FunctionStage, type QueueStage, STAGE_LABELS } from './stages.js';
 
 /**
@@ -83,8 +83,7 @@ class InvocationMeters {
     this.#startedAt = pipeline.clock.now();
   }
 
-  /** The context to use for a record of this run. */
-  for(job: string, runId: string, records = 1): PipelineContext {
+  #entry(job: string, runId: string) {
     const id = `${job}/${runId}`;
     let entry = this.#runs.get(id);
     if (!entry) {
@@ -92,8 +91,19 @@ class InvocationMeters {
       entry = { job, runId, meter, context: withMeter(this.pipeline, meter), records: 0 };
       this.#runs.set(id, entry);
     }
+    return entry;
+  }
+
+  /** The context to use for a record of this run. */
+  for(job: string, runId: string, records = 1): PipelineContext {
+    const entry = this.#entry(job, runId);
     entry.records += records;
     return entry.context;
+  }
+
+  /** `queue` with its requests counted for the run. */
+  queue(job: string, runId: string, queue: Queue): Queue {
+    return meteredQueue(queue, this.#entry(job, runId).meter);
   }
 
   async flush(): Promise<void> {
@@ -369,10 +379,10 @@ export interface ParserHandlerOptions extends HandlerOptions {
 
 /**
  * Admits a batch's records a few at a time, and none once the invocation's remaining time falls below a margin:
- * the pages not started are handed back rather than left to run past the function's timeout (which would return
- * the whole batch, parsed pages included, and burn a receive of each message).
+ * the records not started are handed back rather than left to run past the function's timeout (which would return
+ * the whole batch, the work done included, and burn a receive of each message).
  */
-class ParseAdmission {
+class Admission {
   readonly #waiting: (() => void)[] = [];
   #active = 0;
 
@@ -414,7 +424,7 @@ export function createParserHandler(pipeline: PipelineContext, options: ParserHa
     const marginMs = remaining ? Math.min(reserveMs, remaining() / 2) : 0;
     // With no deadline to keep, every page of the batch starts at once, as Powertools starts them.
     const concurrency = remaining ? (options.pageConcurrency ?? 16) : Number.POSITIVE_INFINITY;
-    const admission = new ParseAdmission(concurrency, () => remaining !== undefined && remaining() < marginMs);
+    const admission = new Admission(concurrency, () => remaining !== undefined && remaining() < marginMs);
     const response = await processRecords(event, lambdaContext, pipeline, 'parser', options, async (record) => {
       const task = parseMessage(parseTaskMessage, record.body, `parse queue message ${record.messageId}`);
       const context = meters.for(task.job, task.runId);
@@ -428,7 +438,15 @@ export function createParserHandler(pipeline: PipelineContext, options: ParserHa
         admission.leave();
       }
     });
-    const unsent = await handBack(pipeline, handedBack);
+    const unsent = await handBackMessages(
+      pipeline,
+      'parser',
+      [...handedBack].map(([messageId, { task, context }]) => ({
+        messageId,
+        body: JSON.stringify(task),
+        queue: context.parseQueue,
+      })),
+    );
     let unwritten: string[] = [];
     try {
       for (const [context, pages] of groupBy(
@@ -456,31 +474,37 @@ export function createParserHandler(pipeline: PipelineContext, options: ParserHa
   };
 }
 
+/** A message an invocation hands back: its id in the batch, its body and the queue it goes back to. */
+interface HandBack {
+  readonly messageId: string;
+  readonly body: string;
+  /** undefined: the stage has no queue to send it back to. */
+  readonly queue: Queue | undefined;
+}
+
 /**
- * Sends the parse tasks an invocation did not start back to the parse queue, as new messages (their receive counts
- * start again: nothing failed). @returns the message ids of the tasks that could not be sent: they are returned to
- * their queue as failures instead, so none is lost.
+ * Sends the messages an invocation did not finish back to their queue, as new messages (their receive counts start
+ * again: nothing failed). @returns the ids of the messages that could not be sent (or that have no queue to go
+ * back to): they are returned to their queue as failures instead, so none is lost.
  */
-async function handBack(
+async function handBackMessages(
   pipeline: PipelineContext,
-  tasks: ReadonlyMap<string, { task: ParseTask; context: PipelineContext }>,
+  stage: FunctionStage,
+  messages: readonly HandBack[],
 ): Promise<string[]> {
-  if (tasks.size === 0) return [];
+  if (messages.length === 0) return [];
   const unsent: string[] = [];
-  for (const [context, entries] of groupBy(
-    tasks,
-    ([, entry]) => entry.context,
-    ([messageId, entry]) => ({ messageId, task: entry.task }),
-  )) {
+  for (const [queue, group] of groupBy(messages, (message) => message.queue)) {
     try {
-      await context.parseQueue.send(entries.map(({ task }) => ({ body: JSON.stringify(task) })));
+      if (queue === undefined) throw new Error('no queue to hand messages back to');
+      await queue.send(group.map(({ body }) => ({ body })));
     } catch (error) {
-      pipeline.log.error('parser: handing tasks back to the parse queue failed', { error: describeError(error) });
-      unsent.push(...entries.map(({ messageId }) => messageId));
+      pipeline.log.error(`${STAGE_LABELS[stage]}: handing messages back to the queue failed`, { error: describeError(error) });
+      unsent.push(...group.map(({ messageId }) => messageId));
     }
   }
-  pipeline.log.info('parser: near the deadline, pages not started were handed back to the parse queue', {
-    handedBack: tasks.size - unsent.length,
+  pipeline.log.info(`${STAGE_LABELS[stage]}: near the deadline, work not done was handed back to the queue`, {
+    handedBack: messages.length - unsent.length,
     failed: unsent.length,
   });
   return unsent;
@@ -491,22 +515,80 @@ export function decodeS3Key(key: string): string {
   return decodeURIComponent(key.replace(/\+/g, ' '));
 }
 
-/** The post-processing queue consumer: one S3 notification per message, each naming records objects. */
-export function createPostProcessorHandler(pipeline: PipelineContext, options: HandlerOptions = {}): SqsHandler {
+/** Options of {@link createPostProcessorHandler}. */
+export interface PostProcessorHandlerOptions extends HandlerOptions {
+  /**
+   * The post-processing queue itself: near the invocation's deadline, messages whose records objects it has no time
+   * to finish are sent back to it as new messages (their receive counts start again: nothing failed).
+   * @default undefined (those messages are returned as batch item failures, and come back after their visibility
+   * timeout)
+   */
+  readonly handBackQueue?: Queue;
+  /**
+   * Time kept at the end of an invocation. No message starts once the invocation's remaining time falls below it
+   * (or below half the invocation's time, when that is less), and a records object in progress stops between two
+   * steps once the remaining time falls below a quarter of it: its message is handed back, and the object is
+   * post-processed again from the start (post-processing is idempotent). @default 60000
+   */
+  readonly finishReserveMs?: number;
+  /**
+   * Messages of a batch post-processed at once in an invocation with a deadline, so that those not started can be
+   * handed back. @default 2 (unlimited without a Lambda context, as in a direct call)
+   */
+  readonly messageConcurrency?: number;
+}
+
+/**
+ * The post-processing queue consumer: one S3 notification per message, each naming records objects. Near the
+ * invocation's deadline it starts no more messages and stops the objects in progress between two steps, and hands
+ * their messages back (see {@link PostProcessorHandlerOptions.finishReserveMs}).
+ */
+export function createPostProcessorHandler(pipeline: PipelineContext, options: PostProcessorHandlerOptions = {}): SqsHandler {
+  const reserveMs = options.finishReserveMs ?? 60_000;
   return async (event, lambdaContext) => {
     const meters = new InvocationMeters(pipeline);
+    // Without a Lambda context (a direct call) there is no deadline to keep.
+    const remaining = lambdaContext?.getRemainingTimeInMillis ? () => lambdaContext.getRemainingTimeInMillis() : undefined;
+    const startMarginMs = remaining ? Math.min(reserveMs, remaining() / 2) : 0;
+    const stopMarginMs = startMarginMs / 4;
+    const concurrency = remaining ? (options.messageConcurrency ?? 2) : Number.POSITIVE_INFINITY;
+    const admission = new Admission(concurrency, () => remaining !== undefined && remaining() < startMarginMs);
+    const checkpoint = () => {
+      if (remaining !== undefined && remaining() < stopMarginMs)
+        throw new DeadlineError('the invocation is near its deadline: the records object is handed back');
+    };
+    const handedBack: HandBack[] = [];
     const response = await processRecords(event, lambdaContext, pipeline, 'postprocessor', options, async (record) => {
       const notification = parseMessage(s3NotificationMessage, record.body, `post-processing message ${record.messageId}`);
       if ('Event' in notification) return;
-      for (const s3Record of notification.Records) {
-        if (!s3Record.eventName.startsWith('ObjectCreated')) continue;
-        const key = decodeS3Key(s3Record.s3.object.key);
-        const parts = parseRecordsKey(key);
-        await postProcessRecords(parts ? meters.for(parts.job, parts.runId) : pipeline, key);
+      const handBack = () => {
+        // Metered as the run of its first object (a notification names one object in practice).
+        const parts = notification.Records.map((entry) => parseRecordsKey(decodeS3Key(entry.s3.object.key))).find(Boolean);
+        const queue = options.handBackQueue;
+        handedBack.push({
+          messageId: record.messageId,
+          body: record.body,
+          queue: queue && parts ? meters.queue(parts.job, parts.runId, queue) : queue,
+        });
+      };
+      if (!(await admission.enter())) return handBack();
+      try {
+        for (const s3Record of notification.Records) {
+          if (!s3Record.eventName.startsWith('ObjectCreated')) continue;
+          const key = decodeS3Key(s3Record.s3.object.key);
+          const parts = parseRecordsKey(key);
+          await postProcessRecords(parts ? meters.for(parts.job, parts.runId) : pipeline, key, { checkpoint });
+        }
+      } catch (error) {
+        if (!(error instanceof DeadlineError)) throw error;
+        handBack();
+      } finally {
+        admission.leave();
       }
     });
+    const unsent = await handBackMessages(pipeline, 'postprocessor', handedBack);
     await meters.flush();
-    return response;
+    return unsent.length > 0 ? withFailures(response, unsent) : response;
   };
 }
 

@@ -13,10 +13,10 @@ import { EmbeddedStateStore } from '../shared/local/state.js';
 import { gunzipLines } from '../shared/ndjson.js';
 import type { PipelineContext } from '../shared/pipeline/context.js';
 import { pageRecordSchema, parseJson, parseTaskMessage } from '../shared/pipeline/messages.js';
-import type { StateStore } from '../shared/ports.js';
 import { lambdaContext } from './aws/lambda-driver.js';
 import { closeServer, listenOnLoopback } from './fixtures/http-fixture.js';
 import { type HandlerPipeline, handlerPipeline } from './support/handler-pipeline.js';
+import { slowState } from './support/slow-state.js';
 
 const PAGES = 30;
 const RUN_ID = '20261202T000000Z-abcdef';
@@ -24,21 +24,6 @@ const RUN_ID = '20261202T000000Z-abcdef';
 const TIMEOUT_MS = 1500;
 /** Every state request answers this much later: a state table under load (the scale check's overloaded peer). */
 const STATE_LATENCY_MS = 30;
-
-/** `state` whose requests settle `latencyMs` late (their results unchanged; streams are not delayed). */
-function slowState(state: StateStore, latencyMs: number): StateStore {
-  return new Proxy(state, {
-    get(target, property) {
-      const value: unknown = Reflect.get(target, property, target);
-      if (typeof value !== 'function') return value;
-      return (...args: unknown[]) => {
-        const result: unknown = value.apply(target, args);
-        if (!(result instanceof Promise)) return result;
-        return result.then((settled) => new Promise((resolve) => setTimeout(() => resolve(settled), latencyMs)));
-      };
-    },
-  });
-}
 
 describe('Function: createParserHandler (deadline guard)', () => {
   let dir: string;

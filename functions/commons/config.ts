@@ -105,6 +105,8 @@ const ENVIRONMENT = {
   STATE_TABLE_NAME: required(matching(DYNAMODB_TABLE, 'must be a DynamoDB table name')),
   FETCH_QUEUE_URL: required(queueUrl),
   PARSE_QUEUE_URL: required(queueUrl),
+  /** The post-processing queue: the post-processor hands back to it the records objects it has no time to finish. */
+  POSTPROCESS_QUEUE_URL: required(queueUrl),
   /**
    * Comma-separated addresses and CIDRs the fetcher may connect to although the SSRF guard refuses non-public
    * addresses (e.g. `10.1.0.0/16` for an intranet site reached from a VPC). Empty: public addresses only.
@@ -146,6 +148,7 @@ export const SETTING_VARIABLES = {
   table: 'STATE_TABLE_NAME',
   fetchQueue: 'FETCH_QUEUE_URL',
   parseQueue: 'PARSE_QUEUE_URL',
+  postprocessQueue: 'POSTPROCESS_QUEUE_URL',
   fetchAllowAddresses: 'FETCH_ALLOW_ADDRESSES',
   retryBaseMs: 'RETRY_BASE_MS',
   eventBus: 'EVENT_BUS_NAME',

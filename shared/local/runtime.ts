@@ -416,7 +416,7 @@ export class LocalRuntime {
       ),
       new Poller(
         postprocess.main,
-        createPostProcessorHandler(this.pipeline, { maxReceiveCount }),
+        createPostProcessorHandler(this.pipeline, { maxReceiveCount, handBackQueue: postprocess.main }),
         log,
         concurrency.postprocess,
         ...this.#batching('postprocess'),

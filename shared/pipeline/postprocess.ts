@@ -13,6 +13,19 @@ import { fitsInline, type PageLists, type PageMemory, writePageLists } from './p
 /** Items of a records object observed at once (their memory reads and writes are independent). */
 const ITEM_PARALLELISM = 16;
 
+/** Page memories of a records object written at once (one state item each, independent). */
+const PAGE_MEMORY_PARALLELISM = 16;
+
+/** Options of {@link postProcessRecords}. */
+export interface PostProcessOptions {
+  /**
+   * Called between steps (and between the requests of a step): throws to stop the object's work there, e.g. a
+   * {@link DeadlineError} near the invocation's deadline. The work is idempotent, so the object can be post-processed
+   * again from the start. @default never stops
+   */
+  readonly checkpoint?: () => void;
+}
+
 /** Counts of what post-processing one records object did. */
 export interface PostProcessResult {
   readonly pages: number;
@@ -136,6 +149,7 @@ async function observeItems(
   batch: ClaimedBatch,
   record: boolean,
   now: number,
+  checkpoint: () => void,
 ): Promise<Map<string, Observation>> {
   const { job, runId, batchId, pages, owned } = batch;
   const known = await context.items.lookup(
@@ -158,6 +172,7 @@ async function observeItems(
   }
   const observed = new Map<string, Observation>();
   await mapLimited(firstSightings, ITEM_PARALLELISM, async ({ key, data, page }) => {
+    checkpoint();
     const observation = await context.items.observe(
       job,
       runId,
@@ -247,7 +262,12 @@ function classifyPages(batch: ClaimedBatch, observed: ReadonlyMap<string, Observ
 }
 
 /** Writes the dataset, quarantine and change objects of a records object (those with content) and its page memory. */
-async function writeOutputs(context: PipelineContext, batch: ClaimedBatch, classified: ClassifiedBatch): Promise<void> {
+async function writeOutputs(
+  context: PipelineContext,
+  batch: ClaimedBatch,
+  classified: ClassifiedBatch,
+  checkpoint: () => void,
+): Promise<void> {
   const { job, runId, batchId, meta } = batch;
   const { rows, quarantined, changes, remembered } = classified;
   const dt = partitionDate(meta.startedAt);
@@ -264,7 +284,10 @@ async function writeOutputs(context: PipelineContext, batch: ClaimedBatch, class
       contentType: 'application/x-ndjson',
     });
   }
-  for (const memory of remembered) await context.pages.put(job, memory);
+  await mapLimited(remembered, PAGE_MEMORY_PARALLELISM, async (memory) => {
+    checkpoint();
+    await context.pages.put(job, memory);
+  });
 }
 
 /**
@@ -274,19 +297,32 @@ async function writeOutputs(context: PipelineContext, batch: ClaimedBatch, class
  * to the run once, and finishes the run when it was the last work pending.
  *
  * Idempotent: a redelivered object owns the pages it moved the first time and does their work again (object keys
- * derive from the records object's, item changes are remembered per object), and its counters are added once.
+ * derive from the records object's, item changes are remembered per object), and its counters are added once. So
+ * it may stop anywhere (`options.checkpoint`) and be done again.
  */
-export async function postProcessRecords(context: PipelineContext, key: string): Promise<PostProcessResult> {
+export async function postProcessRecords(
+  context: PipelineContext,
+  key: string,
+  options: PostProcessOptions = {},
+): Promise<PostProcessResult> {
+  const checkpoint = options.checkpoint ?? (() => {});
+  checkpoint();
   const batch = await claimPages(context, key);
+  checkpoint();
   const { job, runId, batchId, meta, pages, owned } = batch;
   const now = context.clock.now();
   // A reparse moves the job's memory (items, pages) only when it was asked to stand as the latest run.
   const record = meta.reparse === undefined || meta.reparse.asLatest;
-  const observed = await observeItems(context, batch, record, now);
+  const observed = await observeItems(context, batch, record, now, checkpoint);
   const classified = classifyPages(batch, observed, record);
-  await writeOutputs(context, batch, classified);
+  checkpoint();
+  await writeOutputs(context, batch, classified, checkpoint);
+  checkpoint();
   // Last: the run cannot look complete before this object's work is stored.
   await context.ledger.applyCounters(job, runId, batchId, classified.add, now);
+  // Finishing the run may take long (it reads every URL of the run): stopped here, the object is done again, its
+  // counters are not added twice, and it finishes the run then.
+  checkpoint();
   await finalizeIfComplete(context, job, runId);
   return {
     pages: pages.length,

@@ -87,6 +87,7 @@ describe('Cloud pipeline end to end (s3rver, local-aws-sqs, dynalite)', () => {
       peers.functionEnvironment({
         FETCH_QUEUE_URL: fetch.url,
         PARSE_QUEUE_URL: parse.url,
+        POSTPROCESS_QUEUE_URL: postprocess.url,
         // The demo site listens on loopback, which the fetcher's SSRF guard refuses unless allowed.
         FETCH_ALLOW_ADDRESSES: '127.0.0.1',
         // Shorter backoffs for the demo's two always-500 pages, as the local run gets (the behaviour is the same).

@@ -58,6 +58,7 @@ describe('Bundling', () => {
       STATE_TABLE_NAME: 'scrapeline-state',
       FETCH_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/fetch',
       PARSE_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/parse',
+      POSTPROCESS_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/postprocess',
       POWERTOOLS_SERVICE_NAME: 'Scrapeline',
       POWERTOOLS_METRICS_NAMESPACE: 'Scrapeline',
       LOG_LEVEL: 'INFO',

@@ -47,7 +47,7 @@ describe('Class: ScrapelineStack', () => {
       const expected: [ScrapelineFunction, string[]][] = [
         [stack.fetcher, [...common, 'FETCH_QUEUE_URL', 'PARSE_QUEUE_URL', 'EVENT_BUS_NAME', 'MAX_RECEIVE_COUNT', 'FLEET_SIZE']],
         [stack.parser, [...common, 'FETCH_QUEUE_URL', 'PARSE_QUEUE_URL', 'MAX_RECEIVE_COUNT']],
-        [stack.postprocessor, [...common, 'EVENT_BUS_NAME', 'MAX_RECEIVE_COUNT']],
+        [stack.postprocessor, [...common, 'EVENT_BUS_NAME', 'MAX_RECEIVE_COUNT', 'POSTPROCESS_QUEUE_URL']],
         [stack.deadLetters, [...common, 'EVENT_BUS_NAME', 'DEAD_LETTER_ROUTES']],
         [stack.watchdog, [...common, 'EVENT_BUS_NAME', 'STALL_AFTER_MINUTES']],
       ];
@@ -79,7 +79,7 @@ describe('Class: ScrapelineStack', () => {
       });
     });
 
-    it('let the crawl loop through SQS (fetcher and parser) but not the post-processor', () => {
+    it('let the crawl loop through SQS (fetcher and parser) but not the post-processor (its hand-backs are short chains)', () => {
       // Assess
       const functions = template.findResources('AWS::Lambda::Function');
       expect(functions[logicalId(stack.fetcher.function)]?.Properties.RecursiveLoop).toBe('Allow');
@@ -380,12 +380,12 @@ describe('Class: ScrapelineStack', () => {
       expect(resourcesFor(statements, 'dynamodb:PutItem')).toEqual([arn(stack.state.table)]);
     });
 
-    it("lets the post-processor read records/, runs/ (large pages' lists) and scratch/, write datasets/, quarantine/, changes/, runs/, current/ and scratch/, and send to no queue", () => {
+    it("lets the post-processor read records/, runs/ (large pages' lists) and scratch/, write datasets/, quarantine/, changes/, runs/, current/ and scratch/, and send to its own queue only (hand-backs)", () => {
       // Prepare
       const statements = statementsOf(stack.postprocessor);
 
       // Assess
-      expect(resourcesFor(statements, 'sqs:SendMessage')).toEqual([]);
+      expect(resourcesFor(statements, 'sqs:SendMessage')).toEqual([arn(stack.postprocessQueue.queue)]);
       expect(resourcesFor(statements, 'sqs:ReceiveMessage')).toEqual([arn(stack.postprocessQueue.queue)]);
       expect(resourcesFor(statements, 's3:GetObject').sort()).toEqual(['records', 'runs', 'scratch'].map(objects).sort());
       const writes = s3Writes(statements);
