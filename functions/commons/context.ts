@@ -28,6 +28,7 @@ import {
 } from '../../shared/ports.js';
 import type { FunctionStage } from '../../shared/stages.js';
 import type { FunctionConfig } from './config.js';
+import { boundedByInvocation, withinInvocation } from './deadline.js';
 import { UnavailablePortError } from './errors.js';
 import { bundledJobs } from './jobs.generated.js';
 
@@ -57,6 +58,11 @@ export interface FunctionRuntimeOptions {
   readonly jobs?: readonly BundledJob[];
   /** Pipeline tunables. @default the pipeline's defaults */
   readonly settings?: Partial<PipelineSettings>;
+  /**
+   * AWS requests still under way when an invocation has this long left are aborted (their records fail alone), so
+   * that the handler returns before the function's timeout. @default 2000
+   */
+  readonly requestCutoffMs?: number;
 }
 
 /**
@@ -76,7 +82,10 @@ export interface FunctionRuntime {
   readonly clients: FunctionClients;
   readonly logger: Logger;
   readonly metrics: PowertoolsMetrics;
-  /** Wraps a handler: Lambda context in the logs, per-invocation record counts, metrics flushed after each call. */
+  /**
+   * Wraps a handler: Lambda context in the logs, AWS requests cut before the function's timeout, per-invocation
+   * record counts, metrics flushed after each call.
+   */
   instrument(handler: SqsHandler): SqsHandler;
 }
 
@@ -109,9 +118,9 @@ function runEvents(stage: FunctionStage, eventBus: string | undefined, region: s
 /** An SQS client created, and its package loaded, when the first message is sent. */
 export function lazySqsClient(region: string): Pick<SQSClient, 'send'> {
   let client: Promise<SQSClient> | undefined;
-  const send = async (command: Parameters<SQSClient['send']>[0]) => {
+  const send = async (command: Parameters<SQSClient['send']>[0], options?: Parameters<SQSClient['send']>[1]) => {
     client ??= import('@aws-sdk/client-sqs').then(({ SQSClient }) => new SQSClient(clientConfig('sqs', { region })));
-    return (await client).send(command);
+    return (await client).send(command, options);
   };
   return { send: send as SQSClient['send'] };
 }
@@ -155,17 +164,23 @@ export function metricsPort(metrics: PowertoolsMetrics): Metrics {
 }
 
 /**
- * Wraps an SQS handler: adds the Lambda context to the logs, counts the records processed and failed, and
+ * Wraps an SQS handler: adds the Lambda context to the logs, aborts the AWS requests still under way
+ * `requestCutoffMs` before the function's timeout (see ./deadline.ts), counts the records processed and failed, and
  * publishes the invocation's metrics when it ends, whether it returned or threw.
  */
-export function instrumentHandler(handler: SqsHandler, logger: Logger, metrics: PowertoolsMetrics): SqsHandler {
+export function instrumentHandler(
+  handler: SqsHandler,
+  logger: Logger,
+  metrics: PowertoolsMetrics,
+  requestCutoffMs = 2000,
+): SqsHandler {
   return async (event, lambdaContext?: Context) => {
     if (lambdaContext) logger.addContext(lambdaContext);
     metrics.captureColdStartMetric(lambdaContext?.functionName);
     const total = event.Records.length;
     let failed = total;
     try {
-      const response = await handler(event, lambdaContext);
+      const response = await withinInvocation(lambdaContext, requestCutoffMs, () => handler(event, lambdaContext));
       failed = new Set(response.batchItemFailures.map((failure) => failure.itemIdentifier)).size;
       return response;
     } finally {
@@ -201,10 +216,13 @@ export function createFunctionRuntime(options: FunctionRuntimeOptions): Function
       ...(config.serviceName === undefined ? {} : { serviceName: config.serviceName }),
       defaultDimensions: { stage },
     });
+  // Bounded: no request outlives the invocation that made it (see ./deadline.ts).
   const clients: FunctionClients = {
-    s3: options.clients?.s3 ?? new S3Client(clientConfig('s3', { region: config.region })),
-    dynamodb: options.clients?.dynamodb ?? new DynamoDBClient(clientConfig('dynamodb', { region: config.region })),
-    sqs: options.clients?.sqs ?? lazySqsClient(config.region),
+    s3: boundedByInvocation(options.clients?.s3 ?? new S3Client(clientConfig('s3', { region: config.region }))),
+    dynamodb: boundedByInvocation(
+      options.clients?.dynamodb ?? new DynamoDBClient(clientConfig('dynamodb', { region: config.region })),
+    ),
+    sqs: boundedByInvocation(options.clients?.sqs ?? lazySqsClient(config.region)),
   };
   const queue = (url: string | undefined, name: string, variable: string): Queue =>
     url === undefined ? unavailableQueue(stage, name, variable) : new SqsQueue({ client: clients.sqs, queueUrl: url });
@@ -235,6 +253,6 @@ export function createFunctionRuntime(options: FunctionRuntimeOptions): Function
     clients,
     logger,
     metrics,
-    instrument: (handler) => instrumentHandler(handler, logger, metrics),
+    instrument: (handler) => instrumentHandler(handler, logger, metrics, options.requestCutoffMs),
   };
 }

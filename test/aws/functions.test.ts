@@ -1,14 +1,17 @@
+import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import type { SQSEvent } from 'aws-lambda';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../functions/commons/config.js';
 import { createFunctionRuntime, instrumentHandler, loadBundledJobs, logPort } from '../../functions/commons/context.js';
 import { ConfigurationError, UnavailablePortError } from '../../functions/commons/errors.js';
 import { bundledJobs } from '../../functions/commons/jobs.generated.js';
 import { createAwsClients } from '../../shared/aws/clients.js';
+import { createPostProcessorHandler } from '../../shared/handlers.js';
 import { JobValidationError } from '../../shared/job/errors.js';
 import { parseJob } from '../../shared/job/load.js';
+import { objectCreatedNotification } from '../../shared/local/runtime.js';
 import { lambdaContext, sqsRecord } from './lambda-driver.js';
 
 const BASE_ENV = {
@@ -184,6 +187,94 @@ describe('Function: createFunctionRuntime', () => {
     ).rejects.toBeInstanceOf(UnavailablePortError);
     expect(runtime.pipeline.jobs.names()).toEqual(['books', 'toscrape']);
     clients.destroy();
+  });
+});
+
+describe('Function: createFunctionRuntime (request cutoff)', () => {
+  let server: Server;
+  let endpoint: string;
+  const sockets = new Set<Socket>();
+
+  beforeAll(async () => {
+    // A peer that takes every request and never answers: a hung connection, as an overloaded service gives.
+    server = createServer((socket) => {
+      sockets.add(socket);
+      socket.on('data', () => {});
+      socket.on('close', () => sockets.delete(socket));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+
+  afterAll(async () => {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  it('aborts the AWS requests still under way shortly before the timeout: the record fails alone, the handler returns in time', async () => {
+    // Prepare: a post-processor whose S3 and DynamoDB never answer, with 2.5 s to run and requests cut 2 s before.
+    const config = {
+      ...loadConfig(['bucket', 'table', 'postprocessQueue'], {
+        ...BASE_ENV,
+        POSTPROCESS_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/123456789012/postprocess',
+      }),
+      logLevel: 'SILENT' as const,
+    };
+    const clients = createAwsClients({
+      region: 'eu-west-1',
+      endpoints: { s3: endpoint, sqs: endpoint, dynamodb: endpoint },
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+      maxAttempts: 1,
+    });
+    const runtime = createFunctionRuntime({ stage: 'postprocessor', config, clients });
+    const handler = runtime.instrument(createPostProcessorHandler(runtime.pipeline));
+    const notification = objectCreatedNotification('scrapeline-data', 'records/books/20261202T000000Z-cutoff/b1.ndjson.gz', 1, 0);
+    const queueArn = 'arn:aws:sqs:eu-west-1:123456789012:postprocess';
+    const records = { Records: [sqsRecord({ MessageId: 'm1', ReceiptHandle: 'm1', Body: notification }, queueArn, 'eu-west-1')] };
+    const lambda = lambdaContext('postprocessor', 2500);
+
+    // Act
+    let response: SQSBatchResponse | undefined;
+    await emfDuring(async () => {
+      response = await handler(records, lambda);
+    });
+    const remainingMs = lambda.getRemainingTimeInMillis();
+
+    // Assess: it returned before its 2.5 s, the record as a failure (SQS delivers it again).
+    expect(response?.batchItemFailures).toEqual([{ itemIdentifier: 'm1' }]);
+    expect(remainingMs).toBeGreaterThan(0);
+    clients.destroy();
+  });
+
+  it('leaves requests made outside an invocation (a direct call) unbounded', async () => {
+    // Prepare
+    const clients = createAwsClients({
+      region: 'eu-west-1',
+      endpoints: { dynamodb: endpoint },
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+      maxAttempts: 1,
+    });
+    const runtime = createFunctionRuntime({
+      stage: 'postprocessor',
+      config: { ...loadConfig(['bucket', 'table'], BASE_ENV), logLevel: 'SILENT' },
+      clients,
+    });
+
+    // Act: still waiting after 1 s, so not cut (an invocation would have been)
+    const pending = runtime.pipeline.ledger.getRun('books', '20261202T000000Z-cutoff');
+    const outcome = await Promise.race([
+      pending.then(
+        () => 'answered',
+        () => 'failed',
+      ),
+      new Promise((resolve) => setTimeout(() => resolve('waiting'), 1000)),
+    ]);
+
+    // Assess
+    expect(outcome).toBe('waiting');
+    clients.destroy();
+    await pending.catch(() => undefined);
   });
 });
 
