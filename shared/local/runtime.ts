@@ -416,7 +416,12 @@ export class LocalRuntime {
       ),
       new Poller(
         postprocess.main,
-        createPostProcessorHandler(this.pipeline, { maxReceiveCount, handBackQueue: postprocess.main }),
+        createPostProcessorHandler(this.pipeline, {
+          maxReceiveCount,
+          handBackQueue: postprocess.main,
+          // A batch's records objects all at once, as before the deadline guard: the local store answers quickly.
+          messageConcurrency: this.#batching('postprocess')[0],
+        }),
         log,
         concurrency.postprocess,
         ...this.#batching('postprocess'),
