@@ -509,40 +509,61 @@ export class RunLedger {
     // Past the budget, the first offers are recorded as skipped; the rest are counted by #reserve only.
     const slots = fresh.slice(0, admitted + recorded).map((index, position) => ({ index, within: position < admitted }));
     for (const index of fresh.slice(admitted + recorded)) outcomes[index] = 'over-budget';
-    const written = await mapLimited(slots, this.#parallelism, async ({ index, within }) => {
-      const offer = offers[index] as Offer;
-      const result = await this.#state.tryWrite({
-        pk,
-        sk: stateKeys.url(offer.url),
-        set: {
-          url: offer.url,
-          depth: offer.depth,
-          template: offer.template ?? null,
-          parent: offer.parent,
-          ...(offer.sitemap ? { sitemap: true } : {}),
-          ...(within ? { status: 'accepted' } : { status: 'skipped', reason: skip.reason, message: skip.message }),
-        },
-        condition: { kind: 'absent' },
-        expiresAt,
+    // Each slot's put, once it is known: a slot left undefined was not written (its put failed or never started).
+    const written: ({ readonly ok: boolean } | undefined)[] = slots.map(() => undefined);
+    let failure: { error: unknown } | undefined;
+    try {
+      await mapLimited([...slots.entries()], this.#parallelism, async ([position, { index, within }]) => {
+        const offer = offers[index] as Offer;
+        const result = await this.#state.tryWrite({
+          pk,
+          sk: stateKeys.url(offer.url),
+          set: {
+            url: offer.url,
+            depth: offer.depth,
+            template: offer.template ?? null,
+            parent: offer.parent,
+            ...(offer.sitemap ? { sitemap: true } : {}),
+            ...(within ? { status: 'accepted' } : { status: 'skipped', reason: skip.reason, message: skip.message }),
+          },
+          condition: { kind: 'absent' },
+          expiresAt,
+        });
+        written[position] = { ok: result.ok };
+        this.#seen?.add(run, urlId(offer.url), result.ok ? offer.parent : String(result.current?.parent ?? ''));
+        if (result.ok) outcomes[index] = within ? 'accepted' : 'over-budget';
+        else {
+          outcomes[index] =
+            result.current?.status === 'accepted' && result.current.parent === offer.parent ? 'pending' : 'duplicate';
+        }
       });
-      this.#seen?.add(run, urlId(offer.url), result.ok ? offer.parent : String(result.current?.parent ?? ''));
-      if (result.ok) outcomes[index] = within ? 'accepted' : 'over-budget';
-      else {
-        outcomes[index] =
-          result.current?.status === 'accepted' && result.current.parent === offer.parent ? 'pending' : 'duplicate';
-      }
-      return { within, ok: result.ok };
-    });
-    // Reserved for entries that existed after all (the look-up is eventually consistent): given back.
-    const lostAdmitted = written.filter((entry) => !entry.ok && entry.within).length;
-    const lostSkipped = written.filter((entry) => !entry.ok && !entry.within).length;
-    if (lostAdmitted + lostSkipped > 0) {
-      await this.#state.write({
-        pk,
-        sk: stateKeys.meta,
-        add: { accepted: -(lostAdmitted + lostSkipped), admitted: -lostAdmitted, skipped: -lostSkipped },
-      });
+    } catch (error) {
+      failure = { error };
     }
+    // Given back: what was reserved for entries that existed after all (the look-up is eventually consistent), and,
+    // when a put failed, for every URL not known to be written: the offers come again with the redelivered message
+    // and are reserved again. Without it, accepted would overstate for good and the run would never add up. A put
+    // that failed but was stored (an aborted request) is then not counted: accepted understates, which the run's
+    // finalization tolerates (it counts the entries).
+    const unwritten = slots.filter((_, position) => written[position]?.ok !== true);
+    const lostAdmitted = unwritten.filter((slot) => slot.within).length;
+    const lostSkipped = unwritten.length - lostAdmitted;
+    if (lostAdmitted + lostSkipped > 0) {
+      try {
+        await this.#state.write({
+          pk,
+          sk: stateKeys.meta,
+          add: { accepted: -(lostAdmitted + lostSkipped), admitted: -lostAdmitted, skipped: -lostSkipped },
+        });
+      } catch (error) {
+        if (!failure) throw error;
+        throw new AggregateError(
+          [failure.error, error],
+          `accepting URLs into run ${run} failed, and so did giving back ${lostAdmitted + lostSkipped} reservation(s) (the watchdog's check of a quiet run settles the count)`,
+        );
+      }
+    }
+    if (failure) throw failure.error;
     return outcomes;
   }
 

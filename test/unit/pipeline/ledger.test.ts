@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { mapLimited } from '../../../shared/collections.js';
 import { EmbeddedStateStore } from '../../../shared/local/state.js';
 import { RunLedger, SeenUrls, terminalCount } from '../../../shared/pipeline/ledger.js';
+import type { StateWrite } from '../../../shared/ports.js';
 import { collect } from '../../fixtures/iterables.js';
 import { JOB, NOW, newRun, offer, RUN } from '../../fixtures/ledger.js';
 import { CountingStore } from '../../support/counting-store.js';
@@ -111,6 +112,30 @@ describe('Class: RunLedger', () => {
 
       expect(outcomes).toEqual(['duplicate', 'accepted']);
       expect((await ledger.getRun(JOB, RUN))?.counters).toMatchObject({ accepted: 2, admitted: 2, skipped: 0 });
+    });
+
+    it('gives back the reservations of URLs it failed to write, so a redelivery counts each URL once', async () => {
+      // Prepare: a state table that fails the third URL put (an aborted request, a timeout); one put at a time.
+      let puts = 0;
+      const failing = new (class extends EmbeddedStateStore {
+        override async tryWrite(write: StateWrite) {
+          if (write.sk.startsWith('url#') && ++puts === 3) throw new Error('request aborted');
+          return super.tryWrite(write);
+        }
+      })();
+      const ledger = await newRun(failing, { parallelism: 1 });
+      const offers = ['a', 'b', 'c', 'd', 'e'].map((path) => offer(path));
+
+      // Act: the first delivery fails part-way, the second (the message again) succeeds.
+      await expect(ledger.acceptMany(JOB, RUN, offers, { maxPages: 10, now: NOW })).rejects.toThrow('request aborted');
+      const afterFailure = (await ledger.getRun(JOB, RUN))?.counters;
+      const outcomes = await ledger.acceptMany(JOB, RUN, offers, { maxPages: 10, now: NOW });
+
+      // Assess: never more counted than written; every URL counted once in the end.
+      expect(afterFailure).toMatchObject({ accepted: 2, admitted: 2 });
+      expect(outcomes).toEqual(['pending', 'pending', 'accepted', 'accepted', 'accepted']);
+      expect((await ledger.getRun(JOB, RUN))?.counters).toMatchObject({ accepted: 5, admitted: 5, skipped: 0 });
+      expect(await collect(ledger.urls(JOB, RUN))).toHaveLength(5);
     });
 
     it('costs no state request for a link this process already saw offered by another page', async () => {
