@@ -59,8 +59,8 @@ export interface FunctionRuntimeOptions {
   /** Pipeline tunables. @default the pipeline's defaults */
   readonly settings?: Partial<PipelineSettings>;
   /**
-   * AWS requests still under way when an invocation has this long left are aborted (their records fail alone), so
-   * that the handler returns before the function's timeout. @default 2000
+   * AWS requests still under way when an invocation has this long left are aborted (their records fail alone), and
+   * requests started later must end 1 s before the timeout, so that the handler returns in time. @default 3000
    */
   readonly requestCutoffMs?: number;
 }
@@ -172,7 +172,7 @@ export function instrumentHandler(
   handler: SqsHandler,
   logger: Logger,
   metrics: PowertoolsMetrics,
-  requestCutoffMs = 2000,
+  requestCutoffMs = 3000,
 ): SqsHandler {
   return async (event, lambdaContext?: Context) => {
     if (lambdaContext) logger.addContext(lambdaContext);

@@ -1,6 +1,7 @@
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
+import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../functions/commons/config.js';
@@ -212,7 +213,8 @@ describe('Function: createFunctionRuntime (request cutoff)', () => {
   });
 
   it('aborts the AWS requests still under way shortly before the timeout: the record fails alone, the handler returns in time', async () => {
-    // Prepare: a post-processor whose S3 and DynamoDB never answer, with 2.5 s to run and requests cut 2 s before.
+    // Prepare: a post-processor whose S3 and DynamoDB never answer, with 2.5 s to run (requests cut at once, the
+    // ones started later 1 s before the timeout).
     const config = {
       ...loadConfig(['bucket', 'table', 'postprocessQueue'], {
         ...BASE_ENV,
@@ -244,6 +246,43 @@ describe('Function: createFunctionRuntime (request cutoff)', () => {
     // Assess: it returned before its 2.5 s, the record as a failure (SQS delivers it again).
     expect(response?.batchItemFailures).toEqual([{ itemIdentifier: 'm1' }]);
     expect(remainingMs).toBeGreaterThan(0);
+    clients.destroy();
+  });
+
+  it('aborts the requests under way at the cut, and lets those started after it run until 1 s before the timeout', async () => {
+    // Prepare: an invocation of 5 s, cut with 3 s left; a handler that makes a request, then another once it failed.
+    const clients = createAwsClients({
+      region: 'eu-west-1',
+      endpoints: { dynamodb: endpoint },
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+      maxAttempts: 1,
+    });
+    const runtime = createFunctionRuntime({
+      stage: 'postprocessor',
+      config: { ...loadConfig(['bucket', 'table'], BASE_ENV), logLevel: 'SILENT' },
+      clients,
+    });
+    const lambda = lambdaContext('postprocessor', 5000);
+    const abortedWithMs: number[] = [];
+    const request = () =>
+      runtime.clients.dynamodb
+        .send(new GetItemCommand({ TableName: 'scrapeline-state', Key: { pk: { S: 'run#books#r1' }, sk: { S: 'meta' } } }))
+        .catch(() => abortedWithMs.push(lambda.getRemainingTimeInMillis()));
+    const handler = runtime.instrument(async () => {
+      await request();
+      await request();
+      return { batchItemFailures: [] };
+    });
+
+    // Act
+    await emfDuring(() => handler({ Records: [] }, lambda));
+
+    // Assess: the first aborted at the cut (3 s left), the second, started after it, 1 s before the timeout.
+    expect(abortedWithMs).toHaveLength(2);
+    expect(abortedWithMs[0]).toBeGreaterThan(2000);
+    expect(abortedWithMs[0]).toBeLessThanOrEqual(3000);
+    expect(abortedWithMs[1]).toBeGreaterThan(0);
+    expect(abortedWithMs[1]).toBeLessThanOrEqual(1000);
     clients.destroy();
   });
 
