@@ -1,6 +1,6 @@
 import { mapLimited } from '../collections.js';
 import type { FailureReason } from '../failure-reasons.js';
-import { MAX_GET_MANY, type StateItem, type StateStore } from '../ports.js';
+import { MAX_GET_MANY, type StateItem, type StateStore, type TryWriteResult } from '../ports.js';
 import { COUNTER_SHARDS, stateKeys } from '../state-keys.js';
 import { urlId } from '../url.js';
 
@@ -581,17 +581,24 @@ export class RunLedger {
     for (let attempt = 0; attempt < 20; attempt++) {
       const recorded = Math.min(count - admit, past.recordable);
       const counted = count - admit - recorded;
-      const result = await this.#state.tryWrite({
-        pk,
-        sk: stateKeys.meta,
-        add: {
-          accepted: admit + recorded,
-          admitted: admit,
-          skipped: recorded,
-          ...(counted > 0 ? { [`nf:${past.reason}`]: counted } : {}),
-        },
-        condition: admit > 0 ? { kind: 'lessThan', attribute: 'admitted', value: maxPages - admit + 1 } : { kind: 'exists' },
-      });
+      const add: Record<string, number> = {
+        accepted: admit + recorded,
+        admitted: admit,
+        skipped: recorded,
+        ...(counted > 0 ? { [`nf:${past.reason}`]: counted } : {}),
+      };
+      let result: TryWriteResult;
+      try {
+        result = await this.#state.tryWrite({
+          pk,
+          sk: stateKeys.meta,
+          add,
+          condition: admit > 0 ? { kind: 'lessThan', attribute: 'admitted', value: maxPages - admit + 1 } : { kind: 'exists' },
+        });
+      } catch (error) {
+        await this.#undoAmbiguous(pk, add, error);
+        throw error;
+      }
       if (result.ok) {
         this.#skipsRecorded.set(pk, Number(result.item.skipped ?? 0));
         return { admitted: admit, recorded };
@@ -600,6 +607,27 @@ export class RunLedger {
       admit = Math.max(0, Math.min(count, maxPages - Number(result.current.admitted ?? 0)));
     }
     throw new Error(`could not reserve URLs on ${pk}: too many concurrent writers`);
+  }
+
+  /**
+   * Undoes a reservation whose request failed without an answer (aborted, timed out): DynamoDB may have applied it,
+   * and the redelivered offers will be reserved again. When it was not applied, the undo leaves the counts low by it:
+   * accepted then understates, which the run's finalization tolerates (it counts the entries), where overstating
+   * would keep the run from ever adding up.
+   */
+  async #undoAmbiguous(pk: string, add: Readonly<Record<string, number>>, error: unknown): Promise<void> {
+    try {
+      await this.#state.write({
+        pk,
+        sk: stateKeys.meta,
+        add: Object.fromEntries(Object.entries(add).map(([name, value]) => [name, -value])),
+      });
+    } catch (undoError) {
+      throw new AggregateError(
+        [error, undoError],
+        `reserving URLs on ${pk} failed, and so did undoing the reservation (the watchdog's check of a quiet run settles the count)`,
+      );
+    }
   }
 
   /**

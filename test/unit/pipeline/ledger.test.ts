@@ -138,6 +138,30 @@ describe('Class: RunLedger', () => {
       expect(await collect(ledger.urls(JOB, RUN))).toHaveLength(5);
     });
 
+    it('undoes a reservation whose request failed after the table applied it (an aborted answer), so it is not counted twice', async () => {
+      // Prepare: the first reservation is stored, then its request fails as an aborted one does.
+      let reservations = 0;
+      const aborting = new (class extends EmbeddedStateStore {
+        override async tryWrite(write: StateWrite) {
+          const result = await super.tryWrite(write);
+          if (write.sk === 'meta' && ++reservations === 1) throw new Error('request aborted');
+          return result;
+        }
+      })();
+      const ledger = await newRun(aborting);
+      const offers = ['a', 'b', 'c'].map((path) => offer(path));
+
+      // Act: the first delivery fails at the reservation, the second succeeds.
+      await expect(ledger.acceptMany(JOB, RUN, offers, { maxPages: 10, now: NOW })).rejects.toThrow('request aborted');
+      const afterFailure = (await ledger.getRun(JOB, RUN))?.counters;
+      const outcomes = await ledger.acceptMany(JOB, RUN, offers, { maxPages: 10, now: NOW });
+
+      // Assess
+      expect(afterFailure).toMatchObject({ accepted: 0, admitted: 0 });
+      expect(outcomes).toEqual(['accepted', 'accepted', 'accepted']);
+      expect((await ledger.getRun(JOB, RUN))?.counters).toMatchObject({ accepted: 3, admitted: 3, skipped: 0 });
+    });
+
     it('costs no state request for a link this process already saw offered by another page', async () => {
       const store = new CountingStore();
       const ledger = await newRun(store, { seen: new SeenUrls() });
