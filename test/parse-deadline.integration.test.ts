@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { inProcessExtractor } from '../shared/extract/pool.js';
-import { createFetcherHandler, createParserHandler } from '../shared/handlers.js';
+import { createParserHandler } from '../shared/handlers.js';
 import { parseJob } from '../shared/job/load.js';
 import { layout } from '../shared/layout.js';
 import type { LocalQueue } from '../shared/local/queue.js';
@@ -30,7 +30,6 @@ describe('Function: createParserHandler (deadline guard)', () => {
   let server: Server;
   let origin: string;
   let context: PipelineContext;
-  let fetchQueue: LocalQueue;
   let parseQueue: LocalQueue;
   let pipeline: HandlerPipeline;
   let startUrls: string[];
@@ -60,24 +59,9 @@ describe('Function: createParserHandler (deadline guard)', () => {
       state: slowState(new EmbeddedStateStore(), STATE_LATENCY_MS),
       extractor: inProcessExtractor,
     });
-    ({ context, fetchQueue, parseQueue } = pipeline);
+    ({ context, parseQueue } = pipeline);
     // Every page fetched and archived (no deadline: a direct call), one parse task each in the parse queue.
-    const fetcher = createFetcherHandler(context);
-    const start = { type: 'start-run', job: 'pages', runId: RUN_ID, startUrls };
-    await fetcher({
-      Records: [
-        sqsRecord('fetch', {
-          messageId: 'start',
-          receiptHandle: 'start',
-          body: JSON.stringify(start),
-          receiveCount: 1,
-          sentAt: Date.now(),
-        }),
-      ],
-    });
-    const tasks = await fetchQueue.receive(100);
-    await fetcher({ Records: tasks.map((message) => sqsRecord('fetch', message)) });
-    await fetchQueue.deleteBatch(tasks.map((message) => message.receiptHandle));
+    await pipeline.fetchAll(RUN_ID, startUrls);
   });
 
   afterEach(async () => {

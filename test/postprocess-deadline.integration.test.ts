@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { inProcessExtractor } from '../shared/extract/pool.js';
-import { createFetcherHandler, createParserHandler, createPostProcessorHandler } from '../shared/handlers.js';
+import { createParserHandler, createPostProcessorHandler } from '../shared/handlers.js';
 import { parseJob } from '../shared/job/load.js';
 import { layout } from '../shared/layout.js';
 import { LocalQueue } from '../shared/local/queue.js';
@@ -65,24 +65,9 @@ describe('Function: createPostProcessorHandler (deadline guard)', () => {
       extractor: inProcessExtractor,
     });
     ({ context } = pipeline);
-    const { fetchQueue, parseQueue } = pipeline;
+    const { parseQueue } = pipeline;
     // Every page fetched and parsed with no deadline (direct calls), a records object per parse invocation.
-    const fetcher = createFetcherHandler(context);
-    const start = { type: 'start-run', job: JOB, runId: RUN_ID, startUrls };
-    await fetcher({
-      Records: [
-        sqsRecord('fetch', {
-          messageId: 'start',
-          receiptHandle: 'start',
-          body: JSON.stringify(start),
-          receiveCount: 1,
-          sentAt: Date.now(),
-        }),
-      ],
-    });
-    const fetchTasks = await fetchQueue.receive(100);
-    await fetcher({ Records: fetchTasks.map((message) => sqsRecord('fetch', message)) });
-    await fetchQueue.deleteBatch(fetchTasks.map((message) => message.receiptHandle));
+    await pipeline.fetchAll(RUN_ID, startUrls);
     const parser = createParserHandler(context);
     for (
       let tasks = await parseQueue.receive(PAGES_PER_OBJECT);

@@ -212,6 +212,18 @@ describe('Function: createFunctionRuntime (request cutoff)', () => {
     await new Promise((resolve) => server.close(resolve));
   });
 
+  /** A post-processor runtime whose DynamoDB is the peer that never answers. */
+  function silentRuntime() {
+    const clients = createAwsClients({
+      region: 'eu-west-1',
+      endpoints: { dynamodb: endpoint },
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+      maxAttempts: 1,
+    });
+    const config = { ...loadConfig(['bucket', 'table'], BASE_ENV), logLevel: 'SILENT' as const };
+    return { clients, runtime: createFunctionRuntime({ stage: 'postprocessor', config, clients }) };
+  }
+
   it('aborts the AWS requests still under way shortly before the timeout: the record fails alone, the handler returns in time', async () => {
     // Prepare: a post-processor whose S3 and DynamoDB never answer, with 2.5 s to run (requests cut at once, the
     // ones started later 1 s before the timeout).
@@ -251,17 +263,7 @@ describe('Function: createFunctionRuntime (request cutoff)', () => {
 
   it('aborts the requests under way at the cut, and lets those started after it run until 1 s before the timeout', async () => {
     // Prepare: an invocation of 5 s, cut with 3 s left; a handler that makes a request, then another once it failed.
-    const clients = createAwsClients({
-      region: 'eu-west-1',
-      endpoints: { dynamodb: endpoint },
-      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-      maxAttempts: 1,
-    });
-    const runtime = createFunctionRuntime({
-      stage: 'postprocessor',
-      config: { ...loadConfig(['bucket', 'table'], BASE_ENV), logLevel: 'SILENT' },
-      clients,
-    });
+    const { clients, runtime } = silentRuntime();
     const lambda = lambdaContext('postprocessor', 5000);
     const abortedWithMs: number[] = [];
     const request = () =>
@@ -288,17 +290,7 @@ describe('Function: createFunctionRuntime (request cutoff)', () => {
 
   it('leaves requests made outside an invocation (a direct call) unbounded', async () => {
     // Prepare
-    const clients = createAwsClients({
-      region: 'eu-west-1',
-      endpoints: { dynamodb: endpoint },
-      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-      maxAttempts: 1,
-    });
-    const runtime = createFunctionRuntime({
-      stage: 'postprocessor',
-      config: { ...loadConfig(['bucket', 'table'], BASE_ENV), logLevel: 'SILENT' },
-      clients,
-    });
+    const { clients, runtime } = silentRuntime();
 
     // Act: still waiting after 1 s, so not cut (an invocation would have been)
     const pending = runtime.pipeline.ledger.getRun('books', '20261202T000000Z-cutoff');

@@ -1,7 +1,9 @@
 import { UndiciHttpClient } from '../../shared/fetch/http.js';
+import { createFetcherHandler } from '../../shared/handlers.js';
 import type { Job } from '../../shared/job/schema.js';
 import { FileSystemObjectStore } from '../../shared/local/object-store.js';
 import { LocalQueue } from '../../shared/local/queue.js';
+import { sqsRecord } from '../../shared/local/runtime.js';
 import { EmbeddedStateStore } from '../../shared/local/state.js';
 import { createContext, jobRegistry, type PipelineContext, type PipelineSettings } from '../../shared/pipeline/context.js';
 import { InProcessHostGate } from '../../shared/pipeline/politeness.js';
@@ -12,6 +14,11 @@ export interface HandlerPipeline {
   readonly context: PipelineContext;
   readonly fetchQueue: LocalQueue;
   readonly parseQueue: LocalQueue;
+  /**
+   * Starts run `runId` of the job with `startUrls` and fetches every page through the fetcher handler with no
+   * deadline (direct calls): the pages are archived and their parse tasks wait in the parse queue.
+   */
+  fetchAll(runId: string, startUrls: readonly string[]): Promise<void>;
   /** Closes the HTTP client. */
   close(): Promise<void>;
 }
@@ -42,5 +49,16 @@ export function handlerPipeline(
     log: silentLog,
     ...(options.settings ? { settings: options.settings } : {}),
   });
-  return { context, fetchQueue, parseQueue, close: () => http.close() };
+  const fetchAll = async (runId: string, startUrls: readonly string[]) => {
+    const fetcher = createFetcherHandler(context);
+    const start = { type: 'start-run', job: job.name, runId, startUrls };
+    const body = JSON.stringify(start);
+    await fetcher({
+      Records: [sqsRecord('fetch', { messageId: 'start', receiptHandle: 'start', body, receiveCount: 1, sentAt: Date.now() })],
+    });
+    const tasks = await fetchQueue.receive(100);
+    await fetcher({ Records: tasks.map((message) => sqsRecord('fetch', message)) });
+    await fetchQueue.deleteBatch(tasks.map((message) => message.receiptHandle));
+  };
+  return { context, fetchQueue, parseQueue, fetchAll, close: () => http.close() };
 }
