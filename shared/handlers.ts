@@ -417,7 +417,7 @@ export function createParserHandler(pipeline: PipelineContext, options: ParserHa
   return async (event, lambdaContext) => {
     const meters = new InvocationMeters(pipeline);
     const parsed = new Map<string, { page: ParsedPage; context: PipelineContext }>();
-    const handedBack = new Map<string, { task: ParseTask; context: PipelineContext }>();
+    const handedBack: HandBack[] = [];
     const archive = new ArchiveReader(event.Records.flatMap((record) => rawOf(record.body)));
     // Without a Lambda context (a direct call) there is no deadline to keep.
     const remaining = lambdaContext?.getRemainingTimeInMillis ? () => lambdaContext.getRemainingTimeInMillis() : undefined;
@@ -429,7 +429,7 @@ export function createParserHandler(pipeline: PipelineContext, options: ParserHa
       const task = parseMessage(parseTaskMessage, record.body, `parse queue message ${record.messageId}`);
       const context = meters.for(task.job, task.runId);
       if (!(await admission.enter())) {
-        handedBack.set(record.messageId, { task, context });
+        handedBack.push({ messageId: record.messageId, body: JSON.stringify(task), queue: context.parseQueue });
         return;
       }
       try {
@@ -438,15 +438,7 @@ export function createParserHandler(pipeline: PipelineContext, options: ParserHa
         admission.leave();
       }
     });
-    const unsent = await handBackMessages(
-      pipeline,
-      'parser',
-      [...handedBack].map(([messageId, { task, context }]) => ({
-        messageId,
-        body: JSON.stringify(task),
-        queue: context.parseQueue,
-      })),
-    );
+    const unsent = await handBackMessages(pipeline, 'parser', handedBack);
     let unwritten: string[] = [];
     try {
       for (const [context, pages] of groupBy(

@@ -399,6 +399,7 @@ export class LocalRuntime {
         { activity: this.#activity },
       );
     this.#inboxes = [fetch.inbox, parse.inbox, postprocess.inbox];
+    const postprocessBatching = this.#batching('postprocess');
     this.#pollers = [
       new Poller(
         fetch.main,
@@ -420,11 +421,11 @@ export class LocalRuntime {
           maxReceiveCount,
           handBackQueue: postprocess.main,
           // A batch's records objects all at once, as before the deadline guard: the local store answers quickly.
-          messageConcurrency: this.#batching('postprocess')[0],
+          messageConcurrency: postprocessBatching[0],
         }),
         log,
         concurrency.postprocess,
-        ...this.#batching('postprocess'),
+        ...postprocessBatching,
       ),
       ...[fetch, parse, postprocess].map(deadLetters),
     ];

@@ -509,8 +509,8 @@ export class RunLedger {
     // Past the budget, the first offers are recorded as skipped; the rest are counted by #reserve only.
     const slots = fresh.slice(0, admitted + recorded).map((index, position) => ({ index, within: position < admitted }));
     for (const index of fresh.slice(admitted + recorded)) outcomes[index] = 'over-budget';
-    // Each slot's put, once it is known: a slot left undefined was not written (its put failed or never started).
-    const written: ({ readonly ok: boolean } | undefined)[] = slots.map(() => undefined);
+    // Whether each slot's put stored its entry (false too when the put failed or never started).
+    const written: boolean[] = slots.map(() => false);
     let failure: { error: unknown } | undefined;
     try {
       await mapLimited([...slots.entries()], this.#parallelism, async ([position, { index, within }]) => {
@@ -529,7 +529,7 @@ export class RunLedger {
           condition: { kind: 'absent' },
           expiresAt,
         });
-        written[position] = { ok: result.ok };
+        written[position] = result.ok;
         this.#seen?.add(run, urlId(offer.url), result.ok ? offer.parent : String(result.current?.parent ?? ''));
         if (result.ok) outcomes[index] = within ? 'accepted' : 'over-budget';
         else {
@@ -545,23 +545,14 @@ export class RunLedger {
     // and are reserved again. Without it, accepted would overstate for good and the run would never add up. A put
     // that failed but was stored (an aborted request) is then not counted: accepted understates, which the run's
     // finalization tolerates (it counts the entries).
-    const unwritten = slots.filter((_, position) => written[position]?.ok !== true);
+    const unwritten = slots.filter((_, position) => !written[position]);
     const lostAdmitted = unwritten.filter((slot) => slot.within).length;
-    const lostSkipped = unwritten.length - lostAdmitted;
-    if (lostAdmitted + lostSkipped > 0) {
-      try {
-        await this.#state.write({
-          pk,
-          sk: stateKeys.meta,
-          add: { accepted: -(lostAdmitted + lostSkipped), admitted: -lostAdmitted, skipped: -lostSkipped },
-        });
-      } catch (error) {
-        if (!failure) throw error;
-        throw new AggregateError(
-          [failure.error, error],
-          `accepting URLs into run ${run} failed, and so did giving back ${lostAdmitted + lostSkipped} reservation(s) (the watchdog's check of a quiet run settles the count)`,
-        );
-      }
+    if (unwritten.length > 0) {
+      await this.#giveBack(
+        pk,
+        { accepted: unwritten.length, admitted: lostAdmitted, skipped: unwritten.length - lostAdmitted },
+        failure,
+      );
     }
     if (failure) throw failure.error;
     return outcomes;
@@ -596,7 +587,8 @@ export class RunLedger {
           condition: admit > 0 ? { kind: 'lessThan', attribute: 'admitted', value: maxPages - admit + 1 } : { kind: 'exists' },
         });
       } catch (error) {
-        await this.#undoAmbiguous(pk, add, error);
+        // DynamoDB may have applied it: undone, as the redelivered offers reserve again.
+        await this.#giveBack(pk, add, { error });
         throw error;
       }
       if (result.ok) {
@@ -610,22 +602,24 @@ export class RunLedger {
   }
 
   /**
-   * Undoes a reservation whose request failed without an answer (aborted, timed out): DynamoDB may have applied it,
-   * and the redelivered offers will be reserved again. When it was not applied, the undo leaves the counts low by it:
-   * accepted then understates, which the run's finalization tolerates (it counts the entries), where overstating
-   * would keep the run from ever adding up.
+   * Takes `counts` off the meta item: reservations for URLs that were not written, or one whose request failed
+   * without an answer (aborted, timed out: DynamoDB may have applied it). When such a request was not applied, the
+   * give-back leaves the counts low by it: accepted then understates, which the run's finalization tolerates (it
+   * counts the entries), where overstating would keep the run from ever adding up.
+   * @param failure the error that called for it, reported with the give-back's own if that fails too
    */
-  async #undoAmbiguous(pk: string, add: Readonly<Record<string, number>>, error: unknown): Promise<void> {
+  async #giveBack(pk: string, counts: Readonly<Record<string, number>>, failure: { error: unknown } | undefined): Promise<void> {
     try {
       await this.#state.write({
         pk,
         sk: stateKeys.meta,
-        add: Object.fromEntries(Object.entries(add).map(([name, value]) => [name, -value])),
+        add: Object.fromEntries(Object.entries(counts).map(([name, value]) => [name, -value])),
       });
-    } catch (undoError) {
+    } catch (error) {
+      if (!failure) throw error;
       throw new AggregateError(
-        [error, undoError],
-        `reserving URLs on ${pk} failed, and so did undoing the reservation (the watchdog's check of a quiet run settles the count)`,
+        [failure.error, error],
+        `reserving URLs on ${pk} failed, and so did giving back the reservation (the watchdog's check of a quiet run settles the count)`,
       );
     }
   }
