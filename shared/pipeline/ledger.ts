@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mapLimited } from '../collections.js';
 import type { FailureReason } from '../failure-reasons.js';
 import { MAX_GET_MANY, type StateItem, type StateStore, type TryWriteResult } from '../ports.js';
@@ -10,14 +11,18 @@ import { urlId } from '../url.js';
  * the item as it is when it fails): no transactions and no reads on the way.
  *
  * Counters decide when a run is complete, and they are kept so that they can lag but never run ahead:
- * - URLs accepted are reserved on the run's meta item *before* their entries are written (one update per offer
- *   batch, which also enforces the page budget), and given back for entries that turned out to exist: `accepted`
- *   is never below the URLs really accepted.
+ * - URLs accepted are counted once per acceptance, after their entries are written: every entry carries the
+ *   acceptance that wrote it (`source`, a hash of the offers and their parents), and the acceptance adds the entries
+ *   it owns to a counter shard with a receipt in the same transaction, before their fetches are enqueued. A cut
+ *   acceptance is done again by the redelivered message and counted once, so `accepted` is exact once every
+ *   acceptance is done, with no compensating writes to lose.
  * - Terminal states are counted once per records object, with a receipt in the same transaction (spread over
  *   counter shards, so no item is hot): never above the URLs really terminal, exact once every object is done.
- * So `terminal == accepted` can only be seen when every URL is terminal; finalization still verifies it on the
- * entries. A crash between reserving and writing leaves `accepted` too high: the run then waits for the watchdog,
- * which verifies the entries themselves. A page's links are accepted before the page itself becomes terminal.
+ * A URL's fetch is enqueued only after its acceptance was counted, so `terminal == accepted` is seen only when every
+ * URL is terminal; finalization still verifies it on the entries. The page budget is a reservation on the run's
+ * meta item before the writes (exact while nothing fails; an acceptance cut between reserving and writing leaves
+ * the budget short by what it did not write, unless it could give that back). A page's links are accepted before
+ * the page itself becomes terminal.
  */
 
 export const TERMINAL_STATES = ['parsed', 'unchanged', 'skipped', 'failed'] as const;
@@ -77,6 +82,19 @@ export interface RunMeta {
  * the state without bound.
  */
 export const RECORDED_SKIPS = 1000;
+
+/** The meta item's count of the skips reserved for recording (see {@link RECORDED_SKIPS}). */
+const RECORDED_SKIPS_COUNTER = 'recordedSkips';
+
+/**
+ * The acceptance a set of offers makes: the same offers (a redelivered message) make the same one, so it is done
+ * and counted once however often it is cut and done again.
+ */
+function acceptanceOf(offers: readonly Offer[]): string {
+  const hash = createHash('sha256');
+  for (const line of offers.map((offer) => `${offer.parent} ${urlId(offer.url)}`).sort()) hash.update(`${line}\n`);
+  return hash.digest('base64url').slice(0, 22);
+}
 
 /**
  * What the pages of one template yielded in a run, for its quality report. An unchanged page counts with what it
@@ -216,8 +234,11 @@ export function runKey(job: string, runId: string): string {
   return stateKeys.run(job, runId);
 }
 
-/** Counters reserved on the meta item when URLs are accepted; every other counter lives on the shards. */
-const META_COUNTERS = ['accepted', 'admitted', 'skipped'] as const;
+/**
+ * Counters reserved on the meta item before URLs are written (the page budget, and the cap on skips recorded one by
+ * one); every other counter lives on the shards.
+ */
+const META_COUNTERS = ['admitted', RECORDED_SKIPS_COUNTER] as const;
 
 function toMeta(job: string, runId: string, meta: StateItem, shards: readonly StateItem[]): RunMeta {
   const sums: Record<string, number> = {};
@@ -355,6 +376,11 @@ export class RunLedger {
     return stateKeys.counterShard(Math.floor(this.#random() * COUNTER_SHARDS) % COUNTER_SHARDS);
   }
 
+  /** A shard of the accepted counts: apart from the others, so that it stays one write unit however many there are. */
+  #acceptShard(): string {
+    return stateKeys.acceptShard(Math.floor(this.#random() * COUNTER_SHARDS) % COUNTER_SHARDS);
+  }
+
   /** Creates the run's meta item; `false` when it exists already (a redelivered start). */
   async createRun(
     job: string,
@@ -456,10 +482,13 @@ export class RunLedger {
 
   /**
    * Offers URLs to the run. New ones within the page budget are accepted for fetching; past it (or, with `skip`,
-   * all of them) they are recorded as skipped with the reason, so that they are still accounted for.
+   * all of them) they are recorded as skipped with the reason, so that they are still accounted for. Safe to call
+   * again with the same offers after a failure part-way (a redelivered message): the entries written are counted
+   * once, by whichever call gets to the end.
    *
-   * Costs one eventually consistent batch look-up per 100 offers (URLs this process saw before cost nothing), one
-   * update of the meta item when any offer is new, and one conditional put per new URL.
+   * Costs one eventually consistent batch look-up per 100 offers (URLs this process saw before cost nothing), and
+   * when any offer is new: one update of the meta item (the page budget), one conditional put per new URL, and one
+   * transaction of two small items counting them.
    */
   async acceptMany(
     job: string,
@@ -469,7 +498,13 @@ export class RunLedger {
   ): Promise<AcceptOutcome[]> {
     const pk = runKey(job, runId);
     const run = `${job}/${runId}`;
+    const source = acceptanceOf(offers);
     const outcomes: AcceptOutcome[] = offers.map(() => 'duplicate');
+    // Entries this acceptance wrote, now or in an earlier call cut before counting them: whether each is skipped.
+    const owned: boolean[] = [];
+    const own = (item: StateItem | undefined) => {
+      if (item?.source === source) owned.push(item.status === 'skipped');
+    };
     const unique = new Set<string>();
     const unknown: number[] = [];
     for (const [index, offer] of offers.entries()) {
@@ -492,10 +527,39 @@ export class RunLedger {
         else {
           outcomes[index] = item.status === 'accepted' && item.parent === offer.parent ? 'pending' : 'duplicate';
           this.#seen?.add(run, urlId(offer.url), String(item.parent));
+          own(item);
         }
       }
     }
-    if (fresh.length === 0) return outcomes;
+    if (fresh.length > 0) await this.#write(pk, run, source, offers, fresh, outcomes, own, options);
+    if (owned.length > 0) {
+      const skipped = owned.filter(Boolean).length;
+      // Counted before the caller enqueues their fetches, so none can be terminal before it is counted accepted.
+      await this.#state.transact([
+        {
+          pk,
+          sk: stateKeys.acceptance(source),
+          set: { at: options.now },
+          condition: { kind: 'absent' },
+          expiresAt: this.#expiry(options.now),
+        },
+        { pk, sk: this.#acceptShard(), add: { accepted: owned.length, ...(skipped > 0 ? { skipped } : {}) } },
+      ]);
+    }
+    return outcomes;
+  }
+
+  /** Reserves the page budget for offers not in the run and writes their entries, marked as `source`'s. */
+  async #write(
+    pk: string,
+    run: string,
+    source: string,
+    offers: readonly Offer[],
+    fresh: readonly number[],
+    outcomes: AcceptOutcome[],
+    own: (item: StateItem | undefined) => void,
+    options: { readonly maxPages: number; readonly now: number; readonly skip?: { reason: FailureReason; message: string } },
+  ): Promise<void> {
     const skip = options.skip ?? {
       reason: 'budget:maxPages',
       message: `over the budget of ${options.maxPages} pages`,
@@ -523,6 +587,7 @@ export class RunLedger {
             depth: offer.depth,
             template: offer.template ?? null,
             parent: offer.parent,
+            source,
             ...(offer.sitemap ? { sitemap: true } : {}),
             ...(within ? { status: 'accepted' } : { status: 'skipped', reason: skip.reason, message: skip.message }),
           },
@@ -530,6 +595,7 @@ export class RunLedger {
           expiresAt,
         });
         written[position] = result.ok;
+        own(result.ok ? result.item : result.current);
         this.#seen?.add(run, urlId(offer.url), result.ok ? offer.parent : String(result.current?.parent ?? ''));
         if (result.ok) outcomes[index] = within ? 'accepted' : 'over-budget';
         else {
@@ -540,27 +606,22 @@ export class RunLedger {
     } catch (error) {
       failure = { error };
     }
-    // Given back: what was reserved for entries that existed after all (the look-up is eventually consistent), and,
-    // when a put failed, for every URL not known to be written: the offers come again with the redelivered message
-    // and are reserved again. Without it, accepted would overstate for good and the run would never add up. A put
-    // that failed but was stored (an aborted request) is then not counted: accepted understates, which the run's
-    // finalization tolerates (it counts the entries).
+    // The budget reserved for entries that existed after all (the look-up is eventually consistent), and, when a put
+    // failed, for every URL not known to be written, is given back: the offers come again with the redelivered
+    // message and reserve again. When the give-back is lost too, the budget ends short by that much; the run's
+    // counts are not affected.
     const unwritten = slots.filter((_, position) => !written[position]);
     const lostAdmitted = unwritten.filter((slot) => slot.within).length;
     if (unwritten.length > 0) {
-      await this.#giveBack(
-        pk,
-        { accepted: unwritten.length, admitted: lostAdmitted, skipped: unwritten.length - lostAdmitted },
-        failure,
-      );
+      await this.#giveBack(pk, { admitted: lostAdmitted, [RECORDED_SKIPS_COUNTER]: unwritten.length - lostAdmitted }, failure);
     }
     if (failure) throw failure.error;
-    return outcomes;
   }
 
   /**
    * Reserves `count` URLs on the meta item, admitting as many as the page budget allows: returns how many were
-   * admitted (the rest are reserved as skipped). One conditional update, repeated only when writers raced.
+   * admitted, and how many of the rest are to be recorded as skipped. One conditional update, repeated only when
+   * writers raced.
    */
   async #reserve(
     pk: string,
@@ -573,9 +634,8 @@ export class RunLedger {
       const recorded = Math.min(count - admit, past.recordable);
       const counted = count - admit - recorded;
       const add: Record<string, number> = {
-        accepted: admit + recorded,
         admitted: admit,
-        skipped: recorded,
+        [RECORDED_SKIPS_COUNTER]: recorded,
         ...(counted > 0 ? { [`nf:${past.reason}`]: counted } : {}),
       };
       let result: TryWriteResult;
@@ -592,7 +652,7 @@ export class RunLedger {
         throw error;
       }
       if (result.ok) {
-        this.#skipsRecorded.set(pk, Number(result.item.skipped ?? 0));
+        this.#skipsRecorded.set(pk, Number(result.item[RECORDED_SKIPS_COUNTER] ?? 0));
         return { admitted: admit, recorded };
       }
       if (!result.current) throw new Error(`run ${pk} has no meta item: URLs cannot be accepted into it`);
@@ -602,10 +662,9 @@ export class RunLedger {
   }
 
   /**
-   * Takes `counts` off the meta item: reservations for URLs that were not written, or one whose request failed
-   * without an answer (aborted, timed out: DynamoDB may have applied it). When such a request was not applied, the
-   * give-back leaves the counts low by it: accepted then understates, which the run's finalization tolerates (it
-   * counts the entries), where overstating would keep the run from ever adding up.
+   * Takes `counts` off the meta item: budget reserved for URLs that were not written, or a reservation whose request
+   * failed without an answer (aborted, timed out: DynamoDB may have applied it). When such a request was not
+   * applied, the give-back leaves the budget larger by it: the page budget may then admit that many more.
    * @param failure the error that called for it, reported with the give-back's own if that fails too
    */
   async #giveBack(pk: string, counts: Readonly<Record<string, number>>, failure: { error: unknown } | undefined): Promise<void> {
@@ -619,7 +678,7 @@ export class RunLedger {
       if (!failure) throw error;
       throw new AggregateError(
         [failure.error, error],
-        `reserving URLs on ${pk} failed, and so did giving back the reservation (the watchdog's check of a quiet run settles the count)`,
+        `reserving the page budget on ${pk} failed, and so did giving back the reservation (the budget ends short by it)`,
       );
     }
   }

@@ -114,7 +114,7 @@ describe('Class: RunLedger', () => {
       expect((await ledger.getRun(JOB, RUN))?.counters).toMatchObject({ accepted: 2, admitted: 2, skipped: 0 });
     });
 
-    it('gives back the reservations of URLs it failed to write, so a redelivery counts each URL once', async () => {
+    it('counts the URLs of an acceptance cut part-way once, when its redelivery completes it', async () => {
       // Prepare: a state table that fails the third URL put (an aborted request, a timeout); one put at a time.
       let puts = 0;
       const failing = new (class extends EmbeddedStateStore {
@@ -131,11 +131,102 @@ describe('Class: RunLedger', () => {
       const afterFailure = (await ledger.getRun(JOB, RUN))?.counters;
       const outcomes = await ledger.acceptMany(JOB, RUN, offers, { maxPages: 10, now: NOW });
 
-      // Assess: never more counted than written; every URL counted once in the end.
-      expect(afterFailure).toMatchObject({ accepted: 2, admitted: 2 });
+      // Assess: nothing counted before the acceptance is done (the budget keeps what was written); each URL once.
+      expect(afterFailure).toMatchObject({ accepted: 0, admitted: 2 });
       expect(outcomes).toEqual(['pending', 'pending', 'accepted', 'accepted', 'accepted']);
       expect((await ledger.getRun(JOB, RUN))?.counters).toMatchObject({ accepted: 5, admitted: 5, skipped: 0 });
       expect(await collect(ledger.urls(JOB, RUN))).toHaveLength(5);
+    });
+
+    it('counts accepted exactly even when the budget cannot be given back (the invocation ran out of time)', async () => {
+      // Prepare: the third URL put fails, and so does every later write of the meta item (the give-back).
+      let puts = 0;
+      let down = false;
+      const failing = new (class extends EmbeddedStateStore {
+        override async tryWrite(write: StateWrite) {
+          if (write.sk.startsWith('url#') && ++puts === 3) {
+            down = true;
+            throw new Error('request aborted');
+          }
+          return super.tryWrite(write);
+        }
+        override async write(write: StateWrite) {
+          if (down && write.sk === 'meta') throw new Error('request aborted');
+          return super.write(write);
+        }
+      })();
+      const ledger = await newRun(failing, { parallelism: 1 });
+      const offers = ['a', 'b', 'c', 'd', 'e'].map((path) => offer(path));
+
+      // Act
+      await expect(ledger.acceptMany(JOB, RUN, offers, { maxPages: 10, now: NOW })).rejects.toThrow(AggregateError);
+      down = false;
+      await ledger.acceptMany(JOB, RUN, offers, { maxPages: 10, now: NOW });
+
+      // Assess: the run's count is the entries' (it adds up); only the budget shows the lost give-back.
+      const counters = (await ledger.getRun(JOB, RUN))?.counters;
+      expect(counters).toMatchObject({ accepted: 5, admitted: 8 });
+      expect(await collect(ledger.urls(JOB, RUN))).toHaveLength(5);
+    });
+
+    it('counts an acceptance once when its counting transaction was applied but not answered', async () => {
+      // Prepare: the first counting transaction is stored, then its request fails as an aborted one does.
+      let counts = 0;
+      const aborting = new (class extends EmbeddedStateStore {
+        override async transact(writes: readonly StateWrite[]) {
+          const result = await super.transact(writes);
+          if (++counts === 1) throw new Error('request aborted');
+          return result;
+        }
+      })();
+      const ledger = await newRun(aborting);
+      const offers = ['a', 'b', 'c'].map((path) => offer(path));
+
+      // Act
+      await expect(ledger.acceptMany(JOB, RUN, offers, { maxPages: 10, now: NOW })).rejects.toThrow('request aborted');
+      const outcomes = await ledger.acceptMany(JOB, RUN, offers, { maxPages: 10, now: NOW });
+
+      // Assess
+      expect(outcomes).toEqual(['pending', 'pending', 'pending']);
+      expect((await ledger.getRun(JOB, RUN))?.counters).toMatchObject({ accepted: 3, admitted: 3 });
+    });
+
+    it('counts once when two deliveries of the same offers run at the same time', async () => {
+      const ledger = await newRun(new EmbeddedStateStore(), { parallelism: 1 });
+      const offers = Array.from({ length: 40 }, (_, index) => offer(`${index}`));
+
+      await Promise.all([
+        ledger.acceptMany(JOB, RUN, offers, { maxPages: 100, now: NOW }),
+        ledger.acceptMany(JOB, RUN, offers, { maxPages: 100, now: NOW }),
+      ]);
+
+      expect((await ledger.getRun(JOB, RUN))?.counters.accepted).toBe(40);
+      expect(await collect(ledger.urls(JOB, RUN))).toHaveLength(40);
+    });
+
+    it('counts a URL for the acceptance that wrote it, not for another offering it too', async () => {
+      // Prepare: page p1 accepted a and b but was cut before counting them.
+      let counts = 0;
+      const cutting = new (class extends EmbeddedStateStore {
+        override async transact(writes: readonly StateWrite[]) {
+          if (++counts === 1) throw new Error('request aborted');
+          return super.transact(writes);
+        }
+      })();
+      const ledger = await newRun(cutting);
+      await expect(ledger.acceptMany(JOB, RUN, [offer('a', 'p1'), offer('b', 'p1')], { maxPages: 10, now: NOW })).rejects.toThrow(
+        'request aborted',
+      );
+
+      // Act: page p2 offers b and c; then p1 is redelivered.
+      const second = await ledger.acceptMany(JOB, RUN, [offer('b', 'p2'), offer('c', 'p2')], { maxPages: 10, now: NOW });
+      const afterSecond = (await ledger.getRun(JOB, RUN))?.counters.accepted;
+      await ledger.acceptMany(JOB, RUN, [offer('a', 'p1'), offer('b', 'p1')], { maxPages: 10, now: NOW });
+
+      // Assess
+      expect(second).toEqual(['duplicate', 'accepted']);
+      expect(afterSecond).toBe(1);
+      expect((await ledger.getRun(JOB, RUN))?.counters.accepted).toBe(3);
     });
 
     it('undoes a reservation whose request failed after the table applied it (an aborted answer), so it is not counted twice', async () => {

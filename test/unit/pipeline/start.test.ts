@@ -5,6 +5,7 @@ import { parseJob } from '../../../shared/job/load.js';
 import { FileSystemObjectStore } from '../../../shared/local/object-store.js';
 import { LocalQueue } from '../../../shared/local/queue.js';
 import { EmbeddedStateStore } from '../../../shared/local/state.js';
+import { RunLedger } from '../../../shared/pipeline/ledger.js';
 import { sqsRecord } from '../../aws/lambda-driver.js';
 import { makeTempDir, type TempDir } from '../../fixtures/temp-dir.js';
 import { offlineContext } from '../../support/one-page-runs.js';
@@ -48,7 +49,7 @@ describe('Function: createFetcherHandler (start-run messages)', () => {
     const tasks = (await fetchQueue.receive(10)).map((message) => JSON.parse(message.body) as { url: string; runId: string });
     expect(new Set(tasks.map((task) => task.runId)).size).toBe(2);
     expect(new Set(tasks.map((task) => task.url))).toEqual(new Set(['https://shop.example/']));
-    const meta = await state.get(`run#shop#${runs[0]?.split('/')[2]}`, 'meta');
-    expect(meta?.accepted).toBe(1);
+    const meta = await new RunLedger(state).getRun('shop', runs[0]?.split('/')[2] ?? '');
+    expect(meta?.counters.accepted).toBe(1);
   });
 });
