@@ -18,8 +18,8 @@ interface HostSlot {
   /** When the last request actually started, and the earliest the next may start (a 429/503 pushes it back). */
   lastStart: number;
   notBefore: number;
-  /** Starts happen one after another, each after the previous one has really started. */
-  starts: Promise<void>;
+  /** Starts happen one after another, each after the previous one has really started (or was handed back). */
+  starts: Promise<unknown>;
 }
 
 /**
@@ -61,18 +61,25 @@ export class InProcessHostGate implements HostGate {
     } else {
       slot.active++;
     }
+    // A request in flight may slow the host down (429/503) while this one waits for its slot or its start: a pause
+    // past maxWaitMs is handed back then too, not slept out (that would hold the task's message, and every later
+    // start queued behind this one, for the whole pause).
     const started = slot.starts.then(async () => {
       for (;;) {
-        const wait = Math.max(slot.lastStart + limits.minDelayMs, slot.notBefore) - this.#clock.now();
+        const now = this.#clock.now();
+        const slowedFor = slot.notBefore - now;
+        if (slowedFor > this.#maxWaitMs) return slowedFor;
+        const wait = Math.max(slot.lastStart + limits.minDelayMs, slot.notBefore) - now;
         if (wait <= 0) break;
         await this.#clock.sleep(wait);
       }
       slot.lastStart = this.#clock.now();
+      return 0;
     });
     slot.starts = started;
-    await started;
+    const deferredFor = await started;
     let released = false;
-    return () => {
+    const release = () => {
       if (released) return;
       released = true;
       const next = slot.waiting.shift();
@@ -82,6 +89,11 @@ export class InProcessHostGate implements HostGate {
       }
       slot.active--;
     };
+    if (deferredFor > 0) {
+      release();
+      throw new PolitenessDeferral(host, deferredFor);
+    }
+    return release;
   }
 
   async slowDown(host: string, untilMs: number): Promise<void> {

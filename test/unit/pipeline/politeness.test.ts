@@ -272,6 +272,59 @@ describe('Class: InProcessHostGate', () => {
     expect(deferred).toBeInstanceOf(PolitenessDeferral);
     expect((deferred as PolitenessDeferral).delayMs).toBe(5_000);
   });
+
+  // Regression: the check ran only on entry, so requests already queued for a slot when a 429 slowed the host down
+  // slept out the whole Retry-After once their turn came (and every later request waited behind them), holding their
+  // invocation's messages past the visibility timeout: the pages it had fetched were delivered and fetched again.
+  it('defers requests queued for a slot when the host is slowed down past maxWaitMs while they wait', async () => {
+    // Prepare
+    const clock = new ManualClock();
+    const gate = new InProcessHostGate(clock, { maxWaitMs: 1_000 });
+    const limits = { concurrency: 1, minDelayMs: 0 };
+    const release = await gate.acquire('busy.example', limits);
+    const outcomes: unknown[] = [];
+    for (let index = 0; index < 2; index++) {
+      void gate.acquire('busy.example', limits).then(
+        (acquired) => outcomes.push(acquired),
+        (caught: unknown) => outcomes.push(caught),
+      );
+    }
+    await settle();
+
+    // Act: the request in flight answers 429 with a long Retry-After, then gives its slot up; the clock does not move
+    await gate.slowDown('busy.example', clock.now() + 5_000);
+    release();
+    await settle();
+
+    // Assess: both handed back at once with the wait, and the host is served again once the pause is over
+    expect(outcomes).toHaveLength(2);
+    for (const outcome of outcomes) {
+      expect(outcome).toBeInstanceOf(PolitenessDeferral);
+      expect((outcome as PolitenessDeferral).delayMs).toBe(5_000);
+    }
+    clock.advance(5_000);
+    const next = await runUntil(clock, gate.acquire('busy.example', limits));
+    next();
+  });
+
+  it('defers a request waiting out minDelayMs when the host is slowed down past maxWaitMs meanwhile', async () => {
+    // Prepare
+    const clock = new ManualClock();
+    const gate = new InProcessHostGate(clock, { maxWaitMs: 1_000 });
+    const limits = { concurrency: 2, minDelayMs: 500 };
+    const first = await gate.acquire('spaced.example', limits);
+    const second = gate.acquire('spaced.example', limits).catch((caught: unknown) => caught);
+
+    // Act: 100 ms into the second request's spacing wait, the first answers 429 with a long Retry-After
+    await runFor(clock, 100);
+    await gate.slowDown('spaced.example', clock.now() + 5_000);
+    first();
+    const outcome = await runUntil(clock, second);
+
+    // Assess: handed back when its spacing wait ended, not after the pause
+    expect(outcome).toBeInstanceOf(PolitenessDeferral);
+    expect((outcome as PolitenessDeferral).delayMs).toBe(4_600);
+  });
 });
 
 describe('Class: StateHostGate', () => {
