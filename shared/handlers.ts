@@ -6,7 +6,14 @@ import { parseRecordsKey } from './layout.js';
 import { type PipelineContext, withMeter } from './pipeline/context.js';
 import { recordLastError, settleDeadLetter } from './pipeline/dead-letters.js';
 import { dispatchFetched, type FetchOutcome, fetchTask } from './pipeline/fetch.js';
-import { fetchQueueMessage, type ParseTask, parseMessage, parseTaskMessage, s3NotificationMessage } from './pipeline/messages.js';
+import {
+  type FetchTask,
+  fetchQueueMessage,
+  type ParseTask,
+  parseMessage,
+  parseTaskMessage,
+  s3NotificationMessage,
+} from './pipeline/messages.js';
 import { INVOCATION_LOG_BYTES, meteredQueue, RequestMeter } from './pipeline/metering.js';
 import { ArchiveReader, type ParsedPage, parseTask, writePageRecords } from './pipeline/parse.js';
 import { PolitenessDeferral } from './pipeline/politeness.js';
@@ -160,6 +167,15 @@ export class DeadlineDeferral extends PolitenessDeferral {
   }
 }
 
+/** Sitemap parts an invocation offers at once (each up to 1,000 URLs). */
+const SITEMAP_PARTS_AT_ONCE = 2;
+
+/** A task the invocation has no time left for: back to the fetch queue as a new message, at once. */
+function handedBack(task: FetchTask): FetchOutcome {
+  const error = new DeadlineDeferral(new URL(task.url).host);
+  return { kind: 'retry-later', task, delayMs: 0, error };
+}
+
 interface GuardSlot {
   active: number;
   readonly waiting: { readonly grant: () => void; readonly refuse: () => void; readonly marginMs: number }[];
@@ -178,6 +194,7 @@ class FetchDeadline {
   readonly #remaining: () => number;
   readonly #marginCap: number;
   readonly #contexts = new Map<PipelineContext, PipelineContext>();
+  readonly #parts = new Map<string, Admission>();
   deferred = 0;
 
   constructor(
@@ -195,6 +212,20 @@ class FetchDeadline {
     return Math.min(fetchMs + this.reserveMs, this.#marginCap);
   }
 
+  /**
+   * The admission of sitemap parts of `job` (which fetch nothing, so the host gate's guard does not see them):
+   * {@link SITEMAP_PARTS_AT_ONCE} at a time, none once the remaining time is below the job's margin.
+   */
+  parts(context: PipelineContext, job: string): Admission {
+    let admission = this.#parts.get(job);
+    if (!admission) {
+      const marginMs = this.marginFor(context, job);
+      admission = new Admission(SITEMAP_PARTS_AT_ONCE, () => this.expired(marginMs));
+      this.#parts.set(job, admission);
+    }
+    return admission;
+  }
+
   /** `context` with its host gate guarded for the fetches of `job` (one guarded context per run context). */
   guard(context: PipelineContext, job: string): PipelineContext {
     let guarded = this.#contexts.get(context);
@@ -205,7 +236,8 @@ class FetchDeadline {
     return guarded;
   }
 
-  #expired(marginMs: number): boolean {
+  /** Whether the remaining time is below `marginMs`. */
+  expired(marginMs: number): boolean {
     return this.#remaining() < marginMs;
   }
 
@@ -243,7 +275,7 @@ class FetchDeadline {
           () => {
             if (timer) this.#timers.delete(timer);
             if (!slot.waiting.includes(waiter)) return;
-            if (!this.#expired(marginMs)) return arm();
+            if (!this.expired(marginMs)) return arm();
             slot.waiting.splice(slot.waiting.indexOf(waiter), 1);
             waiter.refuse();
           },
@@ -260,7 +292,7 @@ class FetchDeadline {
     return {
       slowDown: (host, untilMs, billing) => inner.slowDown(host, untilMs, billing),
       acquire: async (host, limits, billing) => {
-        if (this.#expired(marginMs)) this.#refuse(host);
+        if (this.expired(marginMs)) this.#refuse(host);
         let slot = this.#slots.get(host);
         if (!slot) {
           slot = { active: 0, waiting: [] };
@@ -275,7 +307,7 @@ class FetchDeadline {
           this.#release(held);
           throw error;
         }
-        if (this.#expired(marginMs)) {
+        if (this.expired(marginMs)) {
           releaseInner();
           this.#release(held);
           this.#refuse(host);
@@ -320,6 +352,22 @@ export function createFetcherHandler(pipeline: PipelineContext, options: Fetcher
       }
       const metered = meters.for(message.job, message.runId);
       const context = deadline ? deadline.guard(metered, message.job) : metered;
+      if (message.sitemapPart && deadline) {
+        // A part offers up to 1,000 URLs (look-ups, puts, enqueued fetches): a few at a time, none near the deadline.
+        const parts = deadline.parts(context, message.job);
+        if (!(await parts.enter())) {
+          deadline.deferred++;
+          outcomes.set(record.messageId, { outcome: handedBack(message), context });
+          return;
+        }
+        try {
+          const stopping = () => deadline.expired(deadline.marginFor(context, message.job));
+          outcomes.set(record.messageId, { outcome: await fetchTask(context, message, { stopping }), context });
+        } finally {
+          parts.leave();
+        }
+        return;
+      }
       outcomes.set(record.messageId, { outcome: await fetchTask(context, message), context });
     });
     let undelivered: string[] = [];
@@ -332,7 +380,10 @@ export function createFetcherHandler(pipeline: PipelineContext, options: Fetcher
         await dispatchFetched(context, list);
     } catch (error) {
       pipeline.log.error('fetcher: archiving or enqueueing the batch failed', { error: describeError(error) });
-      undelivered = [...outcomes].filter(([, { outcome }]) => outcome.kind !== 'done').map(([id]) => id);
+      // A task that ended here (failed, skipped, a sitemap read or a sitemap part offered) is delivered by its record.
+      undelivered = [...outcomes]
+        .filter(([, { outcome }]) => outcome.kind !== 'done' || outcome.ended !== undefined)
+        .map(([id]) => id);
     }
     deadline?.close();
     if (deadline && deadline.deferred > 0) {

@@ -1,6 +1,6 @@
 import { sha256Digest, WarcBatch } from '../archive/warc.js';
 import { groupBy } from '../collections.js';
-import { describeError, RetryableError, type ScrapelineError } from '../errors.js';
+import { DeadlineError, describeError, RetryableError, type ScrapelineError } from '../errors.js';
 import type { FailureReason } from '../failure-reasons.js';
 import { httpStatusError, parseRetryAfter } from '../fetch/errors.js';
 import type { FetchedPage } from '../fetch/http.js';
@@ -58,13 +58,25 @@ export function backoffMs(attempt: number, baseMs: number, random: () => number)
  * `Retry-After`) come back as `retry-later` so that no function sleeps for minutes. A URL whose retries are
  * used up, or whose error is not retryable, ends as `failed` with the error's reason.
  */
-export async function fetchTask(context: PipelineContext, task: FetchTask): Promise<FetchOutcome> {
+export async function fetchTask(
+  context: PipelineContext,
+  task: FetchTask,
+  options: {
+    /** Asked between the chunks of a sitemap part: whether to stop and hand the rest back. @default never */
+    readonly stopping?: () => boolean;
+  } = {},
+): Promise<FetchOutcome> {
   const job = context.jobs.get(task.job);
   // A redelivered task whose URL is terminal is dropped; one the look misses is fetched again and dropped by its move.
   const entry = await context.ledger.peekUrl(task.job, task.runId, task.url);
   if (entry && entry.status !== 'accepted') return { kind: 'done' };
   // A part of a large sitemap: its entries are offered, nothing is fetched.
-  if (task.sitemapPart) return { kind: 'done', ended: { task, record: await processSitemapPart(context, task) } };
+  if (task.sitemapPart) {
+    const offered = await processSitemapPart(context, task, options.stopping);
+    if ('record' in offered) return { kind: 'done', ended: { task, record: offered.record } };
+    const error = new DeadlineError(`the invocation is near its deadline: the rest of ${task.url} is handed back`);
+    return { kind: 'retry-later', task: offered.rest, delayMs: 0, error };
+  }
   const planned = await planFetch(context, job, task);
   if ('settled' in planned) return planned.settled;
   const plan = planned.plan;

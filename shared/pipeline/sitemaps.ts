@@ -120,18 +120,33 @@ async function acceptSitemapParts(
 }
 
 /**
- * Offers one part of a large sitemap's entries to the run as the sitemap's links (depth and template as the
- * sitemap's own would be). Nothing is fetched; the part ends `parsed` through its `sitemap` record.
+ * Entries of a sitemap part offered at a time (one acceptance each): between two, a part near its invocation's
+ * deadline stops and hands the rest back.
  */
-export async function processSitemapPart(context: PipelineContext, task: FetchTask): Promise<PageRecord> {
+export const SITEMAP_PART_CHUNK = 100;
+
+/**
+ * Offers one part of a large sitemap's entries to the run as the sitemap's links (depth and template as the
+ * sitemap's own would be), {@link SITEMAP_PART_CHUNK} at a time. Nothing is fetched; the part ends `parsed` through
+ * its `sitemap` record. When `stopping` says so between two chunks, the part stops and returns the rest of its
+ * entries as a task of the same part, to hand back to the fetch queue.
+ */
+export async function processSitemapPart(
+  context: PipelineContext,
+  task: FetchTask,
+  stopping: () => boolean = () => false,
+): Promise<{ readonly record: PageRecord } | { readonly rest: FetchTask }> {
   const part = task.sitemapPart;
   if (!part) throw new Error(`not a sitemap part: ${task.url}`);
-  await followLinks(
-    context,
-    task,
-    part.entries.map((url) => ({ url, template: part.template })),
-  );
-  return { status: 'sitemap', url: task.url, depth: task.depth, wireBytes: 0, bodyBytes: 0, fetchMs: 0 };
+  for (let start = 0; start < part.entries.length; start += SITEMAP_PART_CHUNK) {
+    if (start > 0 && stopping()) return { rest: { ...task, sitemapPart: { ...part, entries: part.entries.slice(start) } } };
+    await followLinks(
+      context,
+      task,
+      part.entries.slice(start, start + SITEMAP_PART_CHUNK).map((url) => ({ url, template: part.template })),
+    );
+  }
+  return { record: { status: 'sitemap', url: task.url, depth: task.depth, wireBytes: 0, bodyBytes: 0, fetchMs: 0 } };
 }
 
 /**
