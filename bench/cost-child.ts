@@ -16,6 +16,9 @@ import type { SqsHandler } from '../shared/handlers.js';
 /** Memory of each function, from cdk/stack.ts STAGE_DEFAULTS (sizes, windows and timeouts: LOCAL_BATCHING). */
 export const FUNCTION_MEMORY_MB = { fetcher: 512, parser: 1024, postprocessor: 512 } as const;
 
+/** The dead-letter stage's batching (a few messages, at once). */
+const DEAD_LETTER_BATCHING = { size: 10, windowMs: 0, timeoutMs: 60_000 };
+
 export interface RequestCount {
   service: string;
   operation: string;
@@ -451,7 +454,9 @@ async function main(): Promise<void> {
   // The functions of functions/*.ts, built the same way, with the bench job bundled instead of the demo job.
   const { loadConfig } = await import('../functions/commons/config.js');
   const { createFunctionRuntime } = await import('../functions/commons/context.js');
-  const { createFetcherHandler, createParserHandler, createPostProcessorHandler } = await import('../shared/handlers.js');
+  const { createDeadLetterHandler, createFetcherHandler, createParserHandler, createPostProcessorHandler } = await import(
+    '../shared/handlers.js'
+  );
   const { UndiciHttpClient } = await import('../shared/fetch/http.js');
   const { inProcessExtractor } = await import('../shared/extract/pool.js');
   const input = benchJobInput(site.origins[0] as string, {
@@ -528,10 +533,17 @@ async function main(): Promise<void> {
     batch: { size: number; windowMs: number; timeoutMs: number },
     concurrency: number,
   ) => new BatchingMapping({ sqs: peers.clients.sqs, queue, functionName, handler, batch, concurrency });
+  // The dead-letter stage, as the stack has it: a message a stage gave up on ends its URLs failed (`dead-lettered`),
+  // so the run still completes; kept here only as a count.
+  const deadLetterHandler = createDeadLetterHandler(postRuntime.pipeline, { keep: async () => {} });
+  const deadLetterQueues = [fetch, parse, postprocess].map((queue) => queue.deadLetter);
   const mappings = {
     fetcher: mapping(fetch, 'fetcher', handlers.fetcher, LOCAL_BATCHING.fetch, scale ? 20 : 2),
     parser: mapping(parse, 'parser', handlers.parser, LOCAL_BATCHING.parse, scale ? 20 : 2),
     postprocessor: mapping(postprocess, 'postprocessor', handlers.postprocessor, LOCAL_BATCHING.postprocess, scale ? 20 : 2),
+    ...Object.fromEntries(
+      deadLetterQueues.map((queue) => [queue.name, mapping(queue, queue.name, deadLetterHandler, DEAD_LETTER_BATCHING, 1)]),
+    ),
   };
   // Setup requests (buckets, tables, queues) are not the run's.
   counts.clear();
@@ -606,6 +618,7 @@ async function main(): Promise<void> {
       fetcher: LOCAL_BATCHING.fetch.timeoutMs,
       parser: LOCAL_BATCHING.parse.timeoutMs,
       postprocessor: LOCAL_BATCHING.postprocess.timeoutMs,
+      ...Object.fromEntries(deadLetterQueues.map((queue) => [queue.name, DEAD_LETTER_BATCHING.timeoutMs])),
     },
     peakRssMb: Math.round(peakRss / 1e6),
     ...(finalize ? { finalize } : {}),

@@ -171,6 +171,8 @@ export interface ScaleReport {
   readonly allTerminal?: boolean;
   /** DynamoDB transaction conflicts answered (each retried by the adapter, or by the SDK). */
   readonly conflicts?: number;
+  /** Messages a stage gave up on (after 5 receives), ended by the dead-letter stage. */
+  readonly deadLetters?: number;
   /** Every AWS error answered, by service, operation and name (conditional check failures are normal answers). */
   readonly errors?: Record<string, number>;
   /** Longest invocation of each function against its timeout. */
@@ -210,10 +212,14 @@ export async function measureScale(log: (message: string) => void, products?: nu
     ]),
   );
   const priced = price(result);
+  const deadLetters = Object.entries(result.batches)
+    .filter(([name]) => name.endsWith('-dlq'))
+    .reduce((sum, [, batch]) => sum + batch.records, 0);
   const report: ScaleReport = {
     urls: result.urls,
     allTerminal: terminal === (result.urls.accepted ?? -1),
     conflicts,
+    deadLetters,
     errors: result.errors,
     slowest,
     ...(result.finalize ? { finalize: result.finalize } : {}),
@@ -229,6 +235,6 @@ export async function measureScale(log: (message: string) => void, products?: nu
     : 'finalize not measured';
   return {
     ...report,
-    summary: `${terminal} of ${result.urls.accepted} URLs terminal; ${conflicts} transaction conflicts; longest invocations: ${timing}; ${finalize}; ${priced.usdPerMillionPages?.toFixed(2)} USD / M pages`,
+    summary: `${terminal} of ${result.urls.accepted} URLs terminal; ${conflicts} transaction conflicts; ${deadLetters} dead letters; longest invocations: ${timing}; ${finalize}; ${priced.usdPerMillionPages?.toFixed(2)} USD / M pages`,
   };
 }
