@@ -2,7 +2,7 @@ import { gzipSync } from 'node:zlib';
 import { Batches, mapLimited } from '../collections.js';
 import { httpReason } from '../failure-reasons.js';
 import { layout } from '../layout.js';
-import { gunzipLines, gzipNdjson } from '../ndjson.js';
+import { GzipNdjsonParts, gunzipLines, gzipNdjson } from '../ndjson.js';
 import { MAX_GET_MANY, type ObjectStore } from '../ports.js';
 import { stateKeys } from '../state-keys.js';
 import type { ChangeRecord, ItemState } from './changes.js';
@@ -114,7 +114,7 @@ function exposes(entry: UrlEntry | undefined, transientFailures: boolean): boole
   return entry.status === 'failed' && GONE_REASONS.has(entry.reason ?? '');
 }
 
-/** Rows per current-state part object: a part is built in memory (rows, then gzip), so parts stay small. */
+/** Rows per current-state part object (compressed as they come: a part's gzip bytes are held until it is written). */
 const SNAPSHOT_PART_ITEMS = 10_000;
 /** Removed items per change object. */
 const REMOVED_PART_ITEMS = 10_000;
@@ -161,7 +161,9 @@ export interface CurrentSnapshot {
  * transiently. A page that failed transiently or was skipped keeps its items, and so does a page whose memory
  * predates keys. The pages of items no page holds are read in batches of 100 (usually few: the removed ones).
  *
- * Memory is bounded by one bucket of key ids (all of them while they fit `PresentKeys`' limit) and a part of rows.
+ * Memory is bounded by one bucket of key ids (all of them while they fit `PresentKeys`' limit) and a part's
+ * compressed bytes: rows are not gathered, so none lives long enough to be promoted to the old generation and wait
+ * there for a full collection.
  */
 export async function settleItems(
   context: PipelineContext,
@@ -170,9 +172,9 @@ export async function settleItems(
 ): Promise<{ readonly removed: number; readonly snapshot: CurrentSnapshot }> {
   const { job, runId } = run;
   const snapshotParts: string[] = [];
-  const snapshot = new Batches<Record<string, unknown>>(SNAPSHOT_PART_ITEMS, async (rows, part) => {
+  const snapshot = new GzipNdjsonParts(SNAPSHOT_PART_ITEMS, async (body, part) => {
     const key = layout.currentPart(job, runId, part);
-    await context.store.put(key, gzipNdjson(rows), { contentType: 'application/x-ndjson' });
+    await context.store.put(key, body, { contentType: 'application/x-ndjson' });
     snapshotParts.push(key);
   });
   const removed = new Batches<ItemState>(REMOVED_PART_ITEMS, (items) => removeItems(context, run, items));
