@@ -178,8 +178,10 @@ export async function settleItems(
     snapshotParts.push(key);
   });
   const removed = new Batches<ItemState>(REMOVED_PART_ITEMS, (items) => removeItems(context, run, items));
+  // The row is the item's own data (parsed for this pass) with its columns set on it. Not a copy spread with more
+  // properties (`{ ...data, _key }`): V8 (Node 20) promotes nearly every object built so, to wait for a full collection.
   const keep = (item: ItemState) =>
-    snapshot.push({ ...item.data, _key: item.key, _url: item.pageUrl, _changedIn: item.changedIn });
+    snapshot.push(Object.assign(item.data, { _key: item.key, _url: item.pageUrl, _changedIn: item.changedIn }));
   const judge = async (candidates: ItemState[]) => {
     if (!removals || candidates.length === 0) return;
     const entries = await context.ledger.peekUrlIds(job, runId, [...new Set(candidates.map((item) => item.page))]);
