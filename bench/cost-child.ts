@@ -163,7 +163,11 @@ function install(client: object): void {
       result = await next(args);
     } catch (error) {
       const name = (error as { name?: string }).name ?? 'Error';
-      const key = `${service} ${command} ${name}`;
+      // A cancelled transaction says why per item: a conflict with another writer, or a condition (a receipt that
+      // exists: work done before, a normal answer).
+      const reasons = (error as { CancellationReasons?: { Code?: string }[] }).CancellationReasons;
+      const why = reasons ? `[${[...new Set(reasons.map((reason) => reason.Code ?? 'None'))].sort().join(',')}]` : '';
+      const key = `${service} ${command} ${name}${why}`;
       errors[key] = (errors[key] ?? 0) + 1;
       // A failed conditional write is billed too (by the item's size): the peer says how much.
       const consumed = (error as { ConsumedCapacity?: unknown }).ConsumedCapacity;

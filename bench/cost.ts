@@ -203,7 +203,9 @@ export async function measureScale(log: (message: string) => void, products?: nu
   const result = child.result;
   const terminal = ['parsed', 'unchanged', 'skipped', 'failed'].reduce((sum, state) => sum + (result.urls[state] ?? 0), 0);
   const conflicts = Object.entries(result.errors)
-    .filter(([name]) => /TransactionConflict|TransactionCanceled/.test(name))
+    // Cancelled for a conflict (TransactionConflictException, or a cancellation naming TransactionConflict), not
+    // for a receipt's condition (ConditionalCheckFailed: the work was done before).
+    .filter(([name]) => /TransactionConflict/.test(name) || (/TransactionCanceled/.test(name) && !/\[/.test(name)))
     .reduce((sum, [, count]) => sum + count, 0);
   const slowest = Object.fromEntries(
     Object.entries(result.batches).map(([name, batch]) => [
