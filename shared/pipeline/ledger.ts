@@ -372,13 +372,18 @@ export class RunLedger {
     return Math.floor(now / 1000) + this.#ttlSeconds;
   }
 
+  /** A counter shard's number, picked at random so that concurrent writers spread over them. */
+  #shardIndex(): number {
+    return Math.floor(this.#random() * COUNTER_SHARDS) % COUNTER_SHARDS;
+  }
+
   #shard(): string {
-    return stateKeys.counterShard(Math.floor(this.#random() * COUNTER_SHARDS) % COUNTER_SHARDS);
+    return stateKeys.counterShard(this.#shardIndex());
   }
 
   /** A shard of the accepted counts: apart from the others, so that it stays one write unit however many there are. */
   #acceptShard(): string {
-    return stateKeys.acceptShard(Math.floor(this.#random() * COUNTER_SHARDS) % COUNTER_SHARDS);
+    return stateKeys.acceptShard(this.#shardIndex());
   }
 
   /** Creates the run's meta item; `false` when it exists already (a redelivered start). */
@@ -847,8 +852,7 @@ export class RunLedger {
     if (Object.keys(add).length === 0) return;
     // Shards of their own: an item of a score of counters stays under 1 KB, so this write costs the one unit the
     // invocation meters count for it, whatever the run's other counters hold.
-    const shard = Math.floor(this.#random() * COUNTER_SHARDS) % COUNTER_SHARDS;
-    await this.#state.write({ pk: runKey(job, runId), sk: stateKeys.requestShard(shard), add });
+    await this.#state.write({ pk: runKey(job, runId), sk: stateKeys.requestShard(this.#shardIndex()), add });
   }
 
   /** Sets the final state of a run, once. Returns `false` when another finisher got there first. */
