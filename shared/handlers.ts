@@ -6,14 +6,7 @@ import { parseRecordsKey } from './layout.js';
 import { type PipelineContext, withMeter } from './pipeline/context.js';
 import { recordLastError, settleDeadLetter } from './pipeline/dead-letters.js';
 import { dispatchFetched, type FetchOutcome, fetchTask } from './pipeline/fetch.js';
-import {
-  type FetchTask,
-  fetchQueueMessage,
-  type ParseTask,
-  parseMessage,
-  parseTaskMessage,
-  s3NotificationMessage,
-} from './pipeline/messages.js';
+import { fetchQueueMessage, type ParseTask, parseMessage, parseTaskMessage, s3NotificationMessage } from './pipeline/messages.js';
 import { INVOCATION_LOG_BYTES, meteredQueue, RequestMeter } from './pipeline/metering.js';
 import { ArchiveReader, type ParsedPage, parseTask, writePageRecords } from './pipeline/parse.js';
 import { PolitenessDeferral } from './pipeline/politeness.js';
@@ -170,12 +163,6 @@ export class DeadlineDeferral extends PolitenessDeferral {
 /** Sitemap parts an invocation offers at once (each up to 1,000 URLs). */
 const SITEMAP_PARTS_AT_ONCE = 2;
 
-/** A task the invocation has no time left for: back to the fetch queue as a new message, at once. */
-function handedBack(task: FetchTask): FetchOutcome {
-  const error = new DeadlineDeferral(new URL(task.url).host);
-  return { kind: 'retry-later', task, delayMs: 0, error };
-}
-
 interface GuardSlot {
   active: number;
   readonly waiting: { readonly grant: () => void; readonly refuse: () => void; readonly marginMs: number }[];
@@ -220,7 +207,7 @@ class FetchDeadline {
     let admission = this.#parts.get(job);
     if (!admission) {
       const marginMs = this.marginFor(context, job);
-      admission = new Admission(SITEMAP_PARTS_AT_ONCE, () => this.expired(marginMs));
+      admission = new Admission(SITEMAP_PARTS_AT_ONCE, () => this.#expired(marginMs));
       this.#parts.set(job, admission);
     }
     return admission;
@@ -236,8 +223,7 @@ class FetchDeadline {
     return guarded;
   }
 
-  /** Whether the remaining time is below `marginMs`. */
-  expired(marginMs: number): boolean {
+  #expired(marginMs: number): boolean {
     return this.#remaining() < marginMs;
   }
 
@@ -275,7 +261,7 @@ class FetchDeadline {
           () => {
             if (timer) this.#timers.delete(timer);
             if (!slot.waiting.includes(waiter)) return;
-            if (!this.expired(marginMs)) return arm();
+            if (!this.#expired(marginMs)) return arm();
             slot.waiting.splice(slot.waiting.indexOf(waiter), 1);
             waiter.refuse();
           },
@@ -292,7 +278,7 @@ class FetchDeadline {
     return {
       slowDown: (host, untilMs, billing) => inner.slowDown(host, untilMs, billing),
       acquire: async (host, limits, billing) => {
-        if (this.expired(marginMs)) this.#refuse(host);
+        if (this.#expired(marginMs)) this.#refuse(host);
         let slot = this.#slots.get(host);
         if (!slot) {
           slot = { active: 0, waiting: [] };
@@ -307,7 +293,7 @@ class FetchDeadline {
           this.#release(held);
           throw error;
         }
-        if (this.expired(marginMs)) {
+        if (this.#expired(marginMs)) {
           releaseInner();
           this.#release(held);
           this.#refuse(host);
@@ -354,17 +340,15 @@ export function createFetcherHandler(pipeline: PipelineContext, options: Fetcher
       const context = deadline ? deadline.guard(metered, message.job) : metered;
       if (message.sitemapPart && deadline) {
         // A part offers up to 1,000 URLs (look-ups, puts, enqueued fetches): a few at a time, none near the deadline.
+        // One not admitted stops before its first chunk, and fetchTask hands it back whole.
         const parts = deadline.parts(context, message.job);
-        if (!(await parts.enter())) {
-          deadline.deferred++;
-          outcomes.set(record.messageId, { outcome: handedBack(message), context });
-          return;
-        }
+        const admitted = await parts.enter();
         try {
-          const stopping = () => deadline.expired(deadline.marginFor(context, message.job));
-          outcomes.set(record.messageId, { outcome: await fetchTask(context, message, { stopping }), context });
+          const outcome = await fetchTask(context, message, { stopping: admitted ? parts.expired : () => true });
+          if (outcome.kind === 'retry-later') deadline.deferred++;
+          outcomes.set(record.messageId, { outcome, context });
         } finally {
-          parts.leave();
+          if (admitted) parts.leave();
         }
         return;
       }
@@ -439,7 +423,8 @@ class Admission {
 
   constructor(
     private readonly concurrency: number,
-    private readonly expired: () => boolean,
+    /** Whether the deadline has come: no place is given from then on. */
+    readonly expired: () => boolean,
   ) {}
 
   /** Waits for a place; `false` (and no place taken) when the deadline came first. */

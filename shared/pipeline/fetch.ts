@@ -62,7 +62,7 @@ export async function fetchTask(
   context: PipelineContext,
   task: FetchTask,
   options: {
-    /** Asked between the chunks of a sitemap part: whether to stop and hand the rest back. @default never */
+    /** Asked before each chunk of a sitemap part: whether to stop and hand the rest back. @default never */
     readonly stopping?: () => boolean;
   } = {},
 ): Promise<FetchOutcome> {
@@ -74,7 +74,9 @@ export async function fetchTask(
   if (task.sitemapPart) {
     const offered = await processSitemapPart(context, task, options.stopping);
     if ('record' in offered) return { kind: 'done', ended: { task, record: offered.record } };
-    const error = new DeadlineError(`the invocation is near its deadline: the rest of ${task.url} is handed back`);
+    const error = new DeadlineError(
+      `the invocation is near its deadline: the entries of ${task.url} not offered yet are handed back`,
+    );
     return { kind: 'retry-later', task: offered.rest, delayMs: 0, error };
   }
   const planned = await planFetch(context, job, task);

@@ -128,8 +128,8 @@ export const SITEMAP_PART_CHUNK = 100;
 /**
  * Offers one part of a large sitemap's entries to the run as the sitemap's links (depth and template as the
  * sitemap's own would be), {@link SITEMAP_PART_CHUNK} at a time. Nothing is fetched; the part ends `parsed` through
- * its `sitemap` record. When `stopping` says so between two chunks, the part stops and returns the rest of its
- * entries as a task of the same part, to hand back to the fetch queue.
+ * its `sitemap` record. When `stopping` says so before a chunk, the part stops and returns the rest of its entries
+ * (all of them, before the first) as a task of the same part, to hand back to the fetch queue.
  */
 export async function processSitemapPart(
   context: PipelineContext,
@@ -139,7 +139,7 @@ export async function processSitemapPart(
   const part = task.sitemapPart;
   if (!part) throw new Error(`not a sitemap part: ${task.url}`);
   for (let start = 0; start < part.entries.length; start += SITEMAP_PART_CHUNK) {
-    if (start > 0 && stopping()) return { rest: { ...task, sitemapPart: { ...part, entries: part.entries.slice(start) } } };
+    if (stopping()) return { rest: { ...task, sitemapPart: { ...part, entries: part.entries.slice(start) } } };
     await followLinks(
       context,
       task,
