@@ -12,6 +12,7 @@ import { objectCreatedNotification, sqsRecord } from '../shared/local/runtime.js
 import { EmbeddedStateStore } from '../shared/local/state.js';
 import { gunzipLines } from '../shared/ndjson.js';
 import type { PipelineContext } from '../shared/pipeline/context.js';
+import { stateKeys } from '../shared/state-keys.js';
 import { lambdaContext } from './aws/lambda-driver.js';
 import { closeServer, listenOnLoopback } from './fixtures/http-fixture.js';
 import { type HandlerPipeline, handlerPipeline } from './support/handler-pipeline.js';
@@ -40,6 +41,8 @@ describe('Function: createPostProcessorHandler (deadline guard)', () => {
   let postprocessQueue: LocalQueue;
   let startUrls: string[];
   let stateRequests = 0;
+  /** The key prefix of every state query made, in order (the finalization's reads of URL entries and items). */
+  let queried: string[] = [];
 
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'scrapeline-postprocess-deadline-'));
@@ -61,8 +64,13 @@ describe('Function: createPostProcessorHandler (deadline guard)', () => {
       'shelves.ts',
     );
     pipeline = handlerPipeline(job, dir, {
-      state: slowState(new EmbeddedStateStore(), STATE_LATENCY_MS, () => stateRequests++),
+      state: slowState(new EmbeddedStateStore(), STATE_LATENCY_MS, (method, args) => {
+        if (method === 'query') queried.push(String(args[1]));
+        else stateRequests++;
+      }),
       extractor: inProcessExtractor,
+      // Few item keys in memory: the finalization keeps the others in scratch objects, which a stop must not leave.
+      settings: { finalizeMemoryKeys: 8 },
     });
     ({ context } = pipeline);
     const { parseQueue } = pipeline;
@@ -85,6 +93,7 @@ describe('Function: createPostProcessorHandler (deadline guard)', () => {
   });
 
   afterEach(async () => {
+    queried = [];
     await pipeline.close();
     await closeServer(server);
     await rm(dir, { recursive: true, force: true });
@@ -184,22 +193,68 @@ describe('Function: createPostProcessorHandler (deadline guard)', () => {
     expect((await datasetKeys()).length).toBe(PAGES_PER_OBJECT * ITEMS_PER_PAGE);
   });
 
+  it.each([
+    ['its survey of every URL entry', stateKeys.urlPrefix],
+    ["its settlement of the job's items", stateKeys.itemKeyPrefix],
+  ])('stops finishing the run near the deadline, within %s, and finishes it in the next invocation', async (_, prefix) => {
+    // Prepare: every records object but one post-processed with no deadline; the last one's invocation runs short
+    // once the run's finalization reads the state under `prefix`.
+    const handler = createPostProcessorHandler(context, { handBackQueue: postprocessQueue, finishReserveMs: RESERVE_MS });
+    const [last, ...others] = await postprocessQueue.receive(10);
+    if (!last) throw new Error('no records object to post-process');
+    await handler({ Records: others.map((message) => sqsRecord('postprocess', message)) });
+    await postprocessQueue.deleteBatch([last, ...others].map((message) => message.receiptHandle));
+    const before = queried.length;
+    const finalizing = () => queried.slice(before).some((sk) => sk.startsWith(prefix));
+    const shortening = {
+      ...lambdaContext('postprocessor', 60_000),
+      getRemainingTimeInMillis: () => (finalizing() ? RESERVE_MS / 8 : 60_000),
+    };
+
+    // Act
+    const response = await handler({ Records: [sqsRecord('postprocess', last)] }, shortening);
+    const stopped = await context.ledger.getRun(JOB, RUN_ID);
+    const scratch: string[] = [];
+    for await (const object of context.store.list(layout.scratchPrefix)) scratch.push(object.key);
+    const again = await postprocessQueue.receive(10);
+    await handler({ Records: again.map((message) => sqsRecord('postprocess', message)) }, lambdaContext('postprocessor', 60_000));
+
+    // Assess: the finalization had begun after the object's counters were added, and stopped there: handed back, not
+    // failed, the run not finished and no scratch left; the next invocation finished it, every item once.
+    expect(finalizing()).toBe(true);
+    expect(response.batchItemFailures).toEqual([]);
+    expect(stopped?.state).toBe('running');
+    expect(stopped?.counters.parsed).toBe(PAGES);
+    expect(scratch).toEqual([]);
+    expect(again.map((message) => message.body)).toEqual([last.body]);
+    const done = await context.ledger.getRun(JOB, RUN_ID);
+    expect(done?.state).toBe('succeeded');
+    expect(done?.counters.parsed).toBe(PAGES);
+    expect(done?.counters.items).toBe(PAGES * ITEMS_PER_PAGE);
+    expect((await datasetKeys()).length).toBe(PAGES * ITEMS_PER_PAGE);
+    const current = JSON.parse(String(await context.store.get(layout.currentPointer(JOB)))) as { items: number };
+    expect(current.items).toBe(PAGES * ITEMS_PER_PAGE);
+  });
+
   it('returns what it cannot hand back as batch item failures, so none is lost', async () => {
     // Prepare: no queue to hand back to (and, in the next invocation, one that refuses).
     const refusing = { send: () => Promise.reject(new Error('SQS unavailable')) };
     const messages = await postprocessQueue.receive(10);
     const records = { Records: messages.map((message) => sqsRecord('postprocess', message)) };
+    // Messages start in the invocation's first second only: a few objects (each takes several rounds of 50 ms
+    // state requests); with the batch's 3 s, all six could start.
+    const timeoutMs = 2 * RESERVE_MS;
 
     // Act
     const withoutQueue = await createPostProcessorHandler(context, { finishReserveMs: RESERVE_MS, messageConcurrency: 1 })(
       records,
-      lambdaContext('postprocessor', TIMEOUT_MS),
+      lambdaContext('postprocessor', timeoutMs),
     );
     const refused = await createPostProcessorHandler(context, {
       handBackQueue: refusing,
       finishReserveMs: RESERVE_MS,
       messageConcurrency: 1,
-    })(records, lambdaContext('postprocessor', TIMEOUT_MS));
+    })(records, lambdaContext('postprocessor', timeoutMs));
 
     // Assess: some objects were done, the others are failures (SQS delivers them again).
     for (const response of [withoutQueue, refused]) {

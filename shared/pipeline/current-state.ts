@@ -161,6 +161,12 @@ export interface CurrentSnapshot {
  * transiently. A page that failed transiently or was skipped keeps its items, and so does a page whose memory
  * predates keys. The pages of items no page holds are read in batches of 100 (usually few: the removed ones).
  *
+ * `checkpoint` is called before each item: a throw stops the settlement there, and a later one starts again from the
+ * first bucket (removals already recorded are not seen again; parts and the pointer are rewritten whole).
+ *
+ * `checkpoint` is called before each item: a throw stops the settlement there, and a later one starts again from the
+ * first bucket (the removals recorded are not seen again; the parts and the pointer are written whole again).
+ *
  * Memory is bounded by one bucket of key ids (all of them while they fit `PresentKeys`' limit) and a part's
  * compressed bytes: rows are not gathered, so none lives long enough to be promoted to the old generation and wait
  * there for a full collection.
@@ -169,6 +175,7 @@ export async function settleItems(
   context: PipelineContext,
   run: { readonly job: string; readonly runId: string; readonly dt: string },
   removals: { readonly present: PresentKeys; readonly transientFailures: boolean } | undefined,
+  checkpoint: () => void = () => {},
 ): Promise<{ readonly removed: number; readonly snapshot: CurrentSnapshot }> {
   const { job, runId } = run;
   const snapshotParts: string[] = [];
@@ -195,6 +202,7 @@ export async function settleItems(
     const present = await bucket.keys();
     let candidates: ItemState[] = [];
     for await (const item of context.items.all(job, bucket.itemPrefix)) {
+      checkpoint();
       if (!removals || present.has(item.keyId.slice(stateKeys.itemKeyPrefix.length))) await keep(item);
       else {
         candidates.push(item);

@@ -294,6 +294,7 @@ async function surveyRun(
   job: string,
   runId: string,
   present: PresentKeys,
+  checkpoint: () => void,
 ): Promise<RunSurvey | undefined> {
   const terminal: Record<TerminalState, number> = { parsed: 0, unchanged: 0, skipped: 0, failed: 0 };
   const reasons: Record<string, number> = {};
@@ -306,6 +307,7 @@ async function surveyRun(
   let transientFailures = false;
   let entries = 0;
   for await (const entry of context.ledger.urls(job, runId)) {
+    checkpoint();
     // The counters can lag but never run ahead (see ledger.ts): the entries decide, and the manifest counts them.
     if (entry.status === 'accepted') return undefined;
     entries++;
@@ -371,6 +373,22 @@ function reportFinished(context: PipelineContext, manifest: RunManifest, quality
   }
 }
 
+/** Options of {@link finalizeIfComplete}. */
+export interface FinalizeOptions {
+  /** The watchdog ended the run's pending URLs (failed, `stalled`): the run ends `stalled` whatever it achieved. */
+  readonly stalled?: boolean;
+  /**
+   * Look at the URL entries even though the counters do not add up (they lag after a crash between a URL's move
+   * and its object's counters): the watchdog's check of a quiet run. @default false
+   */
+  readonly verify?: boolean;
+  /**
+   * Called before each URL entry of the survey and each item of the settlement: a throw stops the finalization there
+   * (an invocation near its deadline) and leaves the run unfinished for a later call. @default never stops
+   */
+  readonly checkpoint?: () => void;
+}
+
 /**
  * Finishes the run when every accepted URL is terminal: writes the failures file, infers removed items, assesses
  * quality against the baseline, writes the manifest, then marks the run finished. Safe to call from any stage at
@@ -381,20 +399,11 @@ export async function finalizeIfComplete(
   context: PipelineContext,
   job: string,
   runId: string,
-  options: {
-    /** The watchdog ended the run's pending URLs (failed, `stalled`): the run ends `stalled` whatever it achieved. */
-    readonly stalled?: boolean;
-    /**
-     * Look at the URL entries even though the counters do not add up (they lag after a crash between a URL's move
-     * and its object's counters): the watchdog's check of a quiet run. @default false
-     */
-    readonly verify?: boolean;
-  } = {},
+  options: FinalizeOptions = {},
 ): Promise<RunManifest | undefined> {
   const counted = await context.ledger.getRun(job, runId);
   if (counted?.state !== 'running') return undefined;
   if (!options.verify && !options.stalled && terminalCount(counted) < counted.counters.accepted) return undefined;
-  const definition = context.jobs.get(job);
   const attempt = newId(context.clock, context.random);
   const scratch = layout.finalizeScratchFolder(job, runId, attempt);
   const present = new PresentKeys(
@@ -403,11 +412,26 @@ export async function finalizeIfComplete(
     (bucket, sequence) => layout.finalizeScratch(job, runId, attempt, `k${bucket}-${sequence}`),
     context.settings.finalizeMemoryKeys,
   );
-  const survey = await surveyRun(context, job, runId, present);
-  if (!survey) {
+  try {
+    return await finishSurveyed(context, job, runId, counted, present, options);
+  } finally {
+    // Whether the attempt finished the run, found work pending, stopped or failed: a later attempt has its own.
     await context.store.discard?.(scratch);
-    return undefined;
   }
+}
+
+/** {@link finalizeIfComplete} once its scratch is set up: surveys the run and finishes it if nothing is pending. */
+async function finishSurveyed(
+  context: PipelineContext,
+  job: string,
+  runId: string,
+  counted: RunMeta,
+  present: PresentKeys,
+  options: FinalizeOptions,
+): Promise<RunManifest | undefined> {
+  const definition = context.jobs.get(job);
+  const survey = await surveyRun(context, job, runId, present, options.checkpoint ?? (() => {}));
+  if (!survey) return undefined;
   const { reasons, failuresKeys, transientFailures } = survey;
   const meta: RunMeta = { ...counted, counters: { ...counted.counters, ...survey.terminal, accepted: survey.entries } };
 
@@ -425,9 +449,13 @@ export async function finalizeIfComplete(
     meta.counters.parsed + meta.counters.unchanged > 0;
   const dt = partitionDate(meta.startedAt);
   const { removed } = movesCurrentState
-    ? await settleItems(context, { job, runId, dt }, removalsInferred ? { present, transientFailures } : undefined)
+    ? await settleItems(
+        context,
+        { job, runId, dt },
+        removalsInferred ? { present, transientFailures } : undefined,
+        options.checkpoint,
+      )
     : { removed: 0 };
-  await context.store.discard?.(scratch);
   const now = context.clock.now();
   const state = options.stalled ? 'stalled' : finalState(meta, reasons, quality);
   const manifest = manifestOf({ ...meta, state, finishedAt: now }, { reasons, failuresKeys, quality, removed, removalsInferred });

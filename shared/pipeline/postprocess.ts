@@ -320,10 +320,10 @@ export async function postProcessRecords(
   checkpoint();
   // Last: the run cannot look complete before this object's work is stored.
   await context.ledger.applyCounters(job, runId, batchId, classified.add, now);
-  // Finishing the run may take long (it reads every URL of the run): stopped here, the object is done again, its
-  // counters are not added twice, and it finishes the run then.
+  // Finishing the run may take long (it reads every URL of the run and the job's items): stopped here or within it,
+  // the object is done again, its counters are not added twice, and it finishes the run then.
   checkpoint();
-  await finalizeIfComplete(context, job, runId);
+  await finalizeIfComplete(context, job, runId, { checkpoint });
   return {
     pages: pages.length,
     skippedPages: pages.length - owned.size,
