@@ -143,8 +143,9 @@ export interface FetcherHandlerOptions extends HandlerOptions {
   /**
    * Time kept at the end of an invocation to archive the batch and enqueue its parse tasks and hand-backs. No fetch
    * starts once the invocation's remaining time falls below the job's `fetch.timeoutMs` + the inline retry wait
-   * (`settings.inlineRetryMaxMs`) + this; the tasks not started go back to the fetch queue.
-   * @default 5000
+   * (`settings.inlineRetryMaxMs`) + this; the tasks not started go back to the fetch queue. Long enough for a
+   * request the SDK retries (three attempts with backoff) after a fetch that took its whole timeout.
+   * @default 10000
    */
   readonly dispatchReserveMs?: number;
 }
@@ -318,7 +319,7 @@ class FetchDeadline {
 
 /** The fetch queue consumer: starts runs and fetches pages, then archives the batch and enqueues parse tasks. */
 export function createFetcherHandler(pipeline: PipelineContext, options: FetcherHandlerOptions = {}): SqsHandler {
-  const reserveMs = options.dispatchReserveMs ?? 5000;
+  const reserveMs = options.dispatchReserveMs ?? 10_000;
   return async (event, lambdaContext) => {
     const meters = new InvocationMeters(pipeline);
     // Without a Lambda context (a direct call) there is no deadline to keep.
