@@ -44,6 +44,8 @@ export interface CostChildResult {
   objects: Record<string, number>;
   /** Per function: invocations, records, failed records, longest invocation (ms). */
   batches: Record<string, { invocations: number; records: number; failures: number; maxMs: number }>;
+  /** Per function, its invocations that ran past the timeout: how long, and what their batch held. */
+  overruns?: Record<string, { ms: number; records: number; kinds: Record<string, number>; sample: string }[]>;
   urls: Record<string, number>;
   wallMs: number;
   requests: RequestCount[];
@@ -296,6 +298,22 @@ ${productPaths
   };
 }
 
+/** What a batch held: its messages by kind (a task's `type` and whether it is a sitemap part, or an S3 event). */
+function batchKinds(messages: readonly import('@aws-sdk/client-sqs').Message[]) {
+  const kinds: Record<string, number> = {};
+  for (const message of messages) {
+    let kind = 'unparsable';
+    try {
+      const body = JSON.parse(message.Body ?? '') as { type?: string; sitemapPart?: unknown; Records?: unknown[] };
+      kind = body.Records ? 's3-event' : `${body.type ?? 'task'}${body.sitemapPart ? ' (sitemap part)' : ''}`;
+    } catch {
+      // Not JSON: counted as `unparsable`, which is what the report needs to say.
+    }
+    kinds[kind] = (kinds[kind] ?? 0) + 1;
+  }
+  return { kinds, sample: (messages[0]?.Body ?? '').slice(0, 300) };
+}
+
 /**
  * An SQS event source mapping with a batching window, as Lambda runs it: receives (10 messages per request) until
  * the batch is full or the window has passed since the first message, invokes the handler with a Lambda context
@@ -303,6 +321,8 @@ ${productPaths
  */
 class BatchingMapping {
   readonly stats = { invocations: 0, records: 0, failures: 0, maxMs: 0 };
+  /** Invocations that ran past their timeout: how long, and what their batch held (message kinds, one body). */
+  readonly overruns: { ms: number; records: number; kinds: Record<string, number>; sample: string }[] = [];
   /** When an invocation last ended (or one is running: Infinity). */
   lastActiveAt = 0;
   readonly #loops: Promise<void>[] = [];
@@ -361,7 +381,9 @@ class BatchingMapping {
       } catch {
         failed = new Set(messages.map((message) => message.MessageId ?? ''));
       }
-      this.stats.maxMs = Math.max(this.stats.maxMs, Date.now() - started);
+      const ms = Date.now() - started;
+      this.stats.maxMs = Math.max(this.stats.maxMs, ms);
+      if (ms > batch.timeoutMs) this.overruns.push({ ms, records: messages.length, ...batchKinds(messages) });
       this.lastActiveAt = Date.now();
       this.stats.failures += failed.size;
       const done = messages.filter((message) => !failed.has(message.MessageId ?? ''));
@@ -644,6 +666,9 @@ async function main(): Promise<void> {
     wallMs,
     objects,
     batches: Object.fromEntries(Object.entries(mappings).map(([name, m]) => [name, m.stats])),
+    overruns: Object.fromEntries(
+      Object.entries(mappings).flatMap(([name, m]) => (m.overruns.length > 0 ? [[name, m.overruns]] : [])),
+    ),
     requests: [...counts.values()].sort((a, b) => a.service.localeCompare(b.service) || b.requests - a.requests),
     lambda,
     errors,

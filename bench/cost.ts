@@ -182,6 +182,8 @@ export interface ScaleReport {
   readonly errors?: Record<string, number>;
   /** Longest invocation of each function against its timeout. */
   readonly slowest?: Record<string, { readonly maxMs: number; readonly timeoutMs: number; readonly invocations: number }>;
+  /** Invocations past their timeout, per function, with what their batches held. */
+  readonly overruns?: CostChildResult['overruns'];
   readonly finalize?: CostChildResult['finalize'];
   readonly peakRssMb?: number;
   readonly wallMs?: number;
@@ -229,6 +231,7 @@ export async function measureScale(log: (message: string) => void, products?: nu
     deadLetters,
     errors: result.errors,
     slowest,
+    ...(result.overruns ? { overruns: result.overruns } : {}),
     ...(result.finalize ? { finalize: result.finalize } : {}),
     peakRssMb: result.peakRssMb,
     wallMs: result.wallMs,
@@ -237,11 +240,16 @@ export async function measureScale(log: (message: string) => void, products?: nu
   const timing = Object.entries(slowest)
     .map(([name, s]) => `${name} ${(s.maxMs / 1000).toFixed(1)} s of ${(s.timeoutMs / 1000).toFixed(0)} s`)
     .join(', ');
+  const overrunList = Object.entries(result.overruns ?? {}).map(
+    ([name, list]) =>
+      `${name} ${list.length} (${list.map((overrun) => `${(overrun.ms / 1000).toFixed(1)} s: ${JSON.stringify(overrun.kinds)}`).join(', ')})`,
+  );
+  const overruns = overrunList.length > 0 ? `past their timeout: ${overrunList.join('; ')}` : 'no invocation past its timeout';
   const finalize = result.finalize
     ? `finalize of ${result.finalize.urls} URLs: ${result.finalize.heapAboveRestMb} MB heap above rest, ${(result.finalize.ms / 1000).toFixed(1)} s`
     : 'finalize not measured';
   return {
     ...report,
-    summary: `${terminal} of ${result.urls.accepted} URLs terminal; ${conflicts} transaction conflicts; ${deadLetters} dead letters; longest invocations: ${timing}; ${finalize}; ${priced.usdPerMillionPages?.toFixed(2)} USD / M pages`,
+    summary: `${terminal} of ${result.urls.accepted} URLs terminal; ${conflicts} transaction conflicts; ${deadLetters} dead letters; longest invocations: ${timing}; ${overruns}; ${finalize}; ${priced.usdPerMillionPages?.toFixed(2)} USD / M pages`,
   };
 }
