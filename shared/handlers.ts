@@ -557,7 +557,8 @@ export interface PostProcessorHandlerOptions extends HandlerOptions {
    * Time kept at the end of an invocation. No message starts once the invocation's remaining time falls below it
    * (or below half the invocation's time, when that is less), and a records object in progress stops between two
    * steps once the remaining time falls below a quarter of it: its message is handed back, and the object is
-   * post-processed again from the start (post-processing is idempotent). @default 60000
+   * post-processed again from the start (post-processing is idempotent). Finishing the run the object completes
+   * stops so only when it began with less than half the invocation's time ahead. @default 60000
    */
   readonly finishReserveMs?: number;
   /**
@@ -586,6 +587,12 @@ export function createPostProcessorHandler(pipeline: PipelineContext, options: P
       if (remaining !== undefined && remaining() < stopMarginMs)
         throw new DeadlineError('the invocation is near its deadline: the records object is handed back');
     };
+    // Finishing a run begun with at least half the invocation ahead is not stopped: stopped, it would start again
+    // from nothing in the next invocation, which has no more time (a run too large to finish in one invocation would
+    // be handed back for ever). Begun later, it stops near the deadline, and the handed-back object, started early in
+    // its next invocation, finishes it then.
+    const invocationMs = remaining?.() ?? 0;
+    const finishCheckpoint = () => (remaining !== undefined && remaining() >= invocationMs / 2 ? () => {} : checkpoint);
     const handedBack: HandBack[] = [];
     const response = await processRecords(event, lambdaContext, pipeline, 'postprocessor', options, async (record) => {
       const notification = parseMessage(s3NotificationMessage, record.body, `post-processing message ${record.messageId}`);
@@ -606,7 +613,7 @@ export function createPostProcessorHandler(pipeline: PipelineContext, options: P
           if (!s3Record.eventName.startsWith('ObjectCreated')) continue;
           const key = decodeS3Key(s3Record.s3.object.key);
           const parts = parseRecordsKey(key);
-          await postProcessRecords(parts ? meters.for(parts.job, parts.runId) : pipeline, key, { checkpoint });
+          await postProcessRecords(parts ? meters.for(parts.job, parts.runId) : pipeline, key, { checkpoint, finishCheckpoint });
         }
       } catch (error) {
         if (!(error instanceof DeadlineError)) throw error;

@@ -41,8 +41,8 @@ describe('Function: createPostProcessorHandler (deadline guard)', () => {
   let postprocessQueue: LocalQueue;
   let startUrls: string[];
   let stateRequests = 0;
-  /** The key prefix of every state query made, in order (the finalization's reads of URL entries and items). */
-  let queried: string[] = [];
+  /** Every state request made, in order: its method, and for a query its key prefix (the finishing's reads). */
+  let requested: { method: string; prefix?: string }[] = [];
 
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'scrapeline-postprocess-deadline-'));
@@ -65,8 +65,8 @@ describe('Function: createPostProcessorHandler (deadline guard)', () => {
     );
     pipeline = handlerPipeline(job, dir, {
       state: slowState(new EmbeddedStateStore(), STATE_LATENCY_MS, (method, args) => {
-        if (method === 'query') queried.push(String(args[1]));
-        else stateRequests++;
+        requested.push(method === 'query' ? { method, prefix: String(args[1]) } : { method });
+        if (method !== 'query') stateRequests++;
       }),
       extractor: inProcessExtractor,
       // Few item keys in memory: the finalization keeps the others in scratch objects, which a stop must not leave.
@@ -93,7 +93,7 @@ describe('Function: createPostProcessorHandler (deadline guard)', () => {
   });
 
   afterEach(async () => {
-    queried = [];
+    requested = [];
     await pipeline.close();
     await closeServer(server);
     await rm(dir, { recursive: true, force: true });
@@ -193,35 +193,47 @@ describe('Function: createPostProcessorHandler (deadline guard)', () => {
     expect((await datasetKeys()).length).toBe(PAGES_PER_OBJECT * ITEMS_PER_PAGE);
   });
 
-  it.each([
-    ['its survey of every URL entry', stateKeys.urlPrefix],
-    ["its settlement of the job's items", stateKeys.itemKeyPrefix],
-  ])('stops finishing the run near the deadline, within %s, and finishes it in the next invocation', async (_, prefix) => {
-    // Prepare: every records object but one post-processed with no deadline; the last one's invocation runs short
-    // once the run's finalization reads the state under `prefix`.
+  /**
+   * Post-processes every records object but one with no deadline, and returns the last one's message, and a Lambda
+   * context whose remaining time is `atStart` until the object's counters are added (a transaction), `whenFinishing`
+   * from then on, and 150 ms (below the stop margin) once the finishing reads the state under `prefix`.
+   */
+  async function lastObject(prefix: string, remainingMs: { atStart: number; whenFinishing: number }) {
     const handler = createPostProcessorHandler(context, { handBackQueue: postprocessQueue, finishReserveMs: RESERVE_MS });
     const [last, ...others] = await postprocessQueue.receive(10);
     if (!last) throw new Error('no records object to post-process');
     await handler({ Records: others.map((message) => sqsRecord('postprocess', message)) });
     await postprocessQueue.deleteBatch([last, ...others].map((message) => message.receiptHandle));
-    const before = queried.length;
-    const finalizing = () => queried.slice(before).some((sk) => sk.startsWith(prefix));
-    const shortening = {
-      ...lambdaContext('postprocessor', 60_000),
-      getRemainingTimeInMillis: () => (finalizing() ? RESERVE_MS / 8 : 60_000),
+    const before = requested.length;
+    const since = () => requested.slice(before);
+    const finishing = () => since().some((request) => request.method === 'transact');
+    const reading = () => since().some((request) => request.prefix?.startsWith(prefix));
+    const lambda = {
+      ...lambdaContext('postprocessor', remainingMs.atStart),
+      getRemainingTimeInMillis: () =>
+        reading() ? RESERVE_MS / 8 : finishing() ? remainingMs.whenFinishing : remainingMs.atStart,
     };
+    return { handler, last, lambda, reading };
+  }
+
+  it.each([
+    ['its survey of every URL entry', stateKeys.urlPrefix],
+    ["its settlement of the job's items", stateKeys.itemKeyPrefix],
+  ])('stops finishing the run begun late in the invocation, within %s, and finishes it in the next one', async (_, prefix) => {
+    // Prepare: the last object's invocation has less than half its time left when the finishing begins.
+    const { handler, last, lambda, reading } = await lastObject(prefix, { atStart: 60_000, whenFinishing: 20_000 });
 
     // Act
-    const response = await handler({ Records: [sqsRecord('postprocess', last)] }, shortening);
+    const response = await handler({ Records: [sqsRecord('postprocess', last)] }, lambda);
     const stopped = await context.ledger.getRun(JOB, RUN_ID);
     const scratch: string[] = [];
     for await (const object of context.store.list(layout.scratchPrefix)) scratch.push(object.key);
     const again = await postprocessQueue.receive(10);
     await handler({ Records: again.map((message) => sqsRecord('postprocess', message)) }, lambdaContext('postprocessor', 60_000));
 
-    // Assess: the finalization had begun after the object's counters were added, and stopped there: handed back, not
+    // Assess: the finishing had begun after the object's counters were added, and stopped there: handed back, not
     // failed, the run not finished and no scratch left; the next invocation finished it, every item once.
-    expect(finalizing()).toBe(true);
+    expect(reading()).toBe(true);
     expect(response.batchItemFailures).toEqual([]);
     expect(stopped?.state).toBe('running');
     expect(stopped?.counters.parsed).toBe(PAGES);
@@ -234,6 +246,20 @@ describe('Function: createPostProcessorHandler (deadline guard)', () => {
     expect((await datasetKeys()).length).toBe(PAGES * ITEMS_PER_PAGE);
     const current = JSON.parse(String(await context.store.get(layout.currentPointer(JOB)))) as { items: number };
     expect(current.items).toBe(PAGES * ITEMS_PER_PAGE);
+  });
+
+  it('does not stop finishing the run begun with half the invocation ahead: a next invocation would have no more time', async () => {
+    // Prepare: the finishing begins with the invocation's whole time ahead, then runs into the stop margin.
+    const { handler, last, lambda, reading } = await lastObject(stateKeys.urlPrefix, { atStart: 60_000, whenFinishing: 60_000 });
+
+    // Act
+    const response = await handler({ Records: [sqsRecord('postprocess', last)] }, lambda);
+
+    // Assess: finished in this invocation, nothing handed back.
+    expect(reading()).toBe(true);
+    expect(response.batchItemFailures).toEqual([]);
+    expect((await context.ledger.getRun(JOB, RUN_ID))?.state).toBe('succeeded');
+    expect(postprocessQueue.size).toBe(0);
   });
 
   it('returns what it cannot hand back as batch item failures, so none is lost', async () => {

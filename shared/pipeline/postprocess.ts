@@ -24,6 +24,11 @@ export interface PostProcessOptions {
    * again from the start. @default never stops
    */
   readonly checkpoint?: () => void;
+  /**
+   * The checkpoint of finishing the run, asked for when the finishing begins (it reads every URL of the run and every
+   * item of the job, so it may take long). @default `checkpoint`
+   */
+  readonly finishCheckpoint?: () => () => void;
 }
 
 /** Counts of what post-processing one records object did. */
@@ -323,7 +328,7 @@ export async function postProcessRecords(
   // Finishing the run may take long (it reads every URL of the run and the job's items): stopped here or within it,
   // the object is done again, its counters are not added twice, and it finishes the run then.
   checkpoint();
-  await finalizeIfComplete(context, job, runId, { checkpoint });
+  await finalizeIfComplete(context, job, runId, { checkpoint: options.finishCheckpoint?.() ?? checkpoint });
   return {
     pages: pages.length,
     skippedPages: pages.length - owned.size,
