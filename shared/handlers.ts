@@ -401,7 +401,8 @@ export interface ParserHandlerOptions extends HandlerOptions {
   /**
    * Time kept at the end of an invocation to finish the pages in progress and write the batch's page records. No
    * page starts once the invocation's remaining time falls below it (or below half the invocation's time, when that
-   * is less); the tasks not started go back to the parse queue as new messages.
+   * is less), and a page in progress does not start accepting its links once it falls below a quarter of that; the
+   * tasks not started or stopped go back to the parse queue as new messages.
    * @default 30000
    */
   readonly finishReserveMs?: number;
@@ -462,6 +463,8 @@ export function createParserHandler(pipeline: PipelineContext, options: ParserHa
     // With no deadline to keep, every page of the batch starts at once, as Powertools starts them.
     const concurrency = remaining ? (options.pageConcurrency ?? 16) : Number.POSITIVE_INFINITY;
     const admission = new Admission(concurrency, () => remaining !== undefined && remaining() < marginMs);
+    // A page begun before the margin does not start accepting its links in the last quarter of it: handed back.
+    const stopping = () => remaining !== undefined && remaining() < marginMs / 4;
     const response = await processRecords(event, lambdaContext, pipeline, 'parser', options, async (record) => {
       const task = parseMessage(parseTaskMessage, record.body, `parse queue message ${record.messageId}`);
       const context = meters.for(task.job, task.runId);
@@ -470,7 +473,10 @@ export function createParserHandler(pipeline: PipelineContext, options: ParserHa
         return;
       }
       try {
-        parsed.set(record.messageId, { page: await parseTask(context, task, archive), context });
+        parsed.set(record.messageId, { page: await parseTask(context, task, archive, { stopping }), context });
+      } catch (error) {
+        if (!(error instanceof DeadlineError)) throw error;
+        handedBack.push({ messageId: record.messageId, body: JSON.stringify(task), queue: context.parseQueue });
       } finally {
         admission.leave();
       }

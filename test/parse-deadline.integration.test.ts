@@ -131,6 +131,32 @@ describe('Function: createParserHandler (deadline guard)', () => {
     expect(parseQueue.size).toBe(0);
   });
 
+  it('hands a page in progress back before it accepts its links once the deadline is near', async () => {
+    // Prepare: an invocation whose time runs out right after the first page was admitted (the handler reads the
+    // remaining time once at its start, once to admit the page): the page is extracted, its links not yet accepted.
+    const handler = createParserHandler(context, { finishReserveMs: 600, pageConcurrency: 1 });
+    const messages = await parseQueue.receive(100);
+    let reads = 0;
+    const lambda = { ...lambdaContext('parser', 60_000), getRemainingTimeInMillis: () => (++reads <= 2 ? 60_000 : 100) };
+
+    // Act
+    const response = await handler({ Records: messages.map((message) => sqsRecord('parse', message)) }, lambda);
+    await parseQueue.deleteBatch(messages.map((message) => message.receiptHandle));
+
+    // Assess: every task handed back (the first one too, none failed), no page record written, and none of the
+    // first page's links accepted: its work starts whole in the next invocation.
+    expect(response.batchItemFailures).toEqual([]);
+    expect(parseQueue.size).toBe(PAGES);
+    const handedBack = await parseQueue.receive(100);
+    expect(handedBack.map((message) => parseJson(parseTaskMessage, message.body, 'task').url).sort()).toEqual(
+      [...startUrls].sort(),
+    );
+    expect(await pageRecords()).toEqual([]);
+    const first = parseJson(parseTaskMessage, messages[0]?.body ?? '', 'task');
+    const links = [1, 2, 3].map((n) => `${origin}/more${new URL(first.url).pathname}/${n}`);
+    for (const link of links) expect(await context.ledger.getUrl('pages', RUN_ID, link)).toBeUndefined();
+  });
+
   it('returns the tasks it could not hand back as failures, so none is lost', async () => {
     // Prepare: a parse queue that refuses new messages; a deadline that leaves time for a few pages only.
     const refusing = { send: () => Promise.reject(new Error('SQS unavailable')) };

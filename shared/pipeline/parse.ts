@@ -1,6 +1,13 @@
 import { readArchivedResponse } from '../archive/warc.js';
 import { groupBy } from '../collections.js';
-import { describeError, InvalidInputError, NonRetryableError, ObjectNotFoundError, ScrapelineError } from '../errors.js';
+import {
+  DeadlineError,
+  describeError,
+  InvalidInputError,
+  NonRetryableError,
+  ObjectNotFoundError,
+  ScrapelineError,
+} from '../errors.js';
 import type { PageExtraction } from '../extract/page.js';
 import { declaresUtf16, decodeDocument } from '../fetch/charset.js';
 import { layout } from '../layout.js';
@@ -40,11 +47,16 @@ export interface ParsedPage {
  * accepts the links the follow rules select (enqueueing their fetches) before the page's record is written,
  * so the run cannot look complete while those links are pending. An extraction failure becomes a `failed`
  * page record (non-retryable); storage and queue errors propagate so the message is retried.
+ *
+ * @param options.stopping asked before the links are accepted: `true` (an invocation near its deadline) throws a
+ *   {@link DeadlineError} instead, and nothing of the page is written (its task can be handed back whole).
+ *   @default never
  */
 export async function parseTask(
   context: PipelineContext,
   task: ParseTask,
   archive: ArchiveReader = new ArchiveReader([]),
+  options: { readonly stopping?: () => boolean } = {},
 ): Promise<ParsedPage> {
   const job = context.jobs.get(task.job);
   const member = await archive.read(context.store, task.raw);
@@ -84,6 +96,9 @@ export async function parseTask(
     };
   }
   if (task.follow) {
+    // Accepting links is the page's state requests; begun too near the deadline they would be cut mid-way.
+    if (options.stopping?.())
+      throw new DeadlineError(`${task.url}: the invocation is near its deadline, its links are not accepted`);
     await followLinks(context, task, extraction.links, { 'cap:maxLinksPerPage': extraction.linksDropped ?? 0 });
   }
   return {
