@@ -162,9 +162,6 @@ export interface CurrentSnapshot {
  * predates keys. The pages of items no page holds are read in batches of 100 (usually few: the removed ones).
  *
  * `checkpoint` is called before each item: a throw stops the settlement there, and a later one starts again from the
- * first bucket (removals already recorded are not seen again; parts and the pointer are rewritten whole).
- *
- * `checkpoint` is called before each item: a throw stops the settlement there, and a later one starts again from the
  * first bucket (the removals recorded are not seen again; the parts and the pointer are written whole again).
  *
  * Memory is bounded by one bucket of key ids (all of them while they fit `PresentKeys`' limit) and a part's
