@@ -468,15 +468,15 @@ export function createParserHandler(pipeline: PipelineContext, options: ParserHa
     const response = await processRecords(event, lambdaContext, pipeline, 'parser', options, async (record) => {
       const task = parseMessage(parseTaskMessage, record.body, `parse queue message ${record.messageId}`);
       const context = meters.for(task.job, task.runId);
-      if (!(await admission.enter())) {
+      const handBack = () => {
         handedBack.push({ messageId: record.messageId, body: JSON.stringify(task), queue: context.parseQueue });
-        return;
-      }
+      };
+      if (!(await admission.enter())) return handBack();
       try {
         parsed.set(record.messageId, { page: await parseTask(context, task, archive, { stopping }), context });
       } catch (error) {
         if (!(error instanceof DeadlineError)) throw error;
-        handedBack.push({ messageId: record.messageId, body: JSON.stringify(task), queue: context.parseQueue });
+        handBack();
       } finally {
         admission.leave();
       }
