@@ -25,11 +25,12 @@ const ITEMS_PER_PAGE = 3;
 /** Pages per parse invocation, so per records object: 6 objects of 4 pages. */
 const PAGES_PER_OBJECT = 4;
 /**
- * The post-processor invocation's timeout: with a 1,200 ms reserve, messages start in its first 1,800 ms only, and an
- * object in progress stops with 300 ms left.
+ * The post-processor invocation's timeout: with a 1,200 ms reserve, messages start in its first 1,200 ms only (a few
+ * objects: each takes several rounds of 50 ms state requests; with 1,800 ms, all six could start and nothing was
+ * handed back), and an object in progress stops with 300 ms left.
  */
-const TIMEOUT_MS = 3000;
 const RESERVE_MS = 1200;
+const TIMEOUT_MS = 2 * RESERVE_MS;
 /** Every state request answers this much later: a state table under load (the scale check's overloaded peer). */
 const STATE_LATENCY_MS = 50;
 
@@ -267,20 +268,17 @@ describe('Function: createPostProcessorHandler (deadline guard)', () => {
     const refusing = { send: () => Promise.reject(new Error('SQS unavailable')) };
     const messages = await postprocessQueue.receive(10);
     const records = { Records: messages.map((message) => sqsRecord('postprocess', message)) };
-    // Messages start in the invocation's first second only: a few objects (each takes several rounds of 50 ms
-    // state requests); with the batch's 3 s, all six could start.
-    const timeoutMs = 2 * RESERVE_MS;
 
     // Act
     const withoutQueue = await createPostProcessorHandler(context, { finishReserveMs: RESERVE_MS, messageConcurrency: 1 })(
       records,
-      lambdaContext('postprocessor', timeoutMs),
+      lambdaContext('postprocessor', TIMEOUT_MS),
     );
     const refused = await createPostProcessorHandler(context, {
       handBackQueue: refusing,
       finishReserveMs: RESERVE_MS,
       messageConcurrency: 1,
-    })(records, lambdaContext('postprocessor', timeoutMs));
+    })(records, lambdaContext('postprocessor', TIMEOUT_MS));
 
     // Assess: some objects were done, the others are failures (SQS delivers them again).
     for (const response of [withoutQueue, refused]) {
