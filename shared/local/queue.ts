@@ -82,22 +82,36 @@ class VisibilityHeap {
     const last = items.pop();
     if (!top || !last || items.length === 0) return top;
     items[0] = last;
-    let index = 0;
+    this.#siftDown(0);
+    return top;
+  }
+
+  /** Drops the entries `keep` refuses and restores the heap order (Floyd's bottom-up build: linear). */
+  compact(keep: (entry: { message: StoredMessage; version: number }) => boolean): void {
+    const items = this.#items;
+    let kept = 0;
+    for (const entry of items) if (keep(entry)) items[kept++] = entry;
+    items.length = kept;
+    for (let start = (kept >> 1) - 1; start >= 0; start--) this.#siftDown(start);
+  }
+
+  #siftDown(from: number): void {
+    const items = this.#items;
+    let index = from;
     for (;;) {
       const left = index * 2 + 1;
       const right = left + 1;
       let smallest = index;
       if ((items[left]?.at ?? Number.POSITIVE_INFINITY) < (items[smallest]?.at ?? 0)) smallest = left;
       if ((items[right]?.at ?? Number.POSITIVE_INFINITY) < (items[smallest]?.at ?? 0)) smallest = right;
-      if (smallest === index) break;
+      if (smallest === index) return;
       const a = items[index];
       const b = items[smallest];
-      if (!a || !b) break;
+      if (!a || !b) return;
       items[index] = b;
       items[smallest] = a;
       index = smallest;
     }
-    return top;
   }
 
   get size(): number {
@@ -121,6 +135,13 @@ export class LocalQueue implements Queue {
   readonly #ready: StoredMessage[] = [];
   #readyHead = 0;
   readonly #pending = new VisibilityHeap();
+  /**
+   * Message ids are a random prefix of this queue and a sequence number: unique like SQS's, and a few bytes each
+   * (a `randomUUID()` string is a tree of about twenty string pieces, and every received message stays in
+   * {@link #pending} until its visibility timeout).
+   */
+  readonly #idPrefix = `${randomUUID()}-`;
+  #sequence = 0;
   readonly #waiters = new Set<() => void>();
   #timer: NodeJS.Timeout | undefined;
   #timerAt = Number.POSITIVE_INFINITY;
@@ -148,7 +169,7 @@ export class LocalQueue implements Queue {
     for (const outgoing of messages) {
       const delayMs = Math.max(0, (outgoing.delaySeconds ?? 0) * 1000);
       this.#enqueue({
-        messageId: randomUUID(),
+        messageId: `${this.#idPrefix}${(++this.#sequence).toString(36)}`,
         body: outgoing.body,
         sentAt: now,
         receiveCount: 0,
@@ -164,9 +185,25 @@ export class LocalQueue implements Queue {
     this.#messages.set(message.messageId, message);
     if (message.visibleAt <= this.#clock.now()) this.#ready.push(message);
     else {
-      this.#pending.push(message);
+      this.#wait(message);
       this.#schedule();
     }
+  }
+
+  /**
+   * Holds a message until its `visibleAt`. Every receive adds an entry, and a message deleted a moment later leaves
+   * its entry until the visibility timeout: at hundreds of messages a second that is tens of thousands of entries,
+   * each keeping its message alive long enough to reach V8's old generation. So once the entries outnumber the
+   * messages twice over, the stale ones go (linear, at most once per that many pushes).
+   */
+  #wait(message: StoredMessage): void {
+    this.#pending.push(message);
+    if (this.#pending.size > 2 * this.#messages.size + 1024) this.#pending.compact((entry) => this.#isCurrent(entry));
+  }
+
+  /** Whether a visibility entry still stands: its message is in the queue and not made visible or received since. */
+  #isCurrent(entry: { message: StoredMessage; version: number }): boolean {
+    return this.#messages.get(entry.message.messageId) === entry.message && entry.message.version === entry.version;
   }
 
   /** Moves messages whose delay or visibility timeout has passed back to the ready list. */
@@ -178,7 +215,7 @@ export class LocalQueue implements Queue {
       if (!entry) break;
       const message = entry.message;
       // Deleted, or received again since this entry was pushed: stale.
-      if (this.#messages.get(message.messageId) !== message || message.version !== entry.version) continue;
+      if (!this.#isCurrent(entry)) continue;
       if (message.receipt !== undefined) this.#byReceipt.delete(message.receipt);
       message.receipt = undefined;
       this.#ready.push(message);
@@ -241,11 +278,12 @@ export class LocalQueue implements Queue {
           continue;
         }
         message.receiveCount++;
-        message.receipt = randomUUID();
+        // Unique per receive: a handle from an earlier receive no longer matches.
+        message.receipt = `${message.messageId}#${message.receiveCount}`;
         this.#byReceipt.set(message.receipt, message);
         message.visibleAt = now + this.#visibilityTimeoutMs;
         message.version++;
-        this.#pending.push(message);
+        this.#wait(message);
         received.push({
           messageId: message.messageId,
           receiptHandle: message.receipt,
@@ -306,7 +344,7 @@ export class LocalQueue implements Queue {
       this.#ready.push(message);
       this.#wake();
     } else {
-      this.#pending.push(message);
+      this.#wait(message);
       this.#schedule();
     }
   }
@@ -322,6 +360,14 @@ export class LocalQueue implements Queue {
   /** Messages in the queue, whatever their visibility. */
   get size(): number {
     return this.#messages.size;
+  }
+
+  /**
+   * Visibility entries held (current and stale), for diagnostics: stays within about twice {@link size} plus 1,024
+   * however many messages went through the queue.
+   */
+  get visibilityEntries(): number {
+    return this.#pending.size;
   }
 
   /**

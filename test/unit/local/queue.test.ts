@@ -31,9 +31,29 @@ describe('Class: LocalQueue', () => {
       // Assess
       expect(rest).toEqual([]);
       expect(first).toMatchObject({ body: 'hello', receiveCount: 1, sentAt: clock.now() });
-      expect(first?.messageId).toMatch(/^[0-9a-f-]{36}$/);
+      expect(first?.messageId).toEqual(expect.any(String));
       expect(first?.receiptHandle).toEqual(expect.any(String));
       await expect(queue.receive()).resolves.toEqual([]);
+    });
+
+    it('gives every message an id of its own, across queues, and every receive a handle of its own', async () => {
+      // Prepare
+      const { clock, queue } = manualQueue({ visibilityTimeoutMs: 100 });
+      const other = new LocalQueue({ name: 'work', clock });
+      await queue.send(bodies(3));
+      await other.send(bodies(3));
+
+      // Act
+      const first = [...(await queue.receive()), ...(await other.receive())];
+      clock.advance(100);
+      const again = await queue.receive();
+
+      // Assess
+      expect(new Set(first.map((message) => message.messageId)).size).toBe(6);
+      const ids = (messages: typeof first) => messages.map((message) => message.messageId).sort();
+      expect(ids(again)).toEqual(ids(first.slice(0, 3)));
+      const handles = [...first, ...again].map((message) => message.receiptHandle);
+      expect(new Set(handles).size).toBe(9);
     });
 
     it('delivers batches of at most max messages, ten by default', async () => {
@@ -472,6 +492,37 @@ describe('Class: LocalQueue', () => {
       // Assess
       expect(redelivered).toBe(10_000);
       expect(performance.now() - started).toBeLessThan(2000);
+    });
+
+    it('lets go of deleted messages long before their visibility timeout, and still redelivers the others', async () => {
+      // Prepare: 20,000 messages received and deleted within the timeout, every 100th left in flight
+      const { clock, queue } = manualQueue({ visibilityTimeoutMs: 30_000 });
+      await queue.send(bodies(20_000));
+      let beyondBound = 0;
+
+      // Act
+      for (;;) {
+        const batch = await queue.receive(10);
+        if (batch.length === 0) break;
+        const done = batch.filter((message) => Number(message.body.slice(1)) % 100 !== 0);
+        await queue.deleteBatch(done.map((message) => message.receiptHandle));
+        if (queue.visibilityEntries > 2 * queue.size + 1024 + 10) beyondBound++;
+      }
+      const entriesAfterDrain = queue.visibilityEntries;
+      clock.advance(30_000);
+      const redelivered: string[] = [];
+      for (;;) {
+        const batch = await queue.receive(10);
+        if (batch.length === 0) break;
+        redelivered.push(...batch.map((message) => message.body));
+      }
+
+      // Assess
+      expect(beyondBound).toBe(0);
+      expect(queue.size).toBe(200);
+      expect(entriesAfterDrain).toBeLessThanOrEqual(2 * 200 + 1024);
+      const keptInFlight = Array.from({ length: 200 }, (_, index) => `m${index * 100}`);
+      expect(redelivered.sort()).toEqual(keptInFlight.sort());
     });
 
     it('takes time linear in the number of messages (20,000 vs 5,000)', async () => {
