@@ -35,6 +35,7 @@ export interface MemorySample {
   readonly t: number;
   readonly rssMb: number;
   readonly heapMb: number;
+  /** Memory outside the V8 heap held by JavaScript objects (`external`, which includes every `ArrayBuffer`). */
   readonly externalMb: number;
   /** URLs that reached a terminal state so far. */
   readonly pages: number;
@@ -97,7 +98,7 @@ export async function crawlScrapeline(args: ScrapelineCrawlArgs): Promise<CrawlR
             t: Math.round(performance.now() - started),
             rssMb: Math.round(memory.rss / 2 ** 20),
             heapMb: Math.round(memory.heapUsed / 2 ** 20),
-            externalMb: Math.round((memory.external + memory.arrayBuffers) / 2 ** 20),
+            externalMb: Math.round(memory.external / 2 ** 20),
             pages: terminal,
           });
         }, args.sampleMs);
