@@ -53,9 +53,16 @@ interface StoredMessage {
   version: number;
 }
 
+/** A message's place in the visibility heap: stale once the message is deleted or its `version` has moved on. */
+interface VisibilityEntry {
+  readonly at: number;
+  readonly message: StoredMessage;
+  readonly version: number;
+}
+
 /** A binary min-heap of messages by `visibleAt`. */
 class VisibilityHeap {
-  readonly #items: { at: number; message: StoredMessage; version: number }[] = [];
+  readonly #items: VisibilityEntry[] = [];
 
   push(message: StoredMessage): void {
     const items = this.#items;
@@ -76,7 +83,7 @@ class VisibilityHeap {
     return this.#items[0]?.at;
   }
 
-  pop(): { at: number; message: StoredMessage; version: number } | undefined {
+  pop(): VisibilityEntry | undefined {
     const items = this.#items;
     const top = items[0];
     const last = items.pop();
@@ -87,7 +94,7 @@ class VisibilityHeap {
   }
 
   /** Drops the entries `keep` refuses and restores the heap order (Floyd's bottom-up build: linear). */
-  compact(keep: (entry: { message: StoredMessage; version: number }) => boolean): void {
+  compact(keep: (entry: VisibilityEntry) => boolean): void {
     const items = this.#items;
     let kept = 0;
     for (const entry of items) if (keep(entry)) items[kept++] = entry;
@@ -202,7 +209,7 @@ export class LocalQueue implements Queue {
   }
 
   /** Whether a visibility entry still stands: its message is in the queue and not made visible or received since. */
-  #isCurrent(entry: { message: StoredMessage; version: number }): boolean {
+  #isCurrent(entry: VisibilityEntry): boolean {
     return this.#messages.get(entry.message.messageId) === entry.message && entry.message.version === entry.version;
   }
 
