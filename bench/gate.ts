@@ -1,20 +1,35 @@
 /**
  * The fleet politeness gate (`StateHostGate`) in virtual time: fleet members (separate gates over one embedded state
  * store) take batches of fetch tasks from a simulated queue, acquire, hold the "request" for a while, release; a
- * `PolitenessDeferral` puts the task back with its delay rounded up to whole seconds (as SQS `DelaySeconds`) plus a
- * delivery latency. Prints state requests per acquired slot (reads, writes, failed conditions), deferrals, the
- * smallest gap between two starts to one host and the most requests to one host in flight. No assertions.
+ * `PolitenessDeferral` puts the task back as the fetcher sends it (`delaySecondsOf`: to arrive just before the start
+ * booked for it, which it carries back to the gate; without one, `deferralDelayMs`: the gate's delay, at least 1 s
+ * doubled per earlier hand-back), in whole seconds (as SQS `DelaySeconds`) plus a delivery latency. Prints state requests per acquired slot (reads, writes, failed conditions), deferrals, the
+ * smallest gap between two starts to one host, the most requests to one host in flight, and the invocation time
+ * per slot (from a batch's receipt until its last task is done or handed back: what Lambda bills). No assertions.
  *
  *   npx tsx bench/gate.ts [--seed 1]
  */
 import { parseArgs } from 'node:util';
 import { mulberry32 } from '../demo/random.js';
 import { EmbeddedStateStore } from '../shared/local/state.js';
+import { deferralDelayMs, delaySecondsOf } from '../shared/pipeline/fetch.js';
+import type { FetchTask } from '../shared/pipeline/messages.js';
 import { PolitenessDeferral, StateHostGate } from '../shared/pipeline/politeness.js';
 import type { Clock } from '../shared/ports.js';
 import { CountingStore } from '../test/support/counting-store.js';
 
 const { values } = parseArgs({ options: { seed: { type: 'string', default: '1' } } });
+
+/** A fetch task, for the fetcher's delay of a handed-back one. */
+const fetchTask: FetchTask = {
+  type: 'fetch',
+  job: 'bench',
+  runId: 'r',
+  url: 'http://h.example/',
+  depth: 0,
+  attempt: 0,
+  hosts: ['h.example'],
+};
 
 const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -55,6 +70,8 @@ interface Scenario {
   readonly fleetSize?: number;
   /** Tasks per invocation (the SQS batch). */
   readonly batch: number;
+  /** How long a batch is gathered for once a first task is there (the mapping's batching window). */
+  readonly windowMs: number;
   readonly holdMs: readonly [number, number];
 }
 
@@ -72,6 +89,8 @@ async function simulate(scenario: Scenario, random: () => number) {
   const queue = Array.from({ length: scenario.pages }, (_, index) => ({
     host: `h${index % scenario.hosts}.example`,
     visibleAt: 0,
+    deferrals: 0,
+    slotAt: undefined as number | undefined,
   }));
   const starts = new Map<string, number[]>();
   const inFlight = new Map<string, number>();
@@ -79,34 +98,55 @@ async function simulate(scenario: Scenario, random: () => number) {
   let done = 0;
   let deferrals = 0;
   let waitedMs = 0;
+  let aliveMs = 0;
   const between = (range: readonly [number, number]) => range[0] + random() * (range[1] - range[0]);
 
   const member = async (gate: StateHostGate) => {
     while (done < scenario.pages) {
-      const now = clock.now();
       const batch: typeof queue = [];
-      for (let index = 0; index < queue.length && batch.length < scenario.batch; ) {
-        const task = queue[index];
-        if (task && task.visibleAt <= now) {
-          batch.push(task);
-          queue.splice(index, 1);
-        } else index++;
-      }
+      const take = () => {
+        const now = clock.now();
+        for (let index = 0; index < queue.length && batch.length < scenario.batch; ) {
+          const task = queue[index];
+          if (task && task.visibleAt <= now) {
+            batch.push(task);
+            queue.splice(index, 1);
+          } else index++;
+        }
+      };
+      take();
       if (batch.length === 0) {
         await clock.sleep(20 + random() * 100);
         continue;
       }
+      // The event source mapping's batching window: it gathers more until the batch is full or the window is over.
+      const gatherUntil = clock.now() + scenario.windowMs;
+      while (batch.length < scenario.batch && clock.now() < gatherUntil) {
+        await clock.sleep(Math.min(100, gatherUntil - clock.now()));
+        take();
+      }
+      const batchStartedAt = clock.now();
       await Promise.all(
         batch.map(async (task) => {
           const asked = clock.now();
           let release: () => void;
           try {
-            release = await gate.acquire(task.host, scenario.limits);
+            release = await gate.acquire(task.host, scenario.limits, {
+              state,
+              ...(task.slotAt === undefined ? {} : { slotAt: task.slotAt }),
+            });
           } catch (error) {
             if (!(error instanceof PolitenessDeferral)) throw error;
             deferrals++;
-            // SQS DelaySeconds are whole seconds; delivery to a poller adds up to half a second.
-            queue.push({ ...task, visibleAt: clock.now() + Math.ceil(error.delayMs / 1000) * 1000 + random() * 500 });
+            // As the fetcher sends a handed-back task: to arrive just before the start booked for it, or after the
+            // gate's delay (at least 1 s, doubled per earlier hand-back); SQS delays are whole seconds, and delivery
+            // to a poller adds up to half a second.
+            const deferred = { ...task, deferrals: task.deferrals + 1, slotAt: error.slotAt };
+            const delayMs =
+              error.slotAt === undefined
+                ? Math.ceil(deferralDelayMs(error.delayMs, deferred.deferrals, random) / 1000) * 1000
+                : 1000 * delaySecondsOf({ ...fetchTask, slotAt: error.slotAt }, error.delayMs, clock.now());
+            queue.push({ ...deferred, visibleAt: clock.now() + delayMs + random() * 500 });
             return;
           }
           waitedMs += clock.now() - asked;
@@ -122,6 +162,8 @@ async function simulate(scenario: Scenario, random: () => number) {
           done++;
         }),
       );
+      // What Lambda would bill: the invocation lasts until its last task is done or handed back.
+      aliveMs += clock.now() - batchStartedAt;
     }
   };
   const wall = performance.now();
@@ -147,6 +189,7 @@ async function simulate(scenario: Scenario, random: () => number) {
     failedConditionsPerSlot: +(state.failedConditions / slots).toFixed(3),
     deferralsPerSlot: +(deferrals / slots).toFixed(3),
     inProcessWaitMsPerSlot: Math.round(waitedMs / slots),
+    invocationMsPerSlot: Math.round(aliveMs / slots),
     minGapMs: Number.isFinite(minGap) ? Math.round(minGap) : null,
     maxInFlightPerHost: maxInFlight,
     virtualSeconds: Math.round((clock.now() - startedAt) / 1000),
@@ -162,6 +205,7 @@ const scenarios: Scenario[] = [
     pages: 4000,
     limits: { concurrency: 8, minDelayMs: 0 },
     batch: 10,
+    windowMs: 0,
     holdMs: [50, 400],
   },
   {
@@ -172,6 +216,7 @@ const scenarios: Scenario[] = [
     limits: { concurrency: 8, minDelayMs: 0 },
     fleetSize: 8,
     batch: 10,
+    windowMs: 0,
     holdMs: [50, 400],
   },
   {
@@ -181,7 +226,18 @@ const scenarios: Scenario[] = [
     pages: 400,
     limits: { concurrency: 2, minDelayMs: 250 },
     batch: 10,
+    windowMs: 0,
     holdMs: [100, 400],
+  },
+  {
+    name: 'one polite host (2 concurrent, 250 ms), 4 members, batches of 100 gathered for 5 s (the fetch queue of the stack)',
+    members: 4,
+    hosts: 1,
+    pages: 1000,
+    limits: { concurrency: 2, minDelayMs: 250 },
+    batch: 100,
+    windowMs: 5000,
+    holdMs: [20, 100],
   },
   {
     name: 'many polite hosts (2 concurrent, 250 ms), 8 members',
@@ -190,6 +246,7 @@ const scenarios: Scenario[] = [
     pages: 4000,
     limits: { concurrency: 2, minDelayMs: 250 },
     batch: 10,
+    windowMs: 0,
     holdMs: [100, 400],
   },
 ];

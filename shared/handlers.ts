@@ -9,10 +9,10 @@ import { dispatchFetched, type FetchOutcome, fetchTask } from './pipeline/fetch.
 import { fetchQueueMessage, type ParseTask, parseMessage, parseTaskMessage, s3NotificationMessage } from './pipeline/messages.js';
 import { INVOCATION_LOG_BYTES, meteredQueue, RequestMeter } from './pipeline/metering.js';
 import { ArchiveReader, type ParsedPage, parseTask, writePageRecords } from './pipeline/parse.js';
-import { PolitenessDeferral } from './pipeline/politeness.js';
+import { PolitenessDeferral, SLOT_LEAD_MS } from './pipeline/politeness.js';
 import { postProcessRecords } from './pipeline/postprocess.js';
 import { runIdFor, startRun } from './pipeline/start.js';
-import type { HostGate, Queue } from './ports.js';
+import type { Clock, HostGate, Queue } from './ports.js';
 import { type FunctionStage, type QueueStage, STAGE_LABELS } from './stages.js';
 
 /**
@@ -161,12 +161,21 @@ export class DeadlineDeferral extends PolitenessDeferral {
   }
 }
 
+/** How much longer than {@link SLOT_LEAD_MS} a task may wait in the guard for its booked start (the gate's own wait). */
+const SLOT_GUARD_WAIT_MS = 2_000;
+
 /** Sitemap parts an invocation offers at once (each up to 1,000 URLs). */
 const SITEMAP_PARTS_AT_ONCE = 2;
 
 interface GuardSlot {
   active: number;
-  readonly waiting: { readonly grant: () => void; readonly refuse: () => void; readonly marginMs: number }[];
+  readonly waiting: {
+    readonly grant: () => void;
+    readonly refuse: () => void;
+    readonly marginMs: number;
+    /** The task carries a start booked earlier: it is not one to book for. */
+    readonly slotted: boolean;
+  }[];
 }
 
 /**
@@ -218,7 +227,7 @@ class FetchDeadline {
   guard(context: PipelineContext, job: string): PipelineContext {
     let guarded = this.#contexts.get(context);
     if (!guarded) {
-      guarded = { ...context, hosts: this.#gate(context.hosts, this.marginFor(context, job)) };
+      guarded = { ...context, hosts: this.#gate(context.hosts, this.marginFor(context, job), context.clock) };
       this.#contexts.set(context, guarded);
     }
     return guarded;
@@ -240,7 +249,7 @@ class FetchDeadline {
   }
 
   /** Waits for one of the host's places; refused when the deadline comes first. */
-  #admit(slot: GuardSlot, concurrency: number, marginMs: number): Promise<boolean> {
+  #admit(slot: GuardSlot, concurrency: number, marginMs: number, slotted: boolean): Promise<boolean> {
     if (slot.active < concurrency) {
       slot.active++;
       return Promise.resolve(true);
@@ -249,6 +258,7 @@ class FetchDeadline {
       let timer: ReturnType<typeof setTimeout> | undefined;
       const waiter = {
         marginMs,
+        slotted,
         grant: () => {
           if (timer) clearTimeout(timer);
           if (timer) this.#timers.delete(timer);
@@ -275,21 +285,31 @@ class FetchDeadline {
     });
   }
 
-  #gate(inner: HostGate, marginMs: number): HostGate {
+  #gate(inner: HostGate, marginMs: number, clock: Clock): HostGate {
     return {
-      slowDown: (host, untilMs, billing) => inner.slowDown(host, untilMs, billing),
-      acquire: async (host, limits, billing) => {
+      slowDown: (host, untilMs, call) => inner.slowDown(host, untilMs, call),
+      acquire: async (host, limits, call) => {
         if (this.#expired(marginMs)) this.#refuse(host);
+        // A task carrying a booked start waits for it before taking one of the host's places, so that the tasks of
+        // a batch start in the order of their starts, not of their records; one whose start comes after this
+        // invocation's margin is handed back (keeping its start).
+        const slotWait = call?.slotAt === undefined ? 0 : call.slotAt - clock.now();
+        if (slotWait > 0 && slotWait <= SLOT_LEAD_MS + SLOT_GUARD_WAIT_MS) {
+          if (this.#remaining() - slotWait < marginMs) this.#refuse(host);
+          await clock.sleep(slotWait);
+        }
         let slot = this.#slots.get(host);
         if (!slot) {
           slot = { active: 0, waiting: [] };
           this.#slots.set(host, slot);
         }
         const held = slot;
-        if (!(await this.#admit(held, limits.concurrency, marginMs))) this.#refuse(host);
+        if (!(await this.#admit(held, limits.concurrency, marginMs, call?.slotAt !== undefined))) this.#refuse(host);
         let releaseInner: () => void;
         try {
-          releaseInner = await inner.acquire(host, limits, billing);
+          // The tasks waiting here for the host without a start are booked with this one (one write for them all).
+          const queued = held.waiting.filter((waiter) => !waiter.slotted).length;
+          releaseInner = await inner.acquire(host, limits, call && { ...call, queued });
         } catch (error) {
           this.#release(held);
           throw error;

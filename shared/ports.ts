@@ -229,9 +229,19 @@ export interface HostLimits {
   readonly minDelayMs: number;
 }
 
-/** Where a gate's state writes for one request are made (and counted). */
-export interface GateBilling {
+/** One call of a gate: where its state writes are made (and counted), and what waits behind it. */
+export interface GateCall {
   readonly state: StateStore;
+  /**
+   * Requests of this process waiting behind this one for the same host (not yet at the gate): a gate that books
+   * starts ahead may book for them in the same write. @default 0
+   */
+  readonly queued?: number;
+  /**
+   * A start the gate booked for this request earlier (epoch ms), which it carried through the queue
+   * (`PolitenessDeferral.slotAt`): used without booking again if it has not passed. @default none
+   */
+  readonly slotAt?: number;
 }
 
 /**
@@ -242,11 +252,11 @@ export interface HostGate {
   /**
    * Waits for a slot; may throw a `PolitenessDeferral` (a retryable error) when the wait would be long.
    *
-   * @param billing.state a gate that keeps bookings in a state store makes them through this one (the run's
+   * @param call.state a gate that keeps bookings in a state store makes them through this one (the run's
    *   metered store), so that the run is billed for its bookings; `undefined`: the gate's own store. Required, so
    *   that a wrapper cannot drop it unnoticed.
    */
-  acquire(host: string, limits: HostLimits, billing: GateBilling | undefined): Promise<() => void>;
+  acquire(host: string, limits: HostLimits, call: GateCall | undefined): Promise<() => void>;
   /** No request to the host starts before `untilMs` (epoch ms): after a 429/503 with `Retry-After`. */
-  slowDown(host: string, untilMs: number, billing: GateBilling | undefined): Promise<void>;
+  slowDown(host: string, untilMs: number, call: GateCall | undefined): Promise<void>;
 }

@@ -15,7 +15,7 @@ import { followLinks } from './links.js';
 import { type FetchTask, type PageRecord, type ParseTask, runOf } from './messages.js';
 import type { PageMemory } from './pages.js';
 import { type RunPageRecord, writePageRecords } from './parse.js';
-import { PolitenessDeferral } from './politeness.js';
+import { PolitenessDeferral, SLOT_LEAD_MS } from './politeness.js';
 import { jobRequest, plainRequest } from './requests.js';
 import { robotsPolicy } from './robots.js';
 import { fetchInSession } from './sessions.js';
@@ -210,13 +210,20 @@ async function bookHost(
   const { job, task } = plan;
   try {
     const limits = { concurrency: job.politeness.perHostConcurrency, minDelayMs: plan.minDelayMs };
-    return { release: await context.hosts.acquire(plan.host, limits, { state: context.state }) };
+    const call = { state: context.state, ...(task.slotAt === undefined ? {} : { slotAt: task.slotAt }) };
+    return { release: await context.hosts.acquire(plan.host, limits, call) };
   } catch (caught) {
     if (!(caught instanceof PolitenessDeferral)) throw caught;
+    const { slotAt: _passed, ...unslotted } = task;
     if (caught.delayMs === 0) return { settled: { kind: 'retry-later', task: { ...task, attempt }, delayMs: 0, error: caught } };
     const deferrals = (task.deferrals ?? 0) + 1;
+    // A start booked for the task: it goes back carrying it, sent to arrive just before it (`dispatchFetched`).
+    if (caught.slotAt !== undefined) {
+      const slotted = { ...unslotted, attempt, deferrals, slotAt: caught.slotAt };
+      return { settled: { kind: 'retry-later', task: slotted, delayMs: caught.delayMs, error: caught } };
+    }
     const delayMs = deferralDelayMs(caught.delayMs, deferrals, context.random);
-    return { settled: { kind: 'retry-later', task: { ...task, attempt, deferrals }, delayMs, error: caught } };
+    return { settled: { kind: 'retry-later', task: { ...unslotted, attempt, deferrals }, delayMs, error: caught } };
   }
 }
 
@@ -330,6 +337,16 @@ function ended(task: FetchTask, status: 'failed' | 'skipped', reason: FailureRea
 }
 
 /**
+ * The SQS delay of a task to retry later: its own delay, or for a task carrying a booked start, from the time it is
+ * sent, so that it is visible {@link SLOT_LEAD_MS} before its start (whole seconds, rounded down: early, not late).
+ */
+export function delaySecondsOf(task: FetchTask, delayMs: number, now: number): number {
+  if (task.slotAt !== undefined && task.slotAt > now)
+    return Math.min(900, Math.max(0, Math.floor((task.slotAt - now - SLOT_LEAD_MS) / 1000)));
+  return Math.min(900, Math.ceil(delayMs / 1000));
+}
+
+/**
  * Archives fetched pages as one WARC object per run and enqueues one parse task per page pointing at its
  * response record; pages that ended without a parse go to post-processing in one records object per run. Tasks to
  * retry later go back to the fetch queue with their delay.
@@ -382,8 +399,9 @@ export async function dispatchFetched(context: PipelineContext, outcomes: readon
   }
   await writePageRecords(context, ended);
   if (later.length > 0) {
+    const now = context.clock.now();
     await context.fetchQueue.send(
-      later.map(({ task, delayMs }) => ({ body: JSON.stringify(task), delaySeconds: Math.min(900, Math.ceil(delayMs / 1000)) })),
+      later.map(({ task, delayMs }) => ({ body: JSON.stringify(task), delaySeconds: delaySecondsOf(task, delayMs, now) })),
     );
   }
 }

@@ -57,6 +57,11 @@ const fetchTaskShape = {
   attempt: withDefault(count(), 0),
   /** Times the politeness gate handed the task back (each hand-back waits longer). @default 0 */
   deferrals: optional(count()),
+  /**
+   * A start the politeness gate booked for this task (epoch ms) when it handed it back: the task is sent to arrive
+   * shortly before it and starts then without booking again. @default none
+   */
+  slotAt: optional(count()),
   /** Hosts links may lead to in this run. */
   hosts: array(string(), { min: 1 }),
   /** The sitemaps that led here, when this URL is a sitemap (a page has none). */

@@ -350,25 +350,23 @@ describe('Class: StateHostGate', () => {
     expect(state.reads).toBe(0);
   });
 
-  it('spaces the starts of several fleet members by minDelayMs, with no reads and no writes on release', async () => {
+  it('spaces the starts of several fleet members by minDelayMs, each member its requests in one line, with no reads and no writes on release', async () => {
     // Prepare: four members over one store, three requests each, all wanting to go at once.
     const clock = new ManualClock();
     const state = new CountingStore();
     const members = Array.from({ length: 4 }, () => new StateHostGate(state, { clock, maxWaitMs: 10_000 }));
     const limits = { concurrency: 2, minDelayMs: 100 };
-    const starts: number[] = [];
+    const starts: { at: number; member: number }[] = [];
     let writesAtStarts = 0;
-    const releases: (() => void)[] = [];
 
     // Act
     const all = Promise.all(
-      members.flatMap((gate) =>
+      members.flatMap((gate, member) =>
         [0, 1, 2].map(async () => {
           const release = await gate.acquire(host, limits);
-          starts.push(clock.now());
+          starts.push({ at: clock.now(), member });
           writesAtStarts = state.writes;
           await clock.sleep(30);
-          releases.push(release);
           release();
         }),
       ),
@@ -378,25 +376,111 @@ describe('Class: StateHostGate', () => {
 
     // Assess
     expect(starts).toHaveLength(12);
-    const sorted = [...starts].sort((a, b) => a - b);
+    const sorted = [...starts].sort((a, b) => a.at - b.at);
     for (let index = 1; index < sorted.length; index++) {
-      expect((sorted[index] ?? 0) - (sorted[index - 1] ?? 0)).toBeGreaterThanOrEqual(100);
+      expect((sorted[index]?.at ?? 0) - (sorted[index - 1]?.at ?? 0)).toBeGreaterThanOrEqual(100);
     }
+    // Each member booked its three starts together: they follow one another.
+    const turns = sorted.map((start) => start.member).filter((member, index, all) => member !== all[index - 1]);
+    expect(turns).toHaveLength(4);
     expect(state.reads).toBe(0);
     expect(state.writes).toBe(writesAtStarts);
-    expect(state.writes).toBeLessThanOrEqual(2 * 12);
+    // One booking per member, with a failed guess of idle or busy and a failed creation of the item (all four
+    // start at once, before it exists): at most three writes each, for three starts.
+    expect(state.writes).toBeLessThanOrEqual(3 * 4);
   });
 
-  it('hands a wait beyond maxWaitMs back as a deferral without booking it, and knows the next time without asking', async () => {
-    // Prepare: one member books three starts 1 s apart.
+  it("books the starts of a process's waiting requests with one write; a second member's come after them, handed back with theirs", async () => {
+    // Prepare
     const clock = new ManualClock();
     const state = new CountingStore();
-    const busy = new StateHostGate(state, { clock, maxWaitMs: 5000 });
-    const limits = { concurrency: 3, minDelayMs: 1000 };
-    const booked = Promise.all([0, 1, 2].map(() => busy.acquire(host, limits)));
+    const first = new StateHostGate(state, { clock });
+    const second = new StateHostGate(state, { clock });
+    const limits = { concurrency: 2, minDelayMs: 250 };
+    (await first.acquire(host, limits))();
+    await runFor(clock, 1000);
+    const writes = state.writes;
+    const begun = clock.now();
+
+    // Act: twelve requests of the first member at once, then three of the second.
+    const starts: number[] = [];
+    const firsts = Promise.all(
+      Array.from({ length: 12 }, async () => {
+        const release = await first.acquire(host, limits);
+        starts.push(clock.now() - begun);
+        await clock.sleep(20);
+        release();
+      }),
+    );
     await runFor(clock, 0);
-    const next = (await state.inner.get(`host#${host}`, 'gate'))?.next;
-    const other = new StateHostGate(state, { clock, maxWaitMs: 2000 });
+    const firstWrites = state.writes - writes;
+    const deferrals = await Promise.all(
+      [0, 1, 2].map(() =>
+        second.acquire(host, limits).then(
+          () => undefined,
+          (error: unknown) => error as PolitenessDeferral,
+        ),
+      ),
+    );
+    await runFor(clock, 3000);
+    await firsts;
+
+    // Assess: the first member's requests start 250 ms apart, waiting in process for their turn; the second's are
+    // handed back at once, each with its start after the first member's twelve.
+    expect(starts).toEqual([0, 250, 500, 750, 1000, 1250, 1500, 1750, 2000, 2250, 2500, 2750]);
+    expect(firstWrites).toBe(1);
+    expect(deferrals.every((deferral) => deferral instanceof PolitenessDeferral)).toBe(true);
+    expect(deferrals.map((deferral) => (deferral?.slotAt ?? 0) - begun)).toEqual([3000, 3250, 3500]);
+    expect(deferrals.map((deferral) => deferral?.delayMs)).toEqual([3000, 3250, 3500]);
+    expect(state.writes - writes).toBeLessThanOrEqual(3);
+    expect(state.reads).toBe(0);
+  });
+
+  it('starts a request that comes back with its booked start then, without a write; a start that passed is booked again', async () => {
+    // Prepare: a member books three starts 1 s apart and hands the last two back (maxWaitMs 500).
+    const clock = new ManualClock();
+    const state = new CountingStore();
+    const limits = { concurrency: 1, minDelayMs: 1000 };
+    const first = new StateHostGate(state, { clock, maxWaitMs: 500 });
+    const begun = clock.now();
+    const booked = [0, 1, 2].map(() => first.acquire(host, limits).catch((error: unknown) => error as PolitenessDeferral));
+    await runFor(clock, 0);
+    ((await booked[0]) as () => void)();
+    const [second, third] = [await booked[1], await booked[2]] as PolitenessDeferral[];
+    const writes = state.writes;
+    // Another member (the task came back elsewhere) with the first's starts.
+    const other = new StateHostGate(state, { clock, maxWaitMs: 500 });
+
+    // Act
+    await runFor(clock, 500);
+    const onTime = other.acquire(host, limits, { state, slotAt: second?.slotAt as number });
+    await runFor(clock, 500);
+    (await onTime)();
+    const startedOnTime = clock.now() - begun;
+    const onTimeWrites = state.writes - writes;
+    await runFor(clock, 1500);
+    const late = other.acquire(host, limits, { state, slotAt: third?.slotAt as number });
+    await runFor(clock, 500);
+    (await late)();
+
+    // Assess: the late one was booked again, after the last start booked (3 s), not at its passed one (2 s).
+    expect([second?.slotAt, third?.slotAt].map((at) => (at ?? 0) - begun)).toEqual([1000, 2000]);
+    expect(startedOnTime).toBe(1000);
+    expect(onTimeWrites).toBe(0);
+    expect(state.writes - writes).toBeGreaterThanOrEqual(1);
+    expect(clock.now() - begun).toBe(3000);
+  });
+
+  it('hands a request back without a start when the host is booked beyond the horizon, and asks again only once it moved on', async () => {
+    // Prepare: a member books 40 starts 1 s apart (40 s ahead) with a horizon of 30 s.
+    const clock = new ManualClock();
+    const state = new CountingStore();
+    const limits = { concurrency: 1, minDelayMs: 1000 };
+    const busy = new StateHostGate(state, { clock, maxWaitMs: 1000, horizonMs: 30_000 });
+    const begun = clock.now();
+    const booked = Array.from({ length: 40 }, () => busy.acquire(host, limits).catch((error: unknown) => error));
+    await runFor(clock, 0);
+    const other = new StateHostGate(state, { clock, maxWaitMs: 1000, horizonMs: 30_000, random: () => 0 });
 
     // Act
     const first = await other.acquire(host, limits).catch((error: unknown) => error);
@@ -405,12 +489,12 @@ describe('Class: StateHostGate', () => {
 
     // Assess
     expect(first).toBeInstanceOf(PolitenessDeferral);
-    expect((first as PolitenessDeferral).delayMs).toBe(3000);
+    expect((first as PolitenessDeferral).slotAt).toBeUndefined();
+    expect((first as PolitenessDeferral).delayMs).toBe(10_000);
     expect(second).toBeInstanceOf(PolitenessDeferral);
     expect(state.writes).toBe(writes);
-    expect((await state.inner.get(`host#${host}`, 'gate'))?.next).toBe(next);
-    await runFor(clock, 2000);
-    for (const release of await booked) release();
+    expect((await state.inner.get(`host#${host}`, 'gate'))?.next).toBe(begun + 40_000);
+    ((await booked[0]) as () => void)();
   });
 
   it("pushes every member's next start back after a slowDown (429/503)", async () => {
@@ -427,14 +511,16 @@ describe('Class: StateHostGate', () => {
     await throttled.slowDown(host, until);
     const deferral = await other.acquire(host, limits).catch((error: unknown) => error);
     await runFor(clock, 9000);
-    const acquired = other.acquire(host, limits);
+    // The task comes back with the start it was handed back with.
+    const acquired = other.acquire(host, limits, { state, slotAt: (deferral as PolitenessDeferral).slotAt as number });
     await runFor(clock, 1000);
     const release = await acquired;
 
     // Assess
     expect(deferral).toBeInstanceOf(PolitenessDeferral);
     expect((deferral as PolitenessDeferral).delayMs).toBeGreaterThanOrEqual(9900);
-    expect(clock.now()).toBeGreaterThanOrEqual(until);
+    expect((deferral as PolitenessDeferral).slotAt).toBe(until);
+    expect(clock.now()).toBe(until);
     release();
   });
 
