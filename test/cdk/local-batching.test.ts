@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { STAGE_DEFAULTS } from '../../cdk/stack.js';
 import { LOCAL_BATCHING } from '../../shared/local/runtime.js';
+import { SLOT_LEAD_MS } from '../../shared/pipeline/politeness.js';
 
 describe('Constant: LOCAL_BATCHING', () => {
   it("mirrors the batch sizes, batching windows and timeouts of the stack's event source mappings", () => {
@@ -20,5 +21,10 @@ describe('Constant: LOCAL_BATCHING', () => {
         timeoutMs: cloud.timeout.toMilliseconds(),
       });
     }
+  });
+
+  it("sends a task handed back with a booked start early enough for the fetch queue's batching window", () => {
+    // A task visible SLOT_LEAD_MS before its start is delivered within the window, and delays are whole seconds.
+    expect(SLOT_LEAD_MS).toBeGreaterThanOrEqual(STAGE_DEFAULTS.fetcher.maxBatchingWindow.toMilliseconds() + 1000);
   });
 });
