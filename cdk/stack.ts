@@ -38,7 +38,10 @@ export interface StageSettings {
  * The defaults of each stage. Large batches, gathered for a few seconds, make one raw archive object per fetch
  * batch and one records object (hence one dataset object) per parse batch: about 100 pages per object, which keeps
  * S3 PUTs per page and the objects Athena opens low. Lambda accepts up to 10,000 messages per SQS batch with a
- * batching window.
+ * batching window. Parse tasks are gathered for 20 s: a fetch-bound crawl fills a batch of 100 in well under that,
+ * and a polite host (4 pages a second) still makes objects of about 80 pages rather than 20; the window delays the
+ * last pages of a run by as much. The fetch window stays 5 s: a task handed back with a booked start is sent to
+ * arrive that much (and a second) before it (shared/pipeline/politeness.ts, `SLOT_LEAD_MS`).
  *
  * The fetcher's batch is what one invocation can fetch within its timeout: 100 pages take ~25 s on a polite single
  * host (2 in flight, 250 ms apart) and a few seconds spread over many hosts (the batch's records run concurrently).
@@ -68,7 +71,7 @@ export const STAGE_DEFAULTS = {
     memorySize: 1024,
     timeout: Duration.minutes(2),
     batchSize: 100,
-    maxBatchingWindow: Duration.seconds(5),
+    maxBatchingWindow: Duration.seconds(20),
     maxConcurrency: 10,
   },
   postprocessor: {

@@ -48,7 +48,7 @@ const positive = z.number().int().positive();
  */
 export const LOCAL_BATCHING = {
   fetch: { size: 100, windowMs: 5000, timeoutMs: 300_000 },
-  parse: { size: 100, windowMs: 5000, timeoutMs: 120_000 },
+  parse: { size: 100, windowMs: 20_000, timeoutMs: 120_000 },
   postprocess: { size: 5, windowMs: 10_000, timeoutMs: 300_000 },
 } as const;
 

@@ -92,11 +92,11 @@ describe('Class: ScrapelineStack', () => {
     const stages = () =>
       [
         [stack.fetchQueue, stack.fetcher, 2, 100, 5],
-        [stack.parseQueue, stack.parser, 10, 100, 5],
+        [stack.parseQueue, stack.parser, 10, 100, 20],
         [stack.postprocessQueue, stack.postprocessor, 5, 5, 10],
       ] as const;
 
-    it('feed each function in batches (100 pages per fetch and parse batch, gathered for 5 s) with partial batch responses and bounded concurrency', () => {
+    it('feed each function in batches (100 pages per fetch and parse batch, gathered for 5 and 20 s) with partial batch responses and bounded concurrency', () => {
       // Assess
       for (const [queue, fn, concurrency, batchSize, windowSeconds] of stages()) {
         template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
