@@ -333,18 +333,19 @@ class BatchingMapping {
       sqs: import('@aws-sdk/client-sqs').SQSClient;
       queue: { url: string; arn: string };
       functionName: string;
-      handler: SqsHandler;
+      /** The function's handler in each concurrent instance (its own runtime, as a Lambda container has). */
+      handler: (instance: number) => SqsHandler;
       batch: { size: number; windowMs: number; timeoutMs: number };
       concurrency: number;
     },
   ) {
-    for (let index = 0; index < options.concurrency; index++) this.#loops.push(this.#loop());
+    for (let index = 0; index < options.concurrency; index++) this.#loops.push(this.#loop(options.handler(index)));
   }
 
-  async #loop(): Promise<void> {
+  async #loop(handler: SqsHandler): Promise<void> {
     const { ReceiveMessageCommand, DeleteMessageBatchCommand } = await import('@aws-sdk/client-sqs');
     const { sqsRecord, lambdaContext } = await import('../test/aws/lambda-driver.js');
-    const { sqs, queue, handler, batch, functionName } = this.options;
+    const { sqs, queue, batch, functionName } = this.options;
     while (this.#running) {
       const messages: import('@aws-sdk/client-sqs').Message[] = [];
       let firstAt: number | undefined;
@@ -515,7 +516,7 @@ async function main(): Promise<void> {
     });
   const lambda: CostChildResult['lambda'] = {};
   const timed = (name: keyof typeof FUNCTION_MEMORY_MB, handler: SqsHandler): SqsHandler => {
-    const stats = { invocations: 0, billedMs: 0, memoryMb: FUNCTION_MEMORY_MB[name] };
+    const stats = lambda[name] ?? { invocations: 0, billedMs: 0, memoryMb: FUNCTION_MEMORY_MB[name] };
     lambda[name] = stats;
     return async (event: SQSEvent, context) => {
       const started = performance.now();
@@ -528,13 +529,19 @@ async function main(): Promise<void> {
       }
     };
   };
-  const fetcherRuntime = runtimeOf('fetcher', fetcherConfig);
+  // One fetcher runtime per concurrent instance: each Lambda container has its own process, and so its own host
+  // gate (which books for the tasks of its own batch).
+  const fetcherRuntimes: ReturnType<typeof runtimeOf>[] = [];
+  const fetcherInstance = (instance: number) => {
+    const runtime = fetcherRuntimes[instance] ?? runtimeOf('fetcher', fetcherConfig);
+    fetcherRuntimes[instance] = runtime;
+    return timed('fetcher', runtime.instrument(createFetcherHandler(runtime.pipeline)));
+  };
   // As functions/*.ts configure them: each hands work it has no time for back to its own queue.
   const parserRuntime = runtimeOf('parser', loadConfig(['bucket', 'table', 'fetchQueue', 'parseQueue']));
   const postConfig = loadConfig(['bucket', 'table', 'postprocessQueue']);
   const postRuntime = runtimeOf('postprocessor', postConfig);
   const handlers = {
-    fetcher: timed('fetcher', fetcherRuntime.instrument(createFetcherHandler(fetcherRuntime.pipeline))),
     parser: timed('parser', parserRuntime.instrument(createParserHandler(parserRuntime.pipeline))),
     postprocessor: timed(
       'postprocessor',
@@ -557,7 +564,7 @@ async function main(): Promise<void> {
   const mapping = (
     queue: { url: string; arn: string },
     functionName: string,
-    handler: SqsHandler,
+    handler: (instance: number) => SqsHandler,
     batch: { size: number; windowMs: number; timeoutMs: number },
     concurrency: number,
   ) => new BatchingMapping({ sqs: peers.clients.sqs, queue, functionName, handler, batch, concurrency });
@@ -566,11 +573,17 @@ async function main(): Promise<void> {
   const deadLetterHandler = createDeadLetterHandler(postRuntime.pipeline, { keep: async () => {} });
   const deadLetterQueues = [fetch, parse, postprocess].map((queue) => queue.deadLetter);
   const mappings = {
-    fetcher: mapping(fetch, 'fetcher', handlers.fetcher, LOCAL_BATCHING.fetch, scale ? 20 : 2),
-    parser: mapping(parse, 'parser', handlers.parser, LOCAL_BATCHING.parse, scale ? 20 : 2),
-    postprocessor: mapping(postprocess, 'postprocessor', handlers.postprocessor, LOCAL_BATCHING.postprocess, scale ? 20 : 2),
+    fetcher: mapping(fetch, 'fetcher', fetcherInstance, LOCAL_BATCHING.fetch, scale ? 20 : 2),
+    parser: mapping(parse, 'parser', () => handlers.parser, LOCAL_BATCHING.parse, scale ? 20 : 2),
+    postprocessor: mapping(
+      postprocess,
+      'postprocessor',
+      () => handlers.postprocessor,
+      LOCAL_BATCHING.postprocess,
+      scale ? 20 : 2,
+    ),
     ...Object.fromEntries(
-      deadLetterQueues.map((queue) => [queue.name, mapping(queue, queue.name, deadLetterHandler, DEAD_LETTER_BATCHING, 1)]),
+      deadLetterQueues.map((queue) => [queue.name, mapping(queue, queue.name, () => deadLetterHandler, DEAD_LETTER_BATCHING, 1)]),
     ),
   };
   // Setup requests (buckets, tables, queues) are not the run's; nor is the first run of a recurring job.

@@ -126,6 +126,8 @@ export interface CostOptions {
   readonly hosts?: number;
   /** Products of the polite single-host run (2 in flight, 250 ms apart: 4 pages/s at most). @default 300 */
   readonly politeProducts?: number;
+  /** The runs to make, by scenario name (`many-hosts`, `polite`, `recurring`). @default all three */
+  readonly scenarios?: readonly string[];
 }
 
 /**
@@ -145,7 +147,7 @@ export async function measureCost(log: (message: string) => void, options: CostO
     { scenario: 'recurring', products: options.products ?? 10_000, hosts: options.hosts ?? 50 },
   ] as const;
   const reports: CostReport[] = [];
-  for (const run of runs) {
+  for (const run of runs.filter((candidate) => options.scenarios?.includes(candidate.scenario) ?? true)) {
     log(
       `cost: ${run.scenario} run (${run.products} products, ${run.hosts} hosts) through the Lambda handlers against the local AWS peers...`,
     );

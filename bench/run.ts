@@ -13,6 +13,7 @@
  *
  * Options: --products=10000 --reps=3 --extract-reps=5 --memory-pages=100000 --tools=scrapeline,crawlee,scrapy
  *          --quick (1,000 products, 1 rep, 5,000 memory pages, 2 extract reps) --no-save
+ *          --cost-scenarios=many-hosts,polite,recurring (the cost runs to make; all by default)
  * Results: printed as one summary table, saved to bench/results/<date>.json with machine info.
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -79,6 +80,8 @@ interface Options {
   costProducts: number;
   costHosts: number;
   costPoliteProducts: number;
+  /** The cost runs to make (`many-hosts`, `polite`, `recurring`); all by default. */
+  costScenarios: string[] | undefined;
   /** Products of the scale check (undefined: its default, 95,250 products and about 100,000 URLs). */
   scaleProducts: number | undefined;
 }
@@ -105,6 +108,7 @@ function parseOptions(argv: readonly string[]): Options {
     costProducts: number('cost-products', quick ? 1000 : 10_000),
     costHosts: number('cost-hosts', 50),
     costPoliteProducts: number('cost-polite-products', quick ? 100 : 300),
+    costScenarios: flags.get('cost-scenarios')?.split(','),
     scaleProducts: flags.has('scale-products') ? number('scale-products', 0) : quick ? 2_000 : undefined,
   };
 }
@@ -538,6 +542,7 @@ async function main(): Promise<void> {
       products: options.costProducts,
       hosts: options.costHosts,
       politeProducts: options.costPoliteProducts,
+      ...(options.costScenarios ? { scenarios: options.costScenarios } : {}),
     });
     cost = reports;
     results.cost = reports;
