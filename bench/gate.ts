@@ -13,23 +13,11 @@ import { parseArgs } from 'node:util';
 import { mulberry32 } from '../demo/random.js';
 import { EmbeddedStateStore } from '../shared/local/state.js';
 import { deferralDelayMs, delaySecondsOf } from '../shared/pipeline/fetch.js';
-import type { FetchTask } from '../shared/pipeline/messages.js';
 import { PolitenessDeferral, StateHostGate } from '../shared/pipeline/politeness.js';
 import type { Clock } from '../shared/ports.js';
 import { CountingStore } from '../test/support/counting-store.js';
 
 const { values } = parseArgs({ options: { seed: { type: 'string', default: '1' } } });
-
-/** A fetch task, for the fetcher's delay of a handed-back one. */
-const fetchTask: FetchTask = {
-  type: 'fetch',
-  job: 'bench',
-  runId: 'r',
-  url: 'http://h.example/',
-  depth: 0,
-  attempt: 0,
-  hosts: ['h.example'],
-};
 
 const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -145,7 +133,7 @@ async function simulate(scenario: Scenario, random: () => number) {
             const delayMs =
               error.slotAt === undefined
                 ? Math.ceil(deferralDelayMs(error.delayMs, deferred.deferrals, random) / 1000) * 1000
-                : 1000 * delaySecondsOf({ ...fetchTask, slotAt: error.slotAt }, error.delayMs, clock.now());
+                : 1000 * delaySecondsOf(error.slotAt, error.delayMs, clock.now());
             queue.push({ ...deferred, visibleAt: clock.now() + delayMs + random() * 500 });
             return;
           }

@@ -337,12 +337,11 @@ function ended(task: FetchTask, status: 'failed' | 'skipped', reason: FailureRea
 }
 
 /**
- * The SQS delay of a task to retry later: its own delay, or for a task carrying a booked start, from the time it is
+ * The SQS delay of a task to retry later: its own delay, or for a task carrying a booked start (`slotAt`), from the time it is
  * sent, so that it is visible {@link SLOT_LEAD_MS} before its start (whole seconds, rounded down: early, not late).
  */
-export function delaySecondsOf(task: FetchTask, delayMs: number, now: number): number {
-  if (task.slotAt !== undefined && task.slotAt > now)
-    return Math.min(900, Math.max(0, Math.floor((task.slotAt - now - SLOT_LEAD_MS) / 1000)));
+export function delaySecondsOf(slotAt: number | undefined, delayMs: number, now: number): number {
+  if (slotAt !== undefined && slotAt > now) return Math.min(900, Math.max(0, Math.floor((slotAt - now - SLOT_LEAD_MS) / 1000)));
   return Math.min(900, Math.ceil(delayMs / 1000));
 }
 
@@ -401,7 +400,7 @@ export async function dispatchFetched(context: PipelineContext, outcomes: readon
   if (later.length > 0) {
     const now = context.clock.now();
     await context.fetchQueue.send(
-      later.map(({ task, delayMs }) => ({ body: JSON.stringify(task), delaySeconds: delaySecondsOf(task, delayMs, now) })),
+      later.map(({ task, delayMs }) => ({ body: JSON.stringify(task), delaySeconds: delaySecondsOf(task.slotAt, delayMs, now) })),
     );
   }
 }

@@ -173,6 +173,11 @@ function decayingMax(previous: number, sample: number): number {
   return sample >= previous ? sample : previous - (previous - sample) / 8;
 }
 
+/** `count` starts `slot` apart from `first`: what one booking took. */
+function startsFrom(first: number, count: number, slot: number): number[] {
+  return Array.from({ length: count }, (_, index) => first + index * slot);
+}
+
 /** Hosts whose booking this process remembers (a bound on memory, not on correctness). */
 const REMEMBERED_HOSTS = 10_000;
 /** How long a host's gate item outlives its last write (DynamoDB TTL). */
@@ -274,7 +279,12 @@ export class StateHostGate implements HostGate {
       if (wait > this.#maxWaitMs + SLOT_LEAD_MS) throw new PolitenessDeferral(host, wait, slotAt);
       if (wait > 0) await this.#clock.sleep(wait);
     }
+    // Counted among the requests this process books for until it has a start.
     let pending = false;
+    const pend = () => {
+      pending = true;
+      this.#pending.set(host, (this.#pending.get(host) ?? 0) + 1);
+    };
     const unpend = () => {
       if (!pending) return;
       pending = false;
@@ -282,10 +292,7 @@ export class StateHostGate implements HostGate {
       if (left > 0) this.#pending.set(host, left);
       else this.#pending.delete(host);
     };
-    if (booked && slotAt === undefined) {
-      pending = true;
-      this.#pending.set(host, (this.#pending.get(host) ?? 0) + 1);
-    }
+    if (booked && slotAt === undefined) pend();
     let releaseLocal: (() => void) | undefined;
     try {
       releaseLocal = await this.#local.acquire(host, { concurrency: share, minDelayMs: 0 });
@@ -294,8 +301,7 @@ export class StateHostGate implements HostGate {
       const late = slotAt === undefined ? 0 : this.#clock.now() - slotAt;
       if (slotAt !== undefined && (late > CARRIED_START_LATENESS_MS || this.#local.notBefore(host) > slotAt)) {
         slotAt = undefined;
-        pending = true;
-        this.#pending.set(host, (this.#pending.get(host) ?? 0) + 1);
+        pend();
       }
       if (booked && slotAt === undefined) await this.#startBooked(host, limits, state, call?.queued ?? 0, unpend);
     } catch (error) {
@@ -396,13 +402,7 @@ export class StateHostGate implements HostGate {
           result = await this.#write(state, host, change, { kind: 'absent' });
         if (result.ok) {
           this.#remember(host, start + count * slot);
-          return (
-            this.#handOut(
-              host,
-              Array.from({ length: count }, (_, index) => start + index * slot),
-              start,
-            ) ?? start
-          );
+          return this.#handOut(host, startsFrom(start, count, slot), start) ?? start;
         }
         const next = this.#nextOf(result.current);
         if (next === undefined) this.#seen.delete(host);
@@ -428,9 +428,7 @@ export class StateHostGate implements HostGate {
       if (!result.ok) continue;
       // Starts that began before this request looked at the clock are unusable (a successor may start within `slot`
       // of now): they are left as gaps, and the next attempt books as the host is now.
-      const first = next - count * slot;
-      const starts = Array.from({ length: count }, (_, index) => first + index * slot);
-      const start = this.#handOut(host, starts, this.#clock.now());
+      const start = this.#handOut(host, startsFrom(next - count * slot, count, slot), this.#clock.now());
       if (start !== undefined) return start;
     }
     throw new PolitenessDeferral(host, Math.max(slot, 1));

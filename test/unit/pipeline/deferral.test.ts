@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { deferralDelayMs, delaySecondsOf } from '../../../shared/pipeline/fetch.js';
-import type { FetchTask } from '../../../shared/pipeline/messages.js';
 import { SLOT_LEAD_MS } from '../../../shared/pipeline/politeness.js';
 
 describe('Function: deferralDelayMs', () => {
@@ -23,27 +22,18 @@ describe('Function: deferralDelayMs', () => {
 });
 
 describe('Function: delaySecondsOf', () => {
-  const task: FetchTask = {
-    type: 'fetch',
-    job: 'j',
-    runId: 'r',
-    url: 'https://a.example/',
-    depth: 0,
-    attempt: 0,
-    hosts: ['a.example'],
-  };
   const now = Date.UTC(2026, 11, 2);
 
   it('sends a task carrying a booked start to be visible SLOT_LEAD_MS before it, rounded down to whole seconds', () => {
-    expect(delaySecondsOf({ ...task, slotAt: now + SLOT_LEAD_MS + 30_700 }, 999, now)).toBe(30);
-    expect(delaySecondsOf({ ...task, slotAt: now + SLOT_LEAD_MS - 1 }, 999, now)).toBe(0);
-    expect(delaySecondsOf({ ...task, slotAt: now + 3_600_000 }, 999, now)).toBe(900);
+    expect(delaySecondsOf(now + SLOT_LEAD_MS + 30_700, 999, now)).toBe(30);
+    expect(delaySecondsOf(now + SLOT_LEAD_MS - 1, 999, now)).toBe(0);
+    expect(delaySecondsOf(now + 3_600_000, 999, now)).toBe(900);
   });
 
   it('uses the delay given for a task without a start ahead (none, or one that passed), rounded up', () => {
-    expect(delaySecondsOf(task, 1_200, now)).toBe(2);
-    expect(delaySecondsOf({ ...task, slotAt: now - 5 }, 1_200, now)).toBe(2);
-    expect(delaySecondsOf(task, 0, now)).toBe(0);
-    expect(delaySecondsOf(task, 5_000_000, now)).toBe(900);
+    expect(delaySecondsOf(undefined, 1_200, now)).toBe(2);
+    expect(delaySecondsOf(now - 5, 1_200, now)).toBe(2);
+    expect(delaySecondsOf(undefined, 0, now)).toBe(0);
+    expect(delaySecondsOf(undefined, 5_000_000, now)).toBe(900);
   });
 });
